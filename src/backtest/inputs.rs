@@ -1,0 +1,730 @@
+//! Loading history files: tweets JSONL, ticks JSONL, bars CSV and freqtrade/ccxt JSON. Input need not be
+//! sorted. Bad records go to the dead-letter list with file, line and reason; only problems that make the whole
+//! input meaningless (missing file, wrong CSV header, nothing valid at all) are errors.
+
+use crate::config::TokenTable;
+use crate::dataflow::records::{BarRec, TickRec, TweetRec};
+use crate::model::money::{f64_to_decimal, parse_decimal};
+use crate::model::time::{format_duration_ms, parse_time, Millis};
+use crate::model::{Bar, PriceTick, Tweet};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is empty: it has no records to replay")]
+    Empty { path: String },
+    #[error("{path} line {line}: {message}")]
+    Fatal {
+        path: String,
+        line: u64,
+        message: String,
+    },
+    #[error(
+        "{path}: no valid records ({rejected} rejected, see deadletter.jsonl in the output folder)"
+    )]
+    NothingValid { path: String, rejected: usize },
+    #[error("cannot tell the bar interval: {0}; pass --bar-interval (e.g. --bar-interval 5m)")]
+    Interval(String),
+    #[error(
+        "{path}: unsupported price file (want .jsonl ticks, .csv bars or .json freqtrade candles)"
+    )]
+    Format { path: String },
+}
+
+/// A rejected record and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeadLetter {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+    pub raw: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum InputEvent {
+    Tick(TickRec),
+    Bar(BarRec),
+    Tweet(TweetRec),
+}
+
+impl InputEvent {
+    /// When the record became knowable: a bar only at its close.
+    pub fn time(&self) -> Millis {
+        match self {
+            InputEvent::Tick(t) => t.time,
+            InputEvent::Bar(b) => b.close_time(),
+            InputEvent::Tweet(t) => t.tweet.created_at,
+        }
+    }
+    fn set_seq(&mut self, seq: u64) {
+        match self {
+            InputEvent::Tick(t) => t.seq = seq,
+            InputEvent::Bar(_) => {}
+            InputEvent::Tweet(t) => t.seq = seq,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub events: Vec<InputEvent>,
+    pub dead: Vec<DeadLetter>,
+    pub bar_interval: Millis,
+    pub ticks: usize,
+    pub bars: usize,
+    pub tweets: usize,
+    pub first_time: Option<Millis>,
+    pub last_time: Option<Millis>,
+}
+
+/// Where to read from, as the CLI got it.
+pub struct Sources<'a> {
+    pub tweets: Option<&'a Path>,
+    pub prices: &'a Path,
+    pub bar_interval: Option<Millis>,
+    pub tick_bar_interval: Millis,
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() > 2_000 {
+        let mut end = 2_000;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    } else {
+        s.to_string()
+    }
+}
+
+struct Sink<'a> {
+    dead: &'a mut Vec<DeadLetter>,
+    file: String,
+    file_index: usize,
+}
+
+impl Sink<'_> {
+    fn reject(&mut self, line: u64, reason: impl Into<String>, raw: &str) {
+        self.dead.push(DeadLetter {
+            file: self.file.clone(),
+            line,
+            reason: reason.into(),
+            raw: truncate(raw),
+        });
+    }
+}
+
+fn open_lines(path: &Path) -> Result<Vec<String>, InputError> {
+    let f = std::fs::File::open(path).map_err(|source| InputError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut lines = Vec::new();
+    for l in BufReader::new(f).lines() {
+        lines.push(l.map_err(|source| InputError::Io {
+            path: path.display().to_string(),
+            source,
+        })?);
+    }
+    if lines.iter().all(|l| l.trim().is_empty()) {
+        return Err(InputError::Empty {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(lines)
+}
+
+pub fn load_tweets(path: &Path, dead: &mut Vec<DeadLetter>) -> Result<Vec<Tweet>, InputError> {
+    let lines = open_lines(path)?;
+    let mut sink = Sink {
+        dead,
+        file: path.display().to_string(),
+        file_index: 0,
+    };
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let before = sink.dead.len();
+    for (i, line) in lines.iter().enumerate() {
+        let n = i as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Tweet>(line) {
+            Ok(t) if t.id.trim().is_empty() => sink.reject(n, "tweet has an empty id", line),
+            Ok(t) if t.created_at < 0 => sink.reject(n, "created_at is before 1970", line),
+            Ok(t) => {
+                if seen.insert(t.id.clone()) {
+                    out.push(t);
+                } else {
+                    sink.reject(n, format!("duplicate tweet id {}", t.id), line);
+                }
+            }
+            Err(e) => sink.reject(n, format!("not a valid tweet: {e}"), line),
+        }
+    }
+    if out.is_empty() {
+        return Err(InputError::NothingValid {
+            path: sink.file,
+            rejected: sink.dead.len() - before,
+        });
+    }
+    Ok(out)
+}
+
+fn check_price(
+    token: &str,
+    price: Decimal,
+    volume: Decimal,
+    table: &TokenTable,
+) -> Result<u32, String> {
+    let id = table
+        .id(token)
+        .ok_or_else(|| format!("token {token} is not in the pipeline's universe"))?;
+    if price <= Decimal::ZERO {
+        return Err(format!("price {price} is not positive"));
+    }
+    if volume < Decimal::ZERO {
+        return Err(format!("volume {volume} is negative"));
+    }
+    Ok(id)
+}
+
+pub fn load_ticks(
+    path: &Path,
+    table: &TokenTable,
+    dead: &mut Vec<DeadLetter>,
+) -> Result<Vec<TickRec>, InputError> {
+    let lines = open_lines(path)?;
+    let mut sink = Sink {
+        dead,
+        file: path.display().to_string(),
+        file_index: 0,
+    };
+    let before = sink.dead.len();
+    let mut seen: HashSet<(u32, i64, Decimal, Decimal)> = HashSet::new();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let n = i as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let tick: PriceTick = match serde_json::from_str(line) {
+            Ok(t) => t,
+            Err(e) => {
+                sink.reject(n, format!("not a valid price tick: {e}"), line);
+                continue;
+            }
+        };
+        match check_price(&tick.token, tick.price, tick.volume, table) {
+            Ok(id) => {
+                if tick.event_time < 0 {
+                    sink.reject(n, "event_time is before 1970", line);
+                } else if !seen.insert((id, tick.event_time, tick.price, tick.volume)) {
+                    sink.reject(
+                        n,
+                        "duplicate tick (same token, time, price and volume)",
+                        line,
+                    );
+                } else {
+                    out.push(TickRec {
+                        token: id,
+                        time: tick.event_time,
+                        seq: 0,
+                        price: tick.price,
+                        volume: tick.volume,
+                    });
+                }
+            }
+            Err(reason) => sink.reject(n, reason, line),
+        }
+    }
+    if out.is_empty() {
+        return Err(InputError::NothingValid {
+            path: sink.file,
+            rejected: sink.dead.len() - before,
+        });
+    }
+    Ok(out)
+}
+
+/// Bars before their interval is known: (token, open time, o, h, l, c, v, line).
+type RawBar = (u32, Millis, [Decimal; 5], u64, String, usize);
+
+fn load_bar_csv(
+    path: &Path,
+    table: &TokenTable,
+    sink: &mut Sink,
+) -> Result<Vec<RawBar>, InputError> {
+    let p = path.display().to_string();
+    let lines = open_lines(path)?;
+    let header: Vec<String> = lines[0]
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    let want = [
+        "token",
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+    ];
+    if header != want {
+        return Err(InputError::Fatal {
+            path: p,
+            line: 1,
+            message: format!(
+                "header is {:?}; bar CSV files need exactly `{}`",
+                lines[0],
+                want.join(",")
+            ),
+        });
+    }
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        let n = i as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cols.len() != 7 {
+            sink.reject(n, format!("expected 7 columns, found {}", cols.len()), line);
+            continue;
+        }
+        let time = match parse_time(cols[1]) {
+            Ok(t) => t,
+            Err(e) => {
+                sink.reject(n, e, line);
+                continue;
+            }
+        };
+        let mut vals = [Decimal::ZERO; 5];
+        let mut bad = None;
+        for (k, v) in cols[2..].iter().enumerate() {
+            match parse_decimal(v) {
+                Ok(d) => vals[k] = d,
+                Err(e) => {
+                    bad = Some(format!("{}: {e}", want[k + 2]));
+                    break;
+                }
+            }
+        }
+        if let Some(reason) = bad {
+            sink.reject(n, reason, line);
+            continue;
+        }
+        match table.id(cols[0]) {
+            Some(id) => out.push((id, time, vals, n, line.clone(), sink.file_index)),
+            None => sink.reject(
+                n,
+                format!("token {} is not in the pipeline's universe", cols[0]),
+                line,
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// Token from a freqtrade/ccxt file name: `BTC_USDT-5m.json`, `btc-usdt.json`, `ETH.json` -> BTC / BTC / ETH.
+pub fn token_from_file_name(path: &Path) -> String {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    stem.split(['_', '-', '.', '/'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+}
+
+fn load_bar_json(
+    path: &Path,
+    table: &TokenTable,
+    sink: &mut Sink,
+) -> Result<Vec<RawBar>, InputError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    if text.trim().is_empty() {
+        return Err(InputError::Empty { path: p });
+    }
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| InputError::Fatal {
+            path: p.clone(),
+            line: e.line() as u64,
+            message: format!("not a JSON array of [ms, open, high, low, close, volume] rows: {e}"),
+        })?;
+    let sym = token_from_file_name(path);
+    let Some(id) = table.id(&sym) else {
+        sink.reject(
+            0,
+            format!("token {sym} (from the file name) is not in the pipeline's universe"),
+            &p,
+        );
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let n = i as u64 + 1; // row number within the array
+        let raw = row.to_string();
+        let Some(arr) = row.as_array().filter(|a| a.len() >= 6) else {
+            sink.reject(n, "row is not [ms, open, high, low, close, volume]", &raw);
+            continue;
+        };
+        let Some(time) = arr[0].as_i64() else {
+            sink.reject(n, "timestamp is not integer milliseconds", &raw);
+            continue;
+        };
+        let mut vals = [Decimal::ZERO; 5];
+        let mut ok = true;
+        for k in 0..5 {
+            let v = &arr[k + 1];
+            let d = match v {
+                serde_json::Value::String(s) => parse_decimal(s).ok(),
+                _ => v.as_f64().and_then(f64_to_decimal),
+            };
+            match d {
+                Some(d) => vals[k] = d,
+                None => ok = false,
+            }
+        }
+        if !ok {
+            sink.reject(n, "a price or volume is not a finite number", &raw);
+            continue;
+        }
+        out.push((id, time, vals, n, raw, sink.file_index));
+    }
+    Ok(out)
+}
+
+/// Most common gap between consecutive bars of each token; all tokens must agree.
+fn infer_interval(raw: &[RawBar]) -> Result<Millis, String> {
+    let mut per_token: BTreeMap<u32, Vec<Millis>> = BTreeMap::new();
+    for b in raw {
+        per_token.entry(b.0).or_default().push(b.1);
+    }
+    let mut found: Option<Millis> = None;
+    for times in per_token.values_mut() {
+        times.sort_unstable();
+        times.dedup();
+        let mut gaps: HashMap<Millis, usize> = HashMap::new();
+        for w in times.windows(2) {
+            *gaps.entry(w[1] - w[0]).or_default() += 1;
+        }
+        let Some((&gap, _)) = gaps
+            .iter()
+            .max_by_key(|(g, c)| (**c, std::cmp::Reverse(**g)))
+        else {
+            continue;
+        };
+        match found {
+            None => found = Some(gap),
+            Some(f) if f != gap => {
+                return Err(format!(
+                    "tokens have different bar intervals ({} and {})",
+                    format_duration_ms(f),
+                    format_duration_ms(gap)
+                ))
+            }
+            _ => {}
+        }
+    }
+    found.ok_or_else(|| "no token has two bars".to_string())
+}
+
+fn price_files(path: &Path) -> Result<Vec<PathBuf>, InputError> {
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|source| InputError::Io {
+                path: path.display().to_string(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("json" | "jsonl" | "csv")
+                )
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(InputError::Empty {
+                path: path.display().to_string(),
+            });
+        }
+        Ok(files)
+    } else {
+        Ok(vec![path.to_path_buf()])
+    }
+}
+
+pub fn load(src: &Sources, table: &TokenTable) -> Result<Loaded, InputError> {
+    let mut loaded = Loaded {
+        bar_interval: src.tick_bar_interval,
+        ..Default::default()
+    };
+    let mut raw_bars: Vec<RawBar> = Vec::new();
+    let mut bar_files: Vec<String> = Vec::new();
+    let mut events: Vec<InputEvent> = Vec::new();
+    for file in price_files(src.prices)? {
+        let before = loaded.dead.len();
+        let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match ext {
+            "jsonl" => {
+                let ticks = load_ticks(&file, table, &mut loaded.dead)?;
+                loaded.ticks += ticks.len();
+                events.extend(ticks.into_iter().map(InputEvent::Tick));
+            }
+            "csv" | "json" => {
+                let mut sink = Sink {
+                    dead: &mut loaded.dead,
+                    file: file.display().to_string(),
+                    file_index: bar_files.len(),
+                };
+                let got = if ext == "csv" {
+                    load_bar_csv(&file, table, &mut sink)?
+                } else {
+                    load_bar_json(&file, table, &mut sink)?
+                };
+                if got.is_empty() {
+                    return Err(InputError::NothingValid {
+                        path: file.display().to_string(),
+                        rejected: loaded.dead.len() - before,
+                    });
+                }
+                raw_bars.extend(got);
+                bar_files.push(file.display().to_string());
+            }
+            _ => {
+                return Err(InputError::Format {
+                    path: file.display().to_string(),
+                })
+            }
+        }
+    }
+    if !raw_bars.is_empty() {
+        let interval = match src.bar_interval {
+            Some(i) => i,
+            None => infer_interval(&raw_bars).map_err(InputError::Interval)?,
+        };
+        loaded.bar_interval = interval;
+        raw_bars.sort_by_key(|b| (b.0, b.1, b.3));
+        let mut last: HashMap<u32, Millis> = HashMap::new();
+        for (token, time, v, line, raw, fidx) in raw_bars {
+            let bar = Bar {
+                token: table.symbol(token).to_string(),
+                open_time: time,
+                interval_ms: interval,
+                open: v[0],
+                high: v[1],
+                low: v[2],
+                close: v[3],
+                volume: v[4],
+            };
+            let file = bar_files.get(fidx).cloned().unwrap_or_default();
+            let mut reject = |reason: String| {
+                loaded.dead.push(DeadLetter {
+                    file: file.clone(),
+                    line,
+                    reason,
+                    raw: truncate(&raw),
+                })
+            };
+            if let Err(e) = bar.validate() {
+                reject(e);
+                continue;
+            }
+            if time < 0 {
+                reject("timestamp is before 1970".into());
+                continue;
+            }
+            if let Some(prev) = last.get(&token) {
+                if *prev == time {
+                    reject(format!(
+                        "duplicate bar for {} at {}",
+                        bar.token,
+                        crate::model::time::to_rfc3339(time)
+                    ));
+                    continue;
+                }
+                if time < prev + interval {
+                    reject(format!(
+                        "bar overlaps the previous one (interval {})",
+                        format_duration_ms(interval)
+                    ));
+                    continue;
+                }
+            }
+            last.insert(token, time);
+            loaded.bars += 1;
+            events.push(InputEvent::Bar(BarRec {
+                token,
+                open_time: time,
+                interval,
+                open: bar.open,
+                high: bar.high,
+                low: bar.low,
+                close: bar.close,
+                volume: bar.volume,
+            }));
+        }
+    }
+    if let Some(tp) = src.tweets {
+        let tweets = load_tweets(tp, &mut loaded.dead)?;
+        loaded.tweets = tweets.len();
+        events.extend(
+            tweets
+                .into_iter()
+                .map(|tweet| InputEvent::Tweet(TweetRec { seq: 0, tweet })),
+        );
+    }
+    // Replay order: event time, then file order (stable), which also fixes every tie-break sequence number.
+    events.sort_by_key(|e| e.time());
+    for (i, e) in events.iter_mut().enumerate() {
+        e.set_seq(i as u64);
+    }
+    loaded.first_time = events.first().map(|e| e.time());
+    loaded.last_time = events.last().map(|e| e.time());
+    loaded.events = events;
+    Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::pipeline::Universe;
+    use std::io::Write;
+
+    fn table() -> TokenTable {
+        TokenTable::new(&Universe {
+            tokens: vec!["BTC".into(), "ETH".into()],
+            ..Default::default()
+        })
+    }
+
+    fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        p
+    }
+
+    #[test]
+    fn bad_ticks_are_dead_lettered_with_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "t.jsonl",
+            concat!(
+                "{\"token\":\"BTC\",\"price\":\"100\",\"volume\":1,\"event_time\":\"2024-01-01T00:00:00Z\"}\n",
+                "not json\n",
+                "{\"token\":\"DOGE\",\"price\":\"1\",\"event_time\":0}\n",
+                "{\"token\":\"BTC\",\"price\":\"-5\",\"event_time\":0}\n",
+                "{\"token\":\"BTC\",\"price\":\"NaN\",\"event_time\":0}\n",
+                "{\"token\":\"BTC\",\"price\":\"100\",\"volume\":1,\"event_time\":\"2024-01-01T00:00:00Z\"}\n",
+                "\n",
+                "{\"token\":\"ETH\",\"price\":5,\"event_time\":1}\n",
+            ),
+        );
+        let mut dead = Vec::new();
+        let ticks = load_ticks(&p, &table(), &mut dead).unwrap();
+        assert_eq!(ticks.len(), 2);
+        let lines: Vec<u64> = dead.iter().map(|d| d.line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 5, 6]);
+        assert!(dead[1].reason.contains("DOGE"));
+        assert!(dead[4].reason.contains("duplicate"));
+    }
+
+    #[test]
+    fn csv_bars_infer_interval_and_reject_bad_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "b.csv",
+            "token,timestamp,open,high,low,close,volume\n\
+             BTC,2024-01-01T00:10:00Z,1,2,0.5,1.5,10\n\
+             BTC,1704067200000,1,2,0.5,1.5,10\n\
+             BTC,2024-01-01T00:05:00Z,1,2,0.5,1.5,10\n\
+             BTC,2024-01-01T00:15:00Z,1,0.4,0.5,1.5,10\n\
+             BTC,2024-01-01T00:05:00Z,1,2,0.5,1.5,10\n",
+        );
+        let src = Sources {
+            tweets: None,
+            prices: &p,
+            bar_interval: None,
+            tick_bar_interval: 60_000,
+        };
+        let l = load(&src, &table()).unwrap();
+        assert_eq!(l.bar_interval, 300_000);
+        assert_eq!(l.bars, 3);
+        assert_eq!(l.dead.len(), 2);
+        assert!(l
+            .dead
+            .iter()
+            .any(|d| d.reason.contains("high") && d.line == 5));
+        assert!(l.dead.iter().any(|d| d.reason.contains("duplicate")));
+        // sorted by usability time (close)
+        assert!(l.events.windows(2).all(|w| w[0].time() <= w[1].time()));
+    }
+
+    #[test]
+    fn fatal_problems_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "b.csv", "time,o,h,l,c\n1,2,3,4,5\n");
+        let src = Sources {
+            tweets: None,
+            prices: &p,
+            bar_interval: None,
+            tick_bar_interval: 60_000,
+        };
+        let e = load(&src, &table()).unwrap_err().to_string();
+        assert!(
+            e.contains("b.csv line 1") && e.contains("token,timestamp"),
+            "{e}"
+        );
+        let p = write(dir.path(), "e.jsonl", "\n");
+        let src = Sources {
+            tweets: None,
+            prices: &p,
+            bar_interval: None,
+            tick_bar_interval: 60_000,
+        };
+        assert!(load(&src, &table())
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+    }
+
+    #[test]
+    fn freqtrade_json_takes_token_from_name() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "ETH_USDT-1h.json",
+            "[[0,1,2,0.5,1.5,3],[3600000,1.5,2,1,1.2,3],[7200000,\"x\",1,1,1,1]]",
+        );
+        let src = Sources {
+            tweets: None,
+            prices: dir.path(),
+            bar_interval: None,
+            tick_bar_interval: 60_000,
+        };
+        let l = load(&src, &table()).unwrap();
+        assert_eq!(l.bars, 2);
+        assert_eq!(l.bar_interval, 3_600_000);
+        assert_eq!(l.dead.len(), 1);
+        assert_eq!(token_from_file_name(Path::new("btc-usdt.json")), "BTC");
+    }
+}

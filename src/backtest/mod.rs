@@ -1,0 +1,354 @@
+//! Backtests: replay files through the dataflow with the in-process paper venue, then write trades, equity,
+//! intents, metrics and the report.
+
+pub mod inputs;
+pub mod metrics;
+pub mod report;
+pub mod runner;
+
+use crate::config::{EndOfData, PipelineConfig, SlippageModel, StopFill, TokenTable};
+use crate::dataflow::records::Counters;
+use crate::dataflow::PortfolioEvent;
+use crate::model::time::{format_duration_ms, to_rfc3339, Millis};
+use crate::model::{Fill, FillStatus, OrderIntent, Trade};
+use inputs::{DeadLetter, Loaded, Sources};
+use metrics::Metrics;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    #[error(transparent)]
+    Input(#[from] inputs::InputError),
+    #[error(transparent)]
+    Run(#[from] runner::RunError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("bad option: {0}")]
+    Option(String),
+}
+
+pub struct BacktestRequest {
+    pub cfg: PipelineConfig,
+    pub pipeline_text: String,
+    pub pipeline_path: String,
+    pub tweets: Option<PathBuf>,
+    pub prices: PathBuf,
+    pub bar_interval: Option<Millis>,
+    pub workers: usize,
+    pub progress: bool,
+}
+
+pub struct BacktestResult {
+    pub cfg: PipelineConfig,
+    pub pipeline_text: String,
+    pub intents: Vec<OrderIntent>,
+    pub fills: Vec<Fill>,
+    pub trades: Vec<Trade>,
+    pub equity: Vec<(Millis, Decimal)>,
+    pub metrics: Metrics,
+    pub dead: Vec<DeadLetter>,
+    pub skipped: BTreeMap<String, usize>,
+    pub clusters: BTreeMap<String, String>,
+    pub summary: Vec<(String, String)>,
+    pub bar_interval: Millis,
+    pub events_replayed: u64,
+    pub elapsed: std::time::Duration,
+}
+
+pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestError> {
+    let started = std::time::Instant::now();
+    let table = Arc::new(TokenTable::new(&req.cfg.universe));
+    let tick_interval = req.cfg.bar_interval_ms().map_err(BacktestError::Option)?;
+    let src = Sources {
+        tweets: req.tweets.as_deref(),
+        prices: &req.prices,
+        bar_interval: req.bar_interval,
+        tick_bar_interval: tick_interval,
+    };
+    let loaded: Loaded = inputs::load(&src, &table)?;
+    let dead = loaded.dead.clone();
+    let (n_ticks, n_bars, n_tweets, bar_interval) = (
+        loaded.ticks,
+        loaded.bars,
+        loaded.tweets,
+        loaded.bar_interval,
+    );
+    let cfg = Arc::new(req.cfg);
+    let out = runner::run(cfg.clone(), table, loaded, req.workers, req.progress)?;
+
+    let mut intents = Vec::new();
+    let mut fills = Vec::new();
+    let mut trades = Vec::new();
+    let mut equity: Vec<(Millis, Decimal)> = Vec::new();
+    let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
+    let mut clusters = BTreeMap::new();
+    for ev in out.events {
+        match ev {
+            PortfolioEvent::Intent(i) => intents.push(i),
+            PortfolioEvent::Fill(f) => fills.push(f),
+            PortfolioEvent::Trade(t) => trades.push(t),
+            PortfolioEvent::Equity(t, e) => match equity.last_mut() {
+                Some(last) if last.0 == t => last.1 = e,
+                _ => equity.push((t, e)),
+            },
+            PortfolioEvent::Skipped(_, _, why) => *skipped.entry(why).or_default() += 1,
+            PortfolioEvent::Cluster(_, tok, label) => {
+                clusters.insert(tok, label);
+            }
+        }
+    }
+    // Canonical orders: intents by (decision time, id), trades by (exit, entry, token).
+    intents.sort_by(|a, b| (a.decision_time, &a.id).cmp(&(b.decision_time, &b.id)));
+    trades.sort_by(|a, b| {
+        (a.exit_time, a.entry_time, &a.token).cmp(&(b.exit_time, b.entry_time, &b.token))
+    });
+    let metrics = metrics::compute(&equity, &trades, cfg.backtest.risk_free_rate);
+
+    let c = &out.counters;
+    let rejects = fills
+        .iter()
+        .filter(|f| f.status == FillStatus::Rejected)
+        .count();
+    let mut summary = vec![
+        ("pipeline".to_string(), format!("{} (version {})", cfg.pipeline.id, cfg.inputs_version())),
+        ("pipeline file".into(), req.pipeline_path.clone()),
+        ("prices".into(), req.prices.display().to_string()),
+        ("tweets".into(), req.tweets.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none)".into())),
+        ("loaded".into(), format!("{n_ticks} ticks, {n_bars} bars, {n_tweets} posts; {} dead-lettered", dead.len())),
+        ("bar interval".into(), format_duration_ms(bar_interval)),
+        ("bars built from ticks".into(), Counters::get(&c.bars_built).to_string()),
+        (
+            "posts".into(),
+            format!(
+                "{} scored mentions; {} posts name no universe token; {} below min_followers; {} cashtags/addresses outside the universe",
+                Counters::get(&c.mentions),
+                Counters::get(&c.tweets_without_token),
+                Counters::get(&c.tweets_below_followers),
+                Counters::get(&c.unknown_token_mentions)
+            ),
+        ),
+        ("sentiment windows".into(), format!("{} ({})", Counters::get(&c.windows), cfg.describe_windows())),
+        ("late records".into(), Counters::get(&c.late_records).to_string()),
+        ("signals".into(), Counters::get(&c.signals).to_string()),
+        ("intents".into(), intents.len().to_string()),
+        ("fills / venue rejects".into(), format!("{} / {rejects}", fills.len() - rejects)),
+        (
+            "entries not taken".into(),
+            if skipped.is_empty() { "0".into() } else { skipped.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ") },
+        ),
+        (
+            "correlation clusters (token -> cluster)".into(),
+            if clusters.is_empty() { "(none linked)".into() } else { clusters.iter().map(|(k, v)| format!("{k}->{v}")).collect::<Vec<_>>().join(", ") },
+        ),
+        ("workers".into(), req.workers.to_string()),
+    ];
+    let elapsed = started.elapsed();
+    summary.push((
+        "replay time".into(),
+        format!("{:.2} s for {} events", elapsed.as_secs_f64(), out.fed),
+    ));
+    Ok(BacktestResult {
+        cfg: Arc::try_unwrap(cfg).unwrap_or_else(|a| (*a).clone()),
+        pipeline_text: req.pipeline_text,
+        intents,
+        fills,
+        trades,
+        equity,
+        metrics,
+        dead,
+        skipped,
+        clusters,
+        summary,
+        bar_interval,
+        events_replayed: out.fed,
+        elapsed,
+    })
+}
+
+/// The fill conventions, in words, for the report and the summary.
+pub fn conventions(cfg: &PipelineConfig, bar_interval: Millis) -> Vec<(String, String)> {
+    let f = &cfg.fills;
+    vec![
+        ("decision".into(), format!("at each bar close ({} bars); a bar is usable only at its close time", format_duration_ms(bar_interval))),
+        ("market fills".into(), "at the open of the token's next bar (first tick after the decision)".into()),
+        (
+            "slippage".into(),
+            match f.slippage_model {
+                SlippageModel::Bps => format!("fixed {} bps against the trade", f.slippage_bps),
+                SlippageModel::Amm => format!("constant-product price impact, quote-side pool depth {} (per-token overrides: {})", f.default_pool_liquidity, f.pool_liquidity.len()),
+            },
+        ),
+        ("fees".into(), format!("{} of notional per side, paid on top of the stake; gas {} quote per fill", f.fee_rate, f.gas_quote)),
+        (
+            "stops".into(),
+            match f.stop_fill {
+                StopFill::StopPrice => "stop-loss fills exactly at the stop price when the bar's low reaches it (checked before take-profit)".into(),
+                StopFill::GapAware => "stop-loss fills at the stop price, or at the open when the bar opens below it (checked before take-profit)".into(),
+            },
+        ),
+        (
+            "end of data".into(),
+            match f.end_of_data {
+                EndOfData::LastOpen => "open positions closed at the last bar's open, stamped with its open time (force_exit)".into(),
+                EndOfData::LastClose => "open positions closed at the last bar's close (force_exit)".into(),
+            },
+        ),
+        ("max slippage".into(), format!("entries whose fill would slip more than {} bps are rejected by the venue", f.max_slippage_bps)),
+        ("trade return".into(), "pnl / (quantity x entry price); pnl = proceeds - cost - all fees and gas".into()),
+        ("initial equity".into(), cfg.backtest.initial_equity.to_string()),
+    ]
+}
+
+fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, BacktestError> {
+    std::fs::File::create(path)
+        .map(std::io::BufWriter::new)
+        .map_err(|source| BacktestError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+fn werr(path: &Path) -> impl Fn(std::io::Error) -> BacktestError + '_ {
+    move |source| BacktestError::Write {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn dec(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+pub fn write_outputs(r: &BacktestResult, dir: &Path) -> Result<(), BacktestError> {
+    std::fs::create_dir_all(dir).map_err(werr(dir))?;
+    let p = dir.join("trades.csv");
+    let mut w = create(&p)?;
+    writeln!(w, "token,side,entry_time,entry_price,exit_time,exit_price,quantity,fees,pnl,return,exit_reason").map_err(werr(&p))?;
+    for t in &r.trades {
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            t.token,
+            t.side,
+            to_rfc3339(t.entry_time),
+            dec(t.entry_price),
+            to_rfc3339(t.exit_time),
+            dec(t.exit_price),
+            dec(t.quantity),
+            dec(t.fees.round_dp(10)),
+            dec(t.pnl.round_dp(10)),
+            dec(t.ret.round_dp(10)),
+            t.exit_reason.replace(',', ";")
+        )
+        .map_err(werr(&p))?;
+    }
+    w.flush().map_err(werr(&p))?;
+
+    let p = dir.join("equity.csv");
+    let mut w = create(&p)?;
+    writeln!(w, "timestamp,equity").map_err(werr(&p))?;
+    for (t, e) in &r.equity {
+        writeln!(w, "{},{}", to_rfc3339(*t), dec(e.round_dp(10))).map_err(werr(&p))?;
+    }
+    w.flush().map_err(werr(&p))?;
+
+    let p = dir.join("intents.jsonl");
+    let mut w = create(&p)?;
+    for i in &r.intents {
+        serde_json::to_writer(&mut w, i).map_err(|e| werr(&p)(e.into()))?;
+        writeln!(w).map_err(werr(&p))?;
+    }
+    w.flush().map_err(werr(&p))?;
+
+    let p = dir.join("fills.jsonl");
+    let mut w = create(&p)?;
+    for f in &r.fills {
+        serde_json::to_writer(&mut w, f).map_err(|e| werr(&p)(e.into()))?;
+        writeln!(w).map_err(werr(&p))?;
+    }
+    w.flush().map_err(werr(&p))?;
+
+    let p = dir.join("metrics.json");
+    let mut w = create(&p)?;
+    serde_json::to_writer_pretty(&mut w, &r.metrics).map_err(|e| werr(&p)(e.into()))?;
+    writeln!(w).map_err(werr(&p))?;
+    w.flush().map_err(werr(&p))?;
+
+    let p = dir.join("deadletter.jsonl");
+    let mut w = create(&p)?;
+    for d in &r.dead {
+        serde_json::to_writer(&mut w, d).map_err(|e| werr(&p)(e.into()))?;
+        writeln!(w).map_err(werr(&p))?;
+    }
+    w.flush().map_err(werr(&p))?;
+
+    let conv = conventions(&r.cfg, r.bar_interval);
+    let html = report::render(&report::ReportInput {
+        title: &format!("hypeflow backtest: {}", r.cfg.pipeline.id),
+        metrics: &r.metrics,
+        curve: &r.equity,
+        trades: &r.trades,
+        pipeline_toml: &r.pipeline_text,
+        conventions: &conv,
+        summary: &r.summary,
+    });
+    let p = dir.join("report.html");
+    std::fs::write(&p, html).map_err(werr(&p))?;
+    Ok(())
+}
+
+/// The table printed on stdout after a run.
+pub fn summary_table(r: &BacktestResult, out_dir: &Path) -> String {
+    use std::fmt::Write as _;
+    let m = &r.metrics;
+    let f = |v: Option<f64>| {
+        v.map(|x| format!("{x:.4}"))
+            .unwrap_or_else(|| "null".into())
+    };
+    let d = |v: Option<Decimal>| {
+        v.map(|x| x.round_dp(4).to_string())
+            .unwrap_or_else(|| "null".into())
+    };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "hypeflow backtest: {}  ({} to {})",
+        r.cfg.pipeline.id,
+        m.start.as_deref().unwrap_or("-"),
+        m.end.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(s, "{:-<64}", "");
+    let rows = [
+        ("initial equity", d(m.initial_equity)),
+        ("final equity", d(m.final_equity)),
+        ("total return", f(m.total_return)),
+        ("CAGR", f(m.cagr)),
+        ("Sharpe (daily, 365)", f(m.sharpe)),
+        ("Sortino", f(m.sortino)),
+        ("Calmar", f(m.calmar)),
+        ("max drawdown", f(m.max_drawdown)),
+        ("trades", m.trades.to_string()),
+        ("win rate", f(m.win_rate)),
+        ("profit factor", f(m.profit_factor)),
+        ("expectancy", d(m.expectancy)),
+        ("payoff ratio", f(m.payoff_ratio)),
+        ("exposure", f(m.exposure)),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(s, "{k:<22} {v:>20}");
+    }
+    let _ = writeln!(s, "{:-<64}", "");
+    for (k, v) in &r.summary {
+        let _ = writeln!(s, "{k:<22} {v}");
+    }
+    let _ = writeln!(s, "{:-<64}", "");
+    let _ = writeln!(s, "outputs in {}: trades.csv equity.csv intents.jsonl fills.jsonl metrics.json deadletter.jsonl report.html", out_dir.display());
+    s
+}

@@ -1,0 +1,380 @@
+//! report.html: one self-contained file (no scripts, no network) with the equity curve, drawdown, per-token
+//! PnL, the trade list, the metrics, the pipeline parameters and the fill conventions in force.
+
+use super::metrics::Metrics;
+use crate::model::time::to_rfc3339;
+use crate::model::Trade;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+pub struct ReportInput<'a> {
+    pub title: &'a str,
+    pub metrics: &'a Metrics,
+    pub curve: &'a [(i64, Decimal)],
+    pub trades: &'a [Trade],
+    pub pipeline_toml: &'a str,
+    pub conventions: &'a [(String, String)],
+    pub summary: &'a [(String, String)],
+}
+
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+/// Keeps first, min, max and last of each bucket so spikes and troughs survive downsampling.
+fn downsample(points: &[(i64, f64)], max: usize) -> Vec<(i64, f64)> {
+    if points.len() <= max {
+        return points.to_vec();
+    }
+    let per = points.len().div_ceil(max / 4).max(1);
+    let mut out = Vec::new();
+    for chunk in points.chunks(per) {
+        let mut picks = vec![0, chunk.len() - 1];
+        let (mut lo, mut hi) = (0, 0);
+        for (i, p) in chunk.iter().enumerate() {
+            if p.1 < chunk[lo].1 {
+                lo = i;
+            }
+            if p.1 > chunk[hi].1 {
+                hi = i;
+            }
+        }
+        picks.push(lo);
+        picks.push(hi);
+        picks.sort();
+        picks.dedup();
+        out.extend(picks.into_iter().map(|i| chunk[i]));
+    }
+    out
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.abs() >= 1e5 {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// A line (or filled area) chart of `points` as inline SVG.
+pub fn line_chart(points: &[(i64, f64)], color: &str, fill: bool, label: &str) -> String {
+    let (w, h, ml, mr, mt, mb) = (900.0, 260.0, 70.0, 10.0, 10.0, 30.0);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-label="{}">"#,
+        escape(label)
+    );
+    if points.len() < 2 {
+        let _ = write!(s, r#"<text x="20" y="40">not enough points</text></svg>"#);
+        return s;
+    }
+    let pts = downsample(points, 2000);
+    let (t0, t1) = (pts[0].0 as f64, pts[pts.len() - 1].0 as f64);
+    let (mut lo, mut hi) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    if fill {
+        hi = hi.max(0.0);
+        lo = lo.min(0.0);
+    }
+    if (hi - lo).abs() < 1e-12 {
+        hi += 1.0;
+        lo -= 1.0;
+    }
+    let x = |t: f64| ml + (t - t0) / (t1 - t0).max(1.0) * (w - ml - mr);
+    let y = |v: f64| mt + (hi - v) / (hi - lo) * (h - mt - mb);
+    let _ = write!(
+        s,
+        r##"<rect x="{ml}" y="{mt}" width="{}" height="{}" fill="#fafafa" stroke="#ddd"/>"##,
+        w - ml - mr,
+        h - mt - mb
+    );
+    for k in 0..=4 {
+        let v = lo + (hi - lo) * k as f64 / 4.0;
+        let _ = write!(
+            s,
+            r##"<line x1="{ml}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e4e4e4"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
+            w - mr,
+            ml - 5.0,
+            y(v) + 4.0,
+            fmt_num(v),
+            y = y(v)
+        );
+    }
+    for k in 0..=3 {
+        let t = t0 + (t1 - t0) * k as f64 / 3.0;
+        let anchor = match k {
+            0 => "start",
+            3 => "end",
+            _ => "middle",
+        };
+        let label = to_rfc3339(t as i64);
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" font-size="11" text-anchor="{anchor}">{}</text>"#,
+            x(t),
+            h - 8.0,
+            &label[..16]
+        );
+    }
+    let mut path = String::new();
+    for (i, p) in pts.iter().enumerate() {
+        let _ = write!(
+            path,
+            "{}{:.1},{:.1}",
+            if i == 0 { "M" } else { " L" },
+            x(p.0 as f64),
+            y(p.1)
+        );
+    }
+    if fill {
+        let _ = write!(
+            s,
+            r#"<path d="{path} L{:.1},{:.1} L{:.1},{:.1} Z" fill="{color}" fill-opacity="0.35" stroke="{color}"/>"#,
+            x(t1),
+            y(0.0),
+            x(t0),
+            y(0.0)
+        );
+    } else {
+        let _ = write!(
+            s,
+            r#"<path d="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>"#
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Horizontal bars of PnL per token.
+pub fn pnl_bars(per_token: &BTreeMap<String, Decimal>) -> String {
+    let row = 24.0;
+    let (w, ml) = (900.0, 90.0);
+    let h = row * per_token.len().max(1) as f64 + 10.0;
+    let max = per_token
+        .values()
+        .map(|v| v.abs().to_f64().unwrap_or(0.0))
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let mid = ml + (w - ml - 100.0) / 2.0;
+    let half = (w - ml - 100.0) / 2.0;
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-label="PnL per token">"#
+    );
+    let _ = write!(
+        s,
+        r##"<line x1="{mid}" x2="{mid}" y1="0" y2="{h}" stroke="#999"/>"##
+    );
+    for (i, (tok, pnl)) in per_token.iter().enumerate() {
+        let v = pnl.to_f64().unwrap_or(0.0);
+        let len = v.abs() / max * half;
+        let yy = 5.0 + i as f64 * row;
+        let (x0, color) = if v >= 0.0 {
+            (mid, "#2a9d8f")
+        } else {
+            (mid - len, "#e76f51")
+        };
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{:.1}" font-size="12" text-anchor="end">{}</text><rect x="{x0:.1}" y="{yy:.1}" width="{len:.1}" height="{}" fill="{color}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
+            ml - 6.0,
+            yy + 15.0,
+            escape(tok),
+            row - 6.0,
+            if v >= 0.0 { mid + len + 4.0 } else { mid + 4.0 },
+            yy + 15.0,
+            pnl.round_dp(2)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map(|x| x.to_string())
+        .unwrap_or_else(|| "null".into())
+}
+fn optf(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.4}"))
+        .unwrap_or_else(|| "null".into())
+}
+
+pub fn render(r: &ReportInput) -> String {
+    let m = r.metrics;
+    let curve: Vec<(i64, f64)> = r
+        .curve
+        .iter()
+        .map(|(t, e)| (*t, e.to_f64().unwrap_or(0.0)))
+        .collect();
+    let mut peak = f64::MIN;
+    let dd: Vec<(i64, f64)> = curve
+        .iter()
+        .map(|(t, e)| {
+            peak = peak.max(*e);
+            (
+                *t,
+                if peak > 0.0 {
+                    -(1.0 - e / peak) * 100.0
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect();
+    let mut per_token: BTreeMap<String, Decimal> = BTreeMap::new();
+    for t in r.trades {
+        *per_token.entry(t.token.clone()).or_default() += t.pnl;
+    }
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>
+body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;max-width:1100px}}
+table{{border-collapse:collapse;font-size:13px;margin:8px 0 20px}}td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}
+th{{background:#f3f3f3}}td.l,th.l{{text-align:left}}h2{{margin-top:28px;border-bottom:1px solid #eee}}
+pre{{background:#f7f7f7;padding:10px;font-size:12px;overflow:auto}}.note{{color:#666;font-size:13px}}
+.neg{{color:#c0392b}}.pos{{color:#1e7d4f}}</style></head><body>
+<h1>{title}</h1>
+<p class="note">Backtest report generated by hypeflow. All times UTC. Numbers follow the definitions in the README ("Metrics").</p>"#,
+        title = escape(r.title)
+    );
+    h.push_str("<h2>Metrics</h2><table><tr><th class=l>metric</th><th>value</th></tr>");
+    let rows: Vec<(&str, String)> = vec![
+        ("total_return", optf(m.total_return)),
+        ("cagr", optf(m.cagr)),
+        ("sharpe (daily, ddof=1, sqrt 365)", optf(m.sharpe)),
+        ("sortino", optf(m.sortino)),
+        ("calmar", optf(m.calmar)),
+        ("max_drawdown", optf(m.max_drawdown)),
+        (
+            "max_drawdown peak / trough / recovery",
+            format!(
+                "{} / {} / {}",
+                opt(&m.max_drawdown_start),
+                opt(&m.max_drawdown_trough),
+                opt(&m.max_drawdown_recovery)
+            ),
+        ),
+        ("trades", m.trades.to_string()),
+        ("win_rate", optf(m.win_rate)),
+        ("profit_factor", optf(m.profit_factor)),
+        ("expectancy", opt(&m.expectancy.map(|d| d.round_dp(4)))),
+        ("avg_win", opt(&m.avg_win.map(|d| d.round_dp(4)))),
+        ("avg_loss", opt(&m.avg_loss.map(|d| d.round_dp(4)))),
+        ("payoff_ratio", optf(m.payoff_ratio)),
+        ("exposure", optf(m.exposure)),
+        ("start", opt(&m.start)),
+        ("end", opt(&m.end)),
+        (
+            "initial / final equity",
+            format!(
+                "{} / {}",
+                opt(&m.initial_equity.map(|d| d.round_dp(2))),
+                opt(&m.final_equity.map(|d| d.round_dp(2)))
+            ),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = write!(
+            h,
+            "<tr><td class=l>{}</td><td>{}</td></tr>",
+            escape(k),
+            escape(&v)
+        );
+    }
+    h.push_str("</table>");
+    let _ = write!(
+        h,
+        "<h2>Equity</h2>{}",
+        line_chart(&curve, "#264653", false, "equity curve")
+    );
+    let _ = write!(
+        h,
+        "<h2>Drawdown (%)</h2>{}",
+        line_chart(&dd, "#e76f51", true, "drawdown")
+    );
+    let _ = write!(h, "<h2>PnL per token</h2>{}", pnl_bars(&per_token));
+    h.push_str("<h2>Run summary</h2><table>");
+    for (k, v) in r.summary {
+        let _ = write!(
+            h,
+            "<tr><td class=l>{}</td><td class=l>{}</td></tr>",
+            escape(k),
+            escape(v)
+        );
+    }
+    h.push_str("</table><h2>Fill conventions in force</h2><table>");
+    for (k, v) in r.conventions {
+        let _ = write!(
+            h,
+            "<tr><td class=l>{}</td><td class=l>{}</td></tr>",
+            escape(k),
+            escape(v)
+        );
+    }
+    let _ = write!(
+        h,
+        "</table><h2>Pipeline parameters</h2><pre>{}</pre>",
+        escape(r.pipeline_toml)
+    );
+    let _ = write!(h, "<h2>Trades ({})</h2><table><tr><th class=l>token</th><th class=l>entry</th><th>entry price</th><th class=l>exit</th><th>exit price</th><th>quantity</th><th>fees</th><th>pnl</th><th>return</th><th class=l>exit reason</th></tr>", r.trades.len());
+    for t in r.trades {
+        let cls = if t.pnl > Decimal::ZERO {
+            "pos"
+        } else if t.pnl < Decimal::ZERO {
+            "neg"
+        } else {
+            ""
+        };
+        let _ = write!(
+            h,
+            "<tr><td class=l>{}</td><td class=l>{}</td><td>{}</td><td class=l>{}</td><td>{}</td><td>{}</td><td>{}</td><td class={cls}>{}</td><td class={cls}>{:.4}%</td><td class=l>{}</td></tr>",
+            escape(&t.token),
+            to_rfc3339(t.entry_time),
+            t.entry_price.round_dp(6),
+            to_rfc3339(t.exit_time),
+            t.exit_price.round_dp(6),
+            t.quantity.round_dp(6),
+            t.fees.round_dp(4),
+            t.pnl.round_dp(4),
+            (t.ret * Decimal::from(100)).to_f64().unwrap_or(0.0),
+            escape(&t.exit_reason)
+        );
+    }
+    h.push_str("</table></body></html>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_keeps_extremes_when_downsampling() {
+        assert_eq!(escape("<a&'\">"), "&lt;a&amp;&#39;&quot;&gt;");
+        let mut pts: Vec<(i64, f64)> = (0..10_000).map(|i| (i, 1.0)).collect();
+        pts[5_000].1 = -50.0;
+        let d = downsample(&pts, 400);
+        assert!(d.len() <= 2_000);
+        assert!(d.iter().any(|p| p.1 == -50.0), "trough must survive");
+        let svg = line_chart(&pts, "#000", false, "x");
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+}

@@ -1,0 +1,250 @@
+//! Command-line interface. Defaults run the shipped sample, so `hypeflow backtest` works on a fresh clone.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use hypeflow::backtest::{self, BacktestRequest};
+use hypeflow::config::PipelineConfig;
+use hypeflow::model::time::parse_duration_ms;
+use hypeflow::sample::{generate, SampleSpec};
+use hypeflow::sentiment::{eval, LexiconScorer};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "hypeflow",
+    version,
+    about = "Trade crypto tokens on what crypto influencers say: timely-dataflow pipelines, backtests and execution"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay history files through a pipeline with the paper venue and write trades, equity, intents, metrics and report.html
+    Backtest(BacktestArgs),
+    /// Synthetic sample data
+    #[command(subcommand)]
+    Sample(SampleCmd),
+    /// Lexicon sentiment: score a text or evaluate against labels
+    #[command(subcommand)]
+    Sentiment(SentimentCmd),
+    /// Throughput of the full dataflow on in-memory synthetic history (figures for BENCHMARKS.md)
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BacktestArgs {
+    /// Pipeline file (TOML)
+    #[arg(long, default_value = "pipelines/influencer_momentum.toml")]
+    pipeline: PathBuf,
+    /// Posts as JSONL (optional; a technical pipeline needs none). Default: the sample's posts for sentiment pipelines
+    #[arg(long)]
+    tweets: Option<PathBuf>,
+    /// Price history: ticks .jsonl, bars .csv, freqtrade .json, or a folder of them
+    #[arg(long, default_value = "data/sample/ticks.jsonl")]
+    prices: PathBuf,
+    /// Bar interval of bar files (e.g. 5m, 1h); inferred when absent
+    #[arg(long)]
+    bar_interval: Option<String>,
+    /// Output folder
+    #[arg(long, default_value = "out/backtest")]
+    out: PathBuf,
+    /// Worker threads
+    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    workers: usize,
+    /// No progress bar
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum SampleCmd {
+    /// Generate the synthetic market (ticks, bars, posts) into a folder
+    Generate {
+        #[arg(long, default_value = "data/sample")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 10)]
+        days: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum SentimentCmd {
+    /// Accuracy, macro-F1 and confusion matrix of the lexicon scorer on a labeled CSV
+    Eval {
+        /// CSV with a text column and a label column (positive/negative/neutral)
+        #[arg(long, default_value = "data/labeled/crypto_sentiment_surge.csv")]
+        labels: PathBuf,
+        #[arg(long)]
+        text_column: Option<String>,
+        #[arg(long)]
+        label_column: Option<String>,
+        /// |score| below this is neutral
+        #[arg(long, default_value_t = 0.05)]
+        neutral_band: f64,
+    },
+    /// Print the lexicon score of a text
+    Score { text: String },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// What to measure: "pipeline" (ticks + posts through the sentiment pipeline) or "sma-bars"
+    #[arg(long, default_value = "pipeline")]
+    mode: String,
+    #[arg(long, default_value_t = 1_000_000)]
+    ticks: u64,
+    #[arg(long, default_value_t = 100_000)]
+    tweets: u64,
+    #[arg(long, default_value_t = 1_000_000)]
+    bars: u64,
+    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    workers: usize,
+}
+
+/// A relative default path is looked up in the working directory, then in the source checkout.
+fn locate(p: &Path) -> PathBuf {
+    if p.is_absolute() || p.exists() {
+        return p.to_path_buf();
+    }
+    let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join(p);
+    if in_repo.exists() {
+        in_repo
+    } else {
+        p.to_path_buf()
+    }
+}
+
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Backtest(a) => backtest_cmd(a),
+        Command::Sample(SampleCmd::Generate { out, seed, days }) => {
+            let spec = SampleSpec {
+                seed,
+                days,
+                ..Default::default()
+            };
+            let s = generate(&spec, &out)
+                .with_context(|| format!("writing sample data to {}", out.display()))?;
+            println!(
+                "wrote {}: {} ticks, {} bars, {} posts ({} hype episodes, {} with a price effect). SYNTHETIC data.",
+                out.display(),
+                s.ticks,
+                s.bars,
+                s.tweets,
+                s.episodes,
+                s.effective_episodes
+            );
+            Ok(())
+        }
+        Command::Sentiment(SentimentCmd::Eval {
+            labels,
+            text_column,
+            label_column,
+            neutral_band,
+        }) => {
+            let path = locate(&labels);
+            let r = eval::evaluate_file(
+                &path,
+                text_column.as_deref(),
+                label_column.as_deref(),
+                neutral_band,
+            )?;
+            println!(
+                "model {} on {}",
+                LexiconScorer::shared().model_name(),
+                path.display()
+            );
+            print!("{}", r.render());
+            Ok(())
+        }
+        Command::Sentiment(SentimentCmd::Score { text }) => {
+            println!("{:.4}", LexiconScorer::shared().score(&text));
+            Ok(())
+        }
+        Command::Bench(b) => bench_cmd(b),
+    }
+}
+
+fn backtest_cmd(a: BacktestArgs) -> Result<()> {
+    if a.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let pipeline_path = locate(&a.pipeline);
+    let text = std::fs::read_to_string(&pipeline_path).with_context(|| {
+        format!(
+            "cannot read pipeline file {} (pass --pipeline FILE)",
+            pipeline_path.display()
+        )
+    })?;
+    let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    let tweets = match a.tweets {
+        Some(t) => Some(locate(&t)),
+        None if cfg.uses_sentiment() => Some(locate(Path::new("data/sample/tweets.jsonl"))),
+        None => None,
+    };
+    let bar_interval = a
+        .bar_interval
+        .as_deref()
+        .map(parse_duration_ms)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let req = BacktestRequest {
+        cfg,
+        pipeline_text: text,
+        pipeline_path: pipeline_path.display().to_string(),
+        tweets,
+        prices: locate(&a.prices),
+        bar_interval,
+        workers: a.workers,
+        progress: !a.quiet && std::io::stderr().is_terminal(),
+    };
+    let result = backtest::run_backtest(req)?;
+    backtest::write_outputs(&result, &a.out)?;
+    print!("{}", backtest::summary_table(&result, &a.out));
+    Ok(())
+}
+
+fn bench_cmd(b: BenchArgs) -> Result<()> {
+    match b.mode.as_str() {
+        "pipeline" => {
+            let r = hypeflow::bench::run_dataflow(b.ticks, b.tweets, b.workers)?;
+            println!(
+                "mode=pipeline ticks={} tweets={} workers={} events={} seconds={:.3} events_per_s={:.0} events_per_s_per_core={:.0} intents={} peak_rss_mib={}",
+                b.ticks,
+                b.tweets,
+                b.workers,
+                r.events,
+                r.seconds,
+                r.events as f64 / r.seconds,
+                r.events as f64 / r.seconds / b.workers as f64,
+                r.intents,
+                r.peak_rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "?".into())
+            );
+        }
+        "sma-bars" => {
+            let (r, baseline, crosses) = hypeflow::bench::run_sma_bars(b.bars, b.workers)?;
+            println!(
+                "mode=sma-bars bars={} workers={} seconds={:.3} bars_per_s={:.0} baseline_loop_seconds={:.3} baseline_bars_per_s={:.0} dataflow_vs_baseline={:.3} intents={} baseline_crosses={} peak_rss_mib={}",
+                r.events,
+                b.workers,
+                r.seconds,
+                r.events as f64 / r.seconds,
+                baseline,
+                r.events as f64 / baseline,
+                baseline / r.seconds,
+                r.intents,
+                crosses,
+                r.peak_rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "?".into())
+            );
+        }
+        m => bail!("unknown bench mode {m:?}: use pipeline or sma-bars"),
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Pipeline definitions: the TOML file a user edits, backtests and deploys.
+
+pub mod pipeline;
+
+pub use pipeline::{
+    ConfigError, CorrelationConfig, EndOfData, FillConfig, PipelineConfig, RiskConfig,
+    SentimentConfig, SignalConfig, SizingConfig, SlippageModel, StopFill, TokenTable,
+};

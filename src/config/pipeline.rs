@@ -1,0 +1,759 @@
+//! The pipeline file format. Every field has a default so a file only states what it changes; unknown keys are
+//! errors so a typo never silently falls back to a default with real money behind it.
+
+use crate::model::time::{format_duration_ms, parse_allowance_ms, parse_duration_ms, Millis};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read pipeline file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("pipeline file {path} is not valid: {message}")]
+    Parse { path: String, message: String },
+    #[error("pipeline {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+fn d(s: &str) -> Decimal {
+    s.parse().expect("literal decimal")
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub pipeline: PipelineMeta,
+    pub universe: Universe,
+    #[serde(default)]
+    pub bars: BarsConfig,
+    #[serde(default)]
+    pub sentiment: SentimentConfig,
+    pub signal: SignalConfig,
+    #[serde(default)]
+    pub sizing: SizingConfig,
+    #[serde(default)]
+    pub risk: RiskConfig,
+    #[serde(default)]
+    pub correlation: CorrelationConfig,
+    #[serde(default)]
+    pub fills: FillConfig,
+    #[serde(default)]
+    pub backtest: BacktestConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineMeta {
+    pub id: String,
+    /// Bump when the meaning of the pipeline changes; it enters every intent id.
+    #[serde(default = "default_version")]
+    pub version: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_quote")]
+    pub quote: String,
+}
+fn default_version() -> String {
+    "1".into()
+}
+fn default_quote() -> String {
+    "USD".into()
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Universe {
+    pub tokens: Vec<String>,
+    /// Lower-case words or names that mean a token ("bitcoin" -> "BTC").
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Contract addresses (any case) that mean a token.
+    #[serde(default)]
+    pub addresses: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BarsConfig {
+    /// Interval of bars built from ticks; bar files bring their own interval.
+    #[serde(default = "default_bar_interval")]
+    pub interval: String,
+}
+fn default_bar_interval() -> String {
+    "5m".into()
+}
+impl Default for BarsConfig {
+    fn default() -> Self {
+        BarsConfig {
+            interval: default_bar_interval(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentConfig {
+    #[serde(default = "default_window")]
+    pub window: String,
+    #[serde(default = "default_slide")]
+    pub slide: String,
+    /// Number of past windows (spaced one window apart) the mention-velocity z-score compares against.
+    #[serde(default = "default_baseline")]
+    pub baseline_windows: usize,
+    /// Posts from accounts below this follower count are ignored.
+    #[serde(default)]
+    pub min_followers: u64,
+    /// Weight = log10(1 + followers) * (1 + engagement_weight * log10(1 + engagement)).
+    #[serde(default = "default_engagement_weight")]
+    pub engagement_weight: f64,
+    /// How late (event time) a post may arrive and still count; later ones are counted and dropped.
+    #[serde(default = "default_lateness")]
+    pub allowed_lateness: String,
+}
+fn default_window() -> String {
+    "1h".into()
+}
+fn default_slide() -> String {
+    "5m".into()
+}
+fn default_baseline() -> usize {
+    24
+}
+fn default_engagement_weight() -> f64 {
+    0.25
+}
+fn default_lateness() -> String {
+    "0s".into()
+}
+impl Default for SentimentConfig {
+    fn default() -> Self {
+        SentimentConfig {
+            window: default_window(),
+            slide: default_slide(),
+            baseline_windows: default_baseline(),
+            min_followers: 0,
+            engagement_weight: default_engagement_weight(),
+            allowed_lateness: default_lateness(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SignalConfig {
+    /// Influencer sentiment with velocity and price-momentum confirmation.
+    Sentiment {
+        #[serde(default = "default_entry_score")]
+        entry_score: f64,
+        #[serde(default = "default_entry_velocity")]
+        entry_velocity_z: f64,
+        #[serde(default = "default_min_mentions")]
+        min_mentions: u32,
+        /// Bars over which the close must have risen by at least `min_momentum` (fraction).
+        #[serde(default = "default_momentum_bars")]
+        momentum_bars: usize,
+        #[serde(default)]
+        min_momentum: f64,
+        /// Exit when the windowed score falls to or below this.
+        #[serde(default = "default_exit_score")]
+        exit_score: f64,
+        /// Close a position after this long ("" = never).
+        #[serde(default)]
+        time_stop: String,
+    },
+    /// Moving-average cross on bar closes.
+    SmaCross {
+        #[serde(default = "default_fast")]
+        fast: usize,
+        #[serde(default = "default_slow")]
+        slow: usize,
+    },
+}
+fn default_entry_score() -> f64 {
+    0.3
+}
+fn default_entry_velocity() -> f64 {
+    2.0
+}
+fn default_min_mentions() -> u32 {
+    3
+}
+fn default_momentum_bars() -> usize {
+    3
+}
+fn default_exit_score() -> f64 {
+    -0.1
+}
+fn default_fast() -> usize {
+    10
+}
+fn default_slow() -> usize {
+    30
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizingConfig {
+    /// "volatility": risk `risk_fraction` of equity with the stop `stop_atr_mult` ATRs away;
+    /// "fixed_stake": spend `stake` quote units per trade.
+    #[serde(default = "default_sizing_mode")]
+    pub mode: String,
+    #[serde(default = "default_risk_fraction")]
+    pub risk_fraction: Decimal,
+    #[serde(default = "default_stake")]
+    pub stake: Decimal,
+    #[serde(default = "default_atr_period")]
+    pub atr_period: usize,
+    #[serde(default = "default_stop_atr")]
+    pub stop_atr_mult: Decimal,
+    /// Fixed fractional stop-loss (0.05 = 5%); used by fixed-stake pipelines, overrides the ATR stop when set.
+    #[serde(default)]
+    pub stop_loss: Option<Decimal>,
+    /// Take profit at this many ATRs above the fill (absent = none).
+    #[serde(default)]
+    pub take_profit_atr_mult: Option<Decimal>,
+    /// Trailing stop this many ATRs below the highest high since entry (absent = none).
+    #[serde(default)]
+    pub trailing_atr_mult: Option<Decimal>,
+    /// EWMA decay for realized volatility of log returns.
+    #[serde(default = "default_ewma_lambda")]
+    pub ewma_lambda: f64,
+}
+fn default_sizing_mode() -> String {
+    "volatility".into()
+}
+fn default_risk_fraction() -> Decimal {
+    d("0.02")
+}
+fn default_stake() -> Decimal {
+    d("100")
+}
+fn default_atr_period() -> usize {
+    14
+}
+fn default_stop_atr() -> Decimal {
+    d("2")
+}
+fn default_ewma_lambda() -> f64 {
+    0.94
+}
+impl Default for SizingConfig {
+    fn default() -> Self {
+        SizingConfig {
+            mode: default_sizing_mode(),
+            risk_fraction: default_risk_fraction(),
+            stake: default_stake(),
+            atr_period: default_atr_period(),
+            stop_atr_mult: default_stop_atr(),
+            stop_loss: None,
+            take_profit_atr_mult: None,
+            trailing_atr_mult: None,
+            ewma_lambda: default_ewma_lambda(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskConfig {
+    #[serde(default = "default_max_open")]
+    pub max_open_positions: usize,
+    /// Largest notional of one position in quote units (absent = no cap beyond cash).
+    #[serde(default)]
+    pub max_position_notional: Option<Decimal>,
+    /// Cap on the summed notional of open positions in one correlation cluster, as a fraction of equity.
+    #[serde(default = "default_cluster_fraction")]
+    pub max_cluster_fraction: Decimal,
+    /// No new entries while equity is this far (fraction) below its peak.
+    #[serde(default = "default_drawdown_pause")]
+    pub drawdown_pause: Decimal,
+    /// Positions smaller than this notional are not opened.
+    #[serde(default = "default_min_notional")]
+    pub min_notional: Decimal,
+}
+fn default_max_open() -> usize {
+    5
+}
+fn default_cluster_fraction() -> Decimal {
+    d("0.2")
+}
+fn default_drawdown_pause() -> Decimal {
+    d("0.1")
+}
+fn default_min_notional() -> Decimal {
+    d("10")
+}
+impl Default for RiskConfig {
+    fn default() -> Self {
+        RiskConfig {
+            max_open_positions: default_max_open(),
+            max_position_notional: None,
+            max_cluster_fraction: default_cluster_fraction(),
+            drawdown_pause: default_drawdown_pause(),
+            min_notional: default_min_notional(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrelationConfig {
+    /// Number of most recent bar returns the rolling correlation uses.
+    #[serde(default = "default_corr_window")]
+    pub window_bars: usize,
+    /// Tokens whose return correlation is at least this are linked; clusters are the linked components.
+    #[serde(default = "default_corr_threshold")]
+    pub threshold: f64,
+    /// Fewer common returns than this and the pair is not judged.
+    #[serde(default = "default_corr_min")]
+    pub min_observations: usize,
+}
+fn default_corr_window() -> usize {
+    96
+}
+fn default_corr_threshold() -> f64 {
+    0.6
+}
+fn default_corr_min() -> usize {
+    48
+}
+impl Default for CorrelationConfig {
+    fn default() -> Self {
+        CorrelationConfig {
+            window_bars: default_corr_window(),
+            threshold: default_corr_threshold(),
+            min_observations: default_corr_min(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlippageModel {
+    /// Fixed basis points against the trader.
+    Bps,
+    /// Constant-product pool with `pool_liquidity` quote units on the quote side.
+    Amm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopFill {
+    /// The stop fills exactly at its price when the bar's low reaches it (Freqtrade's convention).
+    StopPrice,
+    /// As `stop_price`, but a bar that opens below the stop fills at that open (what a real market does).
+    GapAware,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndOfData {
+    /// Close open positions at the last bar's open, stamped with its open time (Freqtrade's force_exit).
+    LastOpen,
+    /// Close open positions at the last bar's close, stamped with its close time.
+    LastClose,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FillConfig {
+    #[serde(default = "default_fee")]
+    pub fee_rate: Decimal,
+    #[serde(default = "default_slippage_model")]
+    pub slippage_model: SlippageModel,
+    #[serde(default)]
+    pub slippage_bps: Decimal,
+    /// Quote-side pool depth for the AMM model, per token (falls back to `default_pool_liquidity`).
+    #[serde(default)]
+    pub pool_liquidity: BTreeMap<String, Decimal>,
+    #[serde(default = "default_pool_liquidity")]
+    pub default_pool_liquidity: Decimal,
+    /// Gas per fill in quote units (0 for CEX-like venues).
+    #[serde(default)]
+    pub gas_quote: Decimal,
+    #[serde(default = "default_stop_fill")]
+    pub stop_fill: StopFill,
+    #[serde(default = "default_end_of_data")]
+    pub end_of_data: EndOfData,
+    /// Largest acceptable slippage written into each intent, in bps.
+    #[serde(default = "default_max_slippage")]
+    pub max_slippage_bps: Decimal,
+}
+fn default_fee() -> Decimal {
+    d("0.001")
+}
+fn default_slippage_model() -> SlippageModel {
+    SlippageModel::Bps
+}
+fn default_pool_liquidity() -> Decimal {
+    d("5000000")
+}
+fn default_stop_fill() -> StopFill {
+    StopFill::GapAware
+}
+fn default_end_of_data() -> EndOfData {
+    EndOfData::LastClose
+}
+fn default_max_slippage() -> Decimal {
+    d("50")
+}
+impl Default for FillConfig {
+    fn default() -> Self {
+        FillConfig {
+            fee_rate: default_fee(),
+            slippage_model: default_slippage_model(),
+            slippage_bps: Decimal::ZERO,
+            pool_liquidity: BTreeMap::new(),
+            default_pool_liquidity: default_pool_liquidity(),
+            gas_quote: Decimal::ZERO,
+            stop_fill: default_stop_fill(),
+            end_of_data: default_end_of_data(),
+            max_slippage_bps: default_max_slippage(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestConfig {
+    #[serde(default = "default_equity")]
+    pub initial_equity: Decimal,
+    /// Annual risk-free rate for Sharpe/Sortino (fraction).
+    #[serde(default)]
+    pub risk_free_rate: f64,
+}
+fn default_equity() -> Decimal {
+    d("10000")
+}
+impl Default for BacktestConfig {
+    fn default() -> Self {
+        BacktestConfig {
+            initial_equity: default_equity(),
+            risk_free_rate: 0.0,
+        }
+    }
+}
+
+impl PipelineConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: PipelineConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.into(),
+            message: e.to_string(),
+        })?;
+        cfg.validate().map_err(|message| ConfigError::Invalid {
+            path: origin.into(),
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.pipeline.id.trim().is_empty() {
+            return Err("[pipeline] id must not be empty".into());
+        }
+        if self.universe.tokens.is_empty() {
+            return Err("[universe] tokens must list at least one token".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &self.universe.tokens {
+            if t.is_empty() || t.len() > 16 || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(format!("token {t:?} must be 1-16 ASCII letters or digits"));
+            }
+            if !seen.insert(t.to_ascii_uppercase()) {
+                return Err(format!("token {t} is listed twice"));
+            }
+        }
+        for (k, v) in self
+            .universe
+            .aliases
+            .iter()
+            .chain(self.universe.addresses.iter())
+        {
+            if !seen.contains(&v.to_ascii_uppercase()) {
+                return Err(format!(
+                    "alias/address {k:?} points at {v}, which is not in [universe] tokens"
+                ));
+            }
+        }
+        let bar = self.bar_interval_ms()?;
+        let window = parse_duration_ms(&self.sentiment.window)?;
+        let slide = parse_duration_ms(&self.sentiment.slide)?;
+        parse_allowance_ms(&self.sentiment.allowed_lateness)?;
+        if window % slide != 0 {
+            return Err(format!(
+                "[sentiment] window {} must be a whole number of slides ({})",
+                self.sentiment.window, self.sentiment.slide
+            ));
+        }
+        if bar % self.epoch_ms(bar) != 0 {
+            return Err("[bars] interval must be a whole number of milliseconds".into());
+        }
+        if self.sentiment.baseline_windows < 2 {
+            return Err("[sentiment] baseline_windows must be at least 2".into());
+        }
+        match &self.signal {
+            SignalConfig::SmaCross { fast, slow } => {
+                if *fast == 0 || fast >= slow {
+                    return Err(format!(
+                        "[signal] sma_cross needs 0 < fast < slow, got fast {fast}, slow {slow}"
+                    ));
+                }
+            }
+            SignalConfig::Sentiment {
+                time_stop,
+                momentum_bars,
+                ..
+            } => {
+                if !time_stop.is_empty() {
+                    parse_duration_ms(time_stop)?;
+                }
+                if *momentum_bars == 0 {
+                    return Err("[signal] momentum_bars must be at least 1".into());
+                }
+            }
+        }
+        match self.sizing.mode.as_str() {
+            "volatility" | "fixed_stake" => {}
+            m => {
+                return Err(format!(
+                    "[sizing] mode {m:?} is unknown: use \"volatility\" or \"fixed_stake\""
+                ))
+            }
+        }
+        let unit = Decimal::ONE;
+        if self.sizing.risk_fraction <= Decimal::ZERO || self.sizing.risk_fraction > unit {
+            return Err("[sizing] risk_fraction must be in (0, 1]".into());
+        }
+        if self.sizing.stake <= Decimal::ZERO {
+            return Err("[sizing] stake must be positive".into());
+        }
+        if let Some(s) = self.sizing.stop_loss {
+            if s <= Decimal::ZERO || s >= unit {
+                return Err("[sizing] stop_loss must be in (0, 1)".into());
+            }
+        }
+        if self.sizing.atr_period == 0 || !(0.0..1.0).contains(&self.sizing.ewma_lambda) {
+            return Err("[sizing] atr_period must be >= 1 and ewma_lambda in [0, 1)".into());
+        }
+        if self.fills.fee_rate < Decimal::ZERO
+            || self.fills.fee_rate >= unit
+            || self.fills.slippage_bps < Decimal::ZERO
+        {
+            return Err("[fills] fee_rate must be in [0, 1) and slippage_bps >= 0".into());
+        }
+        if self.backtest.initial_equity <= Decimal::ZERO {
+            return Err("[backtest] initial_equity must be positive".into());
+        }
+        if self.correlation.window_bars < 3 || self.correlation.min_observations < 3 {
+            return Err("[correlation] window_bars and min_observations must be at least 3".into());
+        }
+        Ok(())
+    }
+
+    pub fn bar_interval_ms(&self) -> Result<Millis, String> {
+        parse_duration_ms(&self.bars.interval)
+    }
+    pub fn window_ms(&self) -> Millis {
+        parse_duration_ms(&self.sentiment.window).unwrap_or(3_600_000)
+    }
+    pub fn slide_ms(&self) -> Millis {
+        parse_duration_ms(&self.sentiment.slide).unwrap_or(300_000)
+    }
+    pub fn lateness_ms(&self) -> Millis {
+        parse_allowance_ms(&self.sentiment.allowed_lateness).unwrap_or(0)
+    }
+    pub fn time_stop_ms(&self) -> Option<Millis> {
+        match &self.signal {
+            SignalConfig::Sentiment { time_stop, .. } if !time_stop.is_empty() => {
+                parse_duration_ms(time_stop).ok()
+            }
+            _ => None,
+        }
+    }
+    pub fn uses_sentiment(&self) -> bool {
+        matches!(self.signal, SignalConfig::Sentiment { .. })
+    }
+
+    /// Version that enters intent ids: the declared version plus a fingerprint of every parameter, so two
+    /// different parameter sets can never produce colliding ids.
+    pub fn inputs_version(&self) -> String {
+        let canonical = serde_json::to_string(self).unwrap_or_default();
+        let digest = Sha256::digest(canonical.as_bytes());
+        let fp: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}+{}", self.pipeline.version, fp)
+    }
+
+    /// Largest timestamp quantum dividing every boundary the dataflow closes on (bars and window slides).
+    pub fn epoch_ms(&self, bar_interval_ms: Millis) -> Millis {
+        let mut g = gcd(bar_interval_ms, self.slide_ms());
+        if g > 60_000 {
+            g = gcd(g, 60_000);
+        }
+        g.max(1)
+    }
+
+    pub fn describe_windows(&self) -> String {
+        format!(
+            "window {} sliding {}, baseline {} windows",
+            format_duration_ms(self.window_ms()),
+            format_duration_ms(self.slide_ms()),
+            self.sentiment.baseline_windows
+        )
+    }
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a.abs()
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Dense ids for the universe's tokens: records inside the dataflow carry a `u32`, not a string.
+#[derive(Clone, Debug)]
+pub struct TokenTable {
+    symbols: Vec<String>,
+    by_symbol: HashMap<String, u32>,
+    aliases: HashMap<String, u32>,
+    addresses: HashMap<String, u32>,
+}
+
+impl TokenTable {
+    pub fn new(universe: &Universe) -> Self {
+        let mut symbols: Vec<String> = universe
+            .tokens
+            .iter()
+            .map(|t| t.to_ascii_uppercase())
+            .collect();
+        symbols.sort();
+        let by_symbol: HashMap<String, u32> = symbols
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as u32))
+            .collect();
+        let aliases = universe
+            .aliases
+            .iter()
+            .filter_map(|(k, v)| {
+                by_symbol
+                    .get(&v.to_ascii_uppercase())
+                    .map(|&id| (k.to_lowercase(), id))
+            })
+            .collect();
+        let addresses = universe
+            .addresses
+            .iter()
+            .filter_map(|(k, v)| {
+                by_symbol
+                    .get(&v.to_ascii_uppercase())
+                    .map(|&id| (k.to_lowercase(), id))
+            })
+            .collect();
+        TokenTable {
+            symbols,
+            by_symbol,
+            aliases,
+            addresses,
+        }
+    }
+    pub fn id(&self, symbol: &str) -> Option<u32> {
+        if let Some(&id) = self.by_symbol.get(symbol) {
+            return Some(id);
+        }
+        self.by_symbol.get(&symbol.to_ascii_uppercase()).copied()
+    }
+    pub fn alias(&self, word_lower: &str) -> Option<u32> {
+        self.aliases.get(word_lower).copied()
+    }
+    pub fn address(&self, addr_lower: &str) -> Option<u32> {
+        self.addresses.get(addr_lower).copied()
+    }
+    pub fn symbol(&self, id: u32) -> &str {
+        self.symbols
+            .get(id as usize)
+            .map(String::as_str)
+            .unwrap_or("?")
+    }
+    pub fn len(&self) -> usize {
+        self.symbols.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.symbols.is_empty()
+    }
+    pub fn has_aliases(&self) -> bool {
+        !self.aliases.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+[pipeline]
+id = "t"
+[universe]
+tokens = ["BTC", "ETH"]
+aliases = { bitcoin = "BTC" }
+[signal]
+kind = "sma_cross"
+fast = 3
+slow = 5
+"#;
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let c = PipelineConfig::parse(MIN, "t").unwrap();
+        assert_eq!(c.sizing.risk_fraction, d("0.02"));
+        assert_eq!(c.risk.max_cluster_fraction, d("0.2"));
+        assert_eq!(c.risk.drawdown_pause, d("0.1"));
+        assert_eq!(c.bar_interval_ms().unwrap(), 300_000);
+        let t = TokenTable::new(&c.universe);
+        assert_eq!(t.alias("bitcoin"), t.id("btc"));
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        let typo = MIN.replace("fast = 3", "fats = 3");
+        assert!(PipelineConfig::parse(&typo, "t")
+            .unwrap_err()
+            .to_string()
+            .contains("fats"));
+        let bad = MIN.replace("fast = 3", "fast = 7");
+        assert!(PipelineConfig::parse(&bad, "t")
+            .unwrap_err()
+            .to_string()
+            .contains("fast < slow"));
+        let alias = MIN.replace("\"BTC\" }", "\"DOGE\" }");
+        assert!(PipelineConfig::parse(&alias, "t")
+            .unwrap_err()
+            .to_string()
+            .contains("DOGE"));
+    }
+
+    #[test]
+    fn version_changes_with_parameters() {
+        let a = PipelineConfig::parse(MIN, "t").unwrap();
+        let b = PipelineConfig::parse(&MIN.replace("slow = 5", "slow = 6"), "t").unwrap();
+        assert_ne!(a.inputs_version(), b.inputs_version());
+        assert_eq!(
+            a.inputs_version(),
+            PipelineConfig::parse(MIN, "t").unwrap().inputs_version()
+        );
+    }
+}

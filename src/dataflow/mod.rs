@@ -1,0 +1,66 @@
+//! The timely dataflow: operators by stage and the assembly of a pipeline from them.
+//!
+//! ```text
+//! posts -> mentions -> sentiment_window --\
+//! ticks -> bars ----------(+ file bars)---- token_signals -> portfolio -> events (intents, fills, trades, equity)
+//!                                               \-> correlation -> clusters (differential) -/
+//! ```
+
+pub mod bars;
+pub mod clusters;
+pub mod correlation;
+pub mod indicators;
+pub mod mentions;
+pub mod portfolio;
+pub mod records;
+pub mod sentiment_window;
+pub mod token_signals;
+
+use crate::config::{PipelineConfig, TokenTable};
+use records::{BarRec, Counters, TickRec, TweetRec};
+use std::sync::Arc;
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::Concat;
+use timely::dataflow::Stream;
+
+pub use portfolio::PortfolioEvent;
+
+/// Everything a pipeline needs besides its input streams.
+#[derive(Clone)]
+pub struct PipelineContext {
+    pub cfg: Arc<PipelineConfig>,
+    pub table: Arc<TokenTable>,
+    pub bar_interval: i64,
+    pub counters: Arc<Counters>,
+}
+
+/// Wires the operators; the same assembly serves backtests, topic replays and live runs.
+pub fn assemble<'s>(
+    ticks: Stream<'s, u64, Vec<TickRec>>,
+    file_bars: Stream<'s, u64, Vec<BarRec>>,
+    tweets: Stream<'s, u64, Vec<TweetRec>>,
+    ctx: &PipelineContext,
+) -> Stream<'s, u64, Vec<PortfolioEvent>> {
+    let cfg = &ctx.cfg;
+    let bars = bars::build_bars(ticks, ctx.bar_interval, ctx.counters.clone()).concat(file_bars);
+    let mentions = mentions::mentions(
+        tweets,
+        ctx.table.clone(),
+        cfg.sentiment.clone(),
+        ctx.counters.clone(),
+    );
+    let spec = sentiment_window::WindowSpec {
+        window: cfg.window_ms(),
+        slide: cfg.slide_ms(),
+        baseline_windows: cfg.sentiment.baseline_windows,
+    };
+    let windows = sentiment_window::sentiment_windows(mentions, spec, ctx.counters.clone());
+    let rule = token_signals::SignalRule::new(cfg);
+    let updates = token_signals::token_signals(bars, windows, rule, ctx.counters.clone());
+    let returns = updates
+        .clone()
+        .flat_map(|u| u.log_return.map(|r| (u.bar.token, u.bar.close_time(), r)));
+    let links = correlation::correlation_links(returns, cfg.correlation.clone());
+    let clusters = clusters::clusters(links);
+    portfolio::portfolio(updates, clusters, ctx.cfg.clone(), ctx.table.clone())
+}

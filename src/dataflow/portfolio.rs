@@ -1,0 +1,418 @@
+//! The portfolio stage: one operator (on worker 0) sees every token's bar-close update and the correlation
+//! clusters, and decides in event-time order, ties broken by token, so the number of workers cannot change a
+//! decision. In a backtest the paper venue runs in-process here: intents decided at a bar close fill on that
+//! token's next bar, and the fills (not the intents) move the book.
+
+use super::clusters::ClusterUpdate;
+use super::records::{BarRec, TokenUpdate};
+use crate::config::{EndOfData, PipelineConfig, TokenTable};
+use crate::execution::PaperExecutor;
+use crate::model::{Distance, Fill, OrderIntent, Protection, Side, Signal, Trade};
+use crate::risk::{volatility_notional, Book, Caps, Skip};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::Stream;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PortfolioEvent {
+    Intent(OrderIntent),
+    Fill(Fill),
+    Trade(Trade),
+    /// (time, marked-to-market equity)
+    Equity(i64, Decimal),
+    /// (time, token, why an entry signal did not become an intent)
+    Skipped(i64, String, String),
+    /// (time, token, cluster label token) after a change of clusters
+    Cluster(i64, String, String),
+}
+
+pub struct Desk {
+    cfg: Arc<PipelineConfig>,
+    table: Arc<TokenTable>,
+    version: String,
+    book: Book,
+    paper: PaperExecutor,
+    clusters: HashMap<u32, u32>,
+    last_bar: BTreeMap<u32, BarRec>,
+    started: bool,
+    last_time: i64,
+}
+
+impl Desk {
+    pub fn new(cfg: Arc<PipelineConfig>, table: Arc<TokenTable>) -> Self {
+        Desk {
+            version: cfg.inputs_version(),
+            book: Book::new(cfg.backtest.initial_equity),
+            paper: PaperExecutor::new(cfg.fills.clone()),
+            cfg,
+            table,
+            clusters: HashMap::new(),
+            last_bar: BTreeMap::new(),
+            started: false,
+            last_time: 0,
+        }
+    }
+
+    fn cluster_of(&self, token: u32) -> u32 {
+        self.clusters.get(&token).copied().unwrap_or(token)
+    }
+
+    /// Open plus pending-entry notional of every token in `label`'s cluster.
+    fn cluster_exposure(&self, label: u32) -> Decimal {
+        let open: Decimal = self
+            .book
+            .positions
+            .keys()
+            .filter(|t| self.cluster_of(**t) == label)
+            .map(|t| self.book.position_value(*t))
+            .sum();
+        let pending: Decimal = self
+            .paper
+            .pending()
+            .filter(|(t, i)| i.side == Side::Buy && self.cluster_of(**t) == label)
+            .map(|(_, i)| i.notional.unwrap_or_default())
+            .sum();
+        open + pending
+    }
+
+    fn intent(
+        &self,
+        token: u32,
+        side: Side,
+        time: i64,
+        price: Decimal,
+        reason: String,
+    ) -> OrderIntent {
+        let symbol = self.table.symbol(token).to_string();
+        OrderIntent {
+            id: OrderIntent::make_id(&self.cfg.pipeline.id, &symbol, side, time, &self.version),
+            pipeline_id: self.cfg.pipeline.id.clone(),
+            token: symbol,
+            side,
+            quantity: None,
+            notional: None,
+            reference_price: price,
+            max_slippage_bps: self.cfg.fills.max_slippage_bps,
+            protection: Protection::default(),
+            reason,
+            decision_time: time,
+            inputs_version: self.version.clone(),
+        }
+    }
+
+    /// Everything that happens at one completed timestamp.
+    pub fn step(
+        &mut self,
+        mut updates: Vec<TokenUpdate>,
+        mut cluster_changes: Vec<ClusterUpdate>,
+        out: &mut Vec<PortfolioEvent>,
+    ) {
+        // Cluster membership as of this time: retractions before insertions.
+        cluster_changes.sort_by_key(|((tok, label), _, diff)| (*diff, *tok, *label));
+        let mut changed = Vec::new();
+        for ((tok, label), time, diff) in cluster_changes {
+            if diff < 0 {
+                if self.clusters.get(&tok) == Some(&label) {
+                    self.clusters.remove(&tok);
+                }
+            } else {
+                self.clusters.insert(tok, label);
+                changed.push((time, tok, label));
+            }
+        }
+        for (time, tok, label) in changed {
+            out.push(PortfolioEvent::Cluster(
+                time as i64,
+                self.table.symbol(tok).into(),
+                self.table.symbol(label).into(),
+            ));
+        }
+        if updates.is_empty() {
+            return;
+        }
+        updates.sort_by_key(|u| (u.bar.token, u.bar.open_time));
+        if !self.started {
+            self.started = true;
+            let start = updates.iter().map(|u| u.bar.open_time).min().unwrap_or(0);
+            out.push(PortfolioEvent::Equity(start, self.book.equity()));
+        }
+
+        // 1. The venue works this bar: pending intents fill at the open, resting stops are checked.
+        for u in &updates {
+            let tok = u.bar.token;
+            let free = self.book.cash - self.reserved_except(tok);
+            for f in self.paper.on_bar(&u.bar, self.book.quantity(tok), free) {
+                if let Some(tr) = self.book.apply(tok, &f) {
+                    out.push(PortfolioEvent::Fill(f));
+                    out.push(PortfolioEvent::Trade(tr));
+                } else {
+                    out.push(PortfolioEvent::Fill(f));
+                }
+            }
+            self.book.mark(tok, u.bar.close);
+            self.last_bar.insert(tok, u.bar.clone());
+        }
+        let now = updates
+            .iter()
+            .map(|u| u.bar.close_time())
+            .max()
+            .unwrap_or(0);
+        self.last_time = now;
+        let equity = self.book.equity();
+        let drawdown = self.book.drawdown();
+        out.push(PortfolioEvent::Equity(now, equity));
+
+        // 2. Exits: signal exits and time stops, for positions without an order in flight.
+        let time_stop = self.cfg.time_stop_ms();
+        for u in &updates {
+            let tok = u.bar.token;
+            let Some(pos) = self.book.positions.get(&tok) else {
+                continue;
+            };
+            if self.paper.has_pending(tok) {
+                continue;
+            }
+            let t = u.bar.close_time();
+            let reason = match &u.signal {
+                Some(Signal::Exit { reason }) => Some(reason.clone()),
+                _ => time_stop
+                    .filter(|ts| t - pos.entry_time >= *ts)
+                    .map(|_| "time_stop".to_string()),
+            };
+            if let Some(reason) = reason {
+                let mut i = self.intent(tok, Side::Sell, t, u.bar.close, reason);
+                i.quantity = Some(pos.quantity);
+                out.push(PortfolioEvent::Intent(i.clone()));
+                self.paper.submit(tok, i);
+            }
+        }
+
+        // 3. Entries, strongest first.
+        let mut candidates: Vec<(&TokenUpdate, f64, String)> = updates
+            .iter()
+            .filter_map(|u| match &u.signal {
+                Some(Signal::Enter { strength, reason }) => Some((u, *strength, reason.clone())),
+                _ => None,
+            })
+            .filter(|(u, _, _)| {
+                !self.book.positions.contains_key(&u.bar.token)
+                    && !self.paper.has_pending(u.bar.token)
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.bar.token.cmp(&b.0.bar.token)));
+        for (u, _, reason) in candidates {
+            let tok = u.bar.token;
+            let t = u.bar.close_time();
+            match self.size_entry(u, equity, drawdown) {
+                Ok((notional, protection)) => {
+                    let mut i = self.intent(tok, Side::Buy, t, u.bar.close, reason);
+                    i.notional = Some(notional);
+                    i.protection = protection;
+                    out.push(PortfolioEvent::Intent(i.clone()));
+                    self.paper.submit(tok, i);
+                }
+                Err(skip) => out.push(PortfolioEvent::Skipped(
+                    t,
+                    self.table.symbol(tok).into(),
+                    skip.name().into(),
+                )),
+            }
+        }
+    }
+
+    fn reserved_except(&self, token: u32) -> Decimal {
+        let all = self.paper.reserved_cash();
+        let own: Decimal = self
+            .paper
+            .pending()
+            .filter(|(t, i)| **t == token && i.side == Side::Buy)
+            .map(|(_, i)| {
+                let n = i.notional.unwrap_or_default();
+                n + n * self.cfg.fills.fee_rate + self.cfg.fills.gas_quote
+            })
+            .sum();
+        all - own
+    }
+
+    fn size_entry(
+        &self,
+        u: &TokenUpdate,
+        equity: Decimal,
+        drawdown: Decimal,
+    ) -> Result<(Decimal, Protection), Skip> {
+        let risk = &self.cfg.risk;
+        let sizing = &self.cfg.sizing;
+        if risk.drawdown_pause < Decimal::ONE && drawdown >= risk.drawdown_pause {
+            return Err(Skip::DrawdownPause);
+        }
+        let pending_buys = self
+            .paper
+            .pending()
+            .filter(|(_, i)| i.side == Side::Buy)
+            .count();
+        if self.book.positions.len() + pending_buys >= risk.max_open_positions {
+            return Err(Skip::MaxOpenPositions);
+        }
+        let price = u.bar.close;
+        let stop_distance = match (sizing.stop_loss, u.atr) {
+            (Some(f), _) => Some(price * f),
+            (None, Some(atr)) => Some(atr * sizing.stop_atr_mult),
+            (None, None) => None,
+        };
+        let wanted = if sizing.mode == "fixed_stake" {
+            sizing.stake
+        } else {
+            let dist = stop_distance.ok_or(Skip::NoAtrYet)?;
+            volatility_notional(equity, sizing.risk_fraction, price, dist).ok_or(Skip::NoAtrYet)?
+        };
+        let label = self.cluster_of(u.bar.token);
+        let caps = Caps {
+            max_position_notional: risk.max_position_notional,
+            cluster_room: (risk.max_cluster_fraction * equity - self.cluster_exposure(label))
+                .max(Decimal::ZERO),
+            free_cash: self.book.cash - self.paper.reserved_cash(),
+            fee_rate: self.cfg.fills.fee_rate,
+            gas: self.cfg.fills.gas_quote,
+            min_notional: risk.min_notional,
+        };
+        let notional = caps.apply(wanted)?;
+        let protection = Protection {
+            stop_loss: match (sizing.stop_loss, u.atr) {
+                (Some(f), _) => Some(Distance::Fraction(f)),
+                (None, Some(atr)) => Some(Distance::Absolute(
+                    (atr * sizing.stop_atr_mult).round_dp(10),
+                )),
+                _ => None,
+            },
+            take_profit: sizing
+                .take_profit_atr_mult
+                .zip(u.atr)
+                .map(|(m, a)| Distance::Absolute((a * m).round_dp(10))),
+            trailing_stop: sizing
+                .trailing_atr_mult
+                .zip(u.atr)
+                .map(|(m, a)| Distance::Absolute((a * m).round_dp(10))),
+        };
+        Ok((notional, protection))
+    }
+
+    /// End of data: close what is open by the configured convention.
+    pub fn finish(&mut self, out: &mut Vec<PortfolioEvent>) {
+        let open: Vec<(u32, crate::risk::Position)> = self
+            .book
+            .positions
+            .iter()
+            .map(|(t, p)| (*t, p.clone()))
+            .collect();
+        for (tok, pos) in open {
+            let Some(bar) = self.last_bar.get(&tok).cloned() else {
+                continue;
+            };
+            let (price, time) = match self.cfg.fills.end_of_data {
+                EndOfData::LastOpen => (bar.open, bar.open_time),
+                EndOfData::LastClose => (bar.close, bar.close_time()),
+            };
+            let f =
+                self.paper
+                    .force_exit(tok, &pos.symbol, &pos.intent_id, pos.quantity, price, time);
+            let trade = self.book.apply(tok, &f);
+            out.push(PortfolioEvent::Fill(f));
+            if let Some(tr) = trade {
+                out.push(PortfolioEvent::Trade(tr));
+            }
+        }
+        if self.started {
+            out.push(PortfolioEvent::Equity(self.last_time, self.book.equity()));
+        }
+    }
+}
+
+pub fn portfolio<'s>(
+    updates: Stream<'s, u64, Vec<TokenUpdate>>,
+    clusters: Stream<'s, u64, Vec<ClusterUpdate>>,
+    cfg: Arc<PipelineConfig>,
+    table: Arc<TokenTable>,
+) -> Stream<'s, u64, Vec<PortfolioEvent>> {
+    updates.binary_frontier::<_, CapacityContainerBuilder<Vec<PortfolioEvent>>, _, _, _, _>(
+        clusters,
+        Exchange::new(|_: &TokenUpdate| 0u64),
+        Exchange::new(|_: &ClusterUpdate| 0u64),
+        "Portfolio",
+        move |_cap, _info| {
+            let mut desk = Desk::new(cfg, table);
+            let mut stash: BTreeMap<u64, (Capability<u64>, Vec<TokenUpdate>, Vec<ClusterUpdate>)> =
+                BTreeMap::new();
+            let mut last_cap: Option<Capability<u64>> = None;
+            let mut finished = false;
+            let mut events = Vec::new();
+            move |(upd_in, upd_frontier), (cl_in, cl_frontier), output| {
+                upd_in.for_each_stamp(|cap, data| {
+                    if let Some(c) = cap.retain_least(output.output_index()) {
+                        let e = stash
+                            .entry(*c.time())
+                            .or_insert_with(|| (c, Vec::new(), Vec::new()));
+                        for batch in data {
+                            e.1.append(batch);
+                        }
+                    }
+                });
+                cl_in.for_each_stamp(|cap, data| {
+                    if let Some(c) = cap.retain_least(output.output_index()) {
+                        let e = stash
+                            .entry(*c.time())
+                            .or_insert_with(|| (c, Vec::new(), Vec::new()));
+                        for batch in data {
+                            e.2.append(batch);
+                        }
+                    }
+                });
+                while let Some((&t, _)) = stash.iter().next() {
+                    if upd_frontier.less_equal(&t) || cl_frontier.less_equal(&t) {
+                        break;
+                    }
+                    let Some((cap, ups, cls)) = stash.remove(&t) else {
+                        break;
+                    };
+                    desk.step(ups, cls, &mut events);
+                    if !events.is_empty() {
+                        output.session(&cap).give_iterator(events.drain(..));
+                    }
+                    last_cap = Some(cap);
+                }
+                // The kept capability only exists for the end-of-data flush: hold it at the input frontier so it
+                // never holds back downstream progress.
+                if let Some(cap) = last_cap.as_mut() {
+                    let lows = upd_frontier
+                        .frontier()
+                        .iter()
+                        .chain(cl_frontier.frontier().iter())
+                        .min()
+                        .copied();
+                    let first_stashed = stash.keys().next().copied();
+                    if let Some(low) = lows.into_iter().chain(first_stashed).min() {
+                        if low > *cap.time() {
+                            cap.downgrade(&low);
+                        }
+                    }
+                }
+                if !finished
+                    && stash.is_empty()
+                    && upd_frontier.is_empty()
+                    && cl_frontier.is_empty()
+                {
+                    finished = true;
+                    desk.finish(&mut events);
+                    if let Some(cap) = last_cap.take() {
+                        output.session(&cap).give_iterator(events.drain(..));
+                    }
+                }
+            }
+        },
+    )
+}

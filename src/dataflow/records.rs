@@ -1,0 +1,114 @@
+//! Records that travel between dataflow operators. Tokens are dense ids (see `config::TokenTable`); the exact
+//! event time rides in every record while the timely timestamp is a coarsened copy (`epoch`).
+
+use crate::model::{Millis, Signal};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Timely timestamps are event time rounded down to a quantum that divides every bar and slide boundary, so
+/// a boundary is complete exactly when the frontier reaches it, without per-millisecond progress traffic.
+pub fn epoch(ms: Millis, quantum: Millis) -> u64 {
+    (ms.div_euclid(quantum) * quantum).max(0) as u64
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TickRec {
+    pub token: u32,
+    pub time: Millis,
+    /// Position in the replay's total order; breaks ties between equal event times.
+    pub seq: u64,
+    pub price: Decimal,
+    pub volume: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BarRec {
+    pub token: u32,
+    pub open_time: Millis,
+    pub interval: Millis,
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+    pub volume: Decimal,
+}
+
+impl BarRec {
+    pub fn close_time(&self) -> Millis {
+        self.open_time + self.interval
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TweetRec {
+    pub seq: u64,
+    pub tweet: crate::model::Tweet,
+}
+
+/// One (post, token) pair with its score and influence weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mention {
+    pub token: u32,
+    pub time: Millis,
+    pub seq: u64,
+    pub score: f64,
+    pub weight: f64,
+}
+
+/// Per-token sentiment over `[end - window, end)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentimentWindow {
+    pub token: u32,
+    pub end: Millis,
+    pub mentions: u32,
+    /// Influence-weighted mean score in [-1, 1] (0 with no mentions).
+    pub score: f64,
+    /// Mention count's z-score against the token's own recent windows.
+    pub velocity_z: f64,
+}
+
+/// Everything the portfolio needs to know about one token at one bar close.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenUpdate {
+    pub bar: BarRec,
+    pub atr: Option<Decimal>,
+    pub volatility: Option<f64>,
+    pub log_return: Option<f64>,
+    pub sentiment: Option<SentimentWindow>,
+    pub signal: Option<Signal>,
+}
+
+/// Counters every stage bumps; shared by all workers of a process.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub ticks: AtomicU64,
+    pub bars_in: AtomicU64,
+    pub bars_built: AtomicU64,
+    pub tweets: AtomicU64,
+    pub tweets_without_token: AtomicU64,
+    pub tweets_below_followers: AtomicU64,
+    pub mentions: AtomicU64,
+    pub unknown_token_mentions: AtomicU64,
+    pub late_records: AtomicU64,
+    pub windows: AtomicU64,
+    pub signals: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn epoch_rounds_down() {
+        assert_eq!(super::epoch(61_999, 60_000), 60_000);
+        assert_eq!(super::epoch(60_000, 60_000), 60_000);
+    }
+}

@@ -1,0 +1,267 @@
+//! Sliding event-time windows of per-token sentiment. Mentions are kept in panes one slide wide; a window is
+//! the panes it spans, emitted when the frontier passes its end. Contributions are summed in (time, seq) order
+//! so the float result does not depend on which worker delivered what first.
+
+use super::records::{Counters, Mention, SentimentWindow};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::Stream;
+
+#[derive(Clone, Copy, Debug)]
+pub struct WindowSpec {
+    pub window: i64,
+    pub slide: i64,
+    pub baseline_windows: usize,
+}
+
+/// Per-token window state, independent of timely so it can be tested directly.
+#[derive(Default)]
+pub struct TokenPanes {
+    /// pane end -> (time, seq, score, weight), for panes still inside the current window.
+    items: BTreeMap<i64, Vec<(i64, u64, f64, f64)>>,
+    /// pane end -> mention count, for the baseline horizon.
+    counts: BTreeMap<i64, u32>,
+}
+
+impl TokenPanes {
+    pub fn add(&mut self, pane_end: i64, m: &Mention) {
+        self.items
+            .entry(pane_end)
+            .or_default()
+            .push((m.time, m.seq, m.score, m.weight));
+        *self.counts.entry(pane_end).or_insert(0) += 1;
+    }
+
+    fn count_between(&self, lo_excl: i64, hi_incl: i64) -> u32 {
+        self.counts
+            .range(lo_excl + 1..=hi_incl)
+            .map(|(_, c)| *c)
+            .sum()
+    }
+
+    pub fn has_items_in(&self, lo_excl: i64, hi_incl: i64) -> bool {
+        self.items.range(lo_excl + 1..=hi_incl).next().is_some()
+    }
+
+    /// The window ending at `end`; `history_start` is the first pane end the operator ever saw, so baseline
+    /// windows from before the data began are not counted as silence.
+    pub fn window(
+        &mut self,
+        token: u32,
+        end: i64,
+        spec: &WindowSpec,
+        history_start: i64,
+    ) -> Option<SentimentWindow> {
+        let lo = end - spec.window;
+        let mut contribs: Vec<(i64, u64, f64, f64)> = self
+            .items
+            .range(lo + 1..=end)
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        if contribs.is_empty() {
+            return None;
+        }
+        contribs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let (mut sw, mut sws, mut s) = (0.0, 0.0, 0.0);
+        for &(_, _, score, w) in &contribs {
+            sw += w;
+            sws += w * score;
+            s += score;
+        }
+        let score = if sw > 0.0 {
+            sws / sw
+        } else {
+            s / contribs.len() as f64
+        };
+        let mentions = contribs.len() as u32;
+        let mut base = Vec::with_capacity(spec.baseline_windows);
+        for k in 1..=spec.baseline_windows as i64 {
+            let hi = end - k * spec.window;
+            if hi - spec.window + spec.slide < history_start {
+                break;
+            }
+            base.push(self.count_between(hi - spec.window, hi) as f64);
+        }
+        let velocity_z = if base.len() >= 2 {
+            let n = base.len() as f64;
+            let mean = base.iter().sum::<f64>() / n;
+            let var = base.iter().map(|c| (c - mean) * (c - mean)).sum::<f64>() / (n - 1.0);
+            // A floor of one mention keeps a silent baseline from turning one post into an infinite z.
+            (mentions as f64 - mean) / var.sqrt().max(1.0)
+        } else {
+            0.0
+        };
+        Some(SentimentWindow {
+            token,
+            end,
+            mentions,
+            score,
+            velocity_z,
+        })
+    }
+
+    /// Forgets what no future window (or baseline) can reach.
+    pub fn prune(&mut self, next_end: i64, spec: &WindowSpec) {
+        let keep_items = next_end - spec.window;
+        while let Some((&p, _)) = self.items.iter().next() {
+            if p > keep_items {
+                break;
+            }
+            self.items.remove(&p);
+        }
+        let keep_counts = next_end - spec.window * (spec.baseline_windows as i64 + 1);
+        while let Some((&p, _)) = self.counts.iter().next() {
+            if p > keep_counts {
+                break;
+            }
+            self.counts.remove(&p);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.counts.is_empty()
+    }
+}
+
+pub fn sentiment_windows<'s>(
+    mentions: Stream<'s, u64, Vec<Mention>>,
+    spec: WindowSpec,
+    counters: Arc<Counters>,
+) -> Stream<'s, u64, Vec<SentimentWindow>> {
+    mentions.unary_frontier::<CapacityContainerBuilder<Vec<SentimentWindow>>, _, _, _>(
+        Exchange::new(|m: &Mention| m.token as u64),
+        "SentimentWindows",
+        move |_cap, _info| {
+            let mut tokens: BTreeMap<u32, TokenPanes> = BTreeMap::new();
+            // Capability for the next window end we owe, and that end.
+            let mut emit: Option<(Capability<u64>, i64)> = None;
+            let mut emitted_upto = i64::MIN;
+            let mut history_start = i64::MAX;
+            let mut late: HashMap<u32, u64> = HashMap::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|cap, data| {
+                    let stamp = cap.least().copied().unwrap_or(0);
+                    for batch in data {
+                        for m in batch.drain(..) {
+                            let pane_end = (m.time.div_euclid(spec.slide) + 1) * spec.slide;
+                            if pane_end <= emitted_upto {
+                                *late.entry(m.token).or_default() += 1;
+                                Counters::add(&counters.late_records, 1);
+                                continue;
+                            }
+                            history_start = history_start.min(pane_end);
+                            tokens.entry(m.token).or_default().add(pane_end, &m);
+                            let owe_earlier =
+                                emit.as_ref().map(|(_, e)| pane_end < *e).unwrap_or(true);
+                            if owe_earlier {
+                                let at = (pane_end.max(0) as u64).max(stamp);
+                                emit = Some((cap.delayed(&at, output.output_index()), pane_end));
+                            }
+                        }
+                    }
+                });
+                loop {
+                    let Some((cap, end)) = emit.as_ref() else {
+                        break;
+                    };
+                    let end = *end;
+                    if frontier.less_equal(&(end.max(0) as u64)) {
+                        break;
+                    }
+                    {
+                        let mut session = output.session(cap);
+                        for (&tok, panes) in tokens.iter_mut() {
+                            if let Some(w) = panes.window(tok, end, &spec, history_start) {
+                                Counters::add(&counters.windows, 1);
+                                session.give(w);
+                            }
+                        }
+                    }
+                    emitted_upto = end;
+                    // Next end that has something in its window: the following slide, or a jump over silence.
+                    let following = end + spec.slide;
+                    let mut next: Option<i64> = None;
+                    for panes in tokens.values_mut() {
+                        panes.prune(following, &spec);
+                        if panes.has_items_in(following - spec.window, following) {
+                            next = Some(following);
+                        } else if let Some((&p, _)) = panes.items.range(following + 1..).next() {
+                            next = Some(next.map_or(p, |n: i64| n.min(p)));
+                        }
+                    }
+                    tokens.retain(|_, p| !p.is_empty());
+                    match next {
+                        Some(n) => {
+                            if let Some((cap, e)) = emit.as_mut() {
+                                let target = (n.max(0) as u64).max(*cap.time());
+                                cap.downgrade(&target);
+                                *e = n;
+                            }
+                        }
+                        None => emit = None,
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(time: i64, seq: u64, score: f64, weight: f64) -> Mention {
+        Mention {
+            token: 0,
+            time,
+            seq,
+            score,
+            weight,
+        }
+    }
+
+    #[test]
+    fn weighted_score_and_velocity() {
+        let spec = WindowSpec {
+            window: 100,
+            slide: 50,
+            baseline_windows: 3,
+        };
+        let mut p = TokenPanes::default();
+        // baseline: windows (0,100], (100,200], (200,300] hold 1, 2, 1 mentions
+        for (t, s) in [(10, 1), (120, 2), (160, 3), (250, 4)] {
+            p.add((t / 50 + 1) * 50, &m(t, s, 0.0, 1.0));
+        }
+        // current window (300,400]: three mentions
+        p.add(350, &m(310, 10, 1.0, 3.0));
+        p.add(400, &m(360, 11, -1.0, 1.0));
+        p.add(400, &m(390, 12, 0.5, 2.0));
+        let w = p.window(0, 400, &spec, 50).unwrap();
+        assert_eq!(w.mentions, 3);
+        // (3*1 - 1 + 2*0.5) / 6 = 0.5
+        assert!((w.score - 0.5).abs() < 1e-12);
+        // baseline counts 1,2,1: mean 4/3, sample std sqrt(1/3) < 1 -> floor 1 -> z = 3 - 4/3
+        assert!((w.velocity_z - (3.0 - 4.0 / 3.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn no_baseline_before_history() {
+        let spec = WindowSpec {
+            window: 100,
+            slide: 50,
+            baseline_windows: 3,
+        };
+        let mut p = TokenPanes::default();
+        p.add(50, &m(10, 1, 0.5, 1.0));
+        let w = p.window(0, 100, &spec, 50).unwrap();
+        assert_eq!(
+            w.velocity_z, 0.0,
+            "no baseline yet: velocity unknown, not infinite"
+        );
+        assert!(p.window(0, 300, &spec, 50).is_none());
+    }
+}

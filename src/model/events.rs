@@ -1,0 +1,159 @@
+//! Market and social events as they enter the system. Field names are the on-disk/on-topic format.
+
+use super::money::lenient;
+use super::time::{rfc3339, Millis};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engagement {
+    #[serde(default, alias = "like_count")]
+    pub likes: u64,
+    #[serde(default, alias = "retweet_count", alias = "repost_count")]
+    pub retweets: u64,
+    #[serde(default, alias = "reply_count")]
+    pub replies: u64,
+    #[serde(default, alias = "quote_count")]
+    pub quotes: u64,
+}
+
+impl Engagement {
+    /// Reposts and quotes spread a message further than a like, so they count more.
+    pub fn weighted(&self) -> f64 {
+        self.likes as f64
+            + 2.0 * self.retweets as f64
+            + self.replies as f64
+            + 2.0 * self.quotes as f64
+    }
+}
+
+/// A post as ingested. `created_at` is when it became knowable, so it is the event time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tweet {
+    pub id: String,
+    pub author_id: String,
+    #[serde(default)]
+    pub author_handle: String,
+    #[serde(default)]
+    pub followers: u64,
+    pub text: String,
+    #[serde(with = "rfc3339")]
+    pub created_at: Millis,
+    #[serde(default)]
+    pub engagement: Engagement,
+}
+
+/// A trade or quote observation for a token, priced in the pipeline's quote currency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PriceTick {
+    pub token: String,
+    #[serde(deserialize_with = "lenient")]
+    pub price: Decimal,
+    #[serde(default, deserialize_with = "lenient")]
+    pub volume: Decimal,
+    #[serde(default)]
+    pub source: String,
+    #[serde(with = "rfc3339")]
+    pub event_time: Millis,
+}
+
+/// OHLCV over `[open_time, open_time + interval)`. It only becomes knowable at its close time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bar {
+    pub token: String,
+    #[serde(with = "rfc3339")]
+    pub open_time: Millis,
+    pub interval_ms: i64,
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+    pub volume: Decimal,
+}
+
+impl Bar {
+    pub fn close_time(&self) -> Millis {
+        self.open_time + self.interval_ms
+    }
+
+    /// Structural checks a bar must pass before it is used.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interval_ms <= 0 {
+            return Err("bar interval must be positive".into());
+        }
+        for (name, v) in [
+            ("open", self.open),
+            ("high", self.high),
+            ("low", self.low),
+            ("close", self.close),
+        ] {
+            if v <= Decimal::ZERO {
+                return Err(format!("{name} price {v} is not positive"));
+            }
+        }
+        if self.volume < Decimal::ZERO {
+            return Err(format!("volume {} is negative", self.volume));
+        }
+        if self.high < self.low {
+            return Err(format!("high {} < low {}", self.high, self.low));
+        }
+        if self.open > self.high
+            || self.open < self.low
+            || self.close > self.high
+            || self.close < self.low
+        {
+            return Err(format!(
+                "open {} / close {} outside the bar's range [{}, {}]",
+                self.open, self.close, self.low, self.high
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tweet_accepts_both_engagement_generations() {
+        let a: Tweet = serde_json::from_str(
+            r#"{"id":"1","author_id":"9","text":"hi","created_at":"2024-01-01T00:00:00Z","engagement":{"retweet_count":3}}"#,
+        )
+        .unwrap();
+        let b: Tweet = serde_json::from_str(
+            r#"{"id":"1","author_id":"9","text":"hi","created_at":1704067200000,"engagement":{"repost_count":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.engagement.retweets, 3);
+    }
+
+    #[test]
+    fn tick_prices_from_numbers_or_strings() {
+        let t: PriceTick = serde_json::from_str(
+            r#"{"token":"ETH","price":0.1,"volume":"2.5","event_time":"2024-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.price.to_string(), "0.1");
+        assert_eq!(t.volume.to_string(), "2.5");
+    }
+
+    #[test]
+    fn bar_validation() {
+        let mut b = Bar {
+            token: "X".into(),
+            open_time: 0,
+            interval_ms: 60_000,
+            open: Decimal::from(10),
+            high: Decimal::from(12),
+            low: Decimal::from(9),
+            close: Decimal::from(11),
+            volume: Decimal::ONE,
+        };
+        assert!(b.validate().is_ok());
+        assert_eq!(b.close_time(), 60_000);
+        b.low = Decimal::from(13);
+        assert!(b.validate().unwrap_err().contains("high"));
+    }
+}

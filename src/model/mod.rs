@@ -1,0 +1,10 @@
+//! Events, ids and exact money shared by every stage.
+
+pub mod events;
+pub mod money;
+pub mod orders;
+pub mod time;
+
+pub use events::{Bar, Engagement, PriceTick, Tweet};
+pub use orders::{Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade};
+pub use time::Millis;

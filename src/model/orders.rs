@@ -1,0 +1,190 @@
+//! What the dataflow decides (signals, intents) and what execution reports back (fills, trades).
+
+use super::time::{rfc3339, Millis};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
+/// A per-token trading opinion at a bar close; the portfolio decides whether it becomes an intent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Signal {
+    /// Open a long position. `strength` ranks competing entries at the same time (higher first).
+    Enter { strength: f64, reason: String },
+    /// Close the long position, if any.
+    Exit { reason: String },
+}
+
+/// Protective exit attached to an entry and resolved against the actual fill price.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Distance {
+    /// Fraction of the fill price (0.05 = 5%).
+    Fraction(Decimal),
+    /// Absolute distance in quote units (e.g. k x ATR at decision time).
+    Absolute(Decimal),
+}
+
+impl Distance {
+    pub fn below(self, price: Decimal) -> Decimal {
+        match self {
+            Distance::Fraction(f) => price * (Decimal::ONE - f),
+            Distance::Absolute(d) => price - d,
+        }
+    }
+    pub fn above(self, price: Decimal) -> Decimal {
+        match self {
+            Distance::Fraction(f) => price * (Decimal::ONE + f),
+            Distance::Absolute(d) => price + d,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<Distance>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_profit: Option<Distance>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing_stop: Option<Distance>,
+}
+
+/// An order the dataflow wants executed. Exactly one of `quantity` (base units) or `notional` (quote units) is set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderIntent {
+    pub id: String,
+    pub pipeline_id: String,
+    pub token: String,
+    pub side: Side,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notional: Option<Decimal>,
+    /// Reference price at decision time (the bar close); the fill will differ.
+    pub reference_price: Decimal,
+    pub max_slippage_bps: Decimal,
+    #[serde(default)]
+    pub protection: Protection,
+    pub reason: String,
+    #[serde(with = "rfc3339")]
+    pub decision_time: Millis,
+    pub inputs_version: String,
+}
+
+impl OrderIntent {
+    /// DESIGN principle 3: the id depends only on what was decided and from which inputs, so replays,
+    /// restarts and any number of workers reproduce it and the executor can execute each id at most once.
+    pub fn make_id(
+        pipeline_id: &str,
+        token: &str,
+        side: Side,
+        decision_time: Millis,
+        inputs_version: &str,
+    ) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            pipeline_id,
+            token,
+            side.as_str(),
+            &decision_time.to_string(),
+            inputs_version,
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        let digest = h.finalize();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FillStatus {
+    Filled,
+    Rejected,
+}
+
+/// What a venue did with an intent (or with a protective order attached to one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fill {
+    pub intent_id: String,
+    pub venue: String,
+    pub token: String,
+    pub side: Side,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    pub fee: Decimal,
+    pub gas: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+    pub status: FillStatus,
+    pub reason: String,
+    #[serde(with = "rfc3339")]
+    pub fill_time: Millis,
+}
+
+/// A closed round trip. pnl = proceeds - cost - fees (gas included in fees); return = pnl / cost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trade {
+    pub token: String,
+    pub side: String,
+    pub entry_time: Millis,
+    pub entry_price: Decimal,
+    pub exit_time: Millis,
+    pub exit_price: Decimal,
+    pub quantity: Decimal,
+    pub fees: Decimal,
+    pub pnl: Decimal,
+    #[serde(rename = "return")]
+    pub ret: Decimal,
+    pub exit_reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intent_ids_are_deterministic_and_sensitive() {
+        let a = OrderIntent::make_id("p", "ETH", Side::Buy, 1000, "v1");
+        assert_eq!(a, OrderIntent::make_id("p", "ETH", Side::Buy, 1000, "v1"));
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, OrderIntent::make_id("p", "ETH", Side::Sell, 1000, "v1"));
+        assert_ne!(a, OrderIntent::make_id("p", "ETH", Side::Buy, 1001, "v1"));
+        assert_ne!(a, OrderIntent::make_id("p", "ETH", Side::Buy, 1000, "v2"));
+        // length-prefixing keeps ("ab","c") and ("a","bc") apart
+        assert_ne!(
+            OrderIntent::make_id("ab", "c", Side::Buy, 1, "v"),
+            OrderIntent::make_id("a", "bc", Side::Buy, 1, "v")
+        );
+    }
+
+    #[test]
+    fn distances() {
+        let p = Decimal::from(100);
+        assert_eq!(
+            Distance::Fraction(Decimal::new(5, 2)).below(p),
+            Decimal::from(95)
+        );
+        assert_eq!(
+            Distance::Absolute(Decimal::from(3)).above(p),
+            Decimal::from(103)
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! Accuracy, macro-F1 and the confusion matrix of a scorer against a labeled CSV.
+
+use super::LexiconScorer;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("cannot read labeled file {path}: {source}")]
+    Read { path: String, source: csv::Error },
+    #[error("labeled file {path} has no text column (looked for {wanted}); pass --text-column")]
+    NoTextColumn { path: String, wanted: String },
+    #[error("labeled file {path} has no label column (looked for {wanted}); pass --label-column")]
+    NoLabelColumn { path: String, wanted: String },
+    #[error("labeled file {path} line {line}: unknown label {label:?} (want positive, negative or neutral)")]
+    BadLabel {
+        path: String,
+        line: u64,
+        label: String,
+    },
+    #[error("labeled file {path} has no rows")]
+    Empty { path: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Label {
+    Negative,
+    Neutral,
+    Positive,
+}
+
+impl Label {
+    pub fn parse(s: &str) -> Option<Label> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "positive" | "pos" | "bullish" | "1" => Some(Label::Positive),
+            "negative" | "neg" | "bearish" | "-1" => Some(Label::Negative),
+            "neutral" | "neu" | "0" => Some(Label::Neutral),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Label::Negative => "negative",
+            Label::Neutral => "neutral",
+            Label::Positive => "positive",
+        }
+    }
+    /// VADER's customary cut-offs: |compound| < band is neutral.
+    pub fn from_score(score: f64, band: f64) -> Label {
+        if score >= band {
+            Label::Positive
+        } else if score <= -band {
+            Label::Negative
+        } else {
+            Label::Neutral
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EvalReport {
+    pub rows: usize,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    /// Per gold label: (precision, recall, f1, support).
+    pub per_class: BTreeMap<Label, (f64, f64, f64, usize)>,
+    /// (gold, predicted) -> count.
+    pub confusion: BTreeMap<(Label, Label), usize>,
+    pub gold_labels: Vec<Label>,
+    pub neutral_band: f64,
+}
+
+impl EvalReport {
+    pub fn from_pairs(pairs: &[(Label, Label)], neutral_band: f64) -> EvalReport {
+        let mut confusion = BTreeMap::new();
+        for &(g, p) in pairs {
+            *confusion.entry((g, p)).or_insert(0usize) += 1;
+        }
+        let mut gold_labels: Vec<Label> = pairs.iter().map(|p| p.0).collect();
+        gold_labels.sort();
+        gold_labels.dedup();
+        let correct = pairs.iter().filter(|(g, p)| g == p).count();
+        let mut per_class = BTreeMap::new();
+        for &l in &gold_labels {
+            let tp = pairs.iter().filter(|(g, p)| *g == l && *p == l).count() as f64;
+            let pred = pairs.iter().filter(|(_, p)| *p == l).count() as f64;
+            let support = pairs.iter().filter(|(g, _)| *g == l).count();
+            let precision = if pred > 0.0 { tp / pred } else { 0.0 };
+            let recall = if support > 0 {
+                tp / support as f64
+            } else {
+                0.0
+            };
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
+            per_class.insert(l, (precision, recall, f1, support));
+        }
+        let macro_f1 = per_class.values().map(|v| v.2).sum::<f64>() / per_class.len().max(1) as f64;
+        EvalReport {
+            rows: pairs.len(),
+            accuracy: correct as f64 / pairs.len().max(1) as f64,
+            macro_f1,
+            per_class,
+            confusion,
+            gold_labels,
+            neutral_band,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "rows {}  accuracy {:.4}  macro-F1 {:.4}  (neutral band |score| < {})",
+            self.rows, self.accuracy, self.macro_f1, self.neutral_band
+        );
+        let _ = writeln!(
+            s,
+            "{:<10} {:>9} {:>9} {:>9} {:>8}",
+            "class", "precision", "recall", "f1", "support"
+        );
+        for (l, (p, r, f, n)) in &self.per_class {
+            let _ = writeln!(
+                s,
+                "{:<10} {:>9.4} {:>9.4} {:>9.4} {:>8}",
+                l.name(),
+                p,
+                r,
+                f,
+                n
+            );
+        }
+        let preds = [Label::Negative, Label::Neutral, Label::Positive];
+        let _ = writeln!(s, "confusion (rows gold, columns predicted):");
+        let _ = writeln!(
+            s,
+            "{:<10} {:>9} {:>9} {:>9}",
+            "", "negative", "neutral", "positive"
+        );
+        for g in &self.gold_labels {
+            let _ = write!(s, "{:<10}", g.name());
+            for p in preds {
+                let _ = write!(
+                    s,
+                    " {:>9}",
+                    self.confusion.get(&(*g, p)).copied().unwrap_or(0)
+                );
+            }
+            let _ = writeln!(s);
+        }
+        s
+    }
+}
+
+pub fn evaluate_file(
+    path: &Path,
+    text_column: Option<&str>,
+    label_column: Option<&str>,
+    neutral_band: f64,
+) -> Result<EvalReport, EvalError> {
+    let p = path.display().to_string();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|source| EvalError::Read {
+            path: p.clone(),
+            source,
+        })?;
+    let headers = rdr
+        .headers()
+        .map_err(|source| EvalError::Read {
+            path: p.clone(),
+            source,
+        })?
+        .clone();
+    let find = |explicit: Option<&str>, candidates: &[&str]| -> Option<usize> {
+        headers.iter().position(|h| match explicit {
+            Some(e) => h.eq_ignore_ascii_case(e),
+            None => candidates.iter().any(|c| h.trim().eq_ignore_ascii_case(c)),
+        })
+    };
+    let text_idx = find(
+        text_column,
+        &["text", "comment text", "comment", "tweet", "sentence"],
+    )
+    .ok_or_else(|| EvalError::NoTextColumn {
+        path: p.clone(),
+        wanted: text_column.unwrap_or("text, Comment Text").into(),
+    })?;
+    let label_idx = find(label_column, &["label", "sentiment", "polarity"]).ok_or_else(|| {
+        EvalError::NoLabelColumn {
+            path: p.clone(),
+            wanted: label_column.unwrap_or("label, Sentiment").into(),
+        }
+    })?;
+    let scorer = LexiconScorer::shared();
+    let mut pairs = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|source| EvalError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        let line = rec.position().map(|pos| pos.line()).unwrap_or(0);
+        let raw = rec.get(label_idx).unwrap_or("");
+        let gold = Label::parse(raw).ok_or_else(|| EvalError::BadLabel {
+            path: p.clone(),
+            line,
+            label: raw.into(),
+        })?;
+        let pred = Label::from_score(scorer.score(rec.get(text_idx).unwrap_or("")), neutral_band);
+        pairs.push((gold, pred));
+    }
+    if pairs.is_empty() {
+        return Err(EvalError::Empty { path: p });
+    }
+    Ok(EvalReport::from_pairs(&pairs, neutral_band))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Label::*;
+
+    #[test]
+    fn hand_computed_metrics() {
+        // gold P,P,P,N,N ; predicted P,P,Neutral,N,P
+        let pairs = [
+            (Positive, Positive),
+            (Positive, Positive),
+            (Positive, Neutral),
+            (Negative, Negative),
+            (Negative, Positive),
+        ];
+        let r = EvalReport::from_pairs(&pairs, 0.05);
+        assert!((r.accuracy - 0.6).abs() < 1e-12);
+        // positive: precision 2/3, recall 2/3, f1 2/3 ; negative: precision 1, recall 1/2, f1 2/3
+        let (pp, pr, pf, _) = r.per_class[&Positive];
+        assert!(
+            (pp - 2.0 / 3.0).abs() < 1e-12
+                && (pr - 2.0 / 3.0).abs() < 1e-12
+                && (pf - 2.0 / 3.0).abs() < 1e-12
+        );
+        assert!((r.macro_f1 - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(r.confusion[&(Positive, Neutral)], 1);
+    }
+
+    #[test]
+    fn shipped_labeled_set_beats_chance() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("data/labeled/crypto_sentiment_surge.csv");
+        let r = evaluate_file(&path, None, None, 0.05).unwrap();
+        assert_eq!(r.rows, 562);
+        assert!(r.accuracy > 0.55, "{}", r.render());
+    }
+}
