@@ -89,6 +89,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
     let mut equity: Vec<(Millis, Decimal)> = Vec::new();
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
     let mut clusters = BTreeMap::new();
+    let mut cluster_changes = 0usize;
     for ev in out.events {
         match ev {
             PortfolioEvent::Intent(i) => intents.push(i),
@@ -100,6 +101,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
             },
             PortfolioEvent::Skipped(_, _, why) => *skipped.entry(why).or_default() += 1,
             PortfolioEvent::Cluster(_, tok, label) => {
+                cluster_changes += 1;
                 clusters.insert(tok, label);
             }
         }
@@ -144,9 +146,10 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
             if skipped.is_empty() { "0".into() } else { skipped.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ") },
         ),
         (
-            "correlation clusters (token -> cluster)".into(),
+            "clusters at the end".into(),
             if clusters.is_empty() { "(none linked)".into() } else { clusters.iter().map(|(k, v)| format!("{k}->{v}")).collect::<Vec<_>>().join(", ") },
         ),
+        ("cluster changes".into(), format!("{cluster_changes} membership changes over the run")),
         ("workers".into(), req.workers.to_string()),
     ];
     let elapsed = started.elapsed();

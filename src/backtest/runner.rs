@@ -39,6 +39,11 @@ pub fn run(
     let bar_interval = loaded.bar_interval;
     let quantum = cfg.epoch_ms(bar_interval);
     let total = loaded.events.len() as u64;
+    let first_time = loaded
+        .events
+        .first()
+        .map(|e| e.time())
+        .or(loaded.first_time);
     // Round-robin shares keep each worker's slice in global event-time order.
     let mut shares: Vec<Vec<InputEvent>> = (0..workers)
         .map(|_| Vec::with_capacity(loaded.events.len() / workers + 1))
@@ -70,6 +75,7 @@ pub fn run(
         table,
         bar_interval,
         counters: counters.clone(),
+        history_start: first_time.unwrap_or(0),
     };
     let (c2, f2, b2) = (collected.clone(), fed.clone(), bar.clone());
     let guards = timely::execute(timely::Config::process(workers), move |worker| {

@@ -32,6 +32,8 @@ pub struct PipelineContext {
     pub table: Arc<TokenTable>,
     pub bar_interval: i64,
     pub counters: Arc<Counters>,
+    /// First event time of the run (replay start, or live start minus the rewind).
+    pub history_start: i64,
 }
 
 /// Wires the operators; the same assembly serves backtests, topic replays and live runs.
@@ -53,6 +55,7 @@ pub fn assemble<'s>(
         window: cfg.window_ms(),
         slide: cfg.slide_ms(),
         baseline_windows: cfg.sentiment.baseline_windows,
+        history_start: ctx.history_start,
     };
     let windows = sentiment_window::sentiment_windows(mentions, spec, ctx.counters.clone());
     let rule = token_signals::SignalRule::new(cfg);

@@ -16,6 +16,9 @@ pub struct WindowSpec {
     pub window: i64,
     pub slide: i64,
     pub baseline_windows: usize,
+    /// Event time the run's history starts at. Baseline windows before it are unknown, not silent. It is a
+    /// property of the run, never of one worker's share, so every worker count computes the same z-scores.
+    pub history_start: i64,
 }
 
 /// Per-token window state, independent of timely so it can be tested directly.
@@ -140,7 +143,7 @@ pub fn sentiment_windows<'s>(
             // Capability for the next window end we owe, and that end.
             let mut emit: Option<(Capability<u64>, i64)> = None;
             let mut emitted_upto = i64::MIN;
-            let mut history_start = i64::MAX;
+            let history_start = spec.history_start;
             let mut late: HashMap<u32, u64> = HashMap::new();
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, data| {
@@ -153,7 +156,6 @@ pub fn sentiment_windows<'s>(
                                 Counters::add(&counters.late_records, 1);
                                 continue;
                             }
-                            history_start = history_start.min(pane_end);
                             tokens.entry(m.token).or_default().add(pane_end, &m);
                             let owe_earlier =
                                 emit.as_ref().map(|(_, e)| pane_end < *e).unwrap_or(true);
@@ -230,6 +232,7 @@ mod tests {
             window: 100,
             slide: 50,
             baseline_windows: 3,
+            history_start: 0,
         };
         let mut p = TokenPanes::default();
         // baseline: windows (0,100], (100,200], (200,300] hold 1, 2, 1 mentions
@@ -254,6 +257,7 @@ mod tests {
             window: 100,
             slide: 50,
             baseline_windows: 3,
+            history_start: 0,
         };
         let mut p = TokenPanes::default();
         p.add(50, &m(10, 1, 0.5, 1.0));

@@ -87,6 +87,10 @@ const CRYPTO_OVERLAY: &[(&str, f64)] = &[
     ("skyrocketing", 2.6),
     ("btfd", 1.2),
     ("gm", 0.6),
+    // chain vocabulary the stock lexicon reads as emotional
+    ("block", 0.0),
+    ("blocks", 0.0),
+    ("support", 0.6),
     ("send", 0.0),
     ("sending", 1.0),
     ("🚀", 2.2),

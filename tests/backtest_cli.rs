@@ -1,0 +1,453 @@
+//! End-to-end tests of the `hypeflow` binary: outputs, determinism across runs and worker counts, Freqtrade
+//! conventions on the SMA pipeline, bad input, and help on every subcommand.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hypeflow"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn run_ok(args: &[&str]) -> Output {
+    let out = bin().args(args).output().expect("run hypeflow");
+    assert!(
+        out.status.success(),
+        "hypeflow {:?} failed:\nstdout: {}\nstderr: {}",
+        args,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+fn backtest(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["backtest", "--quiet", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_ok(&args)
+}
+
+#[test]
+fn sample_backtest_writes_every_output_with_the_stated_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = backtest(dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("total return") && stdout.contains("Sharpe"),
+        "{stdout}"
+    );
+
+    let trades = read(&dir.path().join("trades.csv"));
+    let mut lines = trades.lines();
+    assert_eq!(lines.next(), Some("token,side,entry_time,entry_price,exit_time,exit_price,quantity,fees,pnl,return,exit_reason"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() >= 5, "the sample should trade: {trades}");
+    for r in &rows {
+        let cols: Vec<&str> = r.split(',').collect();
+        assert_eq!(cols.len(), 11, "{r}");
+        assert!(
+            cols[2].ends_with('Z') && cols[4].ends_with('Z'),
+            "RFC 3339 UTC times: {r}"
+        );
+        assert!(cols[2] <= cols[4], "entry before exit: {r}");
+    }
+
+    let equity = read(&dir.path().join("equity.csv"));
+    assert!(equity.starts_with("timestamp,equity\n"));
+    assert!(equity.lines().count() > 1000);
+
+    let metrics: serde_json::Value =
+        serde_json::from_str(&read(&dir.path().join("metrics.json"))).unwrap();
+    for key in [
+        "total_return",
+        "cagr",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "max_drawdown",
+        "win_rate",
+        "profit_factor",
+        "expectancy",
+        "avg_win",
+        "avg_loss",
+        "payoff_ratio",
+        "trades",
+        "exposure",
+        "start",
+        "end",
+    ] {
+        assert!(metrics.get(key).is_some(), "metrics.json lacks {key}");
+    }
+    assert_eq!(metrics["trades"].as_u64().unwrap() as usize, rows.len());
+
+    // total return agrees with the trades: every position is closed at the end, so equity = initial + sum(pnl)
+    let pnl: f64 = rows
+        .iter()
+        .map(|r| r.split(',').nth(8).unwrap().parse::<f64>().unwrap())
+        .sum();
+    let tr = metrics["total_return"].as_f64().unwrap();
+    assert!(
+        (tr - pnl / 10_000.0).abs() < 1e-9,
+        "total_return {tr} vs sum(pnl)/equity {}",
+        pnl / 10_000.0
+    );
+
+    let intents = read(&dir.path().join("intents.jsonl"));
+    let mut last = (String::new(), String::new());
+    for l in intents.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["id"].as_str().unwrap().len(), 32);
+        let key = (
+            v["decision_time"].as_str().unwrap().to_string(),
+            v["id"].as_str().unwrap().to_string(),
+        );
+        assert!(
+            key >= last,
+            "intents in canonical (decision time, id) order"
+        );
+        last = key;
+    }
+
+    let html = read(&dir.path().join("report.html"));
+    assert!(
+        html.contains("<svg")
+            && html.contains("Fill conventions in force")
+            && html.contains("[sizing]")
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "report must be self-contained"
+    );
+}
+
+#[test]
+fn same_inputs_same_bytes_for_any_worker_count() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    backtest(dirs[0].path(), &["-w", "1"]);
+    backtest(dirs[1].path(), &["-w", "1"]);
+    backtest(dirs[2].path(), &["-w", "2"]);
+    for f in ["intents.jsonl", "trades.csv", "equity.csv", "metrics.json"] {
+        let a = std::fs::read(dirs[0].path().join(f)).unwrap();
+        assert!(!a.is_empty(), "{f} is empty");
+        assert_eq!(
+            a,
+            std::fs::read(dirs[1].path().join(f)).unwrap(),
+            "{f} differs between two runs"
+        );
+        assert_eq!(
+            a,
+            std::fs::read(dirs[2].path().join(f)).unwrap(),
+            "{f} differs between -w 1 and -w 2"
+        );
+    }
+}
+
+const T0: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
+const BAR: i64 = 15 * 60_000;
+
+/// Flat at 100, a cross up at bar 40, a crash through the 5% stop at bar 44, flat at 96, a second cross up at
+/// bar 80, and the data ends at bar 82 with that trade open.
+fn sma_bars() -> String {
+    let mut closes: Vec<f64> = vec![100.0; 40];
+    closes.extend([101.0, 102.0, 103.0, 103.0, 96.0]);
+    closes.extend(vec![96.0; 35]);
+    closes.extend([97.0, 98.0, 99.0]);
+    let mut csv = String::from("token,timestamp,open,high,low,close,volume\n");
+    let mut prev: f64 = 100.0;
+    for (i, c) in closes.iter().enumerate() {
+        let (o, c) = (prev, *c);
+        let hi = o.max(c) + 0.5;
+        let lo = if i == 44 { 90.0 } else { o.min(c) - 0.5 };
+        csv.push_str(&format!(
+            "AXL,{},{o},{hi},{lo},{c},1000\n",
+            T0 + i as i64 * BAR
+        ));
+        prev = c;
+    }
+    csv
+}
+
+fn iso(bar: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(T0 + bar * BAR)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+#[test]
+fn sma_cross_follows_freqtrade_conventions_trade_by_trade() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("AXL_15m.csv");
+    std::fs::write(&prices, sma_bars()).unwrap();
+    let out = dir.path().join("out");
+    backtest(
+        &out,
+        &[
+            "--pipeline",
+            "pipelines/sma_cross.toml",
+            "--prices",
+            prices.to_str().unwrap(),
+        ],
+    );
+    let trades = read(&out.join("trades.csv"));
+    let rows: Vec<Vec<String>> = trades
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{trades}");
+    let fee = 0.001;
+    let f = |s: &str| s.parse::<f64>().unwrap();
+
+    // 1: signal at bar 40's close -> entry at bar 41's open (101); stop 5% -> exactly 95.95, stamped bar 44's open
+    let t = &rows[0];
+    assert_eq!(
+        (t[2].as_str(), t[4].as_str()),
+        (iso(41).as_str(), iso(44).as_str())
+    );
+    assert_eq!((f(&t[3]), f(&t[5])), (101.0, 95.95));
+    assert_eq!(t[10], "stop_loss");
+    let amount = 100.0 / 101.0;
+    assert!((f(&t[6]) - amount).abs() < 1e-10);
+    // Freqtrade: profit_abs = amount*exit*(1-fee) - amount*entry*(1+fee)
+    let profit_abs = amount * 95.95 * (1.0 - fee) - amount * 101.0 * (1.0 + fee);
+    assert!(
+        (f(&t[8]) - profit_abs).abs() < 1e-8,
+        "pnl {} vs {profit_abs}",
+        t[8]
+    );
+    assert!((f(&t[7]) - amount * (101.0 + 95.95) * fee).abs() < 1e-8);
+    assert!(
+        (f(&t[9]) - profit_abs / 100.0).abs() < 1e-8,
+        "return = pnl / cost"
+    );
+
+    // 2: cross at bar 80 -> entry at bar 81's open (97); still open at the end -> force_exit at the LAST bar's open (98)
+    let t = &rows[1];
+    assert_eq!(
+        (t[2].as_str(), t[4].as_str()),
+        (iso(81).as_str(), iso(82).as_str())
+    );
+    assert_eq!(
+        (f(&t[3]), f(&t[5]), t[10].as_str()),
+        (97.0, 98.0, "force_exit")
+    );
+    let amount = 100.0 / 97.0;
+    let profit_abs = amount * 98.0 * (1.0 - fee) - amount * 97.0 * (1.0 + fee);
+    assert!((f(&t[8]) - profit_abs).abs() < 1e-8);
+
+    // the exit signal (cross below) arrives while flat and must not create a sell intent
+    let intents = read(&out.join("intents.jsonl"));
+    assert_eq!(intents.lines().count(), 2, "{intents}");
+    assert!(intents.lines().all(|l| l.contains("\"side\":\"buy\"")));
+}
+
+#[test]
+fn bad_records_are_dead_lettered_and_counted_never_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = sma_bars();
+    csv.push_str("AXL,not-a-time,1,1,1,1,1\n");
+    csv.push_str("AXL,2030-01-01T00:00:00Z,1,0.5,2,1,1\n"); // high < low
+    csv.push_str("DOGE,2024-01-01T00:00:00Z,1,1,1,1,1\n"); // not in the universe
+    csv.push_str("AXL,2024-01-01T00:00:00Z,100,100.5,99.5,100,1000\n"); // duplicate
+    csv.push_str("AXL,2024-01-01T00:00:00Z\n"); // short row
+    let prices = dir.path().join("bars.csv");
+    std::fs::write(&prices, csv).unwrap();
+    let out = dir.path().join("out");
+    let o = backtest(
+        &out,
+        &[
+            "--pipeline",
+            "pipelines/sma_cross.toml",
+            "--prices",
+            prices.to_str().unwrap(),
+        ],
+    );
+    let dead = read(&out.join("deadletter.jsonl"));
+    assert_eq!(dead.lines().count(), 5, "{dead}");
+    for reason in [
+        "bad time",
+        "high",
+        "not in the pipeline's universe",
+        "duplicate",
+        "expected 7 columns",
+    ] {
+        assert!(dead.contains(reason), "no dead letter for {reason}: {dead}");
+    }
+    assert!(String::from_utf8_lossy(&o.stdout).contains("5 dead-lettered"));
+    // the good rows still trade exactly as without the bad ones
+    assert_eq!(read(&out.join("trades.csv")).lines().count(), 3);
+}
+
+#[test]
+fn fatal_input_problems_are_clear_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.jsonl");
+    let o = bin()
+        .args([
+            "backtest",
+            "--quiet",
+            "--prices",
+            missing.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nope.jsonl") && !err.contains("panicked"),
+        "{err}"
+    );
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "ts,o,h,l,c\n1,1,1,1,1\n").unwrap();
+    let o = bin()
+        .args([
+            "backtest",
+            "--quiet",
+            "--pipeline",
+            "pipelines/sma_cross.toml",
+            "--prices",
+            bad.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err.contains("bad.csv line 1")
+            && err.contains("token,timestamp,open,high,low,close,volume"),
+        "{err}"
+    );
+
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let o = bin()
+        .args([
+            "backtest",
+            "--quiet",
+            "--pipeline",
+            "pipelines/sma_cross.toml",
+            "--prices",
+            empty.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("empty"));
+
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(
+        &typo,
+        read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("pipelines/sma_cross.toml")
+                .as_path(),
+        )
+        .replace("fast = 10", "fsat = 10"),
+    )
+    .unwrap();
+    let o = bin()
+        .args([
+            "backtest",
+            "--quiet",
+            "--pipeline",
+            typo.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fsat"));
+}
+
+#[test]
+fn unsorted_ticks_replay_in_event_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = read(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/sample/ticks.jsonl"));
+    let mut lines: Vec<&str> = sample.lines().collect();
+    lines.reverse();
+    let shuffled = dir.path().join("rev.jsonl");
+    std::fs::write(&shuffled, lines.join("\n")).unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    backtest(&a, &[]);
+    backtest(&b, &["--prices", shuffled.to_str().unwrap()]);
+    assert_eq!(read(&a.join("trades.csv")), read(&b.join("trades.csv")));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["backtest", "--help"],
+        vec!["sample", "--help"],
+        vec!["sample", "generate", "--help"],
+        vec!["sentiment", "--help"],
+        vec!["sentiment", "eval", "--help"],
+        vec!["sentiment", "score", "--help"],
+        vec!["bench", "--help"],
+    ] {
+        let o = run_ok(&args);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn sentiment_eval_reports_accuracy_f1_and_confusion() {
+    let o = run_ok(&["sentiment", "eval"]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("rows 562") && s.contains("macro-F1") && s.contains("confusion"),
+        "{s}"
+    );
+}
+
+#[test]
+fn sample_generator_is_reproducible() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for d in [&a, &b] {
+        run_ok(&[
+            "sample",
+            "generate",
+            "--days",
+            "2",
+            "--seed",
+            "11",
+            "--out",
+            d.path().to_str().unwrap(),
+        ]);
+    }
+    for f in ["ticks.jsonl", "tweets.jsonl", "bars_15m.csv"] {
+        assert_eq!(
+            std::fs::read(a.path().join(f)).unwrap(),
+            std::fs::read(b.path().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // and the shipped sample is what the generator makes with the documented arguments
+    let c = tempfile::tempdir().unwrap();
+    run_ok(&["sample", "generate", "--out", c.path().to_str().unwrap()]);
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    for f in ["ticks.jsonl", "tweets.jsonl", "bars_15m.csv"] {
+        assert_eq!(
+            std::fs::read(c.path().join(f)).unwrap(),
+            std::fs::read(shipped.join(f)).unwrap(),
+            "shipped {f} is stale"
+        );
+    }
+}
