@@ -60,11 +60,10 @@ pub fn synthetic(ticks: u64, tweets: u64, seed: u64) -> Vec<InputEvent> {
         "$T0 is bleeding, bearish",
     ];
     let mut tw = 0u64;
-    let tweet_every = if tweets > 0 {
-        (ticks / tweets).max(1)
-    } else {
-        u64::MAX
-    };
+    let tweet_every = ticks
+        .checked_div(tweets)
+        .map(|v| v.max(1))
+        .unwrap_or(u64::MAX);
     for i in 0..ticks {
         let tok = (i % tokens as u64) as u32;
         let time = (i / tokens as u64) as i64 * 10;

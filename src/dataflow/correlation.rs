@@ -75,7 +75,7 @@ impl CorrelationBook {
 
     /// Adds one time's returns (any order) and returns the link changes, new tokens included as (a, a).
     pub fn advance(&mut self, mut obs: Vec<ReturnObs>) -> Vec<((u32, u32), isize)> {
-        obs.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+        obs.sort_by_key(|x| (x.0, x.1));
         let mut changes = Vec::new();
         let mut touched = BTreeSet::new();
         for (tok, time, r) in obs {

@@ -32,6 +32,9 @@ pub enum PortfolioEvent {
     Cluster(i64, String, String),
 }
 
+/// Inputs waiting for their time to complete, with the capability to answer at that time.
+type Stash = BTreeMap<u64, (Capability<u64>, Vec<TokenUpdate>, Vec<ClusterUpdate>)>;
+
 pub struct Desk {
     cfg: Arc<PipelineConfig>,
     table: Arc<TokenTable>,
@@ -346,8 +349,7 @@ pub fn portfolio<'s>(
         "Portfolio",
         move |_cap, _info| {
             let mut desk = Desk::new(cfg, table);
-            let mut stash: BTreeMap<u64, (Capability<u64>, Vec<TokenUpdate>, Vec<ClusterUpdate>)> =
-                BTreeMap::new();
+            let mut stash: Stash = BTreeMap::new();
             let mut last_cap: Option<Capability<u64>> = None;
             let mut finished = false;
             let mut events = Vec::new();

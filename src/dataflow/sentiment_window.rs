@@ -68,7 +68,7 @@ impl TokenPanes {
         if contribs.is_empty() {
             return None;
         }
-        contribs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        contribs.sort_by_key(|a| (a.0, a.1));
         let (mut sw, mut sws, mut s) = (0.0, 0.0, 0.0);
         for &(_, _, score, w) in &contribs {
             sw += w;
@@ -166,10 +166,7 @@ pub fn sentiment_windows<'s>(
                         }
                     }
                 });
-                loop {
-                    let Some((cap, end)) = emit.as_ref() else {
-                        break;
-                    };
+                while let Some((cap, end)) = emit.as_ref() {
                     let end = *end;
                     if frontier.less_equal(&(end.max(0) as u64)) {
                         break;

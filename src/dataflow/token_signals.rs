@@ -16,6 +16,9 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
+/// Bars and windows waiting for their time to complete.
+type Stash = BTreeMap<u64, (Capability<u64>, Vec<BarRec>, Vec<SentimentWindow>)>;
+
 /// Indicator and rule state for one token.
 pub struct TokenState {
     atr: Atr,
@@ -148,8 +151,7 @@ pub fn token_signals<'s>(
         "TokenSignals",
         move |_cap, _info| {
             let mut states: HashMap<u32, TokenState> = HashMap::new();
-            let mut stash: BTreeMap<u64, (Capability<u64>, Vec<BarRec>, Vec<SentimentWindow>)> =
-                BTreeMap::new();
+            let mut stash: Stash = BTreeMap::new();
             move |(bars_in, bars_frontier), (windows_in, windows_frontier), output| {
                 bars_in.for_each_stamp(|cap, data| {
                     if let Some(c) = cap.retain_least(output.output_index()) {

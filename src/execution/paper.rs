@@ -15,6 +15,12 @@ use std::collections::BTreeMap;
 const QTY_DP: u32 = 12;
 const MONEY_DP: u32 = 10;
 
+/// Which order a fill belongs to.
+struct Ref<'a> {
+    intent_id: &'a str,
+    symbol: &'a str,
+}
+
 #[derive(Clone, Debug)]
 struct Resting {
     symbol: String,
@@ -115,8 +121,7 @@ impl PaperExecutor {
 
     fn fill(
         &self,
-        intent_id: &str,
-        symbol: &str,
+        Ref { intent_id, symbol }: Ref,
         side: Side,
         qty: Decimal,
         price: Decimal,
@@ -197,8 +202,10 @@ impl PaperExecutor {
                         ));
                     } else {
                         let f = self.fill(
-                            &intent.id,
-                            &sym,
+                            Ref {
+                                intent_id: &intent.id,
+                                symbol: &sym,
+                            },
                             Side::Buy,
                             qty,
                             price,
@@ -225,8 +232,10 @@ impl PaperExecutor {
                     Some(qty) if qty > Decimal::ZERO => {
                         let price = self.sell_price(&sym, bar.open, qty);
                         fills.push(self.fill(
-                            &intent.id,
-                            &sym,
+                            Ref {
+                                intent_id: &intent.id,
+                                symbol: &sym,
+                            },
                             Side::Sell,
                             qty,
                             price,
@@ -259,8 +268,10 @@ impl PaperExecutor {
                         "stop_loss"
                     };
                     fills.push(self.fill(
-                        &r.intent_id,
-                        &r.symbol,
+                        Ref {
+                            intent_id: &r.intent_id,
+                            symbol: &r.symbol,
+                        },
                         Side::Sell,
                         qty,
                         price,
@@ -276,8 +287,10 @@ impl PaperExecutor {
                         // a resting limit sell fills at its price, or better when the bar opens above it
                         let price = tp.max(bar.open);
                         fills.push(self.fill(
-                            &r.intent_id,
-                            &r.symbol,
+                            Ref {
+                                intent_id: &r.intent_id,
+                                symbol: &r.symbol,
+                            },
                             Side::Sell,
                             qty,
                             price,
@@ -312,7 +325,14 @@ impl PaperExecutor {
         self.resting.remove(&token);
         self.pending.remove(&token);
         let p = self.sell_price(symbol, price, qty);
-        self.fill(intent_id, symbol, Side::Sell, qty, p, "force_exit", time)
+        self.fill(
+            Ref { intent_id, symbol },
+            Side::Sell,
+            qty,
+            p,
+            "force_exit",
+            time,
+        )
     }
 }
 

@@ -224,7 +224,7 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
     episodes.sort_by_key(|e| e.start_min);
 
     // Drift per token per minute from episodes: spread each effect evenly over its duration after the lag.
-    let mut drift = vec![vec![0.0f64; minutes as usize]; TOKENS.len()];
+    let mut drift = vec![vec![0.0f64; TOKENS.len()]; minutes as usize];
     for e in &episodes {
         if e.effect == 0.0 {
             continue;
@@ -232,8 +232,8 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
         let per = e.effect / e.duration_min as f64;
         for mm in 0..e.duration_min {
             let idx = (e.start_min + e.lag_min + mm) as usize;
-            if idx < drift[e.token].len() {
-                drift[e.token][idx] += per;
+            if let Some(row) = drift.get_mut(idx) {
+                row[e.token] += per;
             }
         }
     }
@@ -243,7 +243,7 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
     let mut prices = vec![Vec::with_capacity(minutes as usize); TOKENS.len()];
     let mut p: Vec<f64> = TOKENS.iter().map(|t| t.start_price).collect();
     let mut regime = 1.0f64;
-    for m in 0..minutes as usize {
+    for drift_now in &drift {
         // volatility clustering: slowly mean-reverting log-vol multiplier
         regime = (regime.ln() * 0.995 + 0.06 * n01.sample(&mut rng))
             .exp()
@@ -255,7 +255,7 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
         ];
         for (k, t) in TOKENS.iter().enumerate() {
             let idio = t.idio * regime * t_scale * t_dist.sample(&mut rng);
-            let r = t.beta * market + t.gamma * clusters[t.cluster] + idio + drift[k][m];
+            let r = t.beta * market + t.gamma * clusters[t.cluster] + idio + drift_now[k];
             p[k] *= r.clamp(-0.25, 0.25).exp();
             prices[k].push(p[k]);
         }
