@@ -23,6 +23,7 @@ interval = "1m"
 [sentiment]
 window = "10m"
 slide = "1m"
+baseline_windows = 6
 [signal]
 kind = "sentiment"
 entry_score = 0.2
@@ -44,78 +45,79 @@ pub fn peak_rss_kib() -> Option<u64> {
         .ok()
 }
 
-/// `ticks` ticks over 8 tokens (about 100 per token-second of event time) and `tweets` posts.
-pub fn synthetic(ticks: u64, tweets: u64, seed: u64) -> Vec<InputEvent> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let tokens = 8u32;
-    let span_ms = ((ticks / tokens as u64).max(1) * 10) as i64; // one tick per token every 10 ms
-    let mut events = Vec::with_capacity((ticks + tweets) as usize);
-    let mut price = vec![100_000i64; tokens as usize];
-    let texts = [
-        "$T1 breakout incoming, very bullish 🚀",
-        "$T2 looks like a rug pull, dumping",
-        "watching $T3 and $T4 today",
-        "$T5 to the moon, wagmi!!",
-        "gm, nothing to see here",
-        "$T0 is bleeding, bearish",
-    ];
-    let mut tw = 0u64;
-    let tweet_every = ticks
-        .checked_div(tweets)
-        .map(|v| v.max(1))
-        .unwrap_or(u64::MAX);
-    for i in 0..ticks {
-        let tok = (i % tokens as u64) as u32;
-        let time = (i / tokens as u64) as i64 * 10;
-        let p = &mut price[tok as usize];
-        *p += rng.random_range(-40..=40);
-        *p = (*p).max(1_000);
-        events.push(InputEvent::Tick(TickRec {
-            token: tok,
-            time,
-            seq: i,
-            price: Decimal::new(*p, 3),
-            volume: Decimal::new(rng.random_range(1..1000), 2),
-        }));
-        if tw < tweets && i % tweet_every == 0 {
-            tw += 1;
-            let text = texts[rng.random_range(0..texts.len())].to_string();
-            events.push(InputEvent::Tweet(TweetRec {
-                seq: ticks + tw,
-                tweet: Tweet {
-                    id: tw.to_string(),
-                    author_id: (tw % 500).to_string(),
-                    author_handle: String::new(),
-                    followers: rng.random_range(100..2_000_000),
-                    text,
-                    created_at: time,
-                    engagement: Engagement {
-                        likes: rng.random_range(0..500),
-                        retweets: 3,
-                        replies: 1,
-                        quotes: 0,
-                    },
-                },
-            }));
+const POST_TEXTS: [&str; 6] = [
+    "$T1 breakout incoming, very bullish 🚀",
+    "$T2 looks like a rug pull, dumping",
+    "watching $T3 and $T4 today",
+    "$T5 to the moon, wagmi!!",
+    "gm, nothing to see here",
+    "$T0 is bleeding, bearish",
+];
+
+/// Cheap deterministic noise in [0, 1) from an index.
+fn hash01(x: u64) -> f64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Synthetic history of `ticks` ticks over 8 tokens and `tweets` posts spread among them, one event every
+/// 12.5 ms of event time. Event `e` is a pure function of `e`, so each worker generates exactly its own
+/// share (`e % workers == index`) lazily: the benchmark's memory is the dataflow's, not the input's.
+#[derive(Clone, Copy, Debug)]
+pub struct Synthetic {
+    pub ticks: u64,
+    pub tweets: u64,
+}
+
+impl Synthetic {
+    pub fn len(&self) -> u64 {
+        self.ticks + self.tweets
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn stride(&self) -> u64 {
+        if self.tweets == 0 {
+            u64::MAX
+        } else {
+            (self.len() / self.tweets).max(1)
         }
     }
-    while tw < tweets {
-        tw += 1;
-        events.push(InputEvent::Tweet(TweetRec {
-            seq: ticks + tw,
-            tweet: Tweet {
-                id: tw.to_string(),
-                author_id: "1".into(),
-                author_handle: String::new(),
-                followers: 1000,
-                text: texts[0].into(),
-                created_at: span_ms,
-                engagement: Engagement::default(),
-            },
-        }));
+    pub fn event(&self, e: u64) -> InputEvent {
+        // one event every 12.5 ms of event time (8 per 100 ms), whatever the mix
+        let time = (e * 25 / 2) as i64;
+        if self.tweets > 0 && e % self.stride() == self.stride() - 1 {
+            let text = POST_TEXTS[(hash01(e) * POST_TEXTS.len() as f64) as usize % POST_TEXTS.len()];
+            return InputEvent::Tweet(TweetRec {
+                seq: e,
+                tweet: Tweet {
+                    id: e.to_string(),
+                    author_id: (e % 500).to_string(),
+                    author_handle: String::new(),
+                    followers: 100 + (hash01(e ^ 7) * 2_000_000.0) as u64,
+                    text: text.to_string(),
+                    created_at: time,
+                    engagement: Engagement { likes: e % 500, retweets: 3, replies: 1, quotes: 0 },
+                },
+            });
+        }
+        let token = (e % 8) as u32;
+        // a slow cycle per token plus noise: trends for momentum and SMA crosses, ranges for ATR
+        let phase = time as f64 / 3_600_000.0 + token as f64;
+        let p = 100.0 * (1.0 + 0.05 * phase.sin()) + hash01(e) - 0.5;
+        InputEvent::Tick(TickRec {
+            token,
+            time,
+            seq: e,
+            price: Decimal::new((p * 1000.0) as i64, 3),
+            volume: Decimal::new(1 + (hash01(e ^ 3) * 1000.0) as i64, 2),
+        })
     }
-    events.sort_by_key(|e| e.time());
-    events
+    pub fn share(self, index: usize, workers: usize) -> runner::Share {
+        Box::new((index as u64..self.len()).step_by(workers.max(1)).map(move |e| self.event(e)))
+    }
 }
 
 pub struct BenchResult {
@@ -128,15 +130,13 @@ pub struct BenchResult {
 pub fn run_dataflow(ticks: u64, tweets: u64, workers: usize) -> anyhow::Result<BenchResult> {
     let cfg = PipelineConfig::parse(BENCH_PIPELINE, "bench")?;
     let table = Arc::new(TokenTable::new(&cfg.universe));
-    let events = synthetic(ticks, tweets, 1);
-    let n = events.len() as u64;
-    let loaded = Loaded {
-        events,
-        bar_interval: cfg.bar_interval_ms().map_err(anyhow::Error::msg)?,
-        ..Default::default()
-    };
+    let syn = Synthetic { ticks, tweets };
+    let n = syn.len();
+    let workers = workers.max(1);
+    let shares = (0..workers).map(|i| syn.share(i, workers)).collect();
+    let interval = cfg.bar_interval_ms().map_err(anyhow::Error::msg)?;
     let start = Instant::now();
-    let out = runner::run(Arc::new(cfg), table, loaded, workers, false)?;
+    let out = runner::run_shares(Arc::new(cfg), table, interval, Some(0), shares, n, false)?;
     let seconds = start.elapsed().as_secs_f64();
     let intents = out
         .events

@@ -14,6 +14,11 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{InputHandle, ProbeHandle};
 
+/// Records fed ahead of the dataflow's output before the feeder waits.
+const MAX_IN_FLIGHT: u64 = 65_536;
+/// Epochs fed ahead of the dataflow's output before the feeder waits.
+const MAX_EPOCHS_IN_FLIGHT: u32 = 64;
+
 pub struct RunOutput {
     pub events: Vec<PortfolioEvent>,
     pub counters: Arc<Counters>,
@@ -28,6 +33,10 @@ pub enum RunError {
     Worker(String),
 }
 
+/// One worker's share of the replay, in event-time order.
+pub type Share = Box<dyn Iterator<Item = InputEvent> + Send>;
+
+/// Replays loaded files: round-robin shares keep each worker's slice in global event-time order.
 pub fn run(
     cfg: Arc<PipelineConfig>,
     table: Arc<TokenTable>,
@@ -36,23 +45,30 @@ pub fn run(
     show_progress: bool,
 ) -> Result<RunOutput, RunError> {
     let workers = workers.max(1);
-    let bar_interval = loaded.bar_interval;
-    let quantum = cfg.epoch_ms(bar_interval);
     let total = loaded.events.len() as u64;
-    let first_time = loaded
-        .events
-        .first()
-        .map(|e| e.time())
-        .or(loaded.first_time);
-    // Round-robin shares keep each worker's slice in global event-time order.
-    let mut shares: Vec<Vec<InputEvent>> = (0..workers)
-        .map(|_| Vec::with_capacity(loaded.events.len() / workers + 1))
-        .collect();
+    let first_time = loaded.events.first().map(|e| e.time()).or(loaded.first_time);
+    let mut shares: Vec<Vec<InputEvent>> =
+        (0..workers).map(|_| Vec::with_capacity(loaded.events.len() / workers + 1)).collect();
     for (i, ev) in loaded.events.into_iter().enumerate() {
         shares[i % workers].push(ev);
     }
-    let shares: Arc<Mutex<Vec<Option<Vec<InputEvent>>>>> =
-        Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
+    let shares: Vec<Share> = shares.into_iter().map(|v| Box::new(v.into_iter()) as Share).collect();
+    run_shares(cfg, table, loaded.bar_interval, first_time, shares, total, show_progress)
+}
+
+/// Replays any per-worker event sources (files, generators) through the pipeline.
+pub fn run_shares(
+    cfg: Arc<PipelineConfig>,
+    table: Arc<TokenTable>,
+    bar_interval: i64,
+    first_time: Option<i64>,
+    shares: Vec<Share>,
+    total: u64,
+    show_progress: bool,
+) -> Result<RunOutput, RunError> {
+    let workers = shares.len().max(1);
+    let quantum = cfg.epoch_ms(bar_interval);
+    let shares: Arc<Mutex<Vec<Option<Share>>>> = Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
     let collected: Arc<Mutex<Vec<PortfolioEvent>>> = Arc::new(Mutex::new(Vec::new()));
     let counters = Arc::new(Counters::default());
     let fed = Arc::new(AtomicU64::new(0));
@@ -80,11 +96,11 @@ pub fn run(
     let (c2, f2, b2) = (collected.clone(), fed.clone(), bar.clone());
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let index = worker.index();
-        let mine = shares
+        let mine: Share = shares
             .lock()
             .ok()
             .and_then(|mut s| s.get_mut(index).and_then(Option::take))
-            .unwrap_or_default();
+            .unwrap_or_else(|| Box::new(std::iter::empty()));
         let mut ticks: InputHandle<u64, CapacityContainerBuilder<Vec<TickRec>>> =
             InputHandle::new();
         let mut bars: InputHandle<u64, CapacityContainerBuilder<Vec<BarRec>>> = InputHandle::new();
@@ -114,6 +130,8 @@ pub fn run(
 
         let mut current = 0u64;
         let mut since_report = 0u64;
+        let mut in_flight = 0u64;
+        let mut epochs_in_flight = 0u32;
         for ev in mine {
             let e = epoch(ev.time(), quantum);
             if e > current {
@@ -122,9 +140,18 @@ pub fn run(
                 ticks.advance_to(e);
                 bars.advance_to(e);
                 tweets.advance_to(e);
-                // Keep at most about one epoch in flight: memory stays bounded by the windows, not history.
-                worker.step_while(|| probe.less_than(&previous));
+                epochs_in_flight += 1;
+                // Bounded lag: a few epochs and at most MAX_IN_FLIGHT records may be ahead of the output, so
+                // memory is bounded by the windows and this budget, never by the history's length.
+                if in_flight >= MAX_IN_FLIGHT || epochs_in_flight >= MAX_EPOCHS_IN_FLIGHT {
+                    worker.step_while(|| probe.less_than(&previous));
+                    in_flight = 0;
+                    epochs_in_flight = 0;
+                } else {
+                    worker.step();
+                }
             }
+            in_flight += 1;
             match ev {
                 InputEvent::Tick(t) => ticks.send(t),
                 InputEvent::Bar(b) => bars.send(b),

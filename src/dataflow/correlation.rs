@@ -22,23 +22,46 @@ pub struct CorrelationBook {
     links: BTreeSet<(u32, u32)>,
 }
 
+/// Welford's single-pass co-moments: stable for small returns and free of allocation.
+#[derive(Default)]
+struct CoMoments {
+    n: usize,
+    mx: f64,
+    my: f64,
+    sxx: f64,
+    syy: f64,
+    sxy: f64,
+}
+
+impl CoMoments {
+    fn add(&mut self, x: f64, y: f64) {
+        self.n += 1;
+        let n = self.n as f64;
+        let dx = x - self.mx;
+        let dy = y - self.my;
+        self.mx += dx / n;
+        self.my += dy / n;
+        self.sxx += dx * (x - self.mx);
+        self.syy += dy * (y - self.my);
+        self.sxy += dx * (y - self.my);
+    }
+    fn pearson(&self) -> Option<f64> {
+        if self.n < 2 || self.sxx <= 0.0 || self.syy <= 0.0 {
+            return None;
+        }
+        Some((self.sxy / (self.sxx * self.syy).sqrt()).clamp(-1.0, 1.0))
+    }
+}
+
 pub fn pearson(xs: &[f64], ys: &[f64]) -> Option<f64> {
-    let n = xs.len();
-    if n < 2 || n != ys.len() {
+    if xs.len() != ys.len() {
         return None;
     }
-    let mx = xs.iter().sum::<f64>() / n as f64;
-    let my = ys.iter().sum::<f64>() / n as f64;
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    let mut m = CoMoments::default();
     for (x, y) in xs.iter().zip(ys) {
-        sxy += (x - mx) * (y - my);
-        sxx += (x - mx) * (x - mx);
-        syy += (y - my) * (y - my);
+        m.add(*x, *y);
     }
-    if sxx <= 0.0 || syy <= 0.0 {
-        return None;
-    }
-    Some(sxy / (sxx * syy).sqrt())
+    m.pearson()
 }
 
 impl CorrelationBook {
@@ -53,24 +76,24 @@ impl CorrelationBook {
     /// Correlation over the returns both tokens have at the same bar times, within each one's window.
     pub fn correlation(&self, a: u32, b: u32) -> Option<f64> {
         let (ra, rb) = (self.returns.get(&a)?, self.returns.get(&b)?);
-        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        let mut m = CoMoments::default();
         let (mut i, mut j) = (0, 0);
         while i < ra.len() && j < rb.len() {
-            match ra[i].0.cmp(&rb[j].0) {
+            let ((ta, xa), (tb, xb)) = (ra[i], rb[j]);
+            match ta.cmp(&tb) {
                 std::cmp::Ordering::Less => i += 1,
                 std::cmp::Ordering::Greater => j += 1,
                 std::cmp::Ordering::Equal => {
-                    xs.push(ra[i].1);
-                    ys.push(rb[j].1);
+                    m.add(xa, xb);
                     i += 1;
                     j += 1;
                 }
             }
         }
-        if xs.len() < self.cfg.min_observations {
+        if m.n < self.cfg.min_observations {
             return None;
         }
-        pearson(&xs, &ys)
+        m.pearson()
     }
 
     /// Adds one time's returns (any order) and returns the link changes, new tokens included as (a, a).

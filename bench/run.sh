@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Reproduces the figures in BENCHMARKS.md. Each line is its own process, so peak RSS is per run.
+# Usage: bash bench/run.sh   (builds the release binary first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hypeflow-target}"
+cargo build --release --quiet
+HF="$CARGO_TARGET_DIR/release/hypeflow"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cores, $(uname -m)"
+echo "## growth with N (ticks + N/10 posts, 1 worker)"
+for n in 100000 1000000 10000000; do "$HF" bench --ticks "$n" --tweets "$((n / 10))"; done
+echo "## per event type, 1 worker"
+"$HF" bench --ticks 10000000 --tweets 0
+"$HF" bench --ticks 0 --tweets 1000000
+echo "## 2 workers"
+"$HF" bench --ticks 10000000 --tweets 1000000 -w 2
+echo "## SMA pipeline on bars vs a plain loop computing the same crosses (same process)"
+"$HF" bench --mode sma-bars --bars 1000000
+echo "## the shipped sample, end to end (file loading included)"
+/usr/bin/time -f "wall %e s, peak RSS %M KiB" "$HF" backtest --quiet --out /tmp/hypeflow-bench-sample > /dev/null
