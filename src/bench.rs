@@ -89,7 +89,8 @@ impl Synthetic {
         // one event every 12.5 ms of event time (8 per 100 ms), whatever the mix
         let time = (e * 25 / 2) as i64;
         if self.tweets > 0 && e % self.stride() == self.stride() - 1 {
-            let text = POST_TEXTS[(hash01(e) * POST_TEXTS.len() as f64) as usize % POST_TEXTS.len()];
+            let text =
+                POST_TEXTS[(hash01(e) * POST_TEXTS.len() as f64) as usize % POST_TEXTS.len()];
             return InputEvent::Tweet(TweetRec {
                 seq: e,
                 tweet: Tweet {
@@ -99,7 +100,12 @@ impl Synthetic {
                     followers: 100 + (hash01(e ^ 7) * 2_000_000.0) as u64,
                     text: text.to_string(),
                     created_at: time,
-                    engagement: Engagement { likes: e % 500, retweets: 3, replies: 1, quotes: 0 },
+                    engagement: Engagement {
+                        likes: e % 500,
+                        retweets: 3,
+                        replies: 1,
+                        quotes: 0,
+                    },
                 },
             });
         }
@@ -116,7 +122,11 @@ impl Synthetic {
         })
     }
     pub fn share(self, index: usize, workers: usize) -> runner::Share {
-        Box::new((index as u64..self.len()).step_by(workers.max(1)).map(move |e| self.event(e)))
+        Box::new(
+            (index as u64..self.len())
+                .step_by(workers.max(1))
+                .map(move |e| self.event(e)),
+        )
     }
 }
 

@@ -46,14 +46,30 @@ pub fn run(
 ) -> Result<RunOutput, RunError> {
     let workers = workers.max(1);
     let total = loaded.events.len() as u64;
-    let first_time = loaded.events.first().map(|e| e.time()).or(loaded.first_time);
-    let mut shares: Vec<Vec<InputEvent>> =
-        (0..workers).map(|_| Vec::with_capacity(loaded.events.len() / workers + 1)).collect();
+    let first_time = loaded
+        .events
+        .first()
+        .map(|e| e.time())
+        .or(loaded.first_time);
+    let mut shares: Vec<Vec<InputEvent>> = (0..workers)
+        .map(|_| Vec::with_capacity(loaded.events.len() / workers + 1))
+        .collect();
     for (i, ev) in loaded.events.into_iter().enumerate() {
         shares[i % workers].push(ev);
     }
-    let shares: Vec<Share> = shares.into_iter().map(|v| Box::new(v.into_iter()) as Share).collect();
-    run_shares(cfg, table, loaded.bar_interval, first_time, shares, total, show_progress)
+    let shares: Vec<Share> = shares
+        .into_iter()
+        .map(|v| Box::new(v.into_iter()) as Share)
+        .collect();
+    run_shares(
+        cfg,
+        table,
+        loaded.bar_interval,
+        first_time,
+        shares,
+        total,
+        show_progress,
+    )
 }
 
 /// Replays any per-worker event sources (files, generators) through the pipeline.
@@ -68,7 +84,8 @@ pub fn run_shares(
 ) -> Result<RunOutput, RunError> {
     let workers = shares.len().max(1);
     let quantum = cfg.epoch_ms(bar_interval);
-    let shares: Arc<Mutex<Vec<Option<Share>>>> = Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
+    let shares: Arc<Mutex<Vec<Option<Share>>>> =
+        Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
     let collected: Arc<Mutex<Vec<PortfolioEvent>>> = Arc::new(Mutex::new(Vec::new()));
     let counters = Arc::new(Counters::default());
     let fed = Arc::new(AtomicU64::new(0));
