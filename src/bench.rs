@@ -79,11 +79,10 @@ impl Synthetic {
         self.len() == 0
     }
     fn stride(&self) -> u64 {
-        if self.tweets == 0 {
-            u64::MAX
-        } else {
-            (self.len() / self.tweets).max(1)
-        }
+        self.len()
+            .checked_div(self.tweets)
+            .map(|v| v.max(1))
+            .unwrap_or(u64::MAX)
     }
     pub fn event(&self, e: u64) -> InputEvent {
         // one event every 12.5 ms of event time (8 per 100 ms), whatever the mix
