@@ -38,6 +38,8 @@ pub struct Metrics {
     pub final_equity: Option<Decimal>,
     pub daily_returns: usize,
     pub risk_free_rate: f64,
+    /// How signal onsets (see `dataflow::signal_quality`) fared at each horizon.
+    pub signal_quality: Vec<crate::dataflow::signal_quality::SignalQuality>,
 }
 
 /// Last equity of each UTC day from the first to the last day, carrying values over empty days.
@@ -232,6 +234,7 @@ pub fn compute(curve: &[(Millis, Decimal)], trades: &[Trade], rf_annual: f64) ->
         final_equity: end.map(|e| e.1),
         daily_returns: rets.len(),
         risk_free_rate: rf_annual,
+        signal_quality: Vec::new(),
     }
 }
 

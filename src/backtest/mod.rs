@@ -90,6 +90,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
     let mut clusters = BTreeMap::new();
     let mut cluster_changes = 0usize;
+    let mut outcomes = Vec::new();
     for ev in out.events {
         match ev {
             PortfolioEvent::Intent(i) => intents.push(i),
@@ -100,6 +101,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
                 _ => equity.push((t, e)),
             },
             PortfolioEvent::Skipped(_, _, why) => *skipped.entry(why).or_default() += 1,
+            PortfolioEvent::SignalOutcome(o) => outcomes.push(o),
             PortfolioEvent::Cluster(_, tok, label) => {
                 cluster_changes += 1;
                 clusters.insert(tok, label);
@@ -111,7 +113,9 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
     trades.sort_by(|a, b| {
         (a.exit_time, a.entry_time, &a.token).cmp(&(b.exit_time, b.entry_time, &b.token))
     });
-    let metrics = metrics::compute(&equity, &trades, cfg.backtest.risk_free_rate);
+    let mut metrics = metrics::compute(&equity, &trades, cfg.backtest.risk_free_rate);
+    let horizons = cfg.signal_horizons_ms();
+    metrics.signal_quality = crate::dataflow::signal_quality::summarize(&outcomes, &horizons);
 
     let c = &out.counters;
     let rejects = fills
@@ -346,6 +350,14 @@ pub fn summary_table(r: &BacktestResult, out_dir: &Path) -> String {
     ];
     for (k, v) in rows {
         let _ = writeln!(s, "{k:<22} {v:>20}");
+    }
+    for q in &m.signal_quality {
+        let _ = writeln!(
+            s,
+            "{:<22} {:>20}",
+            format!("signal hit rate {}", q.horizon),
+            format!("{} of {}", f(q.hit_rate), q.evaluated)
+        );
     }
     let _ = writeln!(s, "{:-<64}", "");
     for (k, v) in &r.summary {

@@ -160,9 +160,12 @@ pub enum SignalConfig {
         momentum_bars: usize,
         #[serde(default)]
         min_momentum: f64,
-        /// Exit when the windowed score falls to or below this.
+        /// Exit when the windowed score falls to or below this...
         #[serde(default = "default_exit_score")]
         exit_score: f64,
+        /// ...over at least this many mentions (one angry post is not a reversal).
+        #[serde(default = "default_exit_mentions")]
+        exit_min_mentions: u32,
         /// Close a position after this long ("" = never).
         #[serde(default)]
         time_stop: String,
@@ -189,6 +192,9 @@ fn default_momentum_bars() -> usize {
 }
 fn default_exit_score() -> f64 {
     -0.1
+}
+fn default_exit_mentions() -> u32 {
+    1
 }
 fn default_fast() -> usize {
     10
@@ -427,6 +433,12 @@ pub struct BacktestConfig {
     /// Annual risk-free rate for Sharpe/Sortino (fraction).
     #[serde(default)]
     pub risk_free_rate: f64,
+    /// Horizons at which signal quality (hit rate of the predicted direction) is judged.
+    #[serde(default = "default_horizons")]
+    pub signal_horizons: Vec<String>,
+}
+fn default_horizons() -> Vec<String> {
+    vec!["5m".into(), "1h".into(), "24h".into()]
 }
 fn default_equity() -> Decimal {
     d("10000")
@@ -436,6 +448,7 @@ impl Default for BacktestConfig {
         BacktestConfig {
             initial_equity: default_equity(),
             risk_free_rate: 0.0,
+            signal_horizons: default_horizons(),
         }
     }
 }
@@ -555,6 +568,9 @@ impl PipelineConfig {
         {
             return Err("[fills] fee_rate must be in [0, 1) and slippage_bps >= 0".into());
         }
+        for h in &self.backtest.signal_horizons {
+            parse_duration_ms(h).map_err(|e| format!("[backtest] signal_horizons: {e}"))?;
+        }
         if self.backtest.initial_equity <= Decimal::ZERO {
             return Err("[backtest] initial_equity must be positive".into());
         }
@@ -583,6 +599,13 @@ impl PipelineConfig {
             }
             _ => None,
         }
+    }
+    pub fn signal_horizons_ms(&self) -> Vec<Millis> {
+        self.backtest
+            .signal_horizons
+            .iter()
+            .filter_map(|h| parse_duration_ms(h).ok())
+            .collect()
     }
     pub fn uses_sentiment(&self) -> bool {
         matches!(self.signal, SignalConfig::Sentiment { .. })

@@ -1,7 +1,7 @@
 //! The timely dataflow: operators by stage and the assembly of a pipeline from them.
 //!
 //! ```text
-//! posts -> mentions -> sentiment_window --\
+//! posts -> token_extraction -> scoring -> sentiment_window --\
 //! ticks -> bars ----------(+ file bars)---- token_signals -> portfolio -> events (intents, fills, trades, equity)
 //!                                               \-> correlation -> clusters (differential) -/
 //! ```
@@ -10,10 +10,12 @@ pub mod bars;
 pub mod clusters;
 pub mod correlation;
 pub mod indicators;
-pub mod mentions;
 pub mod portfolio;
 pub mod records;
+pub mod scoring;
 pub mod sentiment_window;
+pub mod signal_quality;
+pub mod token_extraction;
 pub mod token_signals;
 
 use crate::config::{PipelineConfig, TokenTable};
@@ -45,12 +47,13 @@ pub fn assemble<'s>(
 ) -> Stream<'s, u64, Vec<PortfolioEvent>> {
     let cfg = &ctx.cfg;
     let bars = bars::build_bars(ticks, ctx.bar_interval, ctx.counters.clone()).concat(file_bars);
-    let mentions = mentions::mentions(
+    let posts = token_extraction::token_extraction(
         tweets,
         ctx.table.clone(),
-        cfg.sentiment.clone(),
+        cfg.sentiment.min_followers,
         ctx.counters.clone(),
     );
+    let mentions = scoring::scoring(posts, cfg.sentiment.clone(), ctx.counters.clone());
     let spec = sentiment_window::WindowSpec {
         window: cfg.window_ms(),
         slide: cfg.slide_ms(),

@@ -5,6 +5,7 @@
 
 use super::clusters::ClusterUpdate;
 use super::records::{BarRec, TokenUpdate};
+use super::signal_quality::{SignalOutcome, SignalTracker};
 use crate::config::{EndOfData, PipelineConfig, TokenTable};
 use crate::execution::PaperExecutor;
 use crate::model::{Distance, Fill, OrderIntent, Protection, Side, Signal, Trade};
@@ -30,6 +31,8 @@ pub enum PortfolioEvent {
     Skipped(i64, String, String),
     /// (time, token, cluster label token) after a change of clusters
     Cluster(i64, String, String),
+    /// a signal judged at a horizon (signal quality, independent of trading)
+    SignalOutcome(SignalOutcome),
 }
 
 /// Inputs waiting for their time to complete, with the capability to answer at that time.
@@ -45,10 +48,12 @@ pub struct Desk {
     last_bar: BTreeMap<u32, BarRec>,
     started: bool,
     last_time: i64,
+    signals: SignalTracker,
 }
 
 impl Desk {
     pub fn new(cfg: Arc<PipelineConfig>, table: Arc<TokenTable>) -> Self {
+        let horizons = cfg.signal_horizons_ms();
         Desk {
             version: cfg.inputs_version(),
             book: Book::new(cfg.backtest.initial_equity),
@@ -59,6 +64,7 @@ impl Desk {
             last_bar: BTreeMap::new(),
             started: false,
             last_time: 0,
+            signals: SignalTracker::new(horizons),
         }
     }
 
@@ -160,6 +166,9 @@ impl Desk {
             }
             self.book.mark(tok, u.bar.close);
             self.last_bar.insert(tok, u.bar.clone());
+            let mut judged = Vec::new();
+            self.signals.observe(u, &mut judged);
+            out.extend(judged.into_iter().map(PortfolioEvent::SignalOutcome));
         }
         let now = updates
             .iter()

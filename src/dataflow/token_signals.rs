@@ -100,14 +100,17 @@ impl SignalRule {
                 momentum_bars,
                 min_momentum,
                 exit_score,
+                exit_min_mentions,
                 ..
             } => match &current {
-                Some(w) if w.score <= *exit_score => Some(Signal::Exit {
-                    reason: format!(
-                        "sentiment_reversal score={:.3} mentions={}",
-                        w.score, w.mentions
-                    ),
-                }),
+                Some(w) if w.score <= *exit_score && w.mentions >= *exit_min_mentions => {
+                    Some(Signal::Exit {
+                        reason: format!(
+                            "sentiment_reversal score={:.3} mentions={}",
+                            w.score, w.mentions
+                        ),
+                    })
+                }
                 Some(w)
                     if w.mentions >= *min_mentions
                         && w.score >= *entry_score

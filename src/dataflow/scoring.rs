@@ -1,9 +1,10 @@
-//! Posts -> scored (token, post) mentions. Runs on the worker that ingested the post (no exchange): scoring is
-//! the expensive part and parallelizes with the input.
+//! (tokens, post) -> one scored mention per token. The lexicon score is computed once per post (the expensive
+//! part) on the worker that ingested it; the influence weight comes from reach and engagement.
 
-use super::records::{Counters, Mention, TweetRec};
-use crate::config::{SentimentConfig, TokenTable};
-use crate::sentiment::{extract, LexiconScorer};
+use super::records::{Counters, Mention};
+use super::token_extraction::ExtractedPost;
+use crate::config::SentimentConfig;
+use crate::sentiment::LexiconScorer;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
@@ -17,51 +18,34 @@ pub fn influence_weight(followers: u64, engagement: f64, engagement_weight: f64)
         * (1.0 + engagement_weight * (1.0 + engagement.max(0.0)).log10())
 }
 
-pub fn mentions<'s>(
-    tweets: Stream<'s, u64, Vec<TweetRec>>,
-    table: Arc<TokenTable>,
+pub fn scoring<'s>(
+    posts: Stream<'s, u64, Vec<ExtractedPost>>,
     cfg: SentimentConfig,
     counters: Arc<Counters>,
 ) -> Stream<'s, u64, Vec<Mention>> {
-    tweets.unary::<CapacityContainerBuilder<Vec<Mention>>, _, _, _>(
+    posts.unary::<CapacityContainerBuilder<Vec<Mention>>, _, _, _>(
         Pipeline,
-        "Mentions",
+        "Scoring",
         move |_cap, _info| {
             let scorer = LexiconScorer::shared();
             move |input, output| {
                 input.for_each_stamp(|cap, data| {
                     let mut session = output.session(&cap);
                     for batch in data {
-                        for rec in batch.drain(..) {
-                            Counters::add(&counters.tweets, 1);
-                            let t = &rec.tweet;
-                            if t.followers < cfg.min_followers {
-                                Counters::add(&counters.tweets_below_followers, 1);
-                                continue;
-                            }
-                            let found = extract(&t.text, &table);
-                            if found.unknown > 0 {
-                                Counters::add(
-                                    &counters.unknown_token_mentions,
-                                    found.unknown as u64,
-                                );
-                            }
-                            if found.tokens.is_empty() {
-                                Counters::add(&counters.tweets_without_token, 1);
-                                continue;
-                            }
+                        for post in batch.drain(..) {
+                            let t = &post.tweet;
                             let score = scorer.score(&t.text);
                             let weight = influence_weight(
                                 t.followers,
                                 t.engagement.weighted(),
                                 cfg.engagement_weight,
                             );
-                            Counters::add(&counters.mentions, found.tokens.len() as u64);
-                            for token in found.tokens {
+                            Counters::add(&counters.mentions, post.tokens.len() as u64);
+                            for token in post.tokens {
                                 session.give(Mention {
                                     token,
                                     time: t.created_at,
-                                    seq: rec.seq,
+                                    seq: post.seq,
                                     score,
                                     weight,
                                 });

@@ -1,0 +1,65 @@
+//! Posts -> (tokens, post): which universe tokens a post names. Runs on the worker that ingested the post
+//! (no exchange); posts naming no universe token stop here and are counted.
+
+use super::records::{Counters, TweetRec};
+use crate::config::TokenTable;
+use crate::model::Tweet;
+use crate::sentiment::extract;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
+
+/// A post with the universe tokens it names, in first-mention order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExtractedPost {
+    pub seq: u64,
+    pub tokens: Vec<u32>,
+    pub tweet: Tweet,
+}
+
+pub fn token_extraction<'s>(
+    tweets: Stream<'s, u64, Vec<TweetRec>>,
+    table: Arc<TokenTable>,
+    min_followers: u64,
+    counters: Arc<Counters>,
+) -> Stream<'s, u64, Vec<ExtractedPost>> {
+    tweets.unary::<CapacityContainerBuilder<Vec<ExtractedPost>>, _, _, _>(
+        Pipeline,
+        "TokenExtraction",
+        move |_cap, _info| {
+            move |input, output| {
+                input.for_each_stamp(|cap, data| {
+                    let mut session = output.session(&cap);
+                    for batch in data {
+                        for rec in batch.drain(..) {
+                            Counters::add(&counters.tweets, 1);
+                            if rec.tweet.followers < min_followers {
+                                Counters::add(&counters.tweets_below_followers, 1);
+                                continue;
+                            }
+                            let found = extract(&rec.tweet.text, &table);
+                            if found.unknown > 0 {
+                                Counters::add(
+                                    &counters.unknown_token_mentions,
+                                    found.unknown as u64,
+                                );
+                            }
+                            if found.tokens.is_empty() {
+                                Counters::add(&counters.tweets_without_token, 1);
+                                continue;
+                            }
+                            session.give(ExtractedPost {
+                                seq: rec.seq,
+                                tokens: found.tokens,
+                                tweet: rec.tweet,
+                            });
+                        }
+                    }
+                });
+            }
+        },
+    )
+}
