@@ -284,23 +284,30 @@ fn bad_records_are_dead_lettered_and_counted_never_fatal() {
     assert_eq!(read(&out.join("trades.csv")).lines().count(), 3);
 }
 
+/// Runs a backtest expected to fail; returns the exit code and stderr.
+fn backtest_err(pipeline: &Path, prices: &Path, out: &Path) -> (Option<i32>, String) {
+    let o = bin()
+        .args(["backtest", "--quiet", "--pipeline"])
+        .arg(pipeline)
+        .arg("--prices")
+        .arg(prices)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn fatal_input_problems_are_clear_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("nope.jsonl");
-    let o = bin()
-        .args([
-            "backtest",
-            "--quiet",
-            "--prices",
-            missing.to_str().unwrap(),
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let sma = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/sma_cross.toml");
+
+    let (code, err) = backtest_err(&sma, &dir.path().join("nope.jsonl"), dir.path());
+    assert_eq!(code, Some(2));
     assert!(
         err.contains("nope.jsonl") && !err.contains("panicked"),
         "{err}"
@@ -308,21 +315,8 @@ fn fatal_input_problems_are_clear_errors_not_panics() {
 
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "ts,o,h,l,c\n1,1,1,1,1\n").unwrap();
-    let o = bin()
-        .args([
-            "backtest",
-            "--quiet",
-            "--pipeline",
-            "pipelines/sma_cross.toml",
-            "--prices",
-            bad.to_str().unwrap(),
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2));
+    let (code, err) = backtest_err(&sma, &bad, dir.path());
+    assert_eq!(code, Some(2));
     assert!(
         err.contains("bad.csv line 1")
             && err.contains("token,timestamp,open,high,low,close,volume"),
@@ -331,44 +325,15 @@ fn fatal_input_problems_are_clear_errors_not_panics() {
 
     let empty = dir.path().join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
-    let o = bin()
-        .args([
-            "backtest",
-            "--quiet",
-            "--pipeline",
-            "pipelines/sma_cross.toml",
-            "--prices",
-            empty.to_str().unwrap(),
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains("empty"));
+    let (code, err) = backtest_err(&sma, &empty, dir.path());
+    assert_eq!(code, Some(2));
+    assert!(err.contains("empty"), "{err}");
 
     let typo = dir.path().join("typo.toml");
-    std::fs::write(
-        &typo,
-        read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("pipelines/sma_cross.toml")
-                .as_path(),
-        )
-        .replace("fast = 10", "fsat = 10"),
-    )
-    .unwrap();
-    let o = bin()
-        .args([
-            "backtest",
-            "--quiet",
-            "--pipeline",
-            typo.to_str().unwrap(),
-            "--out",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains("fsat"));
+    std::fs::write(&typo, read(&sma).replace("fast = 10", "fsat = 10")).unwrap();
+    let (code, err) = backtest_err(&typo, &bad, dir.path());
+    assert_eq!(code, Some(2));
+    assert!(err.contains("fsat"), "{err}");
 }
 
 #[test]

@@ -73,6 +73,9 @@ pub fn build_bars<'s>(
         move |_cap, _info| {
             // close time -> (capability at the close, per-token accumulators)
             let mut open: BTreeMap<u64, (Capability<u64>, HashMap<u32, BarAcc>)> = BTreeMap::new();
+            // Close time of the last emitted bar: a tick for an interval already closed is late. It is counted and
+            // dropped, never turned into a second bar for the same interval.
+            let mut emitted_upto: i64 = i64::MIN;
             let counters = Rc::new(counters);
             move |(input, frontier), output| {
                 input.for_each_stamp(|cap, data| {
@@ -80,6 +83,10 @@ pub fn build_bars<'s>(
                     for batch in data {
                         for tick in batch.drain(..) {
                             let close = (tick.time.div_euclid(interval) + 1) * interval;
+                            if close <= emitted_upto {
+                                Counters::add(&counters.late_records, 1);
+                                continue;
+                            }
                             let close_t = close.max(0) as u64;
                             let entry = open.entry(close_t).or_insert_with(|| {
                                 (
@@ -102,6 +109,7 @@ pub fn build_bars<'s>(
                     let Some((cap, accs)) = open.remove(&close) else {
                         break;
                     };
+                    emitted_upto = emitted_upto.max(close as i64);
                     let mut tokens: Vec<_> = accs.into_iter().collect();
                     tokens.sort_by_key(|(tok, _)| *tok);
                     Counters::add(&counters.bars_built, tokens.len() as u64);
@@ -145,5 +153,64 @@ mod tests {
             (b.open, b.high, b.low, b.close, b.volume),
             (dec("10"), dec("15"), dec("9"), dec("11"), dec("5"))
         );
+    }
+}
+
+#[cfg(test)]
+mod late_tests {
+    use super::*;
+    use std::sync::Mutex;
+    use timely::dataflow::channels::pact::Pipeline;
+    use timely::dataflow::operators::Probe;
+    use timely::dataflow::{InputHandle, ProbeHandle};
+
+    #[test]
+    fn a_tick_for_a_closed_bar_is_counted_late_not_a_second_bar() {
+        let counters = Arc::new(Counters::default());
+        let bars: Arc<Mutex<Vec<BarRec>>> = Arc::new(Mutex::new(Vec::new()));
+        let (c2, b2) = (counters.clone(), bars.clone());
+        timely::execute_directly(move |worker| {
+            let mut input: InputHandle<u64, CapacityContainerBuilder<Vec<TickRec>>> =
+                InputHandle::new();
+            let probe = ProbeHandle::new();
+            let sink = b2.clone();
+            let c3 = c2.clone();
+            worker.dataflow::<u64, _, _>(|scope| {
+                build_bars(input.to_stream(scope), 60, c3)
+                    .probe_with(&probe)
+                    .sink(Pipeline, "s", move |(i, _)| {
+                        i.for_each_stamp(|_, d| {
+                            for b in d {
+                                sink.lock().unwrap().append(b);
+                            }
+                        })
+                    });
+            });
+            let tick = |time, seq, p: i64| TickRec {
+                token: 0,
+                time,
+                seq,
+                price: Decimal::from(p),
+                volume: Decimal::ONE,
+            };
+            input.send(tick(10, 0, 100));
+            input.advance_to(200);
+            while probe.less_than(&200) {
+                worker.step();
+            }
+            // stamped at the watermark (200) but its event time falls in the bar [0, 60) already emitted
+            input.send(tick(20, 1, 999));
+            input.send(tick(70, 2, 101));
+            input.advance_to(400);
+            while probe.less_than(&400) {
+                worker.step();
+            }
+        });
+        let bars = bars.lock().unwrap();
+        // [0, 60) once, without the late 999; [60, 120) had never been emitted, so its tick is on time
+        assert_eq!(bars.len(), 2, "{bars:?}");
+        assert_eq!((bars[0].open_time, bars[0].high), (0, Decimal::from(100)));
+        assert_eq!((bars[1].open_time, bars[1].close), (60, Decimal::from(101)));
+        assert_eq!(Counters::get(&counters.late_records), 1);
     }
 }
