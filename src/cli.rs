@@ -33,6 +33,81 @@ enum Command {
     Sentiment(SentimentCmd),
     /// Throughput of the full dataflow on in-memory synthetic history (figures for BENCHMARKS.md)
     Bench(BenchArgs),
+    /// Host librdkafka's mock Kafka cluster in this process (in memory; for tests and trying things locally)
+    DevBroker(DevBrokerArgs),
+    /// Create or check the topics of kafka/topics.toml
+    #[command(subcommand)]
+    Topics(TopicsCmd),
+    /// Load JSONL history into a topic (keyed, event time as the Kafka timestamp, idempotent producer)
+    Publish(PublishArgs),
+    /// Reprocess topic history through a pipeline and write the same outputs as `backtest`
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct DevBrokerArgs {
+    /// Partitions per topic (default: as in kafka/topics.toml)
+    #[arg(long)]
+    partitions: Option<i32>,
+    /// Mock brokers in the cluster
+    #[arg(long, default_value_t = 1)]
+    brokers: i32,
+    /// Topics file (default: the compiled-in kafka/topics.toml)
+    #[arg(long)]
+    topics: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum TopicsCmd {
+    /// Create missing topics (existing ones are left as they are)
+    Create {
+        #[arg(long, env = "KAFKA_BOOTSTRAP")]
+        brokers: String,
+        #[arg(long)]
+        topics: Option<PathBuf>,
+        /// Cap the replication factor (e.g. 1 for a single-broker cluster)
+        #[arg(long)]
+        max_replication: Option<i32>,
+    },
+    /// Show each topic's expected and actual partition count
+    Describe {
+        #[arg(long, env = "KAFKA_BOOTSTRAP")]
+        brokers: String,
+        #[arg(long)]
+        topics: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    brokers: String,
+    /// social.tweets (posts JSONL) or market.ticks (ticks JSONL)
+    #[arg(long)]
+    topic: Option<String>,
+    /// Publish the shipped sample (posts and ticks) to their topics
+    #[arg(long)]
+    sample: bool,
+    /// JSONL file to publish
+    file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[arg(long, default_value = "pipelines/influencer_momentum.toml")]
+    pipeline: PathBuf,
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    brokers: String,
+    /// Start of the event-time range (RFC 3339 or ms); default: the beginning of each partition
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the event-time range (inclusive); default: everything present when the replay starts
+    #[arg(long)]
+    to: Option<String>,
+    #[arg(long, default_value = "out/replay")]
+    out: PathBuf,
+    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    workers: usize,
 }
 
 #[derive(Args)]
@@ -169,6 +244,44 @@ pub fn run() -> Result<()> {
             Ok(())
         }
         Command::Bench(b) => bench_cmd(b),
+        Command::DevBroker(a) => {
+            let topics = hypeflow::kafka::topics::load(a.topics.as_deref())?;
+            hypeflow::kafka::dev_broker::serve(a.brokers, &topics, a.partitions, || loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            })?;
+            Ok(())
+        }
+        Command::Topics(TopicsCmd::Create {
+            brokers,
+            topics,
+            max_replication,
+        }) => {
+            let specs = hypeflow::kafka::topics::load(topics.as_deref())?;
+            for (t, state) in hypeflow::kafka::admin::create(&brokers, &specs, max_replication)? {
+                println!("{t}: {state}");
+            }
+            Ok(())
+        }
+        Command::Topics(TopicsCmd::Describe { brokers, topics }) => {
+            let specs = hypeflow::kafka::topics::load(topics.as_deref())?;
+            let mut missing = 0;
+            for (t, want, got) in hypeflow::kafka::admin::describe(&brokers, &specs)? {
+                match got {
+                    Some(g) if g == want => println!("{t}: ok ({g} partitions)"),
+                    Some(g) => println!("{t}: {g} partitions, topics.toml says {want}"),
+                    None => {
+                        missing += 1;
+                        println!("{t}: missing");
+                    }
+                }
+            }
+            if missing > 0 {
+                bail!("{missing} topic(s) missing: run `hypeflow topics create --brokers ...`");
+            }
+            Ok(())
+        }
+        Command::Publish(a) => publish_cmd(a),
+        Command::Replay(a) => replay_cmd(a),
     }
 }
 
@@ -246,5 +359,72 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
         }
         m => bail!("unknown bench mode {m:?}: use pipeline or sma-bars"),
     }
+    Ok(())
+}
+
+fn publish_cmd(a: PublishArgs) -> Result<()> {
+    use hypeflow::kafka::publish::{publish_file, Publisher};
+    let jobs: Vec<(String, PathBuf)> = if a.sample {
+        vec![
+            (
+                "social.tweets".into(),
+                locate(Path::new("data/sample/tweets.jsonl")),
+            ),
+            (
+                "market.ticks".into(),
+                locate(Path::new("data/sample/ticks.jsonl")),
+            ),
+        ]
+    } else {
+        match (a.topic, a.file) {
+            (Some(t), Some(f)) => vec![(t, f)],
+            _ => bail!("give --topic TOPIC FILE, or --sample"),
+        }
+    };
+    let mut p = Publisher::new(&a.brokers)?;
+    for (topic, file) in &jobs {
+        let s = publish_file(&mut p, topic, file)?;
+        println!(
+            "{}: {} published, {} dead-lettered to deadletter.{topic}",
+            file.display(),
+            s.published,
+            s.dead_lettered
+        );
+    }
+    let acked = p.finish()?;
+    println!("{acked} records acknowledged by {}", a.brokers);
+    Ok(())
+}
+
+fn replay_cmd(a: ReplayArgs) -> Result<()> {
+    use hypeflow::model::time::parse_time;
+    let pipeline_path = locate(&a.pipeline);
+    let text = std::fs::read_to_string(&pipeline_path)
+        .with_context(|| format!("cannot read pipeline file {}", pipeline_path.display()))?;
+    let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    let from_ms = a
+        .from
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let to_ms =
+        a.to.as_deref()
+            .map(parse_time)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+    let result = hypeflow::kafka::replay::replay(hypeflow::kafka::replay::ReplayRequest {
+        cfg,
+        pipeline_text: text,
+        pipeline_path: pipeline_path.display().to_string(),
+        brokers: a.brokers,
+        from_ms,
+        to_ms,
+        workers: a.workers.max(1),
+        tweets_topic: "social.tweets".into(),
+        ticks_topic: "market.ticks".into(),
+    })?;
+    backtest::write_outputs(&result, &a.out)?;
+    print!("{}", backtest::summary_table(&result, &a.out));
     Ok(())
 }

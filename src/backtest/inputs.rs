@@ -180,7 +180,7 @@ pub fn load_tweets(path: &Path, dead: &mut Vec<DeadLetter>) -> Result<Vec<Tweet>
     Ok(out)
 }
 
-fn check_price(
+pub fn check_price(
     token: &str,
     price: Decimal,
     volume: Decimal,

@@ -82,7 +82,49 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
     );
     let cfg = Arc::new(req.cfg);
     let out = runner::run(cfg.clone(), table, loaded, req.workers, req.progress)?;
+    let inputs = vec![
+        ("pipeline file".to_string(), req.pipeline_path.clone()),
+        ("prices".into(), req.prices.display().to_string()),
+        (
+            "tweets".into(),
+            req.tweets
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "(none)".into()),
+        ),
+        (
+            "loaded".into(),
+            format!(
+                "{n_ticks} ticks, {n_bars} bars, {n_tweets} posts; {} dead-lettered",
+                dead.len()
+            ),
+        ),
+    ];
+    Ok(finish(
+        cfg,
+        req.pipeline_text,
+        out,
+        dead,
+        inputs,
+        bar_interval,
+        req.workers,
+        started,
+    ))
+}
 
+/// Turns what the dataflow emitted into the result: canonical order, metrics, summary. Shared by file
+/// backtests and topic replays so both write the same outputs the same way.
+#[allow(clippy::too_many_arguments)]
+pub fn finish(
+    cfg: Arc<PipelineConfig>,
+    pipeline_text: String,
+    out: runner::RunOutput,
+    dead: Vec<DeadLetter>,
+    inputs: Vec<(String, String)>,
+    bar_interval: Millis,
+    workers: usize,
+    started: std::time::Instant,
+) -> BacktestResult {
     let mut intents = Vec::new();
     let mut fills = Vec::new();
     let mut trades = Vec::new();
@@ -122,12 +164,12 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
         .iter()
         .filter(|f| f.status == FillStatus::Rejected)
         .count();
-    let mut summary = vec![
-        ("pipeline".to_string(), format!("{} (version {})", cfg.pipeline.id, cfg.inputs_version())),
-        ("pipeline file".into(), req.pipeline_path.clone()),
-        ("prices".into(), req.prices.display().to_string()),
-        ("tweets".into(), req.tweets.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none)".into())),
-        ("loaded".into(), format!("{n_ticks} ticks, {n_bars} bars, {n_tweets} posts; {} dead-lettered", dead.len())),
+    let mut summary = vec![(
+        "pipeline".to_string(),
+        format!("{} (version {})", cfg.pipeline.id, cfg.inputs_version()),
+    )];
+    summary.extend(inputs);
+    summary.extend(vec![
         ("bar interval".into(), format_duration_ms(bar_interval)),
         ("bars built from ticks".into(), Counters::get(&c.bars_built).to_string()),
         (
@@ -154,16 +196,16 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
             if clusters.is_empty() { "(none linked)".into() } else { clusters.iter().map(|(k, v)| format!("{k}->{v}")).collect::<Vec<_>>().join(", ") },
         ),
         ("cluster changes".into(), format!("{cluster_changes} membership changes over the run")),
-        ("workers".into(), req.workers.to_string()),
-    ];
+        ("workers".into(), workers.to_string()),
+    ]);
     let elapsed = started.elapsed();
     summary.push((
         "replay time".into(),
         format!("{:.2} s for {} events", elapsed.as_secs_f64(), out.fed),
     ));
-    Ok(BacktestResult {
+    BacktestResult {
         cfg: Arc::try_unwrap(cfg).unwrap_or_else(|a| (*a).clone()),
-        pipeline_text: req.pipeline_text,
+        pipeline_text,
         intents,
         fills,
         trades,
@@ -176,7 +218,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
         bar_interval,
         events_replayed: out.fed,
         elapsed,
-    })
+    }
 }
 
 /// The fill conventions, in words, for the report and the summary.

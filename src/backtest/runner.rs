@@ -31,6 +31,8 @@ pub enum RunError {
     Timely(String),
     #[error("a dataflow worker panicked: {0}")]
     Worker(String),
+    #[error("{0}")]
+    Source(String),
 }
 
 /// One worker's share of the replay, in event-time order.
@@ -205,5 +207,78 @@ pub fn run_shares(
         events,
         counters,
         fed: fed.load(Ordering::Relaxed),
+    })
+}
+
+/// Runs the pipeline on W worker threads with a source operator built per worker (a topic replay), until the
+/// source drops its capability and the dataflow drains.
+pub fn run_source<F>(
+    cfg: Arc<PipelineConfig>,
+    table: Arc<TokenTable>,
+    bar_interval: i64,
+    history_start: i64,
+    workers: usize,
+    make_source: F,
+) -> Result<RunOutput, RunError>
+where
+    F: for<'s> Fn(
+            timely::dataflow::Scope<'s, u64>,
+        ) -> Result<timely::dataflow::Stream<'s, u64, Vec<InputEvent>>, String>
+        + Send
+        + Sync
+        + 'static,
+{
+    let collected: Arc<Mutex<Vec<PortfolioEvent>>> = Arc::new(Mutex::new(Vec::new()));
+    let counters = Arc::new(Counters::default());
+    let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let ctx = PipelineContext {
+        cfg,
+        table,
+        bar_interval,
+        counters: counters.clone(),
+        history_start,
+    };
+    let (c2, e2) = (collected.clone(), errors.clone());
+    let guards = timely::execute(timely::Config::process(workers.max(1)), move |worker| {
+        let sink = c2.clone();
+        let errs = e2.clone();
+        worker.dataflow::<u64, _, _>(|scope| match make_source(scope) {
+            Ok(events) => {
+                let (ticks, bars, tweets) = crate::dataflow::split_events(events);
+                assemble(ticks, bars, tweets, &ctx).sink(Pipeline, "Collect", move |(input, _)| {
+                    input.for_each_stamp(|_, data| {
+                        if let Ok(mut out) = sink.lock() {
+                            for batch in data {
+                                out.append(batch);
+                            }
+                        }
+                    });
+                });
+            }
+            Err(e) => {
+                if let Ok(mut v) = errs.lock() {
+                    v.push(e);
+                }
+            }
+        });
+        while worker.step_or_park(Some(std::time::Duration::from_millis(10))) {}
+    })
+    .map_err(RunError::Timely)?;
+    for r in guards.join() {
+        r.map_err(RunError::Worker)?;
+    }
+    if let Some(e) = errors.lock().ok().and_then(|v| v.first().cloned()) {
+        return Err(RunError::Source(e));
+    }
+    let events = std::mem::take(
+        &mut *collected
+            .lock()
+            .map_err(|e| RunError::Worker(e.to_string()))?,
+    );
+    let fed = Counters::get(&counters.ticks) + Counters::get(&counters.tweets);
+    Ok(RunOutput {
+        events,
+        counters,
+        fed,
     })
 }

@@ -81,6 +81,7 @@ pub fn build_bars<'s>(
                 input.for_each_stamp(|cap, data| {
                     let Some(&t) = cap.least() else { return };
                     for batch in data {
+                        Counters::add(&counters.ticks, batch.len() as u64);
                         for tick in batch.drain(..) {
                             let close = (tick.time.div_euclid(interval) + 1) * interval;
                             if close <= emitted_upto {

@@ -70,3 +70,54 @@ pub fn assemble<'s>(
     let clusters = clusters::clusters(links);
     portfolio::portfolio(updates, clusters, ctx.cfg.clone(), ctx.table.clone())
 }
+
+/// Splits one stream of decoded input events (as a topic source produces them) into the pipeline's inputs.
+pub fn split_events<'s>(
+    events: Stream<'s, u64, Vec<crate::backtest::inputs::InputEvent>>,
+) -> (
+    Stream<'s, u64, Vec<TickRec>>,
+    Stream<'s, u64, Vec<BarRec>>,
+    Stream<'s, u64, Vec<TweetRec>>,
+) {
+    use crate::backtest::inputs::InputEvent;
+    use timely::dataflow::operators::vec::Partition;
+    let mut parts = events.partition(3, |e| {
+        let k = match &e {
+            InputEvent::Tick(_) => 0,
+            InputEvent::Bar(_) => 1,
+            InputEvent::Tweet(_) => 2,
+        };
+        (k, e)
+    });
+    let tweets = parts.pop().map(|s| {
+        s.flat_map(|e| {
+            if let InputEvent::Tweet(t) = e {
+                Some(t)
+            } else {
+                None
+            }
+        })
+    });
+    let bars = parts.pop().map(|s| {
+        s.flat_map(|e| {
+            if let InputEvent::Bar(b) = e {
+                Some(b)
+            } else {
+                None
+            }
+        })
+    });
+    let ticks = parts.pop().map(|s| {
+        s.flat_map(|e| {
+            if let InputEvent::Tick(t) = e {
+                Some(t)
+            } else {
+                None
+            }
+        })
+    });
+    match (ticks, bars, tweets) {
+        (Some(a), Some(b), Some(c)) => (a, b, c),
+        _ => unreachable!("partition(3) returns three streams"),
+    }
+}

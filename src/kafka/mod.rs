@@ -1,0 +1,9 @@
+//! hypeflow on Kafka: topic definitions, message envelopes, the dev broker, producers and the timely source.
+
+pub mod admin;
+pub mod dev_broker;
+pub mod envelope;
+pub mod publish;
+pub mod replay;
+pub mod source;
+pub mod topics;
