@@ -362,6 +362,12 @@ fn every_subcommand_has_help() {
         vec!["sentiment", "eval", "--help"],
         vec!["sentiment", "score", "--help"],
         vec!["bench", "--help"],
+        vec!["dev-broker", "--help"],
+        vec!["topics", "--help"],
+        vec!["topics", "create", "--help"],
+        vec!["topics", "describe", "--help"],
+        vec!["publish", "--help"],
+        vec!["replay", "--help"],
     ] {
         let o = run_ok(&args);
         assert!(

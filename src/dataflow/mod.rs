@@ -71,14 +71,17 @@ pub fn assemble<'s>(
     portfolio::portfolio(updates, clusters, ctx.cfg.clone(), ctx.table.clone())
 }
 
-/// Splits one stream of decoded input events (as a topic source produces them) into the pipeline's inputs.
-pub fn split_events<'s>(
-    events: Stream<'s, u64, Vec<crate::backtest::inputs::InputEvent>>,
-) -> (
+/// The pipeline's three inputs: ticks, bars and posts.
+pub type InputStreams<'s> = (
     Stream<'s, u64, Vec<TickRec>>,
     Stream<'s, u64, Vec<BarRec>>,
     Stream<'s, u64, Vec<TweetRec>>,
-) {
+);
+
+/// Splits one stream of decoded input events (as a topic source produces them) into the pipeline's inputs.
+pub fn split_events<'s>(
+    events: Stream<'s, u64, Vec<crate::backtest::inputs::InputEvent>>,
+) -> InputStreams<'s> {
     use crate::backtest::inputs::InputEvent;
     use timely::dataflow::operators::vec::Partition;
     let mut parts = events.partition(3, |e| {
