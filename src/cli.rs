@@ -93,7 +93,20 @@ struct PublishArgs {
 }
 
 #[derive(Args)]
+#[command(disable_help_flag = true)]
 struct ReplayArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Timely processes in the cluster (each owns its share of the partitions)
+    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    processes: usize,
+    /// This process's index in the cluster
+    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    process: usize,
+    /// File with one host:port per process (default: localhost:2101, 2102, ...)
+    #[arg(short = 'h', long = "hostfile")]
+    hostfile: Option<PathBuf>,
     #[arg(long, default_value = "pipelines/influencer_momentum.toml")]
     pipeline: PathBuf,
     #[arg(long, env = "KAFKA_BOOTSTRAP")]
@@ -324,6 +337,46 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
     Ok(())
 }
 
+fn cluster_spec(
+    threads: usize,
+    processes: usize,
+    process: usize,
+    hostfile: Option<&Path>,
+) -> Result<hypeflow::backtest::runner::ClusterSpec> {
+    if processes == 0 || process >= processes {
+        bail!("-p {process} must be below -n {processes}");
+    }
+    let addresses: Vec<String> = if processes <= 1 {
+        Vec::new()
+    } else if let Some(h) = hostfile {
+        let text = std::fs::read_to_string(h)
+            .with_context(|| format!("cannot read hostfile {}", h.display()))?;
+        let hosts: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        if hosts.len() < processes {
+            bail!(
+                "hostfile {} lists {} hosts for -n {processes}",
+                h.display(),
+                hosts.len()
+            );
+        }
+        hosts.into_iter().take(processes).collect()
+    } else {
+        (0..processes)
+            .map(|i| format!("localhost:{}", 2101 + i))
+            .collect()
+    };
+    Ok(hypeflow::backtest::runner::ClusterSpec {
+        threads: threads.max(1),
+        process,
+        addresses,
+    })
+}
+
 fn bench_cmd(b: BenchArgs) -> Result<()> {
     match b.mode.as_str() {
         "pipeline" => {
@@ -420,10 +473,17 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
         brokers: a.brokers,
         from_ms,
         to_ms,
-        workers: a.workers.max(1),
+        cluster: cluster_spec(a.workers, a.processes, a.process, a.hostfile.as_deref())?,
         tweets_topic: "social.tweets".into(),
         ticks_topic: "market.ticks".into(),
     })?;
+    if a.process != 0 {
+        println!(
+            "process {} of {}: done; process 0 (which hosts the portfolio) writes the outputs",
+            a.process, a.processes
+        );
+        return Ok(());
+    }
     backtest::write_outputs(&result, &a.out)?;
     print!("{}", backtest::summary_table(&result, &a.out));
     Ok(())

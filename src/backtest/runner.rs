@@ -210,14 +210,52 @@ pub fn run_shares(
     })
 }
 
-/// Runs the pipeline on W worker threads with a source operator built per worker (a topic replay), until the
-/// source drops its capability and the dataflow drains.
+/// Where the workers run: threads in this process, or one process of a timely cluster over TCP.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    pub threads: usize,
+    pub process: usize,
+    /// `host:port` of every process; one entry (or none) means a single process.
+    pub addresses: Vec<String>,
+}
+
+impl ClusterSpec {
+    pub fn local(threads: usize) -> Self {
+        ClusterSpec {
+            threads: threads.max(1),
+            process: 0,
+            addresses: Vec::new(),
+        }
+    }
+    pub fn total_workers(&self) -> usize {
+        self.threads.max(1) * self.addresses.len().max(1)
+    }
+    fn timely(&self) -> timely::Config {
+        if self.addresses.len() <= 1 {
+            return timely::Config::process(self.threads.max(1));
+        }
+        timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads: self.threads.max(1),
+                process: self.process,
+                addresses: self.addresses.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        }
+    }
+}
+
+/// Runs the pipeline with a source operator built per worker (a topic replay), until the source drops its
+/// capability and the dataflow drains. The portfolio lives on worker 0, so in a cluster only process 0 returns
+/// events.
 pub fn run_source<F>(
     cfg: Arc<PipelineConfig>,
     table: Arc<TokenTable>,
     bar_interval: i64,
     history_start: i64,
-    workers: usize,
+    cluster: ClusterSpec,
     make_source: F,
 ) -> Result<RunOutput, RunError>
 where
@@ -239,7 +277,7 @@ where
         history_start,
     };
     let (c2, e2) = (collected.clone(), errors.clone());
-    let guards = timely::execute(timely::Config::process(workers.max(1)), move |worker| {
+    let guards = timely::execute(cluster.timely(), move |worker| {
         let sink = c2.clone();
         let errs = e2.clone();
         worker.dataflow::<u64, _, _>(|scope| match make_source(scope) {

@@ -1,6 +1,7 @@
 //! The pipeline file format. Every field has a default so a file only states what it changes; unknown keys are
 //! errors so a typo never silently falls back to a default with real money behind it.
 
+use crate::model::money::{lenient, lenient_map, lenient_opt};
 use crate::model::time::{format_duration_ms, parse_allowance_ms, parse_duration_ms, Millis};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -210,22 +211,22 @@ pub struct SizingConfig {
     /// "fixed_stake": spend `stake` quote units per trade.
     #[serde(default = "default_sizing_mode")]
     pub mode: String,
-    #[serde(default = "default_risk_fraction")]
+    #[serde(default = "default_risk_fraction", deserialize_with = "lenient")]
     pub risk_fraction: Decimal,
-    #[serde(default = "default_stake")]
+    #[serde(default = "default_stake", deserialize_with = "lenient")]
     pub stake: Decimal,
     #[serde(default = "default_atr_period")]
     pub atr_period: usize,
-    #[serde(default = "default_stop_atr")]
+    #[serde(default = "default_stop_atr", deserialize_with = "lenient")]
     pub stop_atr_mult: Decimal,
     /// Fixed fractional stop-loss (0.05 = 5%); used by fixed-stake pipelines, overrides the ATR stop when set.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_opt")]
     pub stop_loss: Option<Decimal>,
     /// Take profit at this many ATRs above the fill (absent = none).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_opt")]
     pub take_profit_atr_mult: Option<Decimal>,
     /// Trailing stop this many ATRs below the highest high since entry (absent = none).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_opt")]
     pub trailing_atr_mult: Option<Decimal>,
     /// EWMA decay for realized volatility of log returns.
     #[serde(default = "default_ewma_lambda")]
@@ -271,16 +272,16 @@ pub struct RiskConfig {
     #[serde(default = "default_max_open")]
     pub max_open_positions: usize,
     /// Largest notional of one position in quote units (absent = no cap beyond cash).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_opt")]
     pub max_position_notional: Option<Decimal>,
     /// Cap on the summed notional of open positions in one correlation cluster, as a fraction of equity.
-    #[serde(default = "default_cluster_fraction")]
+    #[serde(default = "default_cluster_fraction", deserialize_with = "lenient")]
     pub max_cluster_fraction: Decimal,
     /// No new entries while equity is this far (fraction) below its peak.
-    #[serde(default = "default_drawdown_pause")]
+    #[serde(default = "default_drawdown_pause", deserialize_with = "lenient")]
     pub drawdown_pause: Decimal,
     /// Positions smaller than this notional are not opened.
-    #[serde(default = "default_min_notional")]
+    #[serde(default = "default_min_notional", deserialize_with = "lenient")]
     pub min_notional: Decimal,
 }
 fn default_max_open() -> usize {
@@ -369,26 +370,26 @@ pub enum EndOfData {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FillConfig {
-    #[serde(default = "default_fee")]
+    #[serde(default = "default_fee", deserialize_with = "lenient")]
     pub fee_rate: Decimal,
     #[serde(default = "default_slippage_model")]
     pub slippage_model: SlippageModel,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub slippage_bps: Decimal,
     /// Quote-side pool depth for the AMM model, per token (falls back to `default_pool_liquidity`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_map")]
     pub pool_liquidity: BTreeMap<String, Decimal>,
-    #[serde(default = "default_pool_liquidity")]
+    #[serde(default = "default_pool_liquidity", deserialize_with = "lenient")]
     pub default_pool_liquidity: Decimal,
     /// Gas per fill in quote units (0 for CEX-like venues).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub gas_quote: Decimal,
     #[serde(default = "default_stop_fill")]
     pub stop_fill: StopFill,
     #[serde(default = "default_end_of_data")]
     pub end_of_data: EndOfData,
     /// Largest acceptable slippage written into each intent, in bps.
-    #[serde(default = "default_max_slippage")]
+    #[serde(default = "default_max_slippage", deserialize_with = "lenient")]
     pub max_slippage_bps: Decimal,
 }
 fn default_fee() -> Decimal {
@@ -428,7 +429,7 @@ impl Default for FillConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BacktestConfig {
-    #[serde(default = "default_equity")]
+    #[serde(default = "default_equity", deserialize_with = "lenient")]
     pub initial_equity: Decimal,
     /// Annual risk-free rate for Sharpe/Sortino (fraction).
     #[serde(default)]

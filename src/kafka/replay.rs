@@ -13,7 +13,7 @@ pub struct ReplayRequest {
     pub brokers: String,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
-    pub workers: usize,
+    pub cluster: runner::ClusterSpec,
     pub tweets_topic: String,
     pub ticks_topic: String,
 }
@@ -44,12 +44,13 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         .unwrap_or(0);
     let cfg = Arc::new(req.cfg);
     let s2 = spec.clone();
+    let workers = req.cluster.total_workers();
     let out = runner::run_source(
         cfg.clone(),
         table,
         bar_interval,
         start,
-        req.workers,
+        req.cluster.clone(),
         move |scope| bounded_source(scope, s2.clone()).map_err(|e| e.to_string()),
     )?;
     let dead = std::mem::take(
@@ -77,7 +78,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         dead,
         inputs,
         bar_interval,
-        req.workers,
+        workers,
         started,
     ))
 }

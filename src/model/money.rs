@@ -21,7 +21,29 @@ pub fn f64_to_decimal(v: f64) -> Option<Decimal> {
 }
 
 pub fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-    d.deserialize_any(DecVisitor)
+    if d.is_human_readable() {
+        d.deserialize_any(DecVisitor)
+    } else {
+        // binary formats carry what `Decimal` itself serialized (its string form)
+        <Decimal as serde::Deserialize>::deserialize(d)
+    }
+}
+
+/// `lenient` for optional fields.
+pub fn lenient_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct W(#[serde(deserialize_with = "lenient")] Decimal);
+    <Option<W> as serde::Deserialize>::deserialize(d).map(|o| o.map(|w| w.0))
+}
+
+/// `lenient` for map values.
+pub fn lenient_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, Decimal>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct W(#[serde(deserialize_with = "lenient")] Decimal);
+    <std::collections::BTreeMap<String, W> as serde::Deserialize>::deserialize(d)
+        .map(|m| m.into_iter().map(|(k, w)| (k, w.0)).collect())
 }
 
 struct DecVisitor;

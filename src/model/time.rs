@@ -92,11 +92,21 @@ pub mod rfc3339 {
     use super::*;
 
     pub fn serialize<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&to_rfc3339(*ms))
+        if s.is_human_readable() {
+            s.serialize_str(&to_rfc3339(*ms))
+        } else {
+            s.serialize_i64(*ms)
+        }
     }
 
+    /// Binary formats (timely's exchange between processes) carry plain milliseconds and cannot be asked to
+    /// guess a type, so only text formats get the lenient reader.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-        d.deserialize_any(TimeVisitor)
+        if d.is_human_readable() {
+            d.deserialize_any(TimeVisitor)
+        } else {
+            d.deserialize_i64(TimeVisitor)
+        }
     }
 
     struct TimeVisitor;
