@@ -42,6 +42,32 @@ enum Command {
     Publish(PublishArgs),
     /// Reprocess topic history through a pipeline and write the same outputs as `backtest`
     Replay(ReplayArgs),
+    /// Execute intents from orders.intents as a consumer-group member (journaled, at most once per intent id)
+    Execute(ExecuteArgs),
+}
+
+#[derive(Args)]
+struct ExecuteArgs {
+    /// Venue: only "paper" is built so far (on-chain venues are a later issue)
+    #[arg(long, default_value = "paper")]
+    venue: String,
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    brokers: String,
+    /// Consumer group; executors in one group split the intent partitions
+    #[arg(long, default_value = "hypeflow-executor")]
+    group: String,
+    /// Journal file (SQLite); executors that may take over each other's partitions must share it
+    #[arg(long, default_value = "hypeflow-journal.sqlite")]
+    journal: PathBuf,
+    /// Name of this executor instance in the journal (default: host name and process id)
+    #[arg(long)]
+    instance: Option<String>,
+    /// Pipeline file whose [fills] section sets the paper fill model (so paper and backtest agree)
+    #[arg(long, default_value = "pipelines/influencer_momentum.toml")]
+    pipeline: PathBuf,
+    /// Exit after this many seconds without a new intent (default: run until stopped)
+    #[arg(long)]
+    exit_when_idle: Option<u64>,
 }
 
 #[derive(Args)]
@@ -295,6 +321,7 @@ pub fn run() -> Result<()> {
         }
         Command::Publish(a) => publish_cmd(a),
         Command::Replay(a) => replay_cmd(a),
+        Command::Execute(a) => execute_cmd(a),
     }
 }
 
@@ -486,5 +513,41 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
     }
     backtest::write_outputs(&result, &a.out)?;
     print!("{}", backtest::summary_table(&result, &a.out));
+    Ok(())
+}
+
+fn execute_cmd(a: ExecuteArgs) -> Result<()> {
+    if a.venue != "paper" {
+        bail!("venue {:?} is not built yet: use --venue paper (uniswap-v3, pancakeswap-v3 and 1inch come with the executor issue)", a.venue);
+    }
+    let pipeline_path = locate(&a.pipeline);
+    let text = std::fs::read_to_string(&pipeline_path)
+        .with_context(|| format!("cannot read pipeline file {}", pipeline_path.display()))?;
+    let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    let instance = a.instance.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let stats =
+        hypeflow::execution::executor::run_paper(&hypeflow::execution::executor::ExecutorConfig {
+            brokers: a.brokers,
+            group: a.group,
+            journal: a.journal,
+            instance,
+            fills: cfg.fills,
+            exit_when_idle: a.exit_when_idle.map(std::time::Duration::from_secs),
+            price_lookback: 10_000,
+        })?;
+    println!(
+        "filled {} rejected {} duplicates {} dead-lettered {} republished {} commit-failures {}",
+        stats.filled,
+        stats.rejected,
+        stats.duplicates,
+        stats.dead_lettered,
+        stats.republished,
+        stats.commit_failures
+    );
     Ok(())
 }

@@ -368,6 +368,7 @@ fn every_subcommand_has_help() {
         vec!["topics", "describe", "--help"],
         vec!["publish", "--help"],
         vec!["replay", "--help"],
+        vec!["execute", "--help"],
     ] {
         let o = run_ok(&args);
         assert!(

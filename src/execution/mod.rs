@@ -1,5 +1,8 @@
-//! Turning intents into fills. This issue ships the paper venue; on-chain venues plug in beside it.
+//! Turning intents into fills: the paper venue (shared with backtests), the journal that makes execution
+//! at-most-once per intent id, and the Kafka executor loop.
 
+pub mod executor;
+pub mod journal;
 pub mod paper;
 
 pub use paper::PaperExecutor;

@@ -312,6 +312,52 @@ impl PaperExecutor {
         fills
     }
 
+    /// Executes a market intent right now against a reference price (the latest tick): the executor's paper
+    /// venue. Same slippage model, fee and gas as the backtest; entries beyond the intent's slippage bound are
+    /// rejected. A sell needs the intent's quantity.
+    pub fn fill_now(&self, intent: &OrderIntent, price: Decimal, time: i64) -> Fill {
+        let r = Ref {
+            intent_id: &intent.id,
+            symbol: &intent.token,
+        };
+        match intent.side {
+            Side::Buy => {
+                let notional = intent
+                    .notional
+                    .unwrap_or_else(|| intent.quantity.unwrap_or_default() * price);
+                let p = self.buy_price(&intent.token, price, notional);
+                let slip = (p / price - Decimal::ONE) * Decimal::from(10_000);
+                if slip > intent.max_slippage_bps {
+                    return self.reject(
+                        intent,
+                        format!(
+                            "slippage {slip:.1} bps exceeds max {} bps",
+                            intent.max_slippage_bps
+                        ),
+                        time,
+                    );
+                }
+                let qty = (notional / p)
+                    .round_dp_with_strategy(QTY_DP, rust_decimal::RoundingStrategy::ToZero);
+                if qty <= Decimal::ZERO {
+                    return self.reject(intent, "quantity rounds to zero".into(), time);
+                }
+                self.fill(r, Side::Buy, qty, p, "entry", time)
+            }
+            Side::Sell => match intent.quantity {
+                Some(q) if q > Decimal::ZERO => {
+                    let p = self.sell_price(&intent.token, price, q);
+                    self.fill(r, Side::Sell, q, p, &intent.reason, time)
+                }
+                _ => self.reject(
+                    intent,
+                    "a sell intent needs a positive quantity".into(),
+                    time,
+                ),
+            },
+        }
+    }
+
     /// Closes a position outside the bar loop (end of data) at the given price and time.
     pub fn force_exit(
         &mut self,

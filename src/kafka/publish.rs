@@ -24,7 +24,7 @@ pub enum PublishError {
         path: String,
         source: std::io::Error,
     },
-    #[error("unknown topic {0}: publish writes social.tweets (posts JSONL) or market.ticks (ticks JSONL)")]
+    #[error("unknown topic {0}: publish writes social.tweets (posts JSONL), market.ticks (ticks JSONL) or orders.intents (intents JSONL)")]
     Topic(String),
     #[error("{failed} of {sent} records were not acknowledged by the broker (last error: {last}); nothing is lost on our side, re-run publish: ids and keys are the same")]
     Delivery {
@@ -157,6 +157,26 @@ impl Publisher {
         )
     }
 
+    /// Waits until everything sent so far is acknowledged; fails if any record was not.
+    pub fn flush(&mut self) -> Result<(), PublishError> {
+        let _ = self.producer.flush(Duration::from_secs(30));
+        let failed = self.delivery.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            let last = self
+                .delivery
+                .last_error
+                .lock()
+                .map(|l| l.clone())
+                .unwrap_or_default();
+            return Err(PublishError::Delivery {
+                failed,
+                sent: self.sent,
+                last,
+            });
+        }
+        Ok(())
+    }
+
     /// Waits for every record to be acknowledged.
     pub fn finish(self) -> Result<u64, PublishError> {
         let _ = self.producer.flush(Duration::from_secs(60));
@@ -211,6 +231,15 @@ pub fn publish_file(
                 .map_err(|e| e.to_string()),
             "market.ticks" => serde_json::from_str::<PriceTick>(&line)
                 .map(|t| (t.token.clone(), t.event_time, envelope::encode("tick", &t)))
+                .map_err(|e| e.to_string()),
+            "orders.intents" => serde_json::from_str::<crate::model::OrderIntent>(&line)
+                .map(|i| {
+                    (
+                        i.token.clone(),
+                        i.decision_time,
+                        envelope::encode("intent", &i),
+                    )
+                })
                 .map_err(|e| e.to_string()),
             other => return Err(PublishError::Topic(other.into())),
         };

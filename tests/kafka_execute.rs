@@ -1,0 +1,235 @@
+//! The paper executor against a broker process: two executors in one consumer group sharing a journal, intents
+//! delivered twice, and a restart. Every intent id is executed and published exactly once.
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Broker {
+    child: Child,
+    bootstrap: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hypeflow"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn dev_broker() -> Broker {
+    let mut child = bin()
+        .args(["dev-broker", "--partitions", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let bootstrap = line.trim().strip_prefix("bootstrap=").unwrap().to_string();
+    Broker { child, bootstrap }
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let o = bin().args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "hypeflow {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Every record of a topic, from the start to the current end of each partition.
+fn read_topic(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "test-reader")
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = 0i64;
+    for p in md.topics()[0].partitions() {
+        let (low, high) = c
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .unwrap();
+        remaining += high - low;
+        tpl.add_partition_offset(topic, p.id(), Offset::Offset(low))
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while remaining > 0 && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            out.push(serde_json::from_slice(m.payload().unwrap()).unwrap());
+            remaining -= 1;
+        }
+    }
+    out
+}
+
+fn stat(out: &str, name: &str) -> u64 {
+    let words: Vec<&str> = out.split_whitespace().collect();
+    let i = words
+        .iter()
+        .position(|w| *w == name)
+        .unwrap_or_else(|| panic!("no {name} in {out:?}"));
+    words[i + 1].parse().unwrap()
+}
+
+#[test]
+fn two_executors_one_group_each_intent_once_also_after_restart() {
+    let broker = dev_broker();
+    let b = broker.bootstrap.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let bt = dir.path().join("bt");
+    run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
+    let intents = bt.join("intents.jsonl");
+    let ids: Vec<String> = std::fs::read_to_string(&intents)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(ids.len() > 10);
+    run_ok(&[
+        "publish",
+        "--brokers",
+        b,
+        "--topic",
+        "market.ticks",
+        "data/sample/ticks.jsonl",
+    ]);
+    // every intent delivered twice: at-least-once delivery is the normal case
+    for _ in 0..2 {
+        run_ok(&[
+            "publish",
+            "--brokers",
+            b,
+            "--topic",
+            "orders.intents",
+            intents.to_str().unwrap(),
+        ]);
+    }
+
+    let journal = dir.path().join("journal.sqlite");
+    let j = journal.to_str().unwrap();
+    let spawn = |name: &str| {
+        bin()
+            .args([
+                "execute",
+                "--venue",
+                "paper",
+                "--brokers",
+                b,
+                "--journal",
+                j,
+                "--instance",
+                name,
+                "--exit-when-idle",
+                "5",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn("A");
+    let c = spawn("B");
+    let outs: Vec<String> = [a, c]
+        .into_iter()
+        .map(|ch| {
+            let o = ch.wait_with_output().unwrap();
+            assert!(
+                o.status.success(),
+                "executor failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        })
+        .collect();
+    let executed: u64 = outs
+        .iter()
+        .map(|o| stat(o, "filled") + stat(o, "rejected"))
+        .sum();
+    let dups: u64 = outs.iter().map(|o| stat(o, "duplicates")).sum();
+    assert_eq!(executed, ids.len() as u64, "{outs:?}");
+    // duplicates: the second copy of each, plus any redelivery after a commit refused during the rebalance
+    let refused: u64 = outs.iter().map(|o| stat(o, "commit-failures")).sum();
+    assert!(
+        dups >= ids.len() as u64 && dups <= ids.len() as u64 + refused,
+        "{outs:?}"
+    );
+
+    // each id is on orders.fills/rejects exactly once
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for topic in ["orders.fills", "orders.rejects"] {
+        for v in read_topic(b, topic) {
+            *seen
+                .entry(v["data"]["intent_id"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    for id in &ids {
+        assert_eq!(seen.get(id), Some(&1), "intent {id}");
+    }
+    assert_eq!(seen.len(), ids.len());
+
+    // a restarted executor finds every offset committed and every outcome published: it does nothing
+    let again = run_ok(&[
+        "execute",
+        "--brokers",
+        b,
+        "--journal",
+        j,
+        "--instance",
+        "C",
+        "--exit-when-idle",
+        "3",
+    ]);
+    assert_eq!(
+        (
+            stat(&again, "filled"),
+            stat(&again, "duplicates"),
+            stat(&again, "republished")
+        ),
+        (0, 0, 0),
+        "{again}"
+    );
+
+    // a new group re-reads everything: the journal still refuses every id
+    let other = run_ok(&[
+        "execute",
+        "--brokers",
+        b,
+        "--journal",
+        j,
+        "--group",
+        "other",
+        "--exit-when-idle",
+        "3",
+    ]);
+    assert_eq!(stat(&other, "filled"), 0, "{other}");
+    assert_eq!(stat(&other, "duplicates"), 2 * ids.len() as u64, "{other}");
+}
