@@ -5,5 +5,6 @@ pub mod dev_broker;
 pub mod envelope;
 pub mod publish;
 pub mod replay;
+pub mod schema_check;
 pub mod source;
 pub mod topics;
