@@ -44,6 +44,37 @@ enum Command {
     Replay(ReplayArgs),
     /// Execute intents from orders.intents as a consumer-group member (journaled, at most once per intent id)
     Execute(ExecuteArgs),
+    /// The live dataflow: market.ticks and social.tweets in, orders.intents out
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+#[command(disable_help_flag = true)]
+struct RunArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    #[arg(long, default_value = "pipelines/influencer_momentum.toml")]
+    pipeline: PathBuf,
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    brokers: String,
+    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    workers: usize,
+    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    processes: usize,
+    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    process: usize,
+    #[arg(short = 'h', long = "hostfile")]
+    hostfile: Option<PathBuf>,
+    /// Start at this event time instead of the committed position (minus the rewind)
+    #[arg(long)]
+    from: Option<String>,
+    /// A partition silent this many ms stops holding back the watermark
+    #[arg(long, default_value_t = 2000)]
+    idle_ms: u64,
+    /// Exit (closing all windows) after this many seconds with no new record; default: run until stopped
+    #[arg(long)]
+    exit_when_idle: Option<u64>,
 }
 
 #[derive(Args)]
@@ -322,6 +353,7 @@ pub fn run() -> Result<()> {
         Command::Publish(a) => publish_cmd(a),
         Command::Replay(a) => replay_cmd(a),
         Command::Execute(a) => execute_cmd(a),
+        Command::Run(a) => run_cmd(a),
     }
 }
 
@@ -548,6 +580,33 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
         stats.dead_lettered,
         stats.republished,
         stats.commit_failures
+    );
+    Ok(())
+}
+
+fn run_cmd(a: RunArgs) -> Result<()> {
+    use hypeflow::model::time::parse_time;
+    let pipeline_path = locate(&a.pipeline);
+    let text = std::fs::read_to_string(&pipeline_path)
+        .with_context(|| format!("cannot read pipeline file {}", pipeline_path.display()))?;
+    let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    let from_ms = a
+        .from
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let stats = hypeflow::kafka::run::run_live(hypeflow::kafka::run::RunRequest {
+        cfg,
+        brokers: a.brokers,
+        cluster: cluster_spec(a.workers, a.processes, a.process, a.hostfile.as_deref())?,
+        from_ms,
+        idle: std::time::Duration::from_millis(a.idle_ms),
+        exit_when_idle: a.exit_when_idle.map(std::time::Duration::from_secs),
+    })?;
+    println!(
+        "intents published {} repeats suppressed {} dead-lettered {}",
+        stats.intents_published, stats.repeats_suppressed, stats.dead_lettered
     );
     Ok(())
 }

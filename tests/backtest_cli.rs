@@ -369,6 +369,7 @@ fn every_subcommand_has_help() {
         vec!["publish", "--help"],
         vec!["replay", "--help"],
         vec!["execute", "--help"],
+        vec!["run", "--help"],
     ] {
         let o = run_ok(&args);
         assert!(

@@ -230,7 +230,7 @@ impl ClusterSpec {
     pub fn total_workers(&self) -> usize {
         self.threads.max(1) * self.addresses.len().max(1)
     }
-    fn timely(&self) -> timely::Config {
+    pub fn timely_config(&self) -> timely::Config {
         if self.addresses.len() <= 1 {
             return timely::Config::process(self.threads.max(1));
         }
@@ -277,7 +277,7 @@ where
         history_start,
     };
     let (c2, e2) = (collected.clone(), errors.clone());
-    let guards = timely::execute(cluster.timely(), move |worker| {
+    let guards = timely::execute(cluster.timely_config(), move |worker| {
         let sink = c2.clone();
         let errs = e2.clone();
         worker.dataflow::<u64, _, _>(|scope| match make_source(scope) {

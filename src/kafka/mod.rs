@@ -5,6 +5,7 @@ pub mod dev_broker;
 pub mod envelope;
 pub mod publish;
 pub mod replay;
+pub mod run;
 pub mod schema_check;
 pub mod source;
 pub mod topics;

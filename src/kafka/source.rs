@@ -328,3 +328,289 @@ pub fn bounded_source<'s>(
         ),
     )
 }
+
+/// How a live source behaves (the `run` command).
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// A partition silent this long (processing time) stops holding the watermark back.
+    pub idle: Duration,
+    /// Stop (closing every window) once every partition has been silent this long; None = run until killed.
+    pub exit_when_idle: Option<Duration>,
+    /// On restart, resume this much event time before the committed watermark, so windows and indicators are
+    /// rebuilt; the replayed decisions get the same intent ids and are deduplicated downstream.
+    pub rewind_ms: i64,
+    pub commit_every: Duration,
+}
+
+/// One owned partition of a live source.
+struct LivePart {
+    kind: TopicKind,
+    max_event: Option<i64>,
+    last_message: std::time::Instant,
+    /// (epoch of a delivered record, offset after it), coalesced per epoch: what a commit may cover.
+    delivered: std::collections::VecDeque<(u64, i64)>,
+}
+
+fn parse_wm(meta: &str) -> Option<i64> {
+    meta.strip_prefix("wm=").and_then(|v| v.parse().ok())
+}
+
+/// The live source: unbounded, idle partitions advance by a processing-time heartbeat, offsets are committed to
+/// the pipeline's group only behind `probe`'s frontier (everything before it has left the dataflow), with the
+/// event-time watermark as commit metadata for the restart rewind.
+pub fn live_source<'s>(
+    scope: Scope<'s, u64>,
+    spec: SourceSpec,
+    live: LiveOptions,
+    probe: timely::dataflow::ProbeHandle<u64>,
+) -> Result<Stream<'s, u64, Vec<InputEvent>>, SourceError> {
+    let index = scope.index();
+    let peers = scope.peers();
+    let c = consumer(&spec.brokers, &spec.group_id)?;
+    let meta_err = |topic: &str, e: rdkafka::error::KafkaError| SourceError::Metadata {
+        topic: topic.into(),
+        brokers: spec.brokers.clone(),
+        message: e.to_string(),
+    };
+    let mut owned = TopicPartitionList::new();
+    let mut parts: BTreeMap<(usize, i32), LivePart> = BTreeMap::new();
+    for (ti, (topic, kind)) in spec.topics.iter().enumerate() {
+        let n = partition_count(&c, &spec.brokers, topic)?;
+        for p in (0..n).filter(|p| *p as usize % peers == index) {
+            let _ = owned.add_partition(topic, p);
+            parts.insert(
+                (ti, p),
+                LivePart {
+                    kind: *kind,
+                    max_event: None,
+                    last_message: std::time::Instant::now(),
+                    delivered: Default::default(),
+                },
+            );
+        }
+    }
+    let committed = c
+        .committed_offsets(owned.clone(), Duration::from_secs(10))
+        .map_err(|e| meta_err("(committed)", e))?;
+    let mut assign = TopicPartitionList::new();
+    for e in owned.elements() {
+        let (topic, p) = (e.topic().to_string(), e.partition());
+        let (low, _high) = c
+            .fetch_watermarks(&topic, p, Duration::from_secs(10))
+            .map_err(|e| meta_err(&topic, e))?;
+        let resume_at = match (
+            spec.from_ms,
+            committed
+                .find_partition(&topic, p)
+                .and_then(|c| parse_wm(c.metadata())),
+        ) {
+            (Some(from), _) => Some(from),
+            (None, Some(wm)) => Some(wm - live.rewind_ms),
+            (None, None) => None,
+        };
+        let start = match resume_at {
+            Some(t) => {
+                let mut q = TopicPartitionList::new();
+                let _ = q.add_partition_offset(&topic, p, Offset::Offset(t.max(0)));
+                c.offsets_for_times(q, Duration::from_secs(10))
+                    .ok()
+                    .and_then(|r| {
+                        r.find_partition(&topic, p)
+                            .and_then(|x| x.offset().to_raw())
+                    })
+                    .filter(|o| *o >= 0)
+                    .map_or(Offset::End, Offset::Offset)
+            }
+            None => Offset::Offset(low),
+        };
+        let _ = assign.add_partition_offset(&topic, p, start);
+    }
+    drop(committed);
+    if assign.count() > 0 {
+        c.assign(&assign).map_err(|e| meta_err("(assignment)", e))?;
+    }
+    drop(assign);
+    drop(owned);
+    let topic_index: BTreeMap<String, usize> = spec
+        .topics
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _))| (t.clone(), i))
+        .collect();
+
+    Ok(
+        source::<_, CapacityContainerBuilder<Vec<InputEvent>>, _, _>(
+            scope,
+            "KafkaLiveSource",
+            move |cap, info| {
+                let activator = scope.activator_for(info.address.clone());
+                let mut cap = Some(cap);
+                let mut batch: Vec<(u64, InputEvent)> = Vec::new();
+                let mut last_commit = std::time::Instant::now();
+                move |output| {
+                    let now = std::time::Instant::now();
+                    if cap.is_none() {
+                        // Stopped: keep committing until everything delivered has left the dataflow.
+                        let frontier = probe.with_frontier(|f| f.first().copied());
+                        commit_behind(
+                            &c,
+                            &spec,
+                            &mut parts,
+                            frontier,
+                            rdkafka::consumer::CommitMode::Sync,
+                        );
+                        if parts.values().any(|p| !p.delivered.is_empty()) {
+                            activator.activate_after(Duration::from_millis(5));
+                        }
+                        return;
+                    }
+                    let Some(c_time) = cap.as_ref().map(|c| *c.time()) else {
+                        return;
+                    };
+                    for _ in 0..4096 {
+                        let Some(res) = c.poll(Duration::ZERO) else {
+                            break;
+                        };
+                        let Ok(m) = res else { continue };
+                        let Some(&ti) = topic_index.get(m.topic()) else {
+                            continue;
+                        };
+                        let Some(part) = parts.get_mut(&(ti, m.partition())) else {
+                            continue;
+                        };
+                        part.last_message = now;
+                        let offset = m.offset();
+                        let seq = ((ti as u64) << 56)
+                            | ((m.partition() as u64 & 0xFFFF) << 40)
+                            | (offset as u64 & 0xFF_FFFF_FFFF);
+                        let bytes = m.payload().unwrap_or_default();
+                        let stamp = match decode(part.kind, bytes, seq, &spec.table) {
+                            Ok(ev) => {
+                                let t = ev.time();
+                                part.max_event = Some(part.max_event.map_or(t, |x| x.max(t)));
+                                let stamp = epoch(t, spec.quantum_ms).max(c_time);
+                                batch.push((stamp, ev));
+                                stamp
+                            }
+                            Err(reason) => {
+                                if let Ok(mut d) = spec.dead.lock() {
+                                    d.push(DeadLetter {
+                                        file: format!("{}/{}", m.topic(), m.partition()),
+                                        line: offset as u64,
+                                        reason,
+                                        raw: String::from_utf8_lossy(bytes)
+                                            .chars()
+                                            .take(2000)
+                                            .collect(),
+                                    });
+                                }
+                                c_time
+                            }
+                        };
+                        match part.delivered.back_mut() {
+                            Some(last) if last.0 >= stamp => last.1 = offset + 1,
+                            _ => part.delivered.push_back((stamp, offset + 1)),
+                        }
+                    }
+                    if let Some(cap) = cap.as_ref() {
+                        batch.sort_by_key(|(t, _)| *t);
+                        let mut it = batch.drain(..);
+                        let mut pending = it.next();
+                        while let Some((t, first)) = pending.take() {
+                            let at = cap.delayed(&t);
+                            let mut session = output.session(&at);
+                            session.give(first);
+                            for (t2, ev) in it.by_ref() {
+                                if t2 != t {
+                                    pending = Some((t2, ev));
+                                    break;
+                                }
+                                session.give(ev);
+                            }
+                        }
+                    }
+                    // Watermark: the slowest partition that is not idle; when all are idle, everything seen so far.
+                    let busy: Vec<&LivePart> = parts
+                        .values()
+                        .filter(|p| now.duration_since(p.last_message) < live.idle)
+                        .collect();
+                    let wm = if busy.is_empty() {
+                        parts.values().filter_map(|p| p.max_event).max()
+                    } else if busy.iter().all(|p| p.max_event.is_some()) {
+                        busy.iter().filter_map(|p| p.max_event).min()
+                    } else {
+                        None
+                    };
+                    if let (Some(wm), Some(c)) = (wm, cap.as_mut()) {
+                        let e = epoch(wm - spec.lateness_ms, spec.quantum_ms);
+                        if e > *c.time() {
+                            c.downgrade(&e);
+                        }
+                    }
+                    let all_quiet = live.exit_when_idle.is_some_and(|d| {
+                        parts
+                            .values()
+                            .all(|p| now.duration_since(p.last_message) >= d)
+                    });
+                    if all_quiet {
+                        // Dropping the capability closes every window; what is delivered is processed and committed below.
+                        cap = None;
+                    }
+                    // Commit behind the frontier: offsets of records whose epoch the output has passed.
+                    if cap.is_none() || now.duration_since(last_commit) >= live.commit_every {
+                        last_commit = now;
+                        let frontier = probe.with_frontier(|f| f.first().copied());
+                        commit_behind(
+                            &c,
+                            &spec,
+                            &mut parts,
+                            frontier,
+                            rdkafka::consumer::CommitMode::Async,
+                        );
+                    }
+                    activator.activate_after(Duration::from_millis(2));
+                }
+            },
+        ),
+    )
+}
+
+/// Commits, per partition, the offset after the last record whose epoch is behind `frontier` (everything
+/// when the frontier is empty), with the event-time watermark as metadata.
+fn commit_behind(
+    c: &BaseConsumer,
+    spec: &SourceSpec,
+    parts: &mut BTreeMap<(usize, i32), LivePart>,
+    frontier: Option<u64>,
+    mode: rdkafka::consumer::CommitMode,
+) {
+    let mut tpl = TopicPartitionList::new();
+    for ((ti, p), part) in parts.iter_mut() {
+        let mut commit_to = None;
+        while let Some(&(e, next)) = part.delivered.front() {
+            if frontier.is_some_and(|f| e >= f) {
+                break;
+            }
+            commit_to = Some(next);
+            part.delivered.pop_front();
+        }
+        if let Some(next) = commit_to {
+            let wm = frontier.map_or(part.max_event.unwrap_or(0), |f| f as i64);
+            if tpl
+                .add_partition_offset(&spec.topics[*ti].0, *p, Offset::Offset(next))
+                .is_ok()
+            {
+                if let Some(mut el) = tpl.find_partition(&spec.topics[*ti].0, *p) {
+                    el.set_metadata(format!("wm={wm}"));
+                }
+            }
+        }
+    }
+    if tpl.count() > 0 {
+        if let Err(e) = c.commit(&tpl, mode) {
+            tracing::warn!(
+                "offset commit failed (harmless: a restart rewinds and deduplicates): {e}"
+            );
+        }
+    }
+}

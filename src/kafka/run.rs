@@ -1,0 +1,197 @@
+//! `hypeflow run`: the live dataflow. The same operators as a backtest, fed by the live Kafka source, with
+//! intents produced to `orders.intents` (keyed by token, the decision time as the Kafka timestamp). A restart
+//! rewinds each partition by the longest window plus warm-up from its committed watermark; the decisions it
+//! replays get the same intent ids, are suppressed here within a process and deduplicated by the executor's
+//! journal across processes and restarts.
+//!
+//! In this version the portfolio stage still decides positions from the backtest's paper model (as `replay`
+//! does), not from `orders.fills`.
+
+use super::envelope;
+use super::publish::{PublishError, Publisher};
+use super::source::{live_source, LiveOptions, SourceError, SourceSpec, TopicKind};
+use crate::backtest::runner::ClusterSpec;
+use crate::config::{PipelineConfig, TokenTable};
+use crate::dataflow::records::Counters;
+use crate::dataflow::{assemble, split_events, PipelineContext, PortfolioEvent};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::ProbeHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("pipeline: {0}")]
+    Pipeline(String),
+    #[error("the dataflow failed: {0}")]
+    Timely(String),
+}
+
+pub struct RunRequest {
+    pub cfg: PipelineConfig,
+    pub brokers: String,
+    pub cluster: ClusterSpec,
+    pub from_ms: Option<i64>,
+    pub idle: Duration,
+    pub exit_when_idle: Option<Duration>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunStats {
+    pub intents_published: u64,
+    pub repeats_suppressed: u64,
+    pub dead_lettered: u64,
+}
+
+/// Event time a restart replays before the committed watermark: enough for every window, baseline and
+/// indicator to be whole again when decisions resume.
+pub fn rewind_ms(cfg: &PipelineConfig, bar_interval: i64) -> i64 {
+    let sentiment = cfg.window_ms() * (cfg.sentiment.baseline_windows as i64 + 1);
+    let slow = match cfg.signal {
+        crate::config::SignalConfig::SmaCross { slow, .. } => slow,
+        crate::config::SignalConfig::Sentiment { momentum_bars, .. } => momentum_bars,
+    };
+    let bars = (cfg
+        .sizing
+        .atr_period
+        .max(slow)
+        .max(cfg.correlation.window_bars) as i64
+        + 2)
+        * bar_interval;
+    sentiment.max(bars)
+}
+
+pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
+    let table = Arc::new(TokenTable::new(&req.cfg.universe));
+    let bar_interval = req.cfg.bar_interval_ms().map_err(RunError::Pipeline)?;
+    let mut topics = vec![("market.ticks".to_string(), TopicKind::Ticks)];
+    if req.cfg.uses_sentiment() {
+        topics.push(("social.tweets".to_string(), TopicKind::Tweets));
+    }
+    let dead = Arc::new(Mutex::new(Vec::new()));
+    let spec = SourceSpec {
+        brokers: req.brokers.clone(),
+        group_id: format!("hypeflow-run-{}", req.cfg.pipeline.id),
+        topics,
+        from_ms: req.from_ms,
+        to_ms: None,
+        lateness_ms: req.cfg.lateness_ms(),
+        quantum_ms: req.cfg.epoch_ms(bar_interval),
+        table: table.clone(),
+        dead: dead.clone(),
+    };
+    let live = LiveOptions {
+        idle: req.idle,
+        exit_when_idle: req.exit_when_idle,
+        rewind_ms: rewind_ms(&req.cfg, bar_interval),
+        commit_every: Duration::from_secs(1),
+    };
+    // The velocity baseline needs a history start all workers agree on: the earliest record in the topics.
+    let history_start = super::source::history_start(&spec)?.unwrap_or(0);
+    let cfg = Arc::new(req.cfg);
+    let ctx = PipelineContext {
+        cfg,
+        table,
+        bar_interval,
+        counters: Arc::new(Counters::default()),
+        history_start,
+    };
+    let stats = Arc::new(Mutex::new(RunStats::default()));
+    let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let (st2, er2, brokers) = (stats.clone(), errors.clone(), req.brokers.clone());
+    let guards = timely::execute(req.cluster.timely_config(), move |worker| {
+        let probe = ProbeHandle::new();
+        let (st3, er3, b3) = (st2.clone(), er2.clone(), brokers.clone());
+        worker.dataflow::<u64, _, _>(|scope| {
+            match live_source(scope, spec.clone(), live.clone(), probe.clone()) {
+                Ok(events) => {
+                    let (ticks, bars, tweets) = split_events(events);
+                    let mut publisher: Option<Publisher> = None;
+                    // Within one process an id goes out once; across restarts the executor's journal dedupes.
+                    let mut seen: HashSet<String> = HashSet::new();
+                    assemble(ticks, bars, tweets, &ctx).probe_with(&probe).sink(
+                        Pipeline,
+                        "IntentsOut",
+                        move |(input, _)| {
+                            input.for_each_stamp(|_, data| {
+                                for batch in data {
+                                    for ev in batch.drain(..) {
+                                        let PortfolioEvent::Intent(i) = ev else {
+                                            continue;
+                                        };
+                                        if !seen.insert(i.id.clone()) {
+                                            if let Ok(mut s) = st3.lock() {
+                                                s.repeats_suppressed += 1;
+                                            }
+                                            continue;
+                                        }
+                                        if publisher.is_none() {
+                                            match Publisher::new(&b3) {
+                                                Ok(p) => publisher = Some(p),
+                                                Err(e) => {
+                                                    if let Ok(mut v) = er3.lock() {
+                                                        v.push(e.to_string());
+                                                    }
+                                                    return;
+                                                }
+                                            }
+                                        }
+                                        let Some(p) = publisher.as_mut() else { return };
+                                        let sent = p.send(
+                                            "orders.intents",
+                                            &i.token,
+                                            &envelope::encode("intent", &i),
+                                            i.decision_time,
+                                            None,
+                                        );
+                                        let flushed = sent.and_then(|_| p.flush());
+                                        if let Ok(mut s) = st3.lock() {
+                                            match flushed {
+                                                Ok(()) => s.intents_published += 1,
+                                                Err(e) => {
+                                                    if let Ok(mut v) = er3.lock() {
+                                                        v.push(e.to_string());
+                                                    }
+                                                }
+                                            }
+                                        }
+                                        tracing::info!(
+                                            "intent {} {} {} at {}",
+                                            i.id,
+                                            i.side.as_str(),
+                                            i.token,
+                                            i.decision_time
+                                        );
+                                    }
+                                }
+                            });
+                        },
+                    );
+                }
+                Err(e) => {
+                    if let Ok(mut v) = er2.lock() {
+                        v.push(e.to_string());
+                    }
+                }
+            }
+        });
+        while worker.step_or_park(Some(Duration::from_millis(10))) {}
+    })
+    .map_err(RunError::Timely)?;
+    for r in guards.join() {
+        r.map_err(RunError::Timely)?;
+    }
+    if let Some(e) = errors.lock().ok().and_then(|v| v.first().cloned()) {
+        return Err(RunError::Pipeline(e));
+    }
+    let mut out = stats.lock().map(|s| s.clone()).unwrap_or_default();
+    out.dead_lettered = dead.lock().map(|d| d.len() as u64).unwrap_or(0);
+    Ok(out)
+}
