@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Everything the tests need, then every test. Run from anywhere: `bash scripts/test.sh`.
-# Nothing external is needed yet (no broker, no EVM node): the core dataflow, backtests and metrics are
-# tested in-process and through the `hypeflow` binary.
+# - Kafka: the tests start `hypeflow dev-broker` (librdkafka's mock cluster, built with the project) themselves;
+#   the smoke test also needs `tansu`, an independent Kafka-compatible broker, installed here if missing
+#   (pinned 0.6.0 with the in-memory storage engine; about 12 minutes once, then reused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TANSU_VERSION=0.6.0
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  echo "== installing tansu $TANSU_VERSION (once)"
+  cargo install --locked "tansu@$TANSU_VERSION" --features dynostore
+fi
+export HYPEFLOW_TANSU="$(command -v tansu)"
 # Reuse a build cache outside the clone when there is one (CI on the same machine kind).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hypeflow-target}"
 echo "== cargo fmt --check"

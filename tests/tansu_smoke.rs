@@ -1,0 +1,172 @@
+//! End to end on an independent Kafka-compatible broker (tansu, in-memory storage), across processes:
+//! topics create -> publish -> run -> execute. It stays inside what tansu does right (produce, consume from the
+//! start, groups, idempotent producer): no bounded replay here, because tansu reports high watermarks wrong.
+//! `bash scripts/test.sh` installs the pinned tansu and sets HYPEFLOW_TANSU.
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Tansu {
+    child: Child,
+    bootstrap: String,
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tansu_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("HYPEFLOW_TANSU") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let p = PathBuf::from(home).join(".cargo/bin/tansu");
+    assert!(
+        p.exists(),
+        "tansu is not installed: run `bash scripts/test.sh`, which installs the pinned version"
+    );
+    p
+}
+
+fn start_tansu() -> Tansu {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(tansu_bin())
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tansu");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "tansu did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Tansu {
+        child,
+        bootstrap: format!("127.0.0.1:{port}"),
+    }
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hypeflow"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let o = bin().args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "hypeflow {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Intent ids on orders.intents, read from the start until nothing new arrives for a few seconds.
+fn intent_ids(brokers: &str) -> BTreeSet<String> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "smoke-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    c.subscribe(&["orders.intents"]).unwrap();
+    let mut ids = BTreeSet::new();
+    let mut last = Instant::now();
+    let start = Instant::now();
+    while last.elapsed() < Duration::from_secs(8) && start.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+            ids.insert(v["data"]["id"].as_str().unwrap().to_string());
+            last = Instant::now();
+        }
+    }
+    ids
+}
+
+fn number_after(out: &str, word: &str) -> u64 {
+    let w: Vec<&str> = out.split_whitespace().collect();
+    w[w.iter()
+        .position(|x| *x == word)
+        .unwrap_or_else(|| panic!("{word} in {out}"))
+        + 1]
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn publish_run_execute_on_tansu() {
+    let broker = start_tansu();
+    let b = broker.bootstrap.as_str();
+    let created = run_ok(&["topics", "create", "--brokers", b, "--max-replication", "1"]);
+    assert!(created.contains("market.ticks: created"), "{created}");
+    // idempotent: a second create finds them
+    let again = run_ok(&["topics", "create", "--brokers", b, "--max-replication", "1"]);
+    assert!(again.contains("market.ticks: exists"), "{again}");
+    run_ok(&["topics", "describe", "--brokers", b]);
+    run_ok(&["publish", "--brokers", b, "--sample"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bt = dir.path().join("bt");
+    run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
+    let expected: BTreeSet<String> = std::fs::read_to_string(bt.join("intents.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+
+    let out = run_ok(&["run", "--brokers", b, "--exit-when-idle", "5"]);
+    assert_eq!(
+        number_after(&out, "published"),
+        expected.len() as u64,
+        "{out}"
+    );
+    assert_eq!(
+        intent_ids(b),
+        expected,
+        "intents on tansu differ from the file backtest's"
+    );
+
+    let journal = dir.path().join("journal.sqlite");
+    let ex = run_ok(&[
+        "execute",
+        "--brokers",
+        b,
+        "--journal",
+        journal.to_str().unwrap(),
+        "--exit-when-idle",
+        "5",
+    ]);
+    assert_eq!(
+        number_after(&ex, "filled") + number_after(&ex, "rejected"),
+        expected.len() as u64,
+        "{ex}"
+    );
+}
