@@ -510,10 +510,7 @@ fn publish_cmd(a: PublishArgs) -> Result<()> {
 
 fn replay_cmd(a: ReplayArgs) -> Result<()> {
     use hypeflow::model::time::parse_time;
-    let pipeline_path = locate(&a.pipeline);
-    let text = std::fs::read_to_string(&pipeline_path)
-        .with_context(|| format!("cannot read pipeline file {}", pipeline_path.display()))?;
-    let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    let (cfg, text, pipeline_path) = load_pipeline(&a.pipeline)?;
     let from_ms = a
         .from
         .as_deref()
@@ -552,10 +549,7 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
     if a.venue != "paper" {
         bail!("venue {:?} is not built yet: use --venue paper (uniswap-v3, pancakeswap-v3 and 1inch come with the executor issue)", a.venue);
     }
-    let pipeline_path = locate(&a.pipeline);
-    let text = std::fs::read_to_string(&pipeline_path)
-        .with_context(|| format!("cannot read pipeline file {}", pipeline_path.display()))?;
-    let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    let (cfg, _, _) = load_pipeline(&a.pipeline)?;
     let instance = a.instance.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
@@ -586,10 +580,7 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
 
 fn run_cmd(a: RunArgs) -> Result<()> {
     use hypeflow::model::time::parse_time;
-    let pipeline_path = locate(&a.pipeline);
-    let text = std::fs::read_to_string(&pipeline_path)
-        .with_context(|| format!("cannot read pipeline file {}", pipeline_path.display()))?;
-    let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    let (cfg, _, _) = load_pipeline(&a.pipeline)?;
     let from_ms = a
         .from
         .as_deref()
@@ -609,4 +600,17 @@ fn run_cmd(a: RunArgs) -> Result<()> {
         stats.intents_published, stats.repeats_suppressed, stats.dead_lettered
     );
     Ok(())
+}
+
+/// Reads and validates a pipeline file; returns it with its text and resolved path.
+fn load_pipeline(path: &Path) -> Result<(PipelineConfig, String, PathBuf)> {
+    let pipeline_path = locate(path);
+    let text = std::fs::read_to_string(&pipeline_path).with_context(|| {
+        format!(
+            "cannot read pipeline file {} (pass --pipeline FILE)",
+            pipeline_path.display()
+        )
+    })?;
+    let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    Ok((cfg, text, pipeline_path))
 }

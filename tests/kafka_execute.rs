@@ -1,102 +1,15 @@
 //! The paper executor against a broker process: two executors in one consumer group sharing a journal, intents
 //! delivered twice, and a restart. Every intent id is executed and published exactly once.
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
+mod common;
+
+use common::{bin, dev_broker, number_after as stat, run_ok, topic_data};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-struct Broker {
-    child: Child,
-    bootstrap: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hypeflow"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn dev_broker() -> Broker {
-    let mut child = bin()
-        .args(["dev-broker", "--partitions", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let bootstrap = line.trim().strip_prefix("bootstrap=").unwrap().to_string();
-    Broker { child, bootstrap }
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let o = bin().args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "hypeflow {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Every record of a topic, from the start to the current end of each partition.
-fn read_topic(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "test-reader")
-        .create()
-        .unwrap();
-    let md = c
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    let mut remaining = 0i64;
-    for p in md.topics()[0].partitions() {
-        let (low, high) = c
-            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-            .unwrap();
-        remaining += high - low;
-        tpl.add_partition_offset(topic, p.id(), Offset::Offset(low))
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while remaining > 0 && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            out.push(serde_json::from_slice(m.payload().unwrap()).unwrap());
-            remaining -= 1;
-        }
-    }
-    out
-}
-
-fn stat(out: &str, name: &str) -> u64 {
-    let words: Vec<&str> = out.split_whitespace().collect();
-    let i = words
-        .iter()
-        .position(|w| *w == name)
-        .unwrap_or_else(|| panic!("no {name} in {out:?}"));
-    words[i + 1].parse().unwrap()
-}
+use std::process::Stdio;
 
 #[test]
 fn two_executors_one_group_each_intent_once_also_after_restart() {
-    let broker = dev_broker();
+    let broker = dev_broker(4);
     let b = broker.bootstrap.as_str();
     let dir = tempfile::tempdir().unwrap();
     let bt = dir.path().join("bt");
@@ -185,9 +98,9 @@ fn two_executors_one_group_each_intent_once_also_after_restart() {
     // each id is on orders.fills/rejects exactly once
     let mut seen: HashMap<String, usize> = HashMap::new();
     for topic in ["orders.fills", "orders.rejects"] {
-        for v in read_topic(b, topic) {
+        for v in topic_data(b, topic) {
             *seen
-                .entry(v["data"]["intent_id"].as_str().unwrap().to_string())
+                .entry(v["intent_id"].as_str().unwrap().to_string())
                 .or_default() += 1;
         }
     }

@@ -2,62 +2,10 @@
 //! 127.0.0.1): publish the sample, replay it through the pipeline, and get exactly the file backtest's intents
 //! and trades, with 1 and 2 workers.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{dev_broker, read, run_ok};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-struct Broker {
-    child: Child,
-    bootstrap: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hypeflow"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-/// Starts `hypeflow dev-broker` and reads `bootstrap=...` from its first stdout line.
-fn dev_broker(partitions: u32) -> Broker {
-    let mut child = bin()
-        .args(["dev-broker", "--partitions", &partitions.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dev-broker");
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("stdout");
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read bootstrap line");
-    let bootstrap = line
-        .trim()
-        .strip_prefix("bootstrap=")
-        .unwrap_or_else(|| panic!("first line was {line:?}"))
-        .to_string();
-    Broker { child, bootstrap }
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let o = bin().args(args).output().expect("run hypeflow");
-    assert!(
-        o.status.success(),
-        "hypeflow {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 #[test]
 fn replay_of_published_sample_equals_file_backtest() {

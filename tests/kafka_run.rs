@@ -2,99 +2,17 @@
 //! record, those `replay` computes for the same history; a restart resumes from the committed watermark
 //! (minus the rewind), not from the beginning.
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
-struct Broker {
-    child: Child,
-    bootstrap: String,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hypeflow"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn dev_broker() -> Broker {
-    let mut child = bin()
-        .args(["dev-broker", "--partitions", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let bootstrap = line.trim().strip_prefix("bootstrap=").unwrap().to_string();
-    Broker { child, bootstrap }
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let o = bin().args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "hypeflow {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn topic_data(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "test-reader")
-        .create()
-        .unwrap();
-    let md = c
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    let mut remaining = 0i64;
-    for p in md.topics()[0].partitions() {
-        let (low, high) = c
-            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-            .unwrap();
-        remaining += high - low;
-        tpl.add_partition_offset(topic, p.id(), Offset::Offset(low))
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while remaining > 0 && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
-            out.push(v["data"].clone());
-            remaining -= 1;
-        }
-    }
-    out
-}
+use common::{dev_broker, number_after, run_ok, topic_data};
 
 fn published(out: &str) -> u64 {
-    let w: Vec<&str> = out.split_whitespace().collect();
-    w[w.iter().position(|x| *x == "published").unwrap() + 1]
-        .parse()
-        .unwrap()
+    number_after(out, "published")
 }
 
 #[test]
 fn live_run_publishes_the_replays_intents_and_resumes_after_restart() {
-    let broker = dev_broker();
+    let broker = dev_broker(4);
     let b = broker.bootstrap.as_str();
     run_ok(&["publish", "--brokers", b, "--sample"]);
     let dir = tempfile::tempdir().unwrap();

@@ -3,25 +3,16 @@
 //! start, groups, idempotent producer): no bounded replay here, because tansu reports high watermarks wrong.
 //! `bash scripts/test.sh` installs the pinned tansu and sets HYPEFLOW_TANSU.
 
+mod common;
+
+use common::{number_after, run_ok, Broker};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Tansu {
-    child: Child,
-    bootstrap: String,
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn tansu_bin() -> PathBuf {
     if let Ok(p) = std::env::var("HYPEFLOW_TANSU") {
@@ -36,7 +27,7 @@ fn tansu_bin() -> PathBuf {
     p
 }
 
-fn start_tansu() -> Tansu {
+fn start_tansu() -> Broker {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -62,26 +53,10 @@ fn start_tansu() -> Tansu {
         assert!(Instant::now() < deadline, "tansu did not listen on {port}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    Tansu {
+    Broker {
         child,
         bootstrap: format!("127.0.0.1:{port}"),
     }
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hypeflow"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let o = bin().args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "hypeflow {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Intent ids on orders.intents, read from the start until nothing new arrives for a few seconds.
@@ -104,16 +79,6 @@ fn intent_ids(brokers: &str) -> BTreeSet<String> {
         }
     }
     ids
-}
-
-fn number_after(out: &str, word: &str) -> u64 {
-    let w: Vec<&str> = out.split_whitespace().collect();
-    w[w.iter()
-        .position(|x| *x == word)
-        .unwrap_or_else(|| panic!("{word} in {out}"))
-        + 1]
-    .parse()
-    .unwrap()
 }
 
 #[test]

@@ -177,23 +177,9 @@ impl Publisher {
         Ok(())
     }
 
-    /// Waits for every record to be acknowledged.
-    pub fn finish(self) -> Result<u64, PublishError> {
-        let _ = self.producer.flush(Duration::from_secs(60));
-        let failed = self.delivery.failed.load(Ordering::Relaxed);
-        if failed > 0 {
-            let last = self
-                .delivery
-                .last_error
-                .lock()
-                .map(|l| l.clone())
-                .unwrap_or_default();
-            return Err(PublishError::Delivery {
-                failed,
-                sent: self.sent,
-                last,
-            });
-        }
+    /// Waits for every record to be acknowledged; returns how many were.
+    pub fn finish(mut self) -> Result<u64, PublishError> {
+        self.flush()?;
         Ok(self.delivery.ok.load(Ordering::Relaxed))
     }
 }

@@ -165,6 +165,52 @@ fn decode(
     }
 }
 
+/// Gives the decoded records, grouped by their timestamps, each group under a capability delayed to it.
+fn emit_batch(
+    cap: &timely::dataflow::operators::Capability<u64>,
+    output: &mut timely::dataflow::operators::generic::OutputBuilderSession<
+        '_,
+        u64,
+        CapacityContainerBuilder<Vec<InputEvent>>,
+    >,
+    batch: &mut Vec<(u64, InputEvent)>,
+) {
+    batch.sort_by_key(|(t, _)| *t);
+    let mut it = batch.drain(..);
+    let mut pending = it.next();
+    while let Some((t, first)) = pending.take() {
+        let at = cap.delayed(&t);
+        let mut session = output.session(&at);
+        session.give(first);
+        for (t2, ev) in it.by_ref() {
+            if t2 != t {
+                pending = Some((t2, ev));
+                break;
+            }
+            session.give(ev);
+        }
+    }
+}
+
+/// Records a record that could not be decoded, with where it sits in the topic.
+fn dead_letter(
+    spec: &SourceSpec,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    reason: String,
+    bytes: &[u8],
+) {
+    if let Ok(mut d) = spec.dead.lock() {
+        d.push(DeadLetter {
+            file: format!("{topic}/{partition}"),
+            line: offset as u64,
+            reason,
+            raw: String::from_utf8_lossy(bytes).chars().take(2000).collect(),
+        });
+    }
+}
+
 /// Bounded source over the worker's partitions; returns the stream of decoded events.
 pub fn bounded_source<'s>(
     scope: Scope<'s, u64>,
@@ -275,36 +321,12 @@ pub fn bounded_source<'s>(
                                 batch.push((epoch(t, spec.quantum_ms).max(c_time), ev));
                             }
                             Err(reason) => {
-                                if let Ok(mut d) = spec.dead.lock() {
-                                    d.push(DeadLetter {
-                                        file: format!("{}/{}", m.topic(), m.partition()),
-                                        line: offset as u64,
-                                        reason,
-                                        raw: String::from_utf8_lossy(bytes)
-                                            .chars()
-                                            .take(2000)
-                                            .collect(),
-                                    });
-                                }
+                                dead_letter(&spec, m.topic(), m.partition(), offset, reason, bytes);
                             }
                         }
                     }
                     if let Some(cap) = cap.as_ref() {
-                        batch.sort_by_key(|(t, _)| *t);
-                        let mut it = batch.drain(..);
-                        let mut pending = it.next();
-                        while let Some((t, first)) = pending.take() {
-                            let at = cap.delayed(&t);
-                            let mut session = output.session(&at);
-                            session.give(first);
-                            for (t2, ev) in it.by_ref() {
-                                if t2 != t {
-                                    pending = Some((t2, ev));
-                                    break;
-                                }
-                                session.give(ev);
-                            }
-                        }
+                        emit_batch(cap, output, &mut batch);
                     }
                     // Watermark: the slowest unfinished partition, minus the allowed lateness.
                     let active: Vec<&Part> = parts.values().filter(|p| !p.done).collect();
@@ -493,17 +515,7 @@ pub fn live_source<'s>(
                                 stamp
                             }
                             Err(reason) => {
-                                if let Ok(mut d) = spec.dead.lock() {
-                                    d.push(DeadLetter {
-                                        file: format!("{}/{}", m.topic(), m.partition()),
-                                        line: offset as u64,
-                                        reason,
-                                        raw: String::from_utf8_lossy(bytes)
-                                            .chars()
-                                            .take(2000)
-                                            .collect(),
-                                    });
-                                }
+                                dead_letter(&spec, m.topic(), m.partition(), offset, reason, bytes);
                                 c_time
                             }
                         };
@@ -513,21 +525,7 @@ pub fn live_source<'s>(
                         }
                     }
                     if let Some(cap) = cap.as_ref() {
-                        batch.sort_by_key(|(t, _)| *t);
-                        let mut it = batch.drain(..);
-                        let mut pending = it.next();
-                        while let Some((t, first)) = pending.take() {
-                            let at = cap.delayed(&t);
-                            let mut session = output.session(&at);
-                            session.give(first);
-                            for (t2, ev) in it.by_ref() {
-                                if t2 != t {
-                                    pending = Some((t2, ev));
-                                    break;
-                                }
-                                session.give(ev);
-                            }
-                        }
+                        emit_batch(cap, output, &mut batch);
                     }
                     // Watermark: the slowest partition that is not idle; when all are idle, everything seen so far.
                     let busy: Vec<&LivePart> = parts
