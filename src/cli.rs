@@ -58,14 +58,8 @@ struct RunArgs {
     pipeline: PathBuf,
     #[arg(long, env = "KAFKA_BOOTSTRAP")]
     brokers: String,
-    #[arg(short = 'w', long = "workers", default_value_t = 1)]
-    workers: usize,
-    #[arg(short = 'n', long = "processes", default_value_t = 1)]
-    processes: usize,
-    #[arg(short = 'p', long = "process", default_value_t = 0)]
-    process: usize,
-    #[arg(short = 'h', long = "hostfile")]
-    hostfile: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Start at this event time instead of the committed position (minus the rewind)
     #[arg(long)]
     from: Option<String>,
@@ -155,15 +149,8 @@ struct ReplayArgs {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
-    /// Timely processes in the cluster (each owns its share of the partitions)
-    #[arg(short = 'n', long = "processes", default_value_t = 1)]
-    processes: usize,
-    /// This process's index in the cluster
-    #[arg(short = 'p', long = "process", default_value_t = 0)]
-    process: usize,
-    /// File with one host:port per process (default: localhost:2101, 2102, ...)
-    #[arg(short = 'h', long = "hostfile")]
-    hostfile: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     #[arg(long, default_value = "pipelines/influencer_momentum.toml")]
     pipeline: PathBuf,
     #[arg(long, env = "KAFKA_BOOTSTRAP")]
@@ -176,8 +163,23 @@ struct ReplayArgs {
     to: Option<String>,
     #[arg(long, default_value = "out/replay")]
     out: PathBuf,
+}
+
+/// Where the dataflow's workers run: threads here, optionally one process of a timely cluster over TCP.
+#[derive(Args)]
+struct ClusterArgs {
+    /// Worker threads in this process
     #[arg(short = 'w', long = "workers", default_value_t = 1)]
     workers: usize,
+    /// Timely processes in the cluster (each owns its share of the partitions)
+    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    processes: usize,
+    /// This process's index in the cluster
+    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    process: usize,
+    /// File with one host:port per process (default: localhost:2101, 2102, ...)
+    #[arg(short = 'h', long = "hostfile")]
+    hostfile: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -396,12 +398,9 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
     Ok(())
 }
 
-fn cluster_spec(
-    threads: usize,
-    processes: usize,
-    process: usize,
-    hostfile: Option<&Path>,
-) -> Result<hypeflow::backtest::runner::ClusterSpec> {
+fn cluster_spec(c: &ClusterArgs) -> Result<hypeflow::backtest::runner::ClusterSpec> {
+    let (threads, processes, process, hostfile) =
+        (c.workers, c.processes, c.process, c.hostfile.as_deref());
     if processes == 0 || process >= processes {
         bail!("-p {process} must be below -n {processes}");
     }
@@ -529,14 +528,14 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
         brokers: a.brokers,
         from_ms,
         to_ms,
-        cluster: cluster_spec(a.workers, a.processes, a.process, a.hostfile.as_deref())?,
+        cluster: cluster_spec(&a.cluster)?,
         tweets_topic: "social.tweets".into(),
         ticks_topic: "market.ticks".into(),
     })?;
-    if a.process != 0 {
+    if a.cluster.process != 0 {
         println!(
             "process {} of {}: done; process 0 (which hosts the portfolio) writes the outputs",
-            a.process, a.processes
+            a.cluster.process, a.cluster.processes
         );
         return Ok(());
     }
@@ -590,7 +589,7 @@ fn run_cmd(a: RunArgs) -> Result<()> {
     let stats = hypeflow::kafka::run::run_live(hypeflow::kafka::run::RunRequest {
         cfg,
         brokers: a.brokers,
-        cluster: cluster_spec(a.workers, a.processes, a.process, a.hostfile.as_deref())?,
+        cluster: cluster_spec(&a.cluster)?,
         from_ms,
         idle: std::time::Duration::from_millis(a.idle_ms),
         exit_when_idle: a.exit_when_idle.map(std::time::Duration::from_secs),

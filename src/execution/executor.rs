@@ -121,20 +121,11 @@ fn now_ms() -> i64 {
 fn execute_one(paper: &PaperExecutor, prices: &Prices, intent: &OrderIntent) -> Fill {
     match prices.latest.get(&intent.token) {
         Some((time, price)) => paper.fill_now(intent, *price, *time),
-        None => Fill {
-            intent_id: intent.id.clone(),
-            venue: "paper".into(),
-            token: intent.token.clone(),
-            side: intent.side,
-            quantity: Decimal::ZERO,
-            price: Decimal::ZERO,
-            fee: Decimal::ZERO,
-            gas: Decimal::ZERO,
-            tx_hash: None,
-            status: FillStatus::Rejected,
-            reason: format!("no market.ticks price for {} yet", intent.token),
-            fill_time: now_ms(),
-        },
+        None => paper.reject(
+            intent,
+            format!("no market.ticks price for {} yet", intent.token),
+            now_ms(),
+        ),
     }
 }
 

@@ -145,7 +145,8 @@ impl PaperExecutor {
         }
     }
 
-    fn reject(&self, intent: &OrderIntent, reason: String, time: i64) -> Fill {
+    /// A venue refusal of `intent`, with the reason.
+    pub fn reject(&self, intent: &OrderIntent, reason: String, time: i64) -> Fill {
         Fill {
             intent_id: intent.id.clone(),
             venue: self.venue.clone(),

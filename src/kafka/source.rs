@@ -165,6 +165,23 @@ fn decode(
     }
 }
 
+/// First offset of a partition whose timestamp is at or after `time_ms`; None past the end.
+fn offset_at_time(c: &BaseConsumer, topic: &str, partition: i32, time_ms: i64) -> Option<i64> {
+    let mut q = TopicPartitionList::new();
+    q.add_partition_offset(topic, partition, Offset::Offset(time_ms.max(0)))
+        .ok()?;
+    let found = c.offsets_for_times(q, Duration::from_secs(10)).ok()?;
+    let o = found.find_partition(topic, partition)?.offset().to_raw()?;
+    (o >= 0).then_some(o)
+}
+
+/// A record's tie-break sequence number: (topic index, partition, offset), unique and the same in every run.
+fn record_seq(topic_index: usize, partition: i32, offset: i64) -> u64 {
+    ((topic_index as u64) << 56)
+        | ((partition as u64 & 0xFFFF) << 40)
+        | (offset as u64 & 0xFF_FFFF_FFFF)
+}
+
 /// Gives the decoded records, grouped by their timestamps, each group under a capability delayed to it.
 fn emit_batch(
     cap: &timely::dataflow::operators::Capability<u64>,
@@ -232,15 +249,7 @@ pub fn bounded_source<'s>(
                     message: e.to_string(),
                 })?;
             let start = match spec.from_ms {
-                Some(from) => {
-                    let mut q = TopicPartitionList::new();
-                    let _ = q.add_partition_offset(topic, p, Offset::Offset(from));
-                    c.offsets_for_times(q, Duration::from_secs(10))
-                        .ok()
-                        .and_then(|r| r.find_partition(topic, p).and_then(|e| e.offset().to_raw()))
-                        .filter(|o| *o >= 0)
-                        .unwrap_or(high)
-                }
+                Some(from) => offset_at_time(&c, topic, p, from).unwrap_or(high),
                 None => low,
             };
             let done = start >= high;
@@ -307,9 +316,7 @@ pub fn bounded_source<'s>(
                             part.done = true;
                         }
                         // Sequence: topic, partition, offset: unique, and the same in every run.
-                        let seq = ((part.topic_index as u64) << 56)
-                            | ((m.partition() as u64 & 0xFFFF) << 40)
-                            | (offset as u64 & 0xFF_FFFF_FFFF);
+                        let seq = record_seq(part.topic_index, m.partition(), offset);
                         let bytes = m.payload().unwrap_or_default();
                         match decode(part.kind, bytes, seq, &spec.table) {
                             Ok(ev) => {
@@ -431,18 +438,7 @@ pub fn live_source<'s>(
             (None, None) => None,
         };
         let start = match resume_at {
-            Some(t) => {
-                let mut q = TopicPartitionList::new();
-                let _ = q.add_partition_offset(&topic, p, Offset::Offset(t.max(0)));
-                c.offsets_for_times(q, Duration::from_secs(10))
-                    .ok()
-                    .and_then(|r| {
-                        r.find_partition(&topic, p)
-                            .and_then(|x| x.offset().to_raw())
-                    })
-                    .filter(|o| *o >= 0)
-                    .map_or(Offset::End, Offset::Offset)
-            }
+            Some(t) => offset_at_time(&c, &topic, p, t).map_or(Offset::End, Offset::Offset),
             None => Offset::Offset(low),
         };
         let _ = assign.add_partition_offset(&topic, p, start);
@@ -502,9 +498,7 @@ pub fn live_source<'s>(
                         };
                         part.last_message = now;
                         let offset = m.offset();
-                        let seq = ((ti as u64) << 56)
-                            | ((m.partition() as u64 & 0xFFFF) << 40)
-                            | (offset as u64 & 0xFF_FFFF_FFFF);
+                        let seq = record_seq(ti, m.partition(), offset);
                         let bytes = m.payload().unwrap_or_default();
                         let stamp = match decode(part.kind, bytes, seq, &spec.table) {
                             Ok(ev) => {
