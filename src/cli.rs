@@ -508,19 +508,9 @@ fn publish_cmd(a: PublishArgs) -> Result<()> {
 }
 
 fn replay_cmd(a: ReplayArgs) -> Result<()> {
-    use hypeflow::model::time::parse_time;
     let (cfg, text, pipeline_path) = load_pipeline(&a.pipeline)?;
-    let from_ms = a
-        .from
-        .as_deref()
-        .map(parse_time)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let to_ms =
-        a.to.as_deref()
-            .map(parse_time)
-            .transpose()
-            .map_err(anyhow::Error::msg)?;
+    let from_ms = optional_time(a.from.as_deref())?;
+    let to_ms = optional_time(a.to.as_deref())?;
     let result = hypeflow::kafka::replay::replay(hypeflow::kafka::replay::ReplayRequest {
         cfg,
         pipeline_text: text,
@@ -578,14 +568,8 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
 }
 
 fn run_cmd(a: RunArgs) -> Result<()> {
-    use hypeflow::model::time::parse_time;
     let (cfg, _, _) = load_pipeline(&a.pipeline)?;
-    let from_ms = a
-        .from
-        .as_deref()
-        .map(parse_time)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let from_ms = optional_time(a.from.as_deref())?;
     let stats = hypeflow::kafka::run::run_live(hypeflow::kafka::run::RunRequest {
         cfg,
         brokers: a.brokers,
@@ -612,4 +596,11 @@ fn load_pipeline(path: &Path) -> Result<(PipelineConfig, String, PathBuf)> {
     })?;
     let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
     Ok((cfg, text, pipeline_path))
+}
+
+/// An optional `--from`/`--to` time (RFC 3339 or ms since the epoch).
+fn optional_time(t: Option<&str>) -> Result<Option<i64>> {
+    t.map(hypeflow::model::time::parse_time)
+        .transpose()
+        .map_err(anyhow::Error::msg)
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bin, dev_broker, number_after as stat, run_ok, topic_data};
+use common::{bin, dev_broker, intent_ids_in, number_after as stat, run_ok, topic_data};
 use std::collections::HashMap;
 use std::process::Stdio;
 
@@ -15,16 +15,7 @@ fn two_executors_one_group_each_intent_once_also_after_restart() {
     let bt = dir.path().join("bt");
     run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
     let intents = bt.join("intents.jsonl");
-    let ids: Vec<String> = std::fs::read_to_string(&intents)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let ids: Vec<String> = intent_ids_in(&intents);
     assert!(ids.len() > 10);
     run_ok(&[
         "publish",

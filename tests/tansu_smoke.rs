@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{number_after, run_ok, Broker};
+use common::{intent_ids_in, number_after, run_ok, Broker};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -96,15 +96,8 @@ fn publish_run_execute_on_tansu() {
     let dir = tempfile::tempdir().unwrap();
     let bt = dir.path().join("bt");
     run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
-    let expected: BTreeSet<String> = std::fs::read_to_string(bt.join("intents.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+    let expected: BTreeSet<String> = intent_ids_in(&bt.join("intents.jsonl"))
+        .into_iter()
         .collect();
 
     let out = run_ok(&["run", "--brokers", b, "--exit-when-idle", "5"]);

@@ -37,6 +37,17 @@ pub struct SourceSpec {
     pub dead: Arc<Mutex<Vec<DeadLetter>>>,
 }
 
+impl SourceSpec {
+    /// Topic name -> its position in `topics` (which enters record sequence numbers).
+    fn topic_index(&self) -> BTreeMap<String, usize> {
+        self.topics
+            .iter()
+            .enumerate()
+            .map(|(i, (t, _))| (t.clone(), i))
+            .collect()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TopicKind {
     Tweets,
@@ -276,12 +287,7 @@ pub fn bounded_source<'s>(
         })?;
     }
     drop(tpl);
-    let topic_index: BTreeMap<String, usize> = spec
-        .topics
-        .iter()
-        .enumerate()
-        .map(|(i, (t, _))| (t.clone(), i))
-        .collect();
+    let topic_index = spec.topic_index();
 
     Ok(
         source::<_, CapacityContainerBuilder<Vec<InputEvent>>, _, _>(
@@ -449,12 +455,7 @@ pub fn live_source<'s>(
     }
     drop(assign);
     drop(owned);
-    let topic_index: BTreeMap<String, usize> = spec
-        .topics
-        .iter()
-        .enumerate()
-        .map(|(i, (t, _))| (t.clone(), i))
-        .collect();
+    let topic_index = spec.topic_index();
 
     Ok(
         source::<_, CapacityContainerBuilder<Vec<InputEvent>>, _, _>(

@@ -108,3 +108,16 @@ pub fn number_after(out: &str, word: &str) -> u64 {
     .parse()
     .unwrap()
 }
+
+/// The intent ids of an `intents.jsonl`, in file order.
+pub fn intent_ids_in(path: &Path) -> Vec<String> {
+    read(path)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
