@@ -69,6 +69,16 @@ struct RunArgs {
     /// Exit (closing all windows) after this many seconds with no new record; default: run until stopped
     #[arg(long)]
     exit_when_idle: Option<u64>,
+    /// What decides open positions: the executor's fills read back from orders.fills (live trading), or the
+    /// backtest fill model (the run then equals `replay` record for record)
+    #[arg(long, value_enum, default_value = "fills")]
+    positions: PositionsArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PositionsArg {
+    Fills,
+    Model,
 }
 
 #[derive(Args)]
@@ -577,6 +587,10 @@ fn run_cmd(a: RunArgs) -> Result<()> {
         from_ms,
         idle: std::time::Duration::from_millis(a.idle_ms),
         exit_when_idle: a.exit_when_idle.map(std::time::Duration::from_secs),
+        positions: match a.positions {
+            PositionsArg::Fills => hypeflow::dataflow::Positions::Fills,
+            PositionsArg::Model => hypeflow::dataflow::Positions::Model,
+        },
     })?;
     println!(
         "intents published {} repeats suppressed {} dead-lettered {}",

@@ -100,7 +100,15 @@ fn publish_run_execute_on_tansu() {
         .into_iter()
         .collect();
 
-    let out = run_ok(&["run", "--brokers", b, "--exit-when-idle", "5"]);
+    let out = run_ok(&[
+        "run",
+        "--brokers",
+        b,
+        "--positions",
+        "model",
+        "--exit-when-idle",
+        "5",
+    ]);
     assert_eq!(
         number_after(&out, "published"),
         expected.len() as u64,

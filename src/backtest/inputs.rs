@@ -54,6 +54,8 @@ pub enum InputEvent {
     Tick(TickRec),
     Bar(BarRec),
     Tweet(TweetRec),
+    /// Read back from the order topics by a live run whose positions follow the executor's fills.
+    Order(crate::dataflow::records::OrderState),
 }
 
 impl InputEvent {
@@ -63,6 +65,7 @@ impl InputEvent {
             InputEvent::Tick(t) => t.time,
             InputEvent::Bar(b) => b.close_time(),
             InputEvent::Tweet(t) => t.tweet.created_at,
+            InputEvent::Order(o) => o.time().unwrap_or(Millis::MIN),
         }
     }
     fn set_seq(&mut self, seq: u64) {
@@ -70,6 +73,7 @@ impl InputEvent {
             InputEvent::Tick(t) => t.seq = seq,
             InputEvent::Bar(_) => {}
             InputEvent::Tweet(t) => t.seq = seq,
+            InputEvent::Order(_) => {}
         }
     }
 }

@@ -111,6 +111,7 @@ pub fn run_shares(
         bar_interval,
         counters: counters.clone(),
         history_start: first_time.unwrap_or(0),
+        positions: crate::dataflow::Positions::Model,
     };
     let (c2, f2, b2) = (collected.clone(), fed.clone(), bar.clone());
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
@@ -129,9 +130,12 @@ pub fn run_shares(
         let sink = c2.clone();
         worker.dataflow::<u64, _, _>(|scope| {
             let events = assemble(
-                ticks.to_stream(scope),
-                bars.to_stream(scope),
-                tweets.to_stream(scope),
+                crate::dataflow::Inputs {
+                    ticks: ticks.to_stream(scope),
+                    bars: bars.to_stream(scope),
+                    tweets: tweets.to_stream(scope),
+                    orders: None,
+                },
                 &ctx,
             );
             events
@@ -175,6 +179,8 @@ pub fn run_shares(
                 InputEvent::Tick(t) => ticks.send(t),
                 InputEvent::Bar(b) => bars.send(b),
                 InputEvent::Tweet(t) => tweets.send(t),
+                // file histories carry no order lifecycle; the fill model decides positions
+                InputEvent::Order(_) => {}
             }
             since_report += 1;
             if since_report == 65_536 {
@@ -275,6 +281,7 @@ where
         bar_interval,
         counters: counters.clone(),
         history_start,
+        positions: crate::dataflow::Positions::Model,
     };
     let (c2, e2) = (collected.clone(), errors.clone());
     let guards = timely::execute(cluster.timely_config(), move |worker| {
@@ -282,16 +289,19 @@ where
         let errs = e2.clone();
         worker.dataflow::<u64, _, _>(|scope| match make_source(scope) {
             Ok(events) => {
-                let (ticks, bars, tweets) = crate::dataflow::split_events(events);
-                assemble(ticks, bars, tweets, &ctx).sink(Pipeline, "Collect", move |(input, _)| {
-                    input.for_each_stamp(|_, data| {
-                        if let Ok(mut out) = sink.lock() {
-                            for batch in data {
-                                out.append(batch);
+                assemble(crate::dataflow::split_events(events), &ctx).sink(
+                    Pipeline,
+                    "Collect",
+                    move |(input, _)| {
+                        input.for_each_stamp(|_, data| {
+                            if let Ok(mut out) = sink.lock() {
+                                for batch in data {
+                                    out.append(batch);
+                                }
                             }
-                        }
-                    });
-                });
+                        });
+                    },
+                );
             }
             Err(e) => {
                 if let Ok(mut v) = errs.lock() {

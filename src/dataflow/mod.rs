@@ -19,13 +19,13 @@ pub mod token_extraction;
 pub mod token_signals;
 
 use crate::config::{PipelineConfig, TokenTable};
-use records::{BarRec, Counters, TickRec, TweetRec};
+use records::{BarRec, Counters, OrderState, TickRec, TweetRec};
 use std::sync::Arc;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Concat;
 use timely::dataflow::Stream;
 
-pub use portfolio::PortfolioEvent;
+pub use portfolio::{PortfolioEvent, Positions};
 
 /// Everything a pipeline needs besides its input streams.
 #[derive(Clone)]
@@ -36,15 +36,21 @@ pub struct PipelineContext {
     pub counters: Arc<Counters>,
     /// First event time of the run (replay start, or live start minus the rewind).
     pub history_start: i64,
+    /// What decides open positions: the fill model, or the executor's fills read back from the topics.
+    pub positions: Positions,
 }
 
 /// Wires the operators; the same assembly serves backtests, topic replays and live runs.
 pub fn assemble<'s>(
-    ticks: Stream<'s, u64, Vec<TickRec>>,
-    file_bars: Stream<'s, u64, Vec<BarRec>>,
-    tweets: Stream<'s, u64, Vec<TweetRec>>,
+    inputs: Inputs<'s>,
     ctx: &PipelineContext,
 ) -> Stream<'s, u64, Vec<PortfolioEvent>> {
+    let Inputs {
+        ticks,
+        bars: file_bars,
+        tweets,
+        orders,
+    } = inputs;
     let cfg = &ctx.cfg;
     let bars = bars::build_bars(ticks, ctx.bar_interval, ctx.counters.clone()).concat(file_bars);
     let posts = token_extraction::token_extraction(
@@ -68,29 +74,48 @@ pub fn assemble<'s>(
         .flat_map(|u| u.log_return.map(|r| (u.bar.token, u.bar.close_time(), r)));
     let links = correlation::correlation_links(returns, cfg.correlation.clone());
     let clusters = clusters::clusters(links);
-    portfolio::portfolio(updates, clusters, ctx.cfg.clone(), ctx.table.clone())
+    portfolio::portfolio(
+        updates,
+        clusters,
+        orders,
+        ctx.positions,
+        ctx.cfg.clone(),
+        ctx.table.clone(),
+    )
 }
 
-/// The pipeline's three inputs: ticks, bars and posts.
-pub type InputStreams<'s> = (
-    Stream<'s, u64, Vec<TickRec>>,
-    Stream<'s, u64, Vec<BarRec>>,
-    Stream<'s, u64, Vec<TweetRec>>,
-);
+/// The pipeline's inputs: ticks, bars, posts and, for a live run that follows the executor, the order
+/// lifecycle read back from the order topics.
+pub struct Inputs<'s> {
+    pub ticks: Stream<'s, u64, Vec<TickRec>>,
+    pub bars: Stream<'s, u64, Vec<BarRec>>,
+    pub tweets: Stream<'s, u64, Vec<TweetRec>>,
+    pub orders: Option<Stream<'s, u64, Vec<OrderState>>>,
+}
 
 /// Splits one stream of decoded input events (as a topic source produces them) into the pipeline's inputs.
 pub fn split_events<'s>(
     events: Stream<'s, u64, Vec<crate::backtest::inputs::InputEvent>>,
-) -> InputStreams<'s> {
+) -> Inputs<'s> {
     use crate::backtest::inputs::InputEvent;
     use timely::dataflow::operators::vec::Partition;
-    let mut parts = events.partition(3, |e| {
+    let mut parts = events.partition(4, |e| {
         let k = match &e {
             InputEvent::Tick(_) => 0,
             InputEvent::Bar(_) => 1,
             InputEvent::Tweet(_) => 2,
+            InputEvent::Order(_) => 3,
         };
         (k, e)
+    });
+    let orders = parts.pop().map(|s| {
+        s.flat_map(|e| {
+            if let InputEvent::Order(o) = e {
+                Some(o)
+            } else {
+                None
+            }
+        })
     });
     let tweets = parts.pop().map(|s| {
         s.flat_map(|e| {
@@ -119,8 +144,13 @@ pub fn split_events<'s>(
             }
         })
     });
-    match (ticks, bars, tweets) {
-        (Some(a), Some(b), Some(c)) => (a, b, c),
-        _ => unreachable!("partition(3) returns three streams"),
+    match (ticks, bars, tweets, orders) {
+        (Some(ticks), Some(bars), Some(tweets), orders) => Inputs {
+            ticks,
+            bars,
+            tweets,
+            orders,
+        },
+        _ => unreachable!("partition(4) returns four streams"),
     }
 }

@@ -2,22 +2,29 @@
 //! clusters, and decides in event-time order, ties broken by token, so the number of workers cannot change a
 //! decision. In a backtest the paper venue runs in-process here: intents decided at a bar close fill on that
 //! token's next bar, and the fills (not the intents) move the book.
+//!
+//! A live run can instead follow the executor (`Positions::Fills`): the book moves only by the fills read back
+//! from `orders.fills`; an intent stays pending (its cash reserved, no second order for its token) until its fill
+//! or reject arrives; protective stops and take-profits become sell intents decided at the close of the bar that
+//! crossed them, since the executor holds no resting orders. A restart reads the order topics from their start,
+//! so the book is the executor's, not whatever the rewind window happens to contain.
 
 use super::clusters::ClusterUpdate;
-use super::records::{BarRec, TokenUpdate};
+use super::records::{BarRec, OrderState, TokenUpdate};
 use super::signal_quality::{SignalOutcome, SignalTracker};
 use crate::config::{EndOfData, PipelineConfig, TokenTable};
 use crate::execution::PaperExecutor;
-use crate::model::{Distance, Fill, OrderIntent, Protection, Side, Signal, Trade};
+use crate::model::{Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade};
 use crate::risk::{volatility_notional, Book, Caps, Skip};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::{Capability, Concat};
 use timely::dataflow::Stream;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,8 +42,24 @@ pub enum PortfolioEvent {
     SignalOutcome(SignalOutcome),
 }
 
+/// What decides open positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Positions {
+    /// The backtest fill model in-process (backtest, replay, and a live run that wants replay's numbers).
+    Model,
+    /// The executor's fills and rejects read back from the order topics.
+    Fills,
+}
+
+/// The portfolio's second input: cluster changes and, when following the executor, the order lifecycle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum DeskInput {
+    Cluster(ClusterUpdate),
+    Order(Box<OrderState>),
+}
+
 /// Inputs waiting for their time to complete, with the capability to answer at that time.
-type Stash = BTreeMap<u64, (Capability<u64>, Vec<TokenUpdate>, Vec<ClusterUpdate>)>;
+type Stash = BTreeMap<u64, (Capability<u64>, Vec<TokenUpdate>, Vec<DeskInput>)>;
 
 pub struct Desk {
     cfg: Arc<PipelineConfig>,
@@ -49,10 +72,13 @@ pub struct Desk {
     started: bool,
     last_time: i64,
     signals: SignalTracker,
+    positions: Positions,
+    /// Intent ids whose outcome was applied (or that were rejected before being seen): never pending again.
+    settled: HashSet<String>,
 }
 
 impl Desk {
-    pub fn new(cfg: Arc<PipelineConfig>, table: Arc<TokenTable>) -> Self {
+    pub fn new(cfg: Arc<PipelineConfig>, table: Arc<TokenTable>, positions: Positions) -> Self {
         let horizons = cfg.signal_horizons_ms();
         Desk {
             version: cfg.inputs_version(),
@@ -65,6 +91,8 @@ impl Desk {
             started: false,
             last_time: 0,
             signals: SignalTracker::new(horizons),
+            positions,
+            settled: HashSet::new(),
         }
     }
 
@@ -116,12 +144,100 @@ impl Desk {
     }
 
     /// Everything that happens at one completed timestamp.
+    /// Applies the order lifecycle read back from the topics (fills mode only): our intents become pending,
+    /// fills move the book and place protective levels, rejects free the reservation. Repeats are harmless.
+    fn apply_orders(&mut self, mut orders: Vec<OrderState>, out: &mut Vec<PortfolioEvent>) {
+        if self.positions != Positions::Fills {
+            return;
+        }
+        let key = |o: &OrderState| match o {
+            OrderState::Intent(i) => (o.time().unwrap_or(i64::MIN), 0, i.id.clone()),
+            OrderState::Outcome(f) => (o.time().unwrap_or(i64::MIN), 1, f.intent_id.clone()),
+        };
+        orders.sort_by_key(key);
+        for o in orders {
+            match o {
+                OrderState::Intent(i) => {
+                    if i.pipeline_id != self.cfg.pipeline.id || self.settled.contains(&i.id) {
+                        continue;
+                    }
+                    let Some(tok) = self.table.id(&i.token) else {
+                        continue;
+                    };
+                    if !self.paper.pending().any(|(_, p)| p.id == i.id) {
+                        self.paper.submit(tok, i);
+                    }
+                }
+                OrderState::Outcome(f) => {
+                    let Some(tok) = self.table.id(&f.token) else {
+                        continue;
+                    };
+                    let Some(intent) = self.paper.settle(tok, &f.intent_id) else {
+                        if f.status == FillStatus::Rejected {
+                            // read before its intent (rejects apply on arrival): the intent must not pend later
+                            self.settled.insert(f.intent_id);
+                        }
+                        continue;
+                    };
+                    self.settled.insert(f.intent_id.clone());
+                    if f.status == FillStatus::Filled {
+                        match f.side {
+                            Side::Buy => self.paper.rest_after_entry(tok, &intent, f.price),
+                            Side::Sell => self.paper.cancel_resting(tok),
+                        }
+                    }
+                    let trade = self.book.apply(tok, &f);
+                    tracing::debug!(
+                        "desk: applied {:?} of {} at {}",
+                        f.status,
+                        f.token,
+                        f.fill_time
+                    );
+                    out.push(PortfolioEvent::Fill(f));
+                    if let Some(tr) = trade {
+                        out.push(PortfolioEvent::Trade(tr));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills mode: a protective level the bar crossed becomes a market sell decided at the bar's close. Bars
+    /// that opened before the entry fill are not judged against it.
+    fn protective_exits(&mut self, updates: &[TokenUpdate], out: &mut Vec<PortfolioEvent>) {
+        for u in updates {
+            let tok = u.bar.token;
+            let Some(pos) = self.book.positions.get(&tok) else {
+                continue;
+            };
+            if self.paper.has_pending(tok) || u.bar.open_time < pos.entry_time {
+                continue;
+            }
+            let qty = pos.quantity;
+            if let Some((trigger, why)) = self.paper.protective_trigger(&u.bar) {
+                let mut i = self.intent(tok, Side::Sell, u.bar.close_time(), trigger, why.into());
+                i.quantity = Some(qty);
+                out.push(PortfolioEvent::Intent(i.clone()));
+                self.paper.submit(tok, i);
+            }
+        }
+    }
+
     pub fn step(
         &mut self,
         mut updates: Vec<TokenUpdate>,
-        mut cluster_changes: Vec<ClusterUpdate>,
+        inputs: Vec<DeskInput>,
         out: &mut Vec<PortfolioEvent>,
     ) {
+        let mut cluster_changes = Vec::new();
+        let mut orders = Vec::new();
+        for i in inputs {
+            match i {
+                DeskInput::Cluster(c) => cluster_changes.push(c),
+                DeskInput::Order(o) => orders.push(*o),
+            }
+        }
+        self.apply_orders(orders, out);
         // Cluster membership as of this time: retractions before insertions.
         cluster_changes.sort_by_key(|((tok, label), _, diff)| (*diff, *tok, *label));
         let mut changed = Vec::new();
@@ -152,16 +268,22 @@ impl Desk {
             out.push(PortfolioEvent::Equity(start, self.book.equity()));
         }
 
-        // 1. The venue works this bar: pending intents fill at the open, resting stops are checked.
+        // 1. The venue works this bar: pending intents fill at the open, resting stops are checked. Following
+        //    the executor, crossed protective levels become sell intents instead.
+        if self.positions == Positions::Fills {
+            self.protective_exits(&updates, out);
+        }
         for u in &updates {
             let tok = u.bar.token;
-            let free = self.book.cash - self.reserved_except(tok);
-            for f in self.paper.on_bar(&u.bar, self.book.quantity(tok), free) {
-                if let Some(tr) = self.book.apply(tok, &f) {
-                    out.push(PortfolioEvent::Fill(f));
-                    out.push(PortfolioEvent::Trade(tr));
-                } else {
-                    out.push(PortfolioEvent::Fill(f));
+            if self.positions == Positions::Model {
+                let free = self.book.cash - self.reserved_except(tok);
+                for f in self.paper.on_bar(&u.bar, self.book.quantity(tok), free) {
+                    if let Some(tr) = self.book.apply(tok, &f) {
+                        out.push(PortfolioEvent::Fill(f));
+                        out.push(PortfolioEvent::Trade(tr));
+                    } else {
+                        out.push(PortfolioEvent::Fill(f));
+                    }
                 }
             }
             self.book.mark(tok, u.bar.close);
@@ -314,8 +436,15 @@ impl Desk {
         Ok((notional, protection))
     }
 
-    /// End of data: close what is open by the configured convention.
+    /// End of data: close what is open by the configured convention. Positions held at the executor stay
+    /// open: a live run stopping is not a reason to sell.
     pub fn finish(&mut self, out: &mut Vec<PortfolioEvent>) {
+        if self.positions == Positions::Fills {
+            if self.started {
+                out.push(PortfolioEvent::Equity(self.last_time, self.book.equity()));
+            }
+            return;
+        }
         let open: Vec<(u32, crate::risk::Position)> = self
             .book
             .positions
@@ -348,16 +477,22 @@ impl Desk {
 pub fn portfolio<'s>(
     updates: Stream<'s, u64, Vec<TokenUpdate>>,
     clusters: Stream<'s, u64, Vec<ClusterUpdate>>,
+    orders: Option<Stream<'s, u64, Vec<OrderState>>>,
+    positions: Positions,
     cfg: Arc<PipelineConfig>,
     table: Arc<TokenTable>,
 ) -> Stream<'s, u64, Vec<PortfolioEvent>> {
+    let mut side = clusters.map(DeskInput::Cluster);
+    if let Some(orders) = orders {
+        side = side.concat(orders.map(|o| DeskInput::Order(Box::new(o))));
+    }
     updates.binary_frontier::<_, CapacityContainerBuilder<Vec<PortfolioEvent>>, _, _, _, _>(
-        clusters,
+        side,
         Exchange::new(|_: &TokenUpdate| 0u64),
-        Exchange::new(|_: &ClusterUpdate| 0u64),
+        Exchange::new(|_: &DeskInput| 0u64),
         "Portfolio",
         move |_cap, _info| {
-            let mut desk = Desk::new(cfg, table);
+            let mut desk = Desk::new(cfg, table, positions);
             let mut stash: Stash = BTreeMap::new();
             let mut last_cap: Option<Capability<u64>> = None;
             let mut finished = false;
@@ -426,4 +561,163 @@ pub fn portfolio<'s>(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desk() -> Desk {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/pipelines/influencer_momentum.toml"
+        ))
+        .unwrap();
+        let cfg = PipelineConfig::parse(&text, "test").unwrap();
+        let table = Arc::new(TokenTable::new(&cfg.universe));
+        Desk::new(Arc::new(cfg), table, Positions::Fills)
+    }
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn update(token: u32, open_time: i64, low: &str, signal: Option<Signal>) -> TokenUpdate {
+        TokenUpdate {
+            bar: BarRec {
+                token,
+                open_time,
+                interval: 60_000,
+                open: d("10"),
+                high: d("10"),
+                low: d(low),
+                close: d("10"),
+                volume: d("1"),
+            },
+            atr: Some(d("0.5")),
+            volatility: None,
+            log_return: None,
+            sentiment: None,
+            signal,
+        }
+    }
+
+    fn enter() -> Option<Signal> {
+        Some(Signal::Enter {
+            strength: 1.0,
+            reason: "test".into(),
+        })
+    }
+
+    fn intents(out: &[PortfolioEvent]) -> Vec<&OrderIntent> {
+        out.iter()
+            .filter_map(|e| match e {
+                PortfolioEvent::Intent(i) => Some(i),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn filled(i: &OrderIntent, qty: &str, price: &str, time: i64) -> DeskInput {
+        DeskInput::Order(Box::new(OrderState::Outcome(Fill {
+            intent_id: i.id.clone(),
+            venue: "paper".into(),
+            token: i.token.clone(),
+            side: i.side,
+            quantity: d(qty),
+            price: d(price),
+            fee: Decimal::ZERO,
+            gas: Decimal::ZERO,
+            tx_hash: None,
+            status: FillStatus::Filled,
+            reason: String::new(),
+            fill_time: time,
+        })))
+    }
+
+    #[test]
+    fn an_unfilled_entry_blocks_a_second_one_and_holds_nothing() {
+        let mut desk = desk();
+        let mut out = Vec::new();
+        desk.step(vec![update(0, 0, "10", enter())], vec![], &mut out);
+        assert_eq!(intents(&out).len(), 1);
+        assert!(!out.iter().any(|e| matches!(e, PortfolioEvent::Fill(_))));
+        out.clear();
+        desk.step(vec![update(0, 60_000, "10", enter())], vec![], &mut out);
+        assert!(intents(&out).is_empty(), "still pending: {out:?}");
+        assert!(desk.book.positions.is_empty());
+    }
+
+    #[test]
+    fn a_fill_opens_the_position_and_a_crossed_stop_becomes_a_sell_of_that_quantity() {
+        let mut desk = desk();
+        let mut out = Vec::new();
+        desk.step(vec![update(0, 0, "10", enter())], vec![], &mut out);
+        let buy = intents(&out)[0].clone();
+        out.clear();
+        // a repeat of the intent read back from the topic changes nothing
+        let echo = DeskInput::Order(Box::new(OrderState::Intent(buy.clone())));
+        desk.step(
+            vec![update(0, 60_000, "8", None)],
+            vec![echo.clone(), filled(&buy, "7", "10", 90_000)],
+            &mut out,
+        );
+        assert_eq!(desk.book.quantity(0), Some(d("7")));
+        // the bar that opened before the fill is not judged against the stop (3 ATR = 1.5 below 10)
+        assert!(intents(&out).is_empty(), "{out:?}");
+        out.clear();
+        desk.step(vec![update(0, 120_000, "8", None)], vec![echo], &mut out);
+        let sells = intents(&out);
+        assert_eq!(sells.len(), 1, "{out:?}");
+        assert_eq!(sells[0].side, Side::Sell);
+        assert_eq!(sells[0].quantity, Some(d("7")));
+        assert_eq!(sells[0].reason, "stop_loss");
+        // the position stays until the sell's fill arrives
+        assert_eq!(desk.book.quantity(0), Some(d("7")));
+        let sell = sells[0].clone();
+        out.clear();
+        desk.step(
+            vec![update(0, 180_000, "8", None)],
+            vec![filled(&sell, "7", "8.4", 185_000)],
+            &mut out,
+        );
+        assert_eq!(desk.book.quantity(0), None);
+        assert!(out.iter().any(|e| matches!(e, PortfolioEvent::Trade(_))));
+    }
+
+    #[test]
+    fn a_reject_frees_the_token_for_good_and_other_pipelines_fills_are_ignored() {
+        let mut desk = desk();
+        let mut out = Vec::new();
+        desk.step(vec![update(0, 0, "10", enter())], vec![], &mut out);
+        let buy = intents(&out)[0].clone();
+        let mut reject = match filled(&buy, "0", "0", 0) {
+            DeskInput::Order(o) => *o,
+            _ => unreachable!(),
+        };
+        if let OrderState::Outcome(f) = &mut reject {
+            f.status = FillStatus::Rejected;
+        }
+        // another pipeline's fill for the same token
+        let mut foreign = buy.clone();
+        foreign.id = "someone-else".into();
+        out.clear();
+        desk.step(
+            vec![update(0, 60_000, "10", None)],
+            vec![
+                filled(&foreign, "3", "10", 60_000),
+                DeskInput::Order(Box::new(reject)),
+            ],
+            &mut out,
+        );
+        assert!(desk.book.positions.is_empty());
+        // the same intent read back later must not pend again
+        out.clear();
+        desk.step(
+            vec![update(0, 120_000, "10", enter())],
+            vec![DeskInput::Order(Box::new(OrderState::Intent(buy)))],
+            &mut out,
+        );
+        assert_eq!(intents(&out).len(), 1, "the token is free again: {out:?}");
+    }
 }

@@ -1,7 +1,7 @@
 //! Records that travel between dataflow operators. Tokens are dense ids (see `config::TokenTable`); the exact
 //! event time rides in every record while the timely timestamp is a coarsened copy (`epoch`).
 
-use crate::model::{Millis, Signal};
+use crate::model::{Fill, FillStatus, Millis, OrderIntent, Signal};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,5 +110,25 @@ mod tests {
     fn epoch_rounds_down() {
         assert_eq!(super::epoch(61_999, 60_000), 60_000);
         assert_eq!(super::epoch(60_000, 60_000), 60_000);
+    }
+}
+
+/// The order lifecycle read back from `orders.intents`, `orders.fills` and `orders.rejects`: what a live
+/// portfolio that trusts the executor (not a fill model) builds its positions from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OrderState {
+    Intent(OrderIntent),
+    Outcome(Fill),
+}
+
+impl OrderState {
+    /// When it applies in event time: an intent at its decision, a fill when it happened. A reject only frees a
+    /// reservation, so it applies as soon as it is read (`None`).
+    pub fn time(&self) -> Option<Millis> {
+        match self {
+            OrderState::Intent(i) => Some(i.decision_time),
+            OrderState::Outcome(f) if f.status == FillStatus::Filled => Some(f.fill_time),
+            OrderState::Outcome(_) => None,
+        }
     }
 }

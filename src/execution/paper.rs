@@ -213,18 +213,7 @@ impl PaperExecutor {
                             "entry",
                             bar.open_time,
                         );
-                        let p = &intent.protection;
-                        self.resting.insert(
-                            bar.token,
-                            Resting {
-                                symbol: sym.clone(),
-                                intent_id: intent.id.clone(),
-                                stop: p.stop_loss.map(|d| d.below(f.price)),
-                                take_profit: p.take_profit.map(|d| d.above(f.price)),
-                                trailing: p.trailing_stop,
-                                high_water: f.price,
-                            },
-                        );
+                        self.rest_after_entry(bar.token, &intent, f.price);
                         position = Some(qty);
                         fills.push(f);
                     }
@@ -254,19 +243,12 @@ impl PaperExecutor {
                 },
             }
         }
-        if let (Some(qty), Some(r)) = (position, self.resting.get(&bar.token).cloned()) {
-            let mut exited = false;
-            if let Some((level, trailing)) = r.stop_level() {
-                if bar.low <= level {
-                    let trigger = match self.cfg.stop_fill {
-                        StopFill::StopPrice => level,
-                        StopFill::GapAware => level.min(bar.open),
-                    };
-                    let price = self.sell_price(&r.symbol, trigger, qty);
-                    let why = if trailing {
-                        "trailing_stop"
-                    } else {
-                        "stop_loss"
+        if let Some(qty) = position {
+            if let Some((price, why)) = self.protective_trigger(bar) {
+                if let Some(r) = self.resting.remove(&bar.token) {
+                    let price = match why {
+                        "take_profit" => price,
+                        _ => self.sell_price(&r.symbol, price, qty),
                     };
                     fills.push(self.fill(
                         Ref {
@@ -279,38 +261,69 @@ impl PaperExecutor {
                         why,
                         bar.open_time,
                     ));
-                    exited = true;
-                }
-            }
-            if !exited {
-                if let Some(tp) = r.take_profit {
-                    if bar.high >= tp {
-                        // a resting limit sell fills at its price, or better when the bar opens above it
-                        let price = tp.max(bar.open);
-                        fills.push(self.fill(
-                            Ref {
-                                intent_id: &r.intent_id,
-                                symbol: &r.symbol,
-                            },
-                            Side::Sell,
-                            qty,
-                            price,
-                            "take_profit",
-                            bar.open_time,
-                        ));
-                        exited = true;
-                    }
-                }
-            }
-            if exited {
-                self.resting.remove(&bar.token);
-            } else if let Some(rest) = self.resting.get_mut(&bar.token) {
-                if bar.high > rest.high_water {
-                    rest.high_water = bar.high;
                 }
             }
         }
         fills
+    }
+
+    /// Places the protective orders an entry intent asked for, at levels measured from the entry price.
+    pub fn rest_after_entry(&mut self, token: u32, intent: &OrderIntent, entry_price: Decimal) {
+        let p = &intent.protection;
+        self.resting.insert(
+            token,
+            Resting {
+                symbol: intent.token.clone(),
+                intent_id: intent.id.clone(),
+                stop: p.stop_loss.map(|d| d.below(entry_price)),
+                take_profit: p.take_profit.map(|d| d.above(entry_price)),
+                trailing: p.trailing_stop,
+                high_water: entry_price,
+            },
+        );
+    }
+
+    /// Drops the protective orders of a position that was closed.
+    pub fn cancel_resting(&mut self, token: u32) {
+        self.resting.remove(&token);
+    }
+
+    /// Whether a resting protective order of `bar`'s token triggers within the bar: the trigger price (stop
+    /// first, "low before high"; a take-profit at its price or the better open) and which order it was. When
+    /// nothing triggers, the trailing stop's high-water mark follows the bar's high.
+    pub fn protective_trigger(&mut self, bar: &BarRec) -> Option<(Decimal, &'static str)> {
+        let r = self.resting.get_mut(&bar.token)?;
+        if let Some((level, trailing)) = r.stop_level() {
+            if bar.low <= level {
+                let trigger = match self.cfg.stop_fill {
+                    StopFill::StopPrice => level,
+                    StopFill::GapAware => level.min(bar.open),
+                };
+                let why = if trailing {
+                    "trailing_stop"
+                } else {
+                    "stop_loss"
+                };
+                return Some((trigger, why));
+            }
+        }
+        if let Some(tp) = r.take_profit {
+            if bar.high >= tp {
+                return Some((tp.max(bar.open), "take_profit"));
+            }
+        }
+        if bar.high > r.high_water {
+            r.high_water = bar.high;
+        }
+        None
+    }
+
+    /// Removes the pending intent `intent_id` of `token` once the venue reported its outcome.
+    pub fn settle(&mut self, token: u32, intent_id: &str) -> Option<OrderIntent> {
+        match self.pending.get(&token) {
+            Some(i) if i.id == intent_id => self.pending.remove(&token),
+            _ => None,
+        }
     }
 
     /// Executes a market intent right now against a reference price (the latest tick): the executor's paper

@@ -4,8 +4,10 @@
 //! replays get the same intent ids, are suppressed here within a process and deduplicated by the executor's
 //! journal across processes and restarts.
 //!
-//! In this version the portfolio stage still decides positions from the backtest's paper model (as `replay`
-//! does), not from `orders.fills`.
+//! By default the portfolio follows the executor: positions move only by the fills read back from
+//! `orders.fills`, and pending intents by `orders.intents`/`orders.rejects` (read from their start on every
+//! start, so a restart knows what is held and in flight however short its rewind). `--positions model` keeps
+//! the backtest's fill model instead, which makes the run's intents equal `replay`'s record for record.
 
 use super::envelope;
 use super::publish::{PublishError, Publisher};
@@ -13,7 +15,7 @@ use super::source::{live_source, LiveOptions, SourceError, SourceSpec, TopicKind
 use crate::backtest::runner::ClusterSpec;
 use crate::config::{PipelineConfig, TokenTable};
 use crate::dataflow::records::Counters;
-use crate::dataflow::{assemble, split_events, PipelineContext, PortfolioEvent};
+use crate::dataflow::{assemble, split_events, PipelineContext, PortfolioEvent, Positions};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,6 +43,7 @@ pub struct RunRequest {
     pub from_ms: Option<i64>,
     pub idle: Duration,
     pub exit_when_idle: Option<Duration>,
+    pub positions: Positions,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -75,6 +78,11 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     if req.cfg.uses_sentiment() {
         topics.push(("social.tweets".to_string(), TopicKind::Tweets));
     }
+    if req.positions == Positions::Fills {
+        topics.push(("orders.intents".to_string(), TopicKind::Intents));
+        topics.push(("orders.fills".to_string(), TopicKind::Fills));
+        topics.push(("orders.rejects".to_string(), TopicKind::Rejects));
+    }
     let dead = Arc::new(Mutex::new(Vec::new()));
     let spec = SourceSpec {
         brokers: req.brokers.clone(),
@@ -102,6 +110,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
         bar_interval,
         counters: Arc::new(Counters::default()),
         history_start,
+        positions: req.positions,
     };
     let stats = Arc::new(Mutex::new(RunStats::default()));
     let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
@@ -112,14 +121,12 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
         worker.dataflow::<u64, _, _>(|scope| {
             match live_source(scope, spec.clone(), live.clone(), probe.clone()) {
                 Ok(events) => {
-                    let (ticks, bars, tweets) = split_events(events);
                     let mut publisher: Option<Publisher> = None;
                     // Within one process an id goes out once; across restarts the executor's journal dedupes.
                     let mut seen: HashSet<String> = HashSet::new();
-                    assemble(ticks, bars, tweets, &ctx).probe_with(&probe).sink(
-                        Pipeline,
-                        "IntentsOut",
-                        move |(input, _)| {
+                    assemble(split_events(events), &ctx)
+                        .probe_with(&probe)
+                        .sink(Pipeline, "IntentsOut", move |(input, _)| {
                             input.for_each_stamp(|_, data| {
                                 for batch in data {
                                     for ev in batch.drain(..) {
@@ -172,8 +179,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
                                     }
                                 }
                             });
-                        },
-                    );
+                        });
                 }
                 Err(e) => {
                     if let Ok(mut v) = er2.lock() {

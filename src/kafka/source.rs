@@ -9,7 +9,7 @@
 
 use crate::backtest::inputs::{check_price, DeadLetter, InputEvent};
 use crate::config::TokenTable;
-use crate::dataflow::records::{epoch, TickRec, TweetRec};
+use crate::dataflow::records::{epoch, OrderState, TickRec, TweetRec};
 use crate::kafka::envelope;
 use crate::model::{PriceTick, Tweet};
 use rdkafka::config::ClientConfig;
@@ -52,6 +52,20 @@ impl SourceSpec {
 pub enum TopicKind {
     Tweets,
     Ticks,
+    /// The order topics a live run reads back when its positions follow the executor. They are state, not
+    /// data: read from their start on every start, never committed, and they do not move the watermark.
+    Intents,
+    Fills,
+    Rejects,
+}
+
+impl TopicKind {
+    pub fn is_state(self) -> bool {
+        matches!(
+            self,
+            TopicKind::Intents | TopicKind::Fills | TopicKind::Rejects
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +131,7 @@ pub fn partition_count(c: &BaseConsumer, brokers: &str, topic: &str) -> Result<i
 pub fn history_start(spec: &SourceSpec) -> Result<Option<i64>, SourceError> {
     let c = consumer(&spec.brokers, &format!("{}-probe", spec.group_id))?;
     let mut earliest: Option<i64> = None;
-    for (topic, _) in &spec.topics {
+    for (topic, _) in spec.topics.iter().filter(|(_, k)| !k.is_state()) {
         let n = partition_count(&c, &spec.brokers, topic)?;
         for p in 0..n {
             let (low, high) = c
@@ -173,17 +187,90 @@ fn decode(
             }
             Ok(InputEvent::Tweet(TweetRec { seq, tweet }))
         }
+        TopicKind::Intents => Ok(InputEvent::Order(OrderState::Intent(envelope::decode(
+            "intent", bytes,
+        )?))),
+        TopicKind::Fills => Ok(InputEvent::Order(OrderState::Outcome(envelope::decode(
+            "fill", bytes,
+        )?))),
+        TopicKind::Rejects => Ok(InputEvent::Order(OrderState::Outcome(envelope::decode(
+            "reject", bytes,
+        )?))),
     }
 }
 
-/// First offset of a partition whose timestamp is at or after `time_ms`; None past the end.
-fn offset_at_time(c: &BaseConsumer, topic: &str, partition: i32, time_ms: i64) -> Option<i64> {
-    let mut q = TopicPartitionList::new();
-    q.add_partition_offset(topic, partition, Offset::Offset(time_ms.max(0)))
+/// First offset of a partition whose timestamp is at or after `time_ms`; None past the end. A broker without a
+/// time index (librdkafka's mock cluster answers every by-time lookup with "none") is searched instead by
+/// reading timestamps, which are event times and nearly ordered within a partition.
+fn offset_at_time(
+    c: &BaseConsumer,
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+    time_ms: i64,
+) -> Option<i64> {
+    let indexed = {
+        let mut q = TopicPartitionList::new();
+        q.add_partition_offset(topic, partition, Offset::Offset(time_ms.max(0)))
+            .ok()?;
+        let found = c.offsets_for_times(q, Duration::from_secs(10)).ok();
+        found.and_then(|f| {
+            f.find_partition(topic, partition)
+                .and_then(|e| e.offset().to_raw())
+        })
+    };
+    if let Some(o) = indexed.filter(|o| *o >= 0) {
+        return Some(o);
+    }
+    let (low, high) = c
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
         .ok()?;
-    let found = c.offsets_for_times(q, Duration::from_secs(10)).ok()?;
-    let o = found.find_partition(topic, partition)?.offset().to_raw()?;
-    (o >= 0).then_some(o)
+    // one small fetch per probe, answered at once
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "hypeflow-time-probe")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "1")
+        .create()
+        .ok()?;
+    let (mut lo, mut hi) = (low, high);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let (at, ts) = first_record_from(&probe, topic, partition, mid)?;
+        if ts >= time_ms {
+            hi = mid;
+        } else {
+            lo = at + 1;
+        }
+    }
+    (lo < high).then_some(lo)
+}
+
+/// Offset and timestamp of the first record at or after `offset`.
+fn first_record_from(
+    c: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Option<(i64, i64)> {
+    {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+            .ok()?;
+        c.assign(&tpl).ok()?;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m))
+                if m.topic() == topic && m.partition() == partition && m.offset() >= offset =>
+            {
+                return Some((m.offset(), m.timestamp().to_millis()?));
+            }
+            _ => continue,
+        }
+    }
+    None
 }
 
 /// A record's tie-break sequence number: (topic index, partition, offset), unique and the same in every run.
@@ -260,7 +347,7 @@ pub fn bounded_source<'s>(
                     message: e.to_string(),
                 })?;
             let start = match spec.from_ms {
-                Some(from) => offset_at_time(&c, topic, p, from).unwrap_or(high),
+                Some(from) => offset_at_time(&c, &spec.brokers, topic, p, from).unwrap_or(high),
                 None => low,
             };
             let done = start >= high;
@@ -411,7 +498,16 @@ pub fn live_source<'s>(
     let mut parts: BTreeMap<(usize, i32), LivePart> = BTreeMap::new();
     for (ti, (topic, kind)) in spec.topics.iter().enumerate() {
         let n = partition_count(&c, &spec.brokers, topic)?;
-        for p in (0..n).filter(|p| *p as usize % peers == index) {
+        // State topics go whole to worker 0, which also owns partition 0 of every data topic, so the worker
+        // that stamps them always has a moving capability.
+        let mine = |p: i32| {
+            if kind.is_state() {
+                index == 0
+            } else {
+                p as usize % peers == index
+            }
+        };
+        for p in (0..n).filter(|p| mine(*p)) {
             let _ = owned.add_partition(topic, p);
             parts.insert(
                 (ti, p),
@@ -424,6 +520,7 @@ pub fn live_source<'s>(
             );
         }
     }
+    let topic_kinds: BTreeMap<String, TopicKind> = spec.topics.iter().cloned().collect();
     let committed = c
         .committed_offsets(owned.clone(), Duration::from_secs(10))
         .map_err(|e| meta_err("(committed)", e))?;
@@ -443,10 +540,15 @@ pub fn live_source<'s>(
             (None, Some(wm)) => Some(wm - live.rewind_ms),
             (None, None) => None,
         };
+        let state = topic_kinds.get(&topic).is_some_and(|k| k.is_state());
         let start = match resume_at {
-            Some(t) => offset_at_time(&c, &topic, p, t).map_or(Offset::End, Offset::Offset),
+            _ if state => Offset::Offset(low),
+            Some(t) => {
+                offset_at_time(&c, &spec.brokers, &topic, p, t).map_or(Offset::End, Offset::Offset)
+            }
             None => Offset::Offset(low),
         };
+        tracing::debug!("{topic}/{p}: resume at {resume_at:?} -> {start:?}");
         let _ = assign.add_partition_offset(&topic, p, start);
     }
     drop(committed);
@@ -502,12 +604,30 @@ pub fn live_source<'s>(
                         let seq = record_seq(ti, m.partition(), offset);
                         let bytes = m.payload().unwrap_or_default();
                         let stamp = match decode(part.kind, bytes, seq, &spec.table) {
+                            Ok(InputEvent::Order(o)) => {
+                                let stamp = o
+                                    .time()
+                                    .map_or(c_time, |t| epoch(t, spec.quantum_ms).max(c_time));
+                                batch.push((stamp, InputEvent::Order(o)));
+                                continue;
+                            }
                             Ok(ev) => {
                                 let t = ev.time();
                                 part.max_event = Some(part.max_event.map_or(t, |x| x.max(t)));
                                 let stamp = epoch(t, spec.quantum_ms).max(c_time);
                                 batch.push((stamp, ev));
                                 stamp
+                            }
+                            Err(reason) if part.kind.is_state() => {
+                                // written by hypeflow itself; a record it cannot read is reported, not re-routed
+                                tracing::warn!(
+                                    "unreadable record in {} partition {} offset {}: {}",
+                                    m.topic(),
+                                    m.partition(),
+                                    offset,
+                                    reason
+                                );
+                                continue;
                             }
                             Err(reason) => {
                                 dead_letter(&spec, m.topic(), m.partition(), offset, reason, bytes);
@@ -523,12 +643,12 @@ pub fn live_source<'s>(
                         emit_batch(cap, output, &mut batch);
                     }
                     // Watermark: the slowest partition that is not idle; when all are idle, everything seen so far.
-                    let busy: Vec<&LivePart> = parts
-                        .values()
+                    let data = || parts.values().filter(|p| !p.kind.is_state());
+                    let busy: Vec<&LivePart> = data()
                         .filter(|p| now.duration_since(p.last_message) < live.idle)
                         .collect();
                     let wm = if busy.is_empty() {
-                        parts.values().filter_map(|p| p.max_event).max()
+                        data().filter_map(|p| p.max_event).max()
                     } else if busy.iter().all(|p| p.max_event.is_some()) {
                         busy.iter().filter_map(|p| p.max_event).min()
                     } else {
@@ -540,11 +660,9 @@ pub fn live_source<'s>(
                             c.downgrade(&e);
                         }
                     }
-                    let all_quiet = live.exit_when_idle.is_some_and(|d| {
-                        parts
-                            .values()
-                            .all(|p| now.duration_since(p.last_message) >= d)
-                    });
+                    let all_quiet = live
+                        .exit_when_idle
+                        .is_some_and(|d| data().all(|p| now.duration_since(p.last_message) >= d));
                     if all_quiet {
                         // Dropping the capability closes every window; what is delivered is processed and committed below.
                         cap = None;
