@@ -33,7 +33,8 @@ enum Command {
     Sentiment(SentimentCmd),
     /// Throughput of the full dataflow on in-memory synthetic history (figures for BENCHMARKS.md)
     Bench(BenchArgs),
-    /// Host librdkafka's mock Kafka cluster in this process (in memory; for tests and trying things locally)
+    /// Host librdkafka's mock Kafka cluster in this process (in memory; for tests and trying things locally;
+    /// `down`/`up` on stdin simulate a broker outage)
     DevBroker(DevBrokerArgs),
     /// Create or check the topics of kafka/topics.toml
     #[command(subcommand)]
@@ -328,9 +329,12 @@ pub fn run() -> Result<()> {
         Command::Bench(b) => bench_cmd(b),
         Command::DevBroker(a) => {
             let topics = hypeflow::kafka::topics::load(a.topics.as_deref())?;
-            hypeflow::kafka::dev_broker::serve(a.brokers, &topics, a.partitions, || loop {
-                std::thread::sleep(std::time::Duration::from_secs(3600));
-            })?;
+            hypeflow::kafka::dev_broker::serve(
+                a.brokers,
+                &topics,
+                a.partitions,
+                std::io::stdin().lock(),
+            )?;
             Ok(())
         }
         Command::Topics(TopicsCmd::Create {

@@ -5,10 +5,13 @@
 
 mod common;
 
-use common::{bin, dev_broker, number_after, run_ok, topic_data};
+use common::{
+    bin, dev_broker, number_after, publish_file as publish, run_ok, sample, split_sample as split,
+    topic_data,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -144,43 +147,6 @@ fn last_tick_time() -> chrono::DateTime<chrono::Utc> {
         })
         .max()
         .unwrap()
-}
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/sample")
-        .join(name)
-}
-
-/// Splits a sample file at `cut` (event time, RFC 3339 strings compare in time order): (before, from cut on).
-fn split(name: &str, field: &str, cut: &str, dir: &Path) -> (PathBuf, PathBuf) {
-    let text = std::fs::read_to_string(sample(name)).unwrap();
-    let (mut a, mut b) = (String::new(), String::new());
-    for l in text.lines() {
-        let v: Value = serde_json::from_str(l).unwrap();
-        let target = if v[field].as_str().unwrap() < cut {
-            &mut a
-        } else {
-            &mut b
-        };
-        target.push_str(l);
-        target.push('\n');
-    }
-    let (pa, pb) = (dir.join(format!("a-{name}")), dir.join(format!("b-{name}")));
-    std::fs::write(&pa, a).unwrap();
-    std::fs::write(&pb, b).unwrap();
-    (pa, pb)
-}
-
-fn publish(b: &str, topic: &str, file: &Path) {
-    run_ok(&[
-        "publish",
-        "--brokers",
-        b,
-        "--topic",
-        topic,
-        file.to_str().unwrap(),
-    ]);
 }
 
 #[test]

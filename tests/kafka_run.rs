@@ -57,8 +57,8 @@ fn live_run_publishes_the_replays_intents_and_resumes_after_restart() {
     ]);
     let again = published(&second);
     assert!(
-        again > 0 && again < expected.len() as u64,
-        "a restart re-decides the rewound tail, not everything: {second}"
+        again < expected.len() as u64,
+        "a restart re-decides at most the rewound tail, not everything: {second}"
     );
     let ids: std::collections::BTreeSet<String> =
         topic_data(b, "orders.intents").iter().map(by_id).collect();

@@ -56,6 +56,7 @@ fn start_tansu() -> Broker {
     Broker {
         child,
         bootstrap: format!("127.0.0.1:{port}"),
+        control: None,
     }
 }
 

@@ -129,21 +129,21 @@ fn execute_one(paper: &PaperExecutor, prices: &Prices, intent: &OrderIntent) -> 
     }
 }
 
+/// Publishes a journaled outcome and waits for the broker's acknowledgement, through outages: the offset of
+/// its intent is committed only after this returns.
 fn publish_outcome(p: &mut Publisher, f: &Fill) -> Result<(), PublishError> {
     match f.status {
-        FillStatus::Filled => p.send(
+        FillStatus::Filled => p.send_until_acked(
             "orders.fills",
             &f.token,
             &envelope::encode("fill", f),
             f.fill_time,
-            None,
         ),
-        FillStatus::Rejected => p.send(
+        FillStatus::Rejected => p.send_until_acked(
             "orders.rejects",
             &f.token,
             &envelope::encode("reject", f),
             f.fill_time,
-            None,
         ),
     }
 }

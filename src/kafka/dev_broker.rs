@@ -1,10 +1,13 @@
 //! `hypeflow dev-broker`: librdkafka's mock cluster hosted in its own process, so other processes (tests,
 //! `publish`, `replay`, `run`) can connect over real TCP and be killed and restarted while it lives. It gets
 //! groups, commits and resume right; it keeps everything in memory and does not enforce transactions.
+//!
+//! For fault tests it reads commands on stdin: `down` disconnects every broker and refuses new connections,
+//! `up` lets them back (the data stays), so clients see an outage without losing the log.
 
 use super::topics::TopicSpec;
 use rdkafka::mocking::MockCluster;
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevBrokerError {
@@ -17,13 +20,13 @@ pub enum DevBrokerError {
     },
 }
 
-/// Starts the cluster, creates the topics, prints `bootstrap=HOST:PORT[,...]` as the first stdout line and
-/// calls `wait` (which returns when the broker should stop).
+/// Starts the cluster, creates the topics, prints `bootstrap=HOST:PORT[,...]` as the first stdout line, then
+/// serves until killed, obeying `down`/`up` lines from `commands`.
 pub fn serve(
     brokers: i32,
     topics: &[TopicSpec],
     partitions: Option<i32>,
-    wait: impl FnOnce(),
+    commands: impl BufRead,
 ) -> Result<(), DevBrokerError> {
     let cluster = MockCluster::new(brokers.max(1)).map_err(DevBrokerError::Start)?;
     for t in topics {
@@ -47,7 +50,26 @@ pub fn serve(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    wait();
-    drop(cluster);
-    Ok(())
+    for line in commands.lines() {
+        let Ok(line) = line else { break };
+        let cmd = line.trim();
+        let result = match cmd {
+            "down" => (1..=brokers.max(1)).try_for_each(|id| cluster.broker_down(id)),
+            "up" => (1..=brokers.max(1)).try_for_each(|id| cluster.broker_up(id)),
+            "" => Ok(()),
+            other => {
+                eprintln!("dev-broker: unknown command {other:?} (known: down, up)");
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) if !cmd.is_empty() => eprintln!("dev-broker: brokers {cmd}"),
+            Ok(()) => {}
+            Err(e) => eprintln!("dev-broker: {cmd} failed: {e}"),
+        }
+    }
+    // stdin closed: keep serving until killed
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
 }

@@ -137,6 +137,66 @@ impl Publisher {
         Ok(())
     }
 
+    /// Sends one record and waits for its acknowledgement, retrying through broker outages for as long as they
+    /// last. For what must not be lost and cannot be recomputed cheaply (an intent, an executed fill): the caller
+    /// has nothing better to do than wait, and a warning says so every attempt.
+    pub fn send_until_acked(
+        &mut self,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+        timestamp: i64,
+    ) -> Result<(), PublishError> {
+        self.send_until_acked_with(topic, key, value, timestamp, || None)
+    }
+
+    /// A record for `deadletter.<topic>` with the reason in a header, acknowledged before returning.
+    pub fn dead_letter_until_acked(
+        &mut self,
+        topic: &str,
+        key: &str,
+        raw: &[u8],
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        self.send_until_acked_with(
+            &format!("deadletter.{topic}"),
+            key,
+            raw,
+            chrono::Utc::now().timestamp_millis(),
+            || {
+                Some(OwnedHeaders::new().insert(Header {
+                    key: "reason",
+                    value: Some(reason),
+                }))
+            },
+        )
+    }
+
+    fn send_until_acked_with(
+        &mut self,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+        timestamp: i64,
+        headers: impl Fn() -> Option<OwnedHeaders>,
+    ) -> Result<(), PublishError> {
+        let mut attempt = 0u32;
+        loop {
+            let sent = self.send(topic, key, value, timestamp, headers());
+            match sent.and_then(|_| self.flush()) {
+                Ok(()) => return Ok(()),
+                Err(PublishError::Producer { brokers, source }) => {
+                    return Err(PublishError::Producer { brokers, source })
+                }
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!("{topic}: not acknowledged (attempt {attempt}), retrying: {e}");
+                    std::thread::sleep(Duration::from_millis(500 * u64::from(attempt.min(10))));
+                }
+            }
+        }
+    }
+
     pub fn dead_letter(
         &mut self,
         topic: &str,
@@ -157,10 +217,11 @@ impl Publisher {
         )
     }
 
-    /// Waits until everything sent so far is acknowledged; fails if any record was not.
+    /// Waits until everything sent so far is acknowledged; fails if any record since the last flush was not
+    /// (the failures are reported once, so the publisher stays usable after a broker outage).
     pub fn flush(&mut self) -> Result<(), PublishError> {
         let _ = self.producer.flush(Duration::from_secs(30));
-        let failed = self.delivery.failed.load(Ordering::Relaxed);
+        let failed = self.delivery.failed.swap(0, Ordering::Relaxed);
         if failed > 0 {
             let last = self
                 .delivery

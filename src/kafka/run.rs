@@ -118,9 +118,9 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     let guards = timely::execute(req.cluster.timely_config(), move |worker| {
         let probe = ProbeHandle::new();
         let (st3, er3, b3) = (st2.clone(), er2.clone(), brokers.clone());
-        worker.dataflow::<u64, _, _>(|scope| {
+        let final_commit = worker.dataflow::<u64, _, _>(|scope| {
             match live_source(scope, spec.clone(), live.clone(), probe.clone()) {
-                Ok(events) => {
+                Ok((events, final_commit)) => {
                     let mut publisher: Option<Publisher> = None;
                     // Within one process an id goes out once; across restarts the executor's journal dedupes.
                     let mut seen: HashSet<String> = HashSet::new();
@@ -151,16 +151,15 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
                                             }
                                         }
                                         let Some(p) = publisher.as_mut() else { return };
-                                        let sent = p.send(
+                                        // an intent must reach the topic: retry through outages
+                                        let sent = p.send_until_acked(
                                             "orders.intents",
                                             &i.token,
                                             &envelope::encode("intent", &i),
                                             i.decision_time,
-                                            None,
                                         );
-                                        let flushed = sent.and_then(|_| p.flush());
                                         if let Ok(mut s) = st3.lock() {
-                                            match flushed {
+                                            match sent {
                                                 Ok(()) => s.intents_published += 1,
                                                 Err(e) => {
                                                     if let Ok(mut v) = er3.lock() {
@@ -180,15 +179,20 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
                                 }
                             });
                         });
+                    Some(final_commit)
                 }
                 Err(e) => {
                     if let Ok(mut v) = er2.lock() {
                         v.push(e.to_string());
                     }
+                    None
                 }
             }
         });
         while worker.step_or_park(Some(Duration::from_millis(10))) {}
+        if let Some(f) = final_commit {
+            f.commit();
+        }
     })
     .map_err(RunError::Timely)?;
     for r in guards.join() {

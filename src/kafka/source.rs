@@ -16,7 +16,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use timely::container::CapacityContainerBuilder;
@@ -93,8 +95,12 @@ struct Part {
 }
 
 pub fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer, SourceError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let mut cfg = ClientConfig::new();
+    if let Ok(contexts) = std::env::var("HYPEFLOW_KAFKA_DEBUG") {
+        // librdkafka's own debug contexts (e.g. "fetch,broker"), logged through HYPEFLOW_LOG
+        cfg.set("debug", contexts);
+    }
+    cfg.set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -464,6 +470,39 @@ pub struct LiveOptions {
     pub commit_every: Duration,
 }
 
+/// The live source's way to `deadletter.<topic>`: a producer made on the first bad record, which waits out
+/// broker outages so a bad record is never lost.
+struct DeadLetterTopic {
+    brokers: String,
+    publisher: Option<crate::kafka::publish::Publisher>,
+}
+
+impl DeadLetterTopic {
+    fn new(brokers: String) -> Self {
+        DeadLetterTopic {
+            brokers,
+            publisher: None,
+        }
+    }
+
+    fn publish(&mut self, topic: &str, key: &str, raw: &[u8], reason: &str) {
+        if self.publisher.is_none() {
+            match crate::kafka::publish::Publisher::new(&self.brokers) {
+                Ok(p) => self.publisher = Some(p),
+                Err(e) => {
+                    tracing::error!("cannot dead-letter a record of {topic} ({reason}): {e}");
+                    return;
+                }
+            }
+        }
+        if let Some(p) = self.publisher.as_mut() {
+            if let Err(e) = p.dead_letter_until_acked(topic, key, raw, reason) {
+                tracing::error!("cannot dead-letter a record of {topic} ({reason}): {e}");
+            }
+        }
+    }
+}
+
 /// One owned partition of a live source.
 struct LivePart {
     kind: TopicKind,
@@ -471,6 +510,9 @@ struct LivePart {
     last_message: std::time::Instant,
     /// (epoch of a delivered record, offset after it), coalesced per epoch: what a commit may cover.
     delivered: std::collections::VecDeque<(u64, i64)>,
+    /// Records before this offset were handled by an earlier run (rewound only to rebuild state): a bad one
+    /// among them is already in the dead-letter topic.
+    fresh_from: i64,
 }
 
 fn parse_wm(meta: &str) -> Option<i64> {
@@ -485,7 +527,7 @@ pub fn live_source<'s>(
     spec: SourceSpec,
     live: LiveOptions,
     probe: timely::dataflow::ProbeHandle<u64>,
-) -> Result<Stream<'s, u64, Vec<InputEvent>>, SourceError> {
+) -> Result<(Stream<'s, u64, Vec<InputEvent>>, FinalCommit), SourceError> {
     let index = scope.index();
     let peers = scope.peers();
     let c = consumer(&spec.brokers, &spec.group_id)?;
@@ -516,6 +558,7 @@ pub fn live_source<'s>(
                     max_event: None,
                     last_message: std::time::Instant::now(),
                     delivered: Default::default(),
+                    fresh_from: 0,
                 },
             );
         }
@@ -525,11 +568,22 @@ pub fn live_source<'s>(
         .committed_offsets(owned.clone(), Duration::from_secs(10))
         .map_err(|e| meta_err("(committed)", e))?;
     let mut assign = TopicPartitionList::new();
+    let topic_index = spec.topic_index();
     for e in owned.elements() {
         let (topic, p) = (e.topic().to_string(), e.partition());
         let (low, _high) = c
             .fetch_watermarks(&topic, p, Duration::from_secs(10))
             .map_err(|e| meta_err(&topic, e))?;
+        let committed_at = committed
+            .find_partition(&topic, p)
+            .and_then(|c| c.offset().to_raw())
+            .filter(|o| *o >= 0);
+        if let Some(part) = topic_index
+            .get(&topic)
+            .and_then(|ti| parts.get_mut(&(*ti, p)))
+        {
+            part.fresh_from = committed_at.unwrap_or(low);
+        }
         let resume_at = match (
             spec.from_ms,
             committed
@@ -543,12 +597,15 @@ pub fn live_source<'s>(
         let state = topic_kinds.get(&topic).is_some_and(|k| k.is_state());
         let start = match resume_at {
             _ if state => Offset::Offset(low),
-            Some(t) => {
-                offset_at_time(&c, &spec.brokers, &topic, p, t).map_or(Offset::End, Offset::Offset)
-            }
+            // nothing at or after the rewind point: continue where the last run stopped
+            Some(t) => offset_at_time(&c, &spec.brokers, &topic, p, t)
+                .or(committed_at)
+                .map_or(Offset::End, Offset::Offset),
             None => Offset::Offset(low),
         };
-        tracing::debug!("{topic}/{p}: resume at {resume_at:?} -> {start:?}");
+        tracing::debug!(
+            "{topic}/{p}: committed {committed_at:?}, resume at {resume_at:?} -> {start:?}"
+        );
         let _ = assign.add_partition_offset(&topic, p, start);
     }
     drop(committed);
@@ -557,133 +614,165 @@ pub fn live_source<'s>(
     }
     drop(assign);
     drop(owned);
-    let topic_index = spec.topic_index();
+    let state = Rc::new(RefCell::new(LiveState { c, parts }));
+    let fin = FinalCommit {
+        state: state.clone(),
+        spec: spec.clone(),
+    };
 
-    Ok(
-        source::<_, CapacityContainerBuilder<Vec<InputEvent>>, _, _>(
-            scope,
-            "KafkaLiveSource",
-            move |cap, info| {
-                let activator = scope.activator_for(info.address.clone());
-                let mut cap = Some(cap);
-                let mut batch: Vec<(u64, InputEvent)> = Vec::new();
-                let mut last_commit = std::time::Instant::now();
-                move |output| {
-                    let now = std::time::Instant::now();
-                    if cap.is_none() {
-                        // Stopped: keep committing until everything delivered has left the dataflow.
-                        let frontier = probe.with_frontier(|f| f.first().copied());
-                        commit_behind(
-                            &c,
-                            &spec,
-                            &mut parts,
-                            frontier,
-                            rdkafka::consumer::CommitMode::Sync,
-                        );
-                        if parts.values().any(|p| !p.delivered.is_empty()) {
-                            activator.activate_after(Duration::from_millis(5));
-                        }
-                        return;
-                    }
-                    let Some(c_time) = cap.as_ref().map(|c| *c.time()) else {
-                        return;
+    let stream = source::<_, CapacityContainerBuilder<Vec<InputEvent>>, _, _>(
+        scope,
+        "KafkaLiveSource",
+        move |cap, info| {
+            let activator = scope.activator_for(info.address.clone());
+            let mut cap = Some(cap);
+            let mut batch: Vec<(u64, InputEvent)> = Vec::new();
+            let mut last_commit = std::time::Instant::now();
+            let mut dead_letters = DeadLetterTopic::new(spec.brokers.clone());
+            move |output| {
+                let now = std::time::Instant::now();
+                let mut st = state.borrow_mut();
+                let LiveState { c, parts } = &mut *st;
+                let Some(c_time) = cap.as_ref().map(|c| *c.time()) else {
+                    return;
+                };
+                for _ in 0..4096 {
+                    let Some(res) = c.poll(Duration::ZERO) else {
+                        break;
                     };
-                    for _ in 0..4096 {
-                        let Some(res) = c.poll(Duration::ZERO) else {
-                            break;
-                        };
-                        let Ok(m) = res else { continue };
-                        let Some(&ti) = topic_index.get(m.topic()) else {
+                    let Ok(m) = res else { continue };
+                    let Some(&ti) = topic_index.get(m.topic()) else {
+                        continue;
+                    };
+                    let Some(part) = parts.get_mut(&(ti, m.partition())) else {
+                        continue;
+                    };
+                    part.last_message = now;
+                    let offset = m.offset();
+                    let seq = record_seq(ti, m.partition(), offset);
+                    let bytes = m.payload().unwrap_or_default();
+                    let stamp = match decode(part.kind, bytes, seq, &spec.table) {
+                        Ok(InputEvent::Order(o)) => {
+                            let stamp = o
+                                .time()
+                                .map_or(c_time, |t| epoch(t, spec.quantum_ms).max(c_time));
+                            batch.push((stamp, InputEvent::Order(o)));
                             continue;
-                        };
-                        let Some(part) = parts.get_mut(&(ti, m.partition())) else {
+                        }
+                        Ok(ev) => {
+                            let t = ev.time();
+                            part.max_event = Some(part.max_event.map_or(t, |x| x.max(t)));
+                            let stamp = epoch(t, spec.quantum_ms).max(c_time);
+                            batch.push((stamp, ev));
+                            stamp
+                        }
+                        Err(reason) if part.kind.is_state() => {
+                            // written by hypeflow itself; a record it cannot read is reported, not re-routed
+                            tracing::warn!(
+                                "unreadable record in {} partition {} offset {}: {}",
+                                m.topic(),
+                                m.partition(),
+                                offset,
+                                reason
+                            );
                             continue;
-                        };
-                        part.last_message = now;
-                        let offset = m.offset();
-                        let seq = record_seq(ti, m.partition(), offset);
-                        let bytes = m.payload().unwrap_or_default();
-                        let stamp = match decode(part.kind, bytes, seq, &spec.table) {
-                            Ok(InputEvent::Order(o)) => {
-                                let stamp = o
-                                    .time()
-                                    .map_or(c_time, |t| epoch(t, spec.quantum_ms).max(c_time));
-                                batch.push((stamp, InputEvent::Order(o)));
-                                continue;
-                            }
-                            Ok(ev) => {
-                                let t = ev.time();
-                                part.max_event = Some(part.max_event.map_or(t, |x| x.max(t)));
-                                let stamp = epoch(t, spec.quantum_ms).max(c_time);
-                                batch.push((stamp, ev));
-                                stamp
-                            }
-                            Err(reason) if part.kind.is_state() => {
-                                // written by hypeflow itself; a record it cannot read is reported, not re-routed
-                                tracing::warn!(
-                                    "unreadable record in {} partition {} offset {}: {}",
-                                    m.topic(),
-                                    m.partition(),
-                                    offset,
-                                    reason
+                        }
+                        Err(reason) => {
+                            if offset >= part.fresh_from {
+                                let key = m
+                                    .key()
+                                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                                    .unwrap_or_default();
+                                let why = format!(
+                                    "partition {} offset {offset}: {reason}",
+                                    m.partition()
                                 );
-                                continue;
+                                dead_letters.publish(m.topic(), &key, bytes, &why);
                             }
-                            Err(reason) => {
-                                dead_letter(&spec, m.topic(), m.partition(), offset, reason, bytes);
-                                c_time
-                            }
-                        };
-                        match part.delivered.back_mut() {
-                            Some(last) if last.0 >= stamp => last.1 = offset + 1,
-                            _ => part.delivered.push_back((stamp, offset + 1)),
+                            dead_letter(&spec, m.topic(), m.partition(), offset, reason, bytes);
+                            c_time
                         }
-                    }
-                    if let Some(cap) = cap.as_ref() {
-                        emit_batch(cap, output, &mut batch);
-                    }
-                    // Watermark: the slowest partition that is not idle; when all are idle, everything seen so far.
-                    let data = || parts.values().filter(|p| !p.kind.is_state());
-                    let busy: Vec<&LivePart> = data()
-                        .filter(|p| now.duration_since(p.last_message) < live.idle)
-                        .collect();
-                    let wm = if busy.is_empty() {
-                        data().filter_map(|p| p.max_event).max()
-                    } else if busy.iter().all(|p| p.max_event.is_some()) {
-                        busy.iter().filter_map(|p| p.max_event).min()
-                    } else {
-                        None
                     };
-                    if let (Some(wm), Some(c)) = (wm, cap.as_mut()) {
-                        let e = epoch(wm - spec.lateness_ms, spec.quantum_ms);
-                        if e > *c.time() {
-                            c.downgrade(&e);
-                        }
+                    match part.delivered.back_mut() {
+                        Some(last) if last.0 >= stamp => last.1 = offset + 1,
+                        _ => part.delivered.push_back((stamp, offset + 1)),
                     }
-                    let all_quiet = live
-                        .exit_when_idle
-                        .is_some_and(|d| data().all(|p| now.duration_since(p.last_message) >= d));
-                    if all_quiet {
-                        // Dropping the capability closes every window; what is delivered is processed and committed below.
-                        cap = None;
+                }
+                if let Some(cap) = cap.as_ref() {
+                    emit_batch(cap, output, &mut batch);
+                }
+                // Watermark: the slowest partition that is not idle; when all are idle, everything seen so far.
+                let data = || parts.values().filter(|p| !p.kind.is_state());
+                let busy: Vec<&LivePart> = data()
+                    .filter(|p| now.duration_since(p.last_message) < live.idle)
+                    .collect();
+                let wm = if busy.is_empty() {
+                    data().filter_map(|p| p.max_event).max()
+                } else if busy.iter().all(|p| p.max_event.is_some()) {
+                    busy.iter().filter_map(|p| p.max_event).min()
+                } else {
+                    None
+                };
+                if let (Some(wm), Some(c)) = (wm, cap.as_mut()) {
+                    let e = epoch(wm - spec.lateness_ms, spec.quantum_ms);
+                    if e > *c.time() {
+                        c.downgrade(&e);
                     }
-                    // Commit behind the frontier: offsets of records whose epoch the output has passed.
-                    if cap.is_none() || now.duration_since(last_commit) >= live.commit_every {
-                        last_commit = now;
-                        let frontier = probe.with_frontier(|f| f.first().copied());
-                        commit_behind(
-                            &c,
-                            &spec,
-                            &mut parts,
-                            frontier,
-                            rdkafka::consumer::CommitMode::Async,
-                        );
-                    }
+                }
+                let all_quiet = live
+                    .exit_when_idle
+                    .is_some_and(|d| data().all(|p| now.duration_since(p.last_message) >= d));
+                if all_quiet {
+                    // Dropping the capability closes every window; what is delivered is processed and committed below.
+                    cap = None;
+                }
+                // Commit behind the frontier: offsets of records whose epoch the output has passed.
+                if cap.is_none() || now.duration_since(last_commit) >= live.commit_every {
+                    last_commit = now;
+                    let frontier = probe.with_frontier(|f| f.first().copied());
+                    commit_behind(
+                        c,
+                        &spec,
+                        parts,
+                        frontier,
+                        rdkafka::consumer::CommitMode::Async,
+                    );
+                }
+                if cap.is_some() {
                     activator.activate_after(Duration::from_millis(2));
                 }
-            },
-        ),
-    )
+            }
+        },
+    );
+    Ok((stream, fin))
+}
+
+/// The live source's consumer and partitions, shared with the final commit.
+struct LiveState {
+    c: BaseConsumer,
+    parts: BTreeMap<(usize, i32), LivePart>,
+}
+
+/// Commits everything the live source delivered, once the dataflow has finished with it. The dataflow retires
+/// as soon as no capability is left, so this cannot run inside the source; the worker calls it after its last
+/// step.
+pub struct FinalCommit {
+    state: Rc<RefCell<LiveState>>,
+    spec: SourceSpec,
+}
+
+impl FinalCommit {
+    pub fn commit(self) {
+        let mut st = self.state.borrow_mut();
+        let LiveState { c, parts } = &mut *st;
+        commit_behind(
+            c,
+            &self.spec,
+            parts,
+            None,
+            rdkafka::consumer::CommitMode::Sync,
+        );
+    }
 }
 
 /// Commits, per partition, the offset after the last record whose epoch is behind `frontier` (everything

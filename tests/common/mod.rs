@@ -14,6 +14,21 @@ use std::time::{Duration, Instant};
 pub struct Broker {
     pub child: Child,
     pub bootstrap: String,
+    /// The dev-broker's stdin: `down`/`up` simulate an outage.
+    pub control: Option<std::process::ChildStdin>,
+}
+
+impl Broker {
+    /// Takes every broker of the dev-broker down (`false`) or back up (`true`); the log survives.
+    pub fn set_up(&mut self, up: bool) {
+        use std::io::Write;
+        let c = self
+            .control
+            .as_mut()
+            .expect("only a dev-broker takes commands");
+        writeln!(c, "{}", if up { "up" } else { "down" }).expect("write to dev-broker");
+        c.flush().expect("flush dev-broker stdin");
+    }
 }
 
 impl Drop for Broker {
@@ -49,6 +64,7 @@ pub fn read(p: &Path) -> String {
 pub fn dev_broker(partitions: u32) -> Broker {
     let mut child = bin()
         .args(["dev-broker", "--partitions", &partitions.to_string()])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -62,11 +78,24 @@ pub fn dev_broker(partitions: u32) -> Broker {
         .strip_prefix("bootstrap=")
         .unwrap_or_else(|| panic!("first line was {line:?}"))
         .to_string();
-    Broker { child, bootstrap }
+    let control = child.stdin.take();
+    Broker {
+        child,
+        bootstrap,
+        control,
+    }
 }
 
-/// The envelope `data` of every record of a topic, from the start to each partition's end at call time.
-pub fn topic_data(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
+/// A record as stored: key, payload and headers.
+pub struct RawRecord {
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Every record of a topic, from the start to each partition's end at call time.
+pub fn topic_records(brokers: &str, topic: &str) -> Vec<RawRecord> {
+    use rdkafka::message::Headers;
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "test-reader")
@@ -90,12 +119,92 @@ pub fn topic_data(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while remaining > 0 && Instant::now() < deadline {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
-            out.push(v["data"].clone());
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| {
+                            (
+                                x.key.to_string(),
+                                String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(RawRecord {
+                key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
             remaining -= 1;
         }
     }
     out
+}
+
+/// The envelope `data` of every record of a topic, from the start to each partition's end at call time.
+pub fn topic_data(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
+    topic_records(brokers, topic)
+        .into_iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.payload).unwrap();
+            v["data"].clone()
+        })
+        .collect()
+}
+
+/// A file of the shipped sample.
+pub fn sample(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/sample")
+        .join(name)
+}
+
+/// Splits a sample JSONL file at `cut` (RFC 3339 strings of one format compare in time order) into
+/// (before the cut, from the cut on), written to `dir`.
+pub fn split_sample(
+    name: &str,
+    field: &str,
+    cut: &str,
+    dir: &Path,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let text = read(&sample(name));
+    let (mut a, mut b) = (String::new(), String::new());
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let target = if v[field].as_str().unwrap() < cut {
+            &mut a
+        } else {
+            &mut b
+        };
+        target.push_str(l);
+        target.push('\n');
+    }
+    let (pa, pb) = (dir.join(format!("a-{name}")), dir.join(format!("b-{name}")));
+    std::fs::write(&pa, a).unwrap();
+    std::fs::write(&pb, b).unwrap();
+    (pa, pb)
+}
+
+/// Publishes a JSONL file to a topic with `hypeflow publish`.
+pub fn publish_file(brokers: &str, topic: &str, file: &Path) {
+    run_ok(&[
+        "publish",
+        "--brokers",
+        brokers,
+        "--topic",
+        topic,
+        file.to_str().unwrap(),
+    ]);
+}
+
+/// The distinct intent ids of `orders.intents`.
+pub fn topic_intent_ids(brokers: &str) -> std::collections::BTreeSet<String> {
+    topic_data(brokers, "orders.intents")
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// The number printed after `word` in a command's summary line.
