@@ -252,9 +252,19 @@ enum SentimentCmd {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// What to measure: "pipeline" (ticks + posts through the sentiment pipeline) or "sma-bars"
+    /// What to measure: "pipeline" (ticks + posts through the sentiment pipeline), "sma-bars", "kafka"
+    /// (topics to orders.intents vs a bare consumer) or "kafka-latency" (decision lag at a steady load);
+    /// the Kafka modes need --brokers and a fresh broker each
     #[arg(long, default_value = "pipeline")]
     mode: String,
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    brokers: Option<String>,
+    /// kafka-latency: ticks per second
+    #[arg(long, default_value_t = 2000)]
+    rate: u64,
+    /// kafka-latency: seconds of load
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
     #[arg(long, default_value_t = 1_000_000)]
     ticks: u64,
     #[arg(long, default_value_t = 100_000)]
@@ -482,7 +492,38 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 r.peak_rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "?".into())
             );
         }
-        m => bail!("unknown bench mode {m:?}: use pipeline or sma-bars"),
+        "kafka" => {
+            let brokers = b.brokers.context("--mode kafka needs --brokers")?;
+            let r = hypeflow::kafka::bench::throughput(&brokers, b.ticks, b.workers)?;
+            println!(
+                "mode=kafka workers={} records={} raw_consume_seconds={:.3} raw_records_per_s={:.0} run_seconds={:.3} run_records_per_s={:.0} run_vs_raw={:.3} intents={}",
+                b.workers,
+                r.records,
+                r.raw_seconds,
+                r.records as f64 / r.raw_seconds,
+                r.pipeline_seconds,
+                r.records as f64 / r.pipeline_seconds,
+                r.raw_seconds / r.pipeline_seconds,
+                r.intents
+            );
+        }
+        "kafka-latency" => {
+            let brokers = b.brokers.context("--mode kafka-latency needs --brokers")?;
+            let r = hypeflow::kafka::bench::latency(&brokers, b.rate, b.seconds)?;
+            let pct = |q| r.percentile(q).map_or("?".into(), |v: i64| v.to_string());
+            println!(
+                "mode=kafka-latency ticks={} seconds={:.1} ticks_per_s={:.0} intents={} excluded_edge_intents={} lag_ms_p50={} lag_ms_p99={} lag_ms_max={}",
+                r.ticks,
+                r.seconds,
+                r.ticks as f64 / r.seconds,
+                r.lags_ms.len(),
+                r.excluded,
+                pct(0.5),
+                pct(0.99),
+                pct(1.0)
+            );
+        }
+        m => bail!("unknown bench mode {m:?}: use pipeline, sma-bars, kafka or kafka-latency"),
     }
     Ok(())
 }
@@ -597,8 +638,13 @@ fn run_cmd(a: RunArgs) -> Result<()> {
         },
     })?;
     println!(
-        "intents published {} repeats suppressed {} dead-lettered {}",
-        stats.intents_published, stats.repeats_suppressed, stats.dead_lettered
+        "intents published {} repeats suppressed {} dead-lettered {} ticks {} posts {} late {}",
+        stats.intents_published,
+        stats.repeats_suppressed,
+        stats.dead_lettered,
+        stats.ticks,
+        stats.tweets,
+        stats.late
     );
     Ok(())
 }

@@ -151,7 +151,7 @@ fn publish_outcome(p: &mut Publisher, f: &Fill) -> Result<(), PublishError> {
 pub fn run_paper(cfg: &ExecutorConfig) -> Result<ExecutorStats, ExecutorError> {
     let journal = Journal::open(&cfg.journal)?;
     let paper = PaperExecutor::new(cfg.fills.clone());
-    let mut publisher = Publisher::new(&cfg.brokers)?;
+    let mut publisher = Publisher::immediate(&cfg.brokers)?;
     let mut stats = ExecutorStats::default();
     let mut prices = Prices::new(&cfg.brokers, cfg.price_lookback)?;
     prices.drain();

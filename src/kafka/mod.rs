@@ -1,6 +1,7 @@
 //! hypeflow on Kafka: topic definitions, message envelopes, the dev broker, producers and the timely source.
 
 pub mod admin;
+pub mod bench;
 pub mod dev_broker;
 pub mod envelope;
 pub mod publish;

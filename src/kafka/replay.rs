@@ -36,6 +36,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         // a replay reads each partition in order: nothing is late by construction
         lateness_ms: 0,
         quantum_ms: req.cfg.epoch_ms(bar_interval),
+        fine_quantum_ms: None,
         table: table.clone(),
         dead: dead.clone(),
     };

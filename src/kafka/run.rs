@@ -49,7 +49,14 @@ pub struct RunRequest {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RunStats {
     pub intents_published: u64,
+    /// Per published intent: (decision time, its acknowledgement on the wall clock minus that), in ms. Only
+    /// meaningful when event time is the wall clock (a live feed); `bench --mode kafka-latency` reports it.
+    pub decision_lags_ms: Vec<(i64, i64)>,
     pub repeats_suppressed: u64,
+    /// Records that entered the dataflow, and those that came too late for their bar or window.
+    pub ticks: u64,
+    pub tweets: u64,
+    pub late: u64,
     pub dead_lettered: u64,
 }
 
@@ -71,7 +78,24 @@ pub fn rewind_ms(cfg: &PipelineConfig, bar_interval: i64) -> i64 {
     sentiment.max(bars)
 }
 
+/// Timestamps of records near the wall clock are 10 ms (or finer, to divide the pipeline's own quantum): a
+/// decision at a bar close can only be made once the frontier passes the close's timestamp, so a coarse
+/// quantum (up to a minute for 5-minute bars) would hold every live decision back by up to that much.
+/// Results do not depend on it (the operators work on event time; `replay` uses the coarse quantum and gives
+/// the same intents).
+pub fn live_quantum_ms(pipeline_quantum_ms: i64) -> i64 {
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    gcd(pipeline_quantum_ms.max(1), 10)
+}
+
 pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
+    tracing::debug!("run: starting");
     let table = Arc::new(TokenTable::new(&req.cfg.universe));
     let bar_interval = req.cfg.bar_interval_ms().map_err(RunError::Pipeline)?;
     let mut topics = vec![("market.ticks".to_string(), TopicKind::Ticks)];
@@ -92,6 +116,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
         to_ms: None,
         lateness_ms: req.cfg.lateness_ms(),
         quantum_ms: req.cfg.epoch_ms(bar_interval),
+        fine_quantum_ms: Some(live_quantum_ms(req.cfg.epoch_ms(bar_interval))),
         table: table.clone(),
         dead: dead.clone(),
     };
@@ -103,12 +128,14 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     };
     // The velocity baseline needs a history start all workers agree on: the earliest record in the topics.
     let history_start = super::source::history_start(&spec)?.unwrap_or(0);
+    tracing::debug!("history starts at {history_start}");
     let cfg = Arc::new(req.cfg);
+    let counters = Arc::new(Counters::default());
     let ctx = PipelineContext {
         cfg,
         table,
         bar_interval,
-        counters: Arc::new(Counters::default()),
+        counters: counters.clone(),
         history_start,
         positions: req.positions,
     };
@@ -121,7 +148,16 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
         let final_commit = worker.dataflow::<u64, _, _>(|scope| {
             match live_source(scope, spec.clone(), live.clone(), probe.clone()) {
                 Ok((events, final_commit)) => {
-                    let mut publisher: Option<Publisher> = None;
+                    // Made (and connected) before the first decision, so that decision does not wait for the
+                    // producer's start-up; intents are only decided on worker 0.
+                    let mut publisher: Option<Publisher> = if scope.index() == 0 {
+                        Publisher::immediate(&b3).ok().map(|mut p| {
+                            p.warm_up("orders.intents");
+                            p
+                        })
+                    } else {
+                        None
+                    };
                     // Within one process an id goes out once; across restarts the executor's journal dedupes.
                     let mut seen: HashSet<String> = HashSet::new();
                     assemble(split_events(events), &ctx)
@@ -140,7 +176,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
                                             continue;
                                         }
                                         if publisher.is_none() {
-                                            match Publisher::new(&b3) {
+                                            match Publisher::immediate(&b3) {
                                                 Ok(p) => publisher = Some(p),
                                                 Err(e) => {
                                                     if let Ok(mut v) = er3.lock() {
@@ -160,7 +196,14 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
                                         );
                                         if let Ok(mut s) = st3.lock() {
                                             match sent {
-                                                Ok(()) => s.intents_published += 1,
+                                                Ok(()) => {
+                                                    s.intents_published += 1;
+                                                    s.decision_lags_ms.push((
+                                                        i.decision_time,
+                                                        chrono::Utc::now().timestamp_millis()
+                                                            - i.decision_time,
+                                                    ));
+                                                }
                                                 Err(e) => {
                                                     if let Ok(mut v) = er3.lock() {
                                                         v.push(e.to_string());
@@ -189,7 +232,8 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
                 }
             }
         });
-        while worker.step_or_park(Some(Duration::from_millis(10))) {}
+        while worker.step_or_park(Some(Duration::from_millis(1))) {}
+        tracing::debug!("run: dataflow finished");
         if let Some(f) = final_commit {
             f.commit();
         }
@@ -203,5 +247,8 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     }
     let mut out = stats.lock().map(|s| s.clone()).unwrap_or_default();
     out.dead_lettered = dead.lock().map(|d| d.len() as u64).unwrap_or(0);
+    out.ticks = Counters::get(&counters.ticks);
+    out.tweets = Counters::get(&counters.tweets);
+    out.late = Counters::get(&counters.late_records);
     Ok(out)
 }

@@ -1,0 +1,261 @@
+//! The Kafka benchmarks (`hypeflow bench --mode kafka|kafka-latency --brokers B`), run against a broker
+//! process (bench/run.sh starts a dev-broker):
+//!
+//! - throughput: synthetic ticks and posts are published, then read twice from the same topics: by a bare
+//!   consumer that only counts records (the broker's raw consume rate, the baseline), and by the live `run`
+//!   dataflow through to `orders.intents`. The ratio is what the pipeline costs over just reading.
+//! - latency: a generator publishes ticks stamped with the wall clock at a steady rate while `run` follows
+//!   them on 1-second bars; each intent's lag is the time from its decision's event time (the bar close) to
+//!   the broker's acknowledgement of the intent. That includes waiting for the first tick after the close
+//!   (what lets the watermark pass it), so it is an upper bound on the processing latency.
+
+use super::envelope;
+use super::publish::{PublishError, Publisher};
+use super::run::{run_live, RunError, RunRequest};
+use super::source::{consumer, partition_count, SourceError};
+use crate::backtest::inputs::InputEvent;
+use crate::backtest::runner::ClusterSpec;
+use crate::bench::{Synthetic, BENCH_PIPELINE};
+use crate::config::{PipelineConfig, TokenTable};
+use crate::dataflow::Positions;
+use crate::model::PriceTick;
+use rand::{Rng, SeedableRng};
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
+use rust_decimal::Decimal;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaBenchError {
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("bench pipeline: {0}")]
+    Pipeline(String),
+    #[error("{read} of {expected} records were read back: the broker dropped some (librdkafka's mock cluster keeps about 5 MB per partition; use fewer --ticks)")]
+    Short { read: u64, expected: u64 },
+}
+
+pub struct Throughput {
+    pub records: u64,
+    pub raw_seconds: f64,
+    pub pipeline_seconds: f64,
+    pub intents: u64,
+}
+
+/// How long the live run must see no record before it stops; subtracted from its wall time.
+const IDLE_EXIT: Duration = Duration::from_millis(1500);
+
+fn bench_config(text: &str) -> Result<PipelineConfig, KafkaBenchError> {
+    PipelineConfig::parse(text, "bench").map_err(|e| KafkaBenchError::Pipeline(e.to_string()))
+}
+
+/// Publishes `ticks` ticks and `ticks / 10` posts of synthetic history, then times the raw read and the run.
+pub fn throughput(brokers: &str, ticks: u64, workers: usize) -> Result<Throughput, KafkaBenchError> {
+    let cfg = bench_config(BENCH_PIPELINE)?;
+    let table = TokenTable::new(&cfg.universe);
+    let syn = Synthetic {
+        ticks,
+        tweets: ticks / 10,
+    };
+    let mut p = Publisher::new(brokers)?;
+    for e in 0..syn.len() {
+        match syn.event(e) {
+            InputEvent::Tick(t) => {
+                let tick = PriceTick {
+                    token: table.symbol(t.token).to_string(),
+                    price: t.price,
+                    volume: t.volume,
+                    source: "bench".into(),
+                    event_time: t.time,
+                };
+                p.send(
+                    "market.ticks",
+                    &tick.token,
+                    &envelope::encode("tick", &tick),
+                    t.time,
+                    None,
+                )?;
+            }
+            InputEvent::Tweet(t) => p.send(
+                "social.tweets",
+                &t.tweet.author_id,
+                &envelope::encode("tweet", &t.tweet),
+                t.tweet.created_at,
+                None,
+            )?,
+            InputEvent::Bar(_) | InputEvent::Order(_) => {}
+        }
+    }
+    let records = p.finish()?;
+
+    let start = Instant::now();
+    let read = raw_consume(brokers, &["market.ticks", "social.tweets"], records)?;
+    let raw_seconds = start.elapsed().as_secs_f64();
+    if read < records {
+        return Err(KafkaBenchError::Short {
+            read,
+            expected: records,
+        });
+    }
+
+    let start = Instant::now();
+    let stats = run_live(RunRequest {
+        cfg,
+        brokers: brokers.into(),
+        cluster: ClusterSpec::local(workers.max(1)),
+        from_ms: None,
+        idle: Duration::from_millis(200),
+        exit_when_idle: Some(IDLE_EXIT),
+        positions: Positions::Model,
+    })?;
+    let pipeline_seconds = (start.elapsed() - IDLE_EXIT).as_secs_f64();
+    if stats.ticks + stats.tweets < records {
+        return Err(KafkaBenchError::Short {
+            read: stats.ticks + stats.tweets,
+            expected: records,
+        });
+    }
+    Ok(Throughput {
+        records,
+        raw_seconds,
+        pipeline_seconds,
+        intents: stats.intents_published,
+    })
+}
+
+/// Reads every partition of `topics` from its start until `expected` records arrived (or 60 s of nothing).
+fn raw_consume(brokers: &str, topics: &[&str], expected: u64) -> Result<u64, KafkaBenchError> {
+    let c = consumer(brokers, "hypeflow-bench-raw")?;
+    {
+        let mut tpl = TopicPartitionList::new();
+        for t in topics {
+            for p in 0..partition_count(&c, brokers, t)? {
+                let _ = tpl.add_partition_offset(t, p, Offset::Beginning);
+            }
+        }
+        c.assign(&tpl).map_err(|e| SourceError::Metadata {
+            topic: topics.join(","),
+            brokers: brokers.into(),
+            message: e.to_string(),
+        })?;
+    }
+    let mut read = 0u64;
+    let mut last = Instant::now();
+    while read < expected && last.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(_)) = c.poll(Duration::from_millis(100)) {
+            read += 1;
+            last = Instant::now();
+        }
+    }
+    Ok(read)
+}
+
+pub struct Latency {
+    pub ticks: u64,
+    pub seconds: f64,
+    /// Per intent decided in the steady state: broker acknowledgement minus the decision's event time, in
+    /// ms, sorted.
+    pub lags_ms: Vec<i64>,
+    /// Intents decided during start-up or after the load stopped, left out of the figures.
+    pub excluded: usize,
+}
+
+const STARTUP_MS: i64 = 3_000;
+const BAR_MS: i64 = 1_000;
+
+impl Latency {
+    pub fn percentile(&self, q: f64) -> Option<i64> {
+        if self.lags_ms.is_empty() {
+            return None;
+        }
+        let i = ((self.lags_ms.len() as f64 - 1.0) * q).round() as usize;
+        self.lags_ms.get(i).copied()
+    }
+}
+
+/// Publishes ticks for 8 tokens at `rate` per second for `seconds`, stamped with the wall clock, while a
+/// live run decides SMA crosses on 1-second bars.
+pub fn latency(brokers: &str, rate: u64, seconds: u64) -> Result<Latency, KafkaBenchError> {
+    let text = BENCH_PIPELINE
+        .replace("interval = \"1m\"", "interval = \"1s\"")
+        .replace("slide = \"1m\"", "slide = \"1s\"")
+        .replace(
+            "[signal]\nkind = \"sentiment\"\nentry_score = 0.2\nentry_velocity_z = 1.0\nmin_mentions = 2",
+            "[signal]\nkind = \"sma_cross\"\nfast = 2\nslow = 5\n[sizing]\nmode = \"fixed_stake\"\nstake = 100\n[risk]\nmax_open_positions = 8\nmax_cluster_fraction = 1",
+        );
+    let cfg = bench_config(&text)?;
+    let table = TokenTable::new(&cfg.universe);
+    let symbols: Vec<String> = (0..8).map(|i| table.symbol(i).to_string()).collect();
+    let b = brokers.to_string();
+    let runner = std::thread::spawn(move || {
+        run_live(RunRequest {
+            cfg,
+            brokers: b,
+            cluster: ClusterSpec::local(1),
+            from_ms: None,
+            idle: Duration::from_millis(2000),
+            // longer than the pause before the load starts
+            exit_when_idle: Some(Duration::from_secs(5)),
+            positions: Positions::Model,
+        })
+    });
+    // let the run assign its partitions before the clock starts
+    std::thread::sleep(Duration::from_secs(1));
+    let mut p = Publisher::new(brokers)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let load_start = chrono::Utc::now().timestamp_millis();
+    let mut px = [100_000i64; 8];
+    let start = Instant::now();
+    let total = rate * seconds;
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let tok = (i % 8) as usize;
+        px[tok] = (px[tok] + rng.random_range(-100..=100)).max(1_000);
+        let now = chrono::Utc::now().timestamp_millis();
+        let tick = PriceTick {
+            token: symbols[tok].clone(),
+            price: Decimal::new(px[tok], 3),
+            volume: Decimal::ONE,
+            source: "bench".into(),
+            event_time: now,
+        };
+        p.send(
+            "market.ticks",
+            &tick.token,
+            &envelope::encode("tick", &tick),
+            now,
+            None,
+        )?;
+        if i % 64 == 0 {
+            p.poll();
+        }
+    }
+    p.flush()?;
+    let seconds = start.elapsed().as_secs_f64();
+    let load_end = chrono::Utc::now().timestamp_millis();
+    let stats = runner
+        .join()
+        .map_err(|_| KafkaBenchError::Pipeline("the run thread panicked".into()))??;
+    // Steady state only: the first seconds wait for silent partitions to be declared idle, and the last
+    // decisions wait for the run to stop (nothing comes after them to move the watermark).
+    let steady = load_start + STARTUP_MS..load_end - 2 * BAR_MS;
+    let (mut lags_ms, edges): (Vec<_>, Vec<_>) = stats
+        .decision_lags_ms
+        .into_iter()
+        .partition(|(t, _)| steady.contains(t));
+    let mut lags_ms: Vec<i64> = lags_ms.drain(..).map(|(_, l)| l).collect();
+    lags_ms.sort_unstable();
+    Ok(Latency {
+        ticks: total,
+        seconds,
+        lags_ms,
+        excluded: edges.len(),
+    })
+}
