@@ -54,7 +54,11 @@ fn bench_config(text: &str) -> Result<PipelineConfig, KafkaBenchError> {
 }
 
 /// Publishes `ticks` ticks and `ticks / 10` posts of synthetic history, then times the raw read and the run.
-pub fn throughput(brokers: &str, ticks: u64, workers: usize) -> Result<Throughput, KafkaBenchError> {
+pub fn throughput(
+    brokers: &str,
+    ticks: u64,
+    workers: usize,
+) -> Result<Throughput, KafkaBenchError> {
     let cfg = bench_config(BENCH_PIPELINE)?;
     let table = TokenTable::new(&cfg.universe);
     let syn = Synthetic {

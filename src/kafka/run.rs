@@ -78,21 +78,11 @@ pub fn rewind_ms(cfg: &PipelineConfig, bar_interval: i64) -> i64 {
     sentiment.max(bars)
 }
 
-/// Timestamps of records near the wall clock are 10 ms (or finer, to divide the pipeline's own quantum): a
-/// decision at a bar close can only be made once the frontier passes the close's timestamp, so a coarse
-/// quantum (up to a minute for 5-minute bars) would hold every live decision back by up to that much.
-/// Results do not depend on it (the operators work on event time; `replay` uses the coarse quantum and gives
-/// the same intents).
-pub fn live_quantum_ms(pipeline_quantum_ms: i64) -> i64 {
-    fn gcd(a: i64, b: i64) -> i64 {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
-        }
-    }
-    gcd(pipeline_quantum_ms.max(1), 10)
-}
+/// Timestamps of records near the wall clock are whole milliseconds: a decision at a bar close can only be
+/// made once the frontier passes the close's timestamp, so a coarse quantum (up to a minute for 5-minute bars)
+/// would hold every live decision back by up to that much. Results do not depend on it (the operators work on
+/// event time; `replay` uses the coarse quantum and gives the same intents).
+pub const LIVE_QUANTUM_MS: i64 = 5;
 
 pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     tracing::debug!("run: starting");
@@ -116,7 +106,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
         to_ms: None,
         lateness_ms: req.cfg.lateness_ms(),
         quantum_ms: req.cfg.epoch_ms(bar_interval),
-        fine_quantum_ms: Some(live_quantum_ms(req.cfg.epoch_ms(bar_interval))),
+        fine_quantum_ms: Some(LIVE_QUANTUM_MS),
         table: table.clone(),
         dead: dead.clone(),
     };

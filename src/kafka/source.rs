@@ -842,3 +842,41 @@ fn commit_behind(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(fine: Option<i64>) -> SourceSpec {
+        SourceSpec {
+            brokers: String::new(),
+            group_id: String::new(),
+            topics: vec![],
+            from_ms: None,
+            to_ms: None,
+            lateness_ms: 0,
+            quantum_ms: 60_000,
+            fine_quantum_ms: fine,
+            table: Arc::new(TokenTable::new(&Default::default())),
+            dead: Default::default(),
+        }
+    }
+
+    #[test]
+    fn records_near_the_wall_clock_get_fine_stamps_a_catch_up_coarse_ones() {
+        let now = 1_700_000_123_456;
+        let live = spec(Some(5));
+        assert_eq!(
+            live.epoch_of(now - 3, now),
+            (now - 3 - (now - 3) % 5) as u64
+        );
+        let old = now - 3_600_000;
+        assert_eq!(live.epoch_of(old, now), (old - old % 60_000) as u64);
+        // a replay never uses the fine quantum
+        assert_eq!(spec(None).epoch_of(now, now), (now - now % 60_000) as u64);
+        // both never stamp after the event: frontiers passing a time still mean everything before it arrived
+        for t in [now - 10_000, now - 4_999, now] {
+            assert!(live.epoch_of(t, now) as i64 <= t);
+        }
+    }
+}
