@@ -574,8 +574,8 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
         from_ms,
         to_ms,
         cluster: cluster_spec(&a.cluster)?,
-        tweets_topic: "social.tweets".into(),
-        ticks_topic: "market.ticks".into(),
+        tweets_topic: hypeflow::kafka::topics::name("social.tweets"),
+        ticks_topic: hypeflow::kafka::topics::name("market.ticks"),
     })?;
     if a.cluster.process != 0 {
         println!(

@@ -54,7 +54,7 @@ fn start_tansu() -> Broker {
         std::thread::sleep(Duration::from_millis(100));
     }
     Broker {
-        child,
+        child: Some(child),
         bootstrap: format!("127.0.0.1:{port}"),
         control: None,
     }

@@ -9,6 +9,7 @@ use super::PaperExecutor;
 use crate::config::FillConfig;
 use crate::kafka::envelope;
 use crate::kafka::publish::{PublishError, Publisher};
+use crate::kafka::topics;
 use crate::model::{Fill, FillStatus, OrderIntent, PriceTick};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -69,23 +70,24 @@ struct Prices {
 
 impl Prices {
     fn new(brokers: &str, lookback: i64) -> Result<Self, ExecutorError> {
+        let ticks = topics::name("market.ticks");
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
-            .set("group.id", "hypeflow-executor-prices")
+            .set("group.id", topics::name("hypeflow-executor-prices"))
             .set("enable.auto.commit", "false")
             .create()
             .map_err(kafka(brokers))?;
         let md = consumer
-            .fetch_metadata(Some("market.ticks"), Duration::from_secs(10))
+            .fetch_metadata(Some(&ticks), Duration::from_secs(10))
             .map_err(kafka(brokers))?;
         let mut tpl = TopicPartitionList::new();
         for t in md.topics() {
             for p in t.partitions() {
                 let (low, high) = consumer
-                    .fetch_watermarks("market.ticks", p.id(), Duration::from_secs(10))
+                    .fetch_watermarks(&ticks, p.id(), Duration::from_secs(10))
                     .map_err(kafka(brokers))?;
                 let _ = tpl.add_partition_offset(
-                    "market.ticks",
+                    &ticks,
                     p.id(),
                     Offset::Offset((high - lookback).max(low)),
                 );
@@ -134,13 +136,13 @@ fn execute_one(paper: &PaperExecutor, prices: &Prices, intent: &OrderIntent) -> 
 fn publish_outcome(p: &mut Publisher, f: &Fill) -> Result<(), PublishError> {
     match f.status {
         FillStatus::Filled => p.send_until_acked(
-            "orders.fills",
+            &topics::name("orders.fills"),
             &f.token,
             &envelope::encode("fill", f),
             f.fill_time,
         ),
         FillStatus::Rejected => p.send_until_acked(
-            "orders.rejects",
+            &topics::name("orders.rejects"),
             &f.token,
             &envelope::encode("reject", f),
             f.fill_time,
@@ -170,7 +172,7 @@ pub fn run_paper(cfg: &ExecutorConfig) -> Result<ExecutorStats, ExecutorError> {
 
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &cfg.brokers)
-        .set("group.id", &cfg.group)
+        .set("group.id", topics::name(&cfg.group))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
@@ -178,7 +180,7 @@ pub fn run_paper(cfg: &ExecutorConfig) -> Result<ExecutorStats, ExecutorError> {
         .create()
         .map_err(kafka(&cfg.brokers))?;
     consumer
-        .subscribe(&["orders.intents"])
+        .subscribe(&[topics::name("orders.intents").as_str()])
         .map_err(kafka(&cfg.brokers))?;
     let mut last_activity = Instant::now();
     // The idle clock starts once the group has given us partitions (joining takes seconds), or after 30 s.

@@ -13,6 +13,7 @@ use super::envelope;
 use super::publish::{PublishError, Publisher};
 use super::run::{run_live, RunError, RunRequest};
 use super::source::{consumer, partition_count, SourceError};
+use super::topics;
 use crate::backtest::inputs::InputEvent;
 use crate::backtest::runner::ClusterSpec;
 use crate::bench::{Synthetic, BENCH_PIPELINE};
@@ -77,7 +78,7 @@ pub fn throughput(
                     event_time: t.time,
                 };
                 p.send(
-                    "market.ticks",
+                    &topics::name("market.ticks"),
                     &tick.token,
                     &envelope::encode("tick", &tick),
                     t.time,
@@ -85,7 +86,7 @@ pub fn throughput(
                 )?;
             }
             InputEvent::Tweet(t) => p.send(
-                "social.tweets",
+                &topics::name("social.tweets"),
                 &t.tweet.author_id,
                 &envelope::encode("tweet", &t.tweet),
                 t.tweet.created_at,
@@ -97,7 +98,14 @@ pub fn throughput(
     let records = p.finish()?;
 
     let start = Instant::now();
-    let read = raw_consume(brokers, &["market.ticks", "social.tweets"], records)?;
+    let read = raw_consume(
+        brokers,
+        &[
+            &topics::name("market.ticks"),
+            &topics::name("social.tweets"),
+        ],
+        records,
+    )?;
     let raw_seconds = start.elapsed().as_secs_f64();
     if read < records {
         return Err(KafkaBenchError::Short {
@@ -231,7 +239,7 @@ pub fn latency(brokers: &str, rate: u64, seconds: u64) -> Result<Latency, KafkaB
             event_time: now,
         };
         p.send(
-            "market.ticks",
+            &topics::name("market.ticks"),
             &tick.token,
             &envelope::encode("tick", &tick),
             now,

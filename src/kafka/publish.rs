@@ -169,7 +169,7 @@ impl Publisher {
         reason: &str,
     ) -> Result<(), PublishError> {
         self.send_until_acked_with(
-            &format!("deadletter.{topic}"),
+            &super::topics::dead_letter_of(topic),
             key,
             raw,
             chrono::Utc::now().timestamp_millis(),
@@ -219,7 +219,7 @@ impl Publisher {
             value: Some(reason),
         });
         self.send(
-            &format!("deadletter.{topic}"),
+            &super::topics::dead_letter_of(topic),
             key,
             raw,
             chrono::Utc::now().timestamp_millis(),
@@ -339,8 +339,9 @@ pub fn publish_file(
         }
     }
     records.sort_by_key(|r| r.0);
+    let target = super::topics::name(topic);
     for (ts, key, value) in records {
-        p.send(topic, &key, &value, ts, None)?;
+        p.send(&target, &key, &value, ts, None)?;
         stats.published += 1;
     }
     Ok(stats)

@@ -29,7 +29,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
     let dead = Arc::new(Mutex::new(Vec::new()));
     let spec = SourceSpec {
         brokers: req.brokers.clone(),
-        group_id: format!("hypeflow-replay-{}", req.cfg.pipeline.id),
+        group_id: super::topics::name(&format!("hypeflow-replay-{}", req.cfg.pipeline.id)),
         topics,
         from_ms: req.from_ms,
         to_ms: req.to_ms,

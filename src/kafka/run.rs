@@ -12,6 +12,7 @@
 use super::envelope;
 use super::publish::{PublishError, Publisher};
 use super::source::{live_source, LiveOptions, SourceError, SourceSpec, TopicKind};
+use super::topics;
 use crate::backtest::runner::ClusterSpec;
 use crate::config::{PipelineConfig, TokenTable};
 use crate::dataflow::records::Counters;
@@ -88,19 +89,19 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     tracing::debug!("run: starting");
     let table = Arc::new(TokenTable::new(&req.cfg.universe));
     let bar_interval = req.cfg.bar_interval_ms().map_err(RunError::Pipeline)?;
-    let mut topics = vec![("market.ticks".to_string(), TopicKind::Ticks)];
+    let mut topics = vec![(topics::name("market.ticks"), TopicKind::Ticks)];
     if req.cfg.uses_sentiment() {
-        topics.push(("social.tweets".to_string(), TopicKind::Tweets));
+        topics.push((topics::name("social.tweets"), TopicKind::Tweets));
     }
     if req.positions == Positions::Fills {
-        topics.push(("orders.intents".to_string(), TopicKind::Intents));
-        topics.push(("orders.fills".to_string(), TopicKind::Fills));
-        topics.push(("orders.rejects".to_string(), TopicKind::Rejects));
+        topics.push((topics::name("orders.intents"), TopicKind::Intents));
+        topics.push((topics::name("orders.fills"), TopicKind::Fills));
+        topics.push((topics::name("orders.rejects"), TopicKind::Rejects));
     }
     let dead = Arc::new(Mutex::new(Vec::new()));
     let spec = SourceSpec {
         brokers: req.brokers.clone(),
-        group_id: format!("hypeflow-run-{}", req.cfg.pipeline.id),
+        group_id: topics::name(&format!("hypeflow-run-{}", req.cfg.pipeline.id)),
         topics,
         from_ms: req.from_ms,
         to_ms: None,
@@ -142,7 +143,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
                     // producer's start-up; intents are only decided on worker 0.
                     let mut publisher: Option<Publisher> = if scope.index() == 0 {
                         Publisher::immediate(&b3).ok().map(|mut p| {
-                            p.warm_up("orders.intents");
+                            p.warm_up(&topics::name("orders.intents"));
                             p
                         })
                     } else {
@@ -150,6 +151,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
                     };
                     // Within one process an id goes out once; across restarts the executor's journal dedupes.
                     let mut seen: HashSet<String> = HashSet::new();
+                    let intents_topic = topics::name("orders.intents");
                     assemble(split_events(events), &ctx)
                         .probe_with(&probe)
                         .sink(Pipeline, "IntentsOut", move |(input, _)| {
@@ -179,7 +181,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
                                         let Some(p) = publisher.as_mut() else { return };
                                         // an intent must reach the topic: retry through outages
                                         let sent = p.send_until_acked(
-                                            "orders.intents",
+                                            &intents_topic,
                                             &i.token,
                                             &envelope::encode("intent", &i),
                                             i.decision_time,

@@ -49,8 +49,34 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<TopicSpec>, TopicsError> {
     Ok(f.topic)
 }
 
-/// The given file, or the compiled-in `kafka/topics.toml`.
+/// The namespace of this process on the cluster: `HYPEFLOW_TOPIC_PREFIX` (e.g. `staging.`) puts a deployment,
+/// or one test run, in its own set of topics and consumer groups on a shared cluster. Empty by default.
+pub fn prefix() -> String {
+    std::env::var("HYPEFLOW_TOPIC_PREFIX").unwrap_or_default()
+}
+
+/// A topic or consumer-group name in this process's namespace.
+pub fn name(base: &str) -> String {
+    format!("{}{base}", prefix())
+}
+
+/// The dead-letter topic of `topic` (given with or without the namespace prefix).
+pub fn dead_letter_of(topic: &str) -> String {
+    let p = prefix();
+    let base = topic.strip_prefix(p.as_str()).unwrap_or(topic);
+    format!("{p}deadletter.{base}")
+}
+
+/// The given file, or the compiled-in `kafka/topics.toml`, with names in this process's namespace.
 pub fn load(path: Option<&Path>) -> Result<Vec<TopicSpec>, TopicsError> {
+    let mut specs = load_unprefixed(path)?;
+    for t in &mut specs {
+        t.name = name(&t.name);
+    }
+    Ok(specs)
+}
+
+fn load_unprefixed(path: Option<&Path>) -> Result<Vec<TopicSpec>, TopicsError> {
     match path {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|source| TopicsError::Read {

@@ -10,9 +10,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A broker process, killed when dropped.
+/// A broker for one test: a process of ours (killed when dropped), or the external cluster named by
+/// `KAFKA_BOOTSTRAP` with this test's own topic namespace.
 pub struct Broker {
-    pub child: Child,
+    pub child: Option<Child>,
     pub bootstrap: String,
     /// The dev-broker's stdin: `down`/`up` simulate an outage.
     pub control: Option<std::process::ChildStdin>,
@@ -33,14 +34,40 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
+}
+
+thread_local! {
+    /// The topic namespace of the running test (each test runs on its own thread) on an external cluster.
+    static PREFIX: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+static TEST_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The external cluster to test against, if `KAFKA_BOOTSTRAP` names one.
+pub fn external_broker() -> Option<String> {
+    std::env::var("KAFKA_BOOTSTRAP")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// A topic's name in the running test's namespace.
+pub fn topic(base: &str) -> String {
+    PREFIX.with(|p| format!("{}{base}", p.borrow()))
 }
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hypeflow"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env_remove("KAFKA_BOOTSTRAP");
+    PREFIX.with(|p| {
+        if !p.borrow().is_empty() {
+            c.env("HYPEFLOW_TOPIC_PREFIX", p.borrow().as_str());
+        }
+    });
     c
 }
 
@@ -60,8 +87,35 @@ pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
 
-/// Starts `hypeflow dev-broker` and reads `bootstrap=...` from its first stdout line.
+/// Starts `hypeflow dev-broker` and reads `bootstrap=...` from its first stdout line; with `KAFKA_BOOTSTRAP` set,
+/// creates this test's own topics on that cluster instead (under a fresh `HYPEFLOW_TOPIC_PREFIX`, with the
+/// partition counts of kafka/topics.toml and replication 1).
 pub fn dev_broker(partitions: u32) -> Broker {
+    if let Some(bootstrap) = external_broker() {
+        let prefix = format!(
+            "test-{}-{}-{}.",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0),
+            TEST_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        PREFIX.with(|p| *p.borrow_mut() = prefix);
+        run_ok(&[
+            "topics",
+            "create",
+            "--brokers",
+            &bootstrap,
+            "--max-replication",
+            "1",
+        ]);
+        return Broker {
+            child: None,
+            bootstrap,
+            control: None,
+        };
+    }
     let mut child = bin()
         .args(["dev-broker", "--partitions", &partitions.to_string()])
         .stdin(Stdio::piped())
@@ -80,7 +134,7 @@ pub fn dev_broker(partitions: u32) -> Broker {
         .to_string();
     let control = child.stdin.take();
     Broker {
-        child,
+        child: Some(child),
         bootstrap,
         control,
     }
@@ -94,8 +148,10 @@ pub struct RawRecord {
 }
 
 /// Every record of a topic, from the start to each partition's end at call time.
-pub fn topic_records(brokers: &str, topic: &str) -> Vec<RawRecord> {
+pub fn topic_records(brokers: &str, base: &str) -> Vec<RawRecord> {
     use rdkafka::message::Headers;
+    let name = topic(base);
+    let topic = name.as_str();
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "test-reader")
