@@ -9,6 +9,7 @@ pub mod bench;
 pub mod config;
 pub mod dataflow;
 pub mod execution;
+pub mod ingest;
 pub mod kafka;
 pub mod model;
 pub mod risk;
