@@ -58,6 +58,27 @@ fn valid_cashtag(t: &str) -> bool {
     (1..=10).contains(&t.len()) && t.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
+/// Trimmed, normalised, sorted and deduplicated; the invalid ones listed as the error.
+fn normalised(
+    items: &[String],
+    norm: impl Fn(&str) -> String,
+    valid: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
+    let mut v: Vec<String> = items
+        .iter()
+        .map(|i| norm(i.trim()))
+        .filter(|i| !i.is_empty())
+        .collect();
+    v.sort();
+    v.dedup();
+    let bad: Vec<&str> = v.iter().filter(|i| !valid(i)).map(String::as_str).collect();
+    if bad.is_empty() {
+        Ok(v)
+    } else {
+        Err(bad.join(", "))
+    }
+}
+
 /// Rules following `handles` (with or without `@`, case-insensitive, deduplicated). With `cashtags`, each rule
 /// only matches posts that name one of them: `(from:a OR from:b) ($AXL OR $BOLT) -is:retweet`.
 pub fn build(
@@ -65,36 +86,18 @@ pub fn build(
     cashtags: &[String],
     limits: Limits,
 ) -> Result<Vec<Rule>, RulesError> {
-    let mut hs: Vec<String> = handles
-        .iter()
-        .map(|h| h.trim().trim_start_matches('@').to_ascii_lowercase())
-        .filter(|h| !h.is_empty())
-        .collect();
-    hs.sort();
-    hs.dedup();
-    let bad: Vec<&str> = hs
-        .iter()
-        .filter(|h| !valid_handle(h))
-        .map(String::as_str)
-        .collect();
-    if !bad.is_empty() {
-        return Err(RulesError::BadHandles(bad.join(", ")));
-    }
-    let mut tags: Vec<String> = cashtags
-        .iter()
-        .map(|t| t.trim().trim_start_matches('$').to_ascii_uppercase())
-        .filter(|t| !t.is_empty())
-        .collect();
-    tags.sort();
-    tags.dedup();
-    let bad: Vec<&str> = tags
-        .iter()
-        .filter(|t| !valid_cashtag(t))
-        .map(String::as_str)
-        .collect();
-    if !bad.is_empty() {
-        return Err(RulesError::BadCashtags(bad.join(", ")));
-    }
+    let hs = normalised(
+        handles,
+        |h| h.trim_start_matches('@').to_ascii_lowercase(),
+        valid_handle,
+    )
+    .map_err(RulesError::BadHandles)?;
+    let tags = normalised(
+        cashtags,
+        |t| t.trim_start_matches('$').to_ascii_uppercase(),
+        valid_cashtag,
+    )
+    .map_err(RulesError::BadCashtags)?;
     let suffix = if tags.is_empty() {
         " -is:retweet".to_string()
     } else {
