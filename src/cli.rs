@@ -39,6 +39,9 @@ enum Command {
     /// Create or check the topics of kafka/topics.toml
     #[command(subcommand)]
     Topics(TopicsCmd),
+    /// The influencer list: resolve handles with X's user lookup and keep the widely followed
+    #[command(subcommand)]
+    Influencers(InfluencersCmd),
     /// Load JSONL history into a topic (keyed, event time as the Kafka timestamp, idempotent producer)
     Publish(PublishArgs),
     /// Reprocess topic history through a pipeline and write the same outputs as `backtest`
@@ -117,6 +120,23 @@ struct DevBrokerArgs {
     /// Topics file (default: the compiled-in kafka/topics.toml)
     #[arg(long)]
     topics: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum InfluencersCmd {
+    /// Look up the seed handles (100 per call, X_BEARER_TOKEN from the environment), keep accounts with at least
+    /// --min-followers, and write handle,user_id,followers,counted_on
+    Sync {
+        #[arg(long, default_value = "data/influencers/seed_1000.tsv")]
+        seed: PathBuf,
+        #[arg(long, default_value = "data/influencers/influencers.csv")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 50_000)]
+        min_followers: u64,
+        /// X API host
+        #[arg(long, env = "X_API_BASE_URL", default_value = hypeflow::ingest::x_users::DEFAULT_BASE_URL)]
+        base_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +365,44 @@ pub fn run() -> Result<()> {
                 a.partitions,
                 std::io::stdin().lock(),
             )?;
+            Ok(())
+        }
+        Command::Influencers(InfluencersCmd::Sync {
+            seed,
+            out,
+            min_followers,
+            base_url,
+        }) => {
+            use hypeflow::ingest::x_users;
+            let seed_path = locate(&seed);
+            let text = std::fs::read_to_string(&seed_path)
+                .with_context(|| format!("cannot read the seed list {}", seed_path.display()))?;
+            let handles = x_users::read_seed(&text);
+            if handles.is_empty() {
+                bail!("{} holds no handles", seed_path.display());
+            }
+            let found = x_users::XUsers::from_env(&base_url)?.lookup(&handles)?;
+            let kept: Vec<x_users::Account> = found
+                .accounts
+                .iter()
+                .filter(|a| a.followers >= min_followers)
+                .cloned()
+                .collect();
+            let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+            std::fs::write(&out, x_users::write_influencers(&kept, &today))
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            for (handle, why) in &found.missing {
+                eprintln!("not found: {handle}: {why}");
+            }
+            println!(
+                "handles {} found {} kept {} (>= {} followers) not found {} -> {}",
+                handles.len(),
+                found.accounts.len(),
+                kept.len(),
+                min_followers,
+                found.missing.len(),
+                out.display()
+            );
             Ok(())
         }
         Command::Topics(TopicsCmd::Create {

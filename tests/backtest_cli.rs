@@ -370,6 +370,8 @@ fn every_subcommand_has_help() {
         vec!["replay", "--help"],
         vec!["execute", "--help"],
         vec!["run", "--help"],
+        vec!["influencers", "--help"],
+        vec!["influencers", "sync", "--help"],
     ] {
         let o = run_ok(&args);
         assert!(

@@ -6,3 +6,4 @@ pub mod rate_limit;
 pub mod reconnect;
 pub mod x_rules;
 pub mod x_stream;
+pub mod x_users;
