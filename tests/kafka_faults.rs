@@ -142,15 +142,7 @@ fn poison_records_go_to_the_dead_letter_topic_once_and_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let expected = replay_ids(b, dir.path());
 
-    let out = run_ok(&[
-        "run",
-        "--brokers",
-        b,
-        "--positions",
-        "model",
-        "--exit-when-idle",
-        "3",
-    ]);
+    let out = common::run_model(b, "3");
     assert_eq!(number_after(&out, "dead-lettered"), 2, "{out}");
     assert_eq!(
         topic_intent_ids(b),
@@ -175,15 +167,7 @@ fn poison_records_go_to_the_dead_letter_topic_once_and_the_run_goes_on() {
     assert_eq!(tweets.len(), 1);
 
     // A restart rewinds over the poison to rebuild its windows but does not dead-letter it again.
-    run_ok(&[
-        "run",
-        "--brokers",
-        b,
-        "--positions",
-        "model",
-        "--exit-when-idle",
-        "3",
-    ]);
+    common::run_model(b, "3");
     assert_eq!(topic_records(b, "deadletter.market.ticks").len(), 1);
     assert_eq!(topic_records(b, "deadletter.social.tweets").len(), 1);
 }

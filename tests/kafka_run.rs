@@ -28,15 +28,7 @@ fn live_run_publishes_the_replays_intents_and_resumes_after_restart() {
     expected.sort_by_key(by_id);
     assert!(expected.len() > 10);
 
-    let first = run_ok(&[
-        "run",
-        "--brokers",
-        b,
-        "--positions",
-        "model",
-        "--exit-when-idle",
-        "3",
-    ]);
+    let first = common::run_model(b, "3");
     assert_eq!(published(&first), expected.len() as u64, "{first}");
     let mut live = topic_data(b, "orders.intents");
     live.sort_by_key(by_id);
@@ -46,15 +38,7 @@ fn live_run_publishes_the_replays_intents_and_resumes_after_restart() {
     );
 
     // restart: resumes from the committed watermark minus the rewind, so it reprocesses only the tail
-    let second = run_ok(&[
-        "run",
-        "--brokers",
-        b,
-        "--positions",
-        "model",
-        "--exit-when-idle",
-        "3",
-    ]);
+    let second = common::run_model(b, "3");
     let again = published(&second);
     assert!(
         again < expected.len() as u64,

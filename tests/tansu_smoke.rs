@@ -101,15 +101,7 @@ fn publish_run_execute_on_tansu() {
         .into_iter()
         .collect();
 
-    let out = run_ok(&[
-        "run",
-        "--brokers",
-        b,
-        "--positions",
-        "model",
-        "--exit-when-idle",
-        "5",
-    ]);
+    let out = common::run_model(b, "5");
     assert_eq!(
         number_after(&out, "published"),
         expected.len() as u64,

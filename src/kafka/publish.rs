@@ -64,6 +64,14 @@ impl ProducerContext for Counting {
     }
 }
 
+/// Why a record was dead-lettered, as the `reason` header every dead-letter record carries.
+fn reason_header(reason: &str) -> OwnedHeaders {
+    OwnedHeaders::new().insert(Header {
+        key: "reason",
+        value: Some(reason),
+    })
+}
+
 pub struct Publisher {
     producer: BaseProducer<Counting>,
     delivery: Arc<Delivery>,
@@ -173,12 +181,7 @@ impl Publisher {
             key,
             raw,
             chrono::Utc::now().timestamp_millis(),
-            || {
-                Some(OwnedHeaders::new().insert(Header {
-                    key: "reason",
-                    value: Some(reason),
-                }))
-            },
+            || Some(reason_header(reason)),
         )
     }
 
@@ -214,10 +217,7 @@ impl Publisher {
         raw: &[u8],
         reason: &str,
     ) -> Result<(), PublishError> {
-        let headers = OwnedHeaders::new().insert(Header {
-            key: "reason",
-            value: Some(reason),
-        });
+        let headers = reason_header(reason);
         self.send(
             &super::topics::dead_letter_of(topic),
             key,

@@ -131,6 +131,21 @@ pub fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer, SourceError>
         })
 }
 
+/// A partition's (low, high) offsets.
+fn watermarks(
+    c: &BaseConsumer,
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), SourceError> {
+    c.fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .map_err(|e| SourceError::Metadata {
+            topic: topic.into(),
+            brokers: brokers.into(),
+            message: e.to_string(),
+        })
+}
+
 pub fn partition_count(c: &BaseConsumer, brokers: &str, topic: &str) -> Result<i32, SourceError> {
     let md = c
         .fetch_metadata(Some(topic), Duration::from_secs(10))
@@ -159,13 +174,7 @@ pub fn history_start(spec: &SourceSpec) -> Result<Option<i64>, SourceError> {
     for (topic, _) in spec.topics.iter().filter(|(_, k)| !k.is_state()) {
         let n = partition_count(&c, &spec.brokers, topic)?;
         for p in 0..n {
-            let (low, high) = c
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .map_err(|e| SourceError::Metadata {
-                    topic: topic.clone(),
-                    brokers: spec.brokers.clone(),
-                    message: e.to_string(),
-                })?;
+            let (low, high) = watermarks(&c, &spec.brokers, topic, p)?;
             if high <= low {
                 continue;
             }
@@ -247,9 +256,7 @@ fn offset_at_time(
     if let Some(o) = indexed.filter(|o| *o >= 0) {
         return Some(o);
     }
-    let (low, high) = c
-        .fetch_watermarks(topic, partition, Duration::from_secs(10))
-        .ok()?;
+    let (low, high) = watermarks(c, brokers, topic, partition).ok()?;
     // one small fetch per probe, answered at once
     let probe: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -364,13 +371,7 @@ pub fn bounded_source<'s>(
     for (ti, (topic, kind)) in spec.topics.iter().enumerate() {
         let n = partition_count(&c, &spec.brokers, topic)?;
         for p in (0..n).filter(|p| *p as usize % peers == index) {
-            let (low, high) = c
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .map_err(|e| SourceError::Metadata {
-                    topic: topic.clone(),
-                    brokers: spec.brokers.clone(),
-                    message: e.to_string(),
-                })?;
+            let (low, high) = watermarks(&c, &spec.brokers, topic, p)?;
             let start = match spec.from_ms {
                 Some(from) => offset_at_time(&c, &spec.brokers, topic, p, from).unwrap_or(high),
                 None => low,
@@ -590,9 +591,7 @@ pub fn live_source<'s>(
     let topic_index = spec.topic_index();
     for e in owned.elements() {
         let (topic, p) = (e.topic().to_string(), e.partition());
-        let (low, _high) = c
-            .fetch_watermarks(&topic, p, Duration::from_secs(10))
-            .map_err(|e| meta_err(&topic, e))?;
+        let (low, _high) = watermarks(&c, &spec.brokers, &topic, p)?;
         let committed_at = committed
             .find_partition(&topic, p)
             .and_then(|c| c.offset().to_raw())

@@ -263,6 +263,19 @@ pub fn topic_intent_ids(brokers: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// `hypeflow run --positions model` until the topics have been quiet for `idle_s`; returns its summary.
+pub fn run_model(brokers: &str, idle_s: &str) -> String {
+    run_ok(&[
+        "run",
+        "--brokers",
+        brokers,
+        "--positions",
+        "model",
+        "--exit-when-idle",
+        idle_s,
+    ])
+}
+
 /// The number printed after `word` in a command's summary line.
 pub fn number_after(out: &str, word: &str) -> u64 {
     let w: Vec<&str> = out.split_whitespace().collect();
