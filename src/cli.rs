@@ -445,14 +445,7 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
     if a.workers == 0 {
         bail!("--workers must be at least 1");
     }
-    let pipeline_path = locate(&a.pipeline);
-    let text = std::fs::read_to_string(&pipeline_path).with_context(|| {
-        format!(
-            "cannot read pipeline file {} (pass --pipeline FILE)",
-            pipeline_path.display()
-        )
-    })?;
-    let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    let (cfg, text, pipeline_path) = load_pipeline(&a.pipeline)?;
     let tweets = match a.tweets {
         Some(t) => Some(locate(&t)),
         None if cfg.uses_sentiment() => Some(locate(Path::new("data/sample/tweets.jsonl"))),

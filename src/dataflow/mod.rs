@@ -109,39 +109,27 @@ pub fn split_events<'s>(
         (k, e)
     });
     let orders = parts.pop().map(|s| {
-        s.flat_map(|e| {
-            if let InputEvent::Order(o) = e {
-                Some(o)
-            } else {
-                None
-            }
+        s.flat_map(|e| match e {
+            InputEvent::Order(o) => Some(o),
+            _ => None,
         })
     });
     let tweets = parts.pop().map(|s| {
-        s.flat_map(|e| {
-            if let InputEvent::Tweet(t) = e {
-                Some(t)
-            } else {
-                None
-            }
+        s.flat_map(|e| match e {
+            InputEvent::Tweet(t) => Some(t),
+            _ => None,
         })
     });
     let bars = parts.pop().map(|s| {
-        s.flat_map(|e| {
-            if let InputEvent::Bar(b) = e {
-                Some(b)
-            } else {
-                None
-            }
+        s.flat_map(|e| match e {
+            InputEvent::Bar(b) => Some(b),
+            _ => None,
         })
     });
     let ticks = parts.pop().map(|s| {
-        s.flat_map(|e| {
-            if let InputEvent::Tick(t) = e {
-                Some(t)
-            } else {
-                None
-            }
+        s.flat_map(|e| match e {
+            InputEvent::Tick(t) => Some(t),
+            _ => None,
         })
     });
     match (ticks, bars, tweets, orders) {
