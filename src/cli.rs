@@ -10,6 +10,8 @@ use hypeflow::sentiment::{eval, LexiconScorer};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+mod ingest;
+
 #[derive(Parser)]
 #[command(
     name = "hypeflow",
@@ -46,6 +48,9 @@ enum Command {
     Publish(PublishArgs),
     /// Reprocess topic history through a pipeline and write the same outputs as `backtest`
     Replay(ReplayArgs),
+    /// Live data from outside services (X, ...) into the Kafka topics or JSONL files
+    #[command(subcommand)]
+    Ingest(ingest::IngestCmd),
     /// Execute intents from orders.intents as a consumer-group member (journaled, at most once per intent id)
     Execute(ExecuteArgs),
     /// The live dataflow: market.ticks and social.tweets in, orders.intents out
@@ -134,7 +139,7 @@ enum InfluencersCmd {
         #[arg(long, default_value_t = 50_000)]
         min_followers: u64,
         /// X API host
-        #[arg(long, env = "X_API_BASE_URL", default_value = hypeflow::ingest::x_users::DEFAULT_BASE_URL)]
+        #[arg(long, env = "X_API_BASE_URL", default_value = hypeflow::ingest::x_api::DEFAULT_BASE_URL)]
         base_url: String,
     },
 }
@@ -357,6 +362,7 @@ pub fn run() -> Result<()> {
             Ok(())
         }
         Command::Bench(b) => bench_cmd(b),
+        Command::Ingest(c) => ingest::run(c),
         Command::DevBroker(a) => {
             let topics = hypeflow::kafka::topics::load(a.topics.as_deref())?;
             hypeflow::kafka::dev_broker::serve(

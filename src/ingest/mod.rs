@@ -1,9 +1,13 @@
-//! Live data from outside services (issue 4, in progress): the parts of the X API v2 client and the price
-//! feeds that are pure policy, built and tested first. The HTTP clients, the stream reader and the `ingest`
-//! commands that use them are not written yet.
+//! Live data from outside services: X API v2 (influencer list, stream rules, the filtered stream and the
+//! recent-search fallback), each client built against the provider's documented protocol, rate-limited per
+//! provider, pointed at the real service or a local fake by its base URL.
 
+pub mod clock;
 pub mod rate_limit;
 pub mod reconnect;
+pub mod sink;
+pub mod x_api;
+pub mod x_ingest;
 pub mod x_rules;
 pub mod x_stream;
 pub mod x_users;

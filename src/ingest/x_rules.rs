@@ -3,6 +3,7 @@
 //! count (1,000), and the plan to sync them with what the stream already has. Only rules tagged by hypeflow
 //! are ever deleted, so rules someone else added to the project stay.
 
+use super::x_api::{XApi, XError};
 use serde::{Deserialize, Serialize};
 
 pub const TAG_PREFIX: &str = "hypeflow:";
@@ -169,6 +170,146 @@ pub fn plan(existing: &[ExistingRule], wanted: &[Rule]) -> SyncPlan {
             .map(|r| r.id.clone())
             .collect(),
     }
+}
+
+/// What a sync did, and every problem X reported about the rules (invalid, duplicate, over the cap).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub kept: usize,
+    pub added: usize,
+    pub deleted: usize,
+    pub problems: Vec<String>,
+    /// Only validated (`dry_run=true`), nothing changed.
+    pub dry_run: bool,
+}
+
+#[derive(Deserialize)]
+struct RulesList {
+    #[serde(default)]
+    data: Vec<ExistingRule>,
+}
+
+#[derive(Deserialize, Default)]
+struct Summary {
+    created: Option<u64>,
+    invalid: Option<u64>,
+    deleted: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct Meta {
+    #[serde(default)]
+    summary: Summary,
+}
+
+#[derive(Deserialize)]
+struct RuleProblem {
+    title: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    detail: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UpdateResponse {
+    #[serde(default)]
+    meta: Meta,
+    #[serde(default)]
+    errors: Vec<RuleProblem>,
+}
+
+impl RuleProblem {
+    fn duplicate(&self) -> bool {
+        let t = self.kind.as_deref().or(self.title.as_deref()).unwrap_or("");
+        t.ends_with("duplicate-rules") || t.contains("DuplicateRule")
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}: {}{}",
+            self.title.as_deref().unwrap_or("problem"),
+            self.detail.as_deref().unwrap_or(""),
+            self.value
+                .as_deref()
+                .map(|v| format!(" (rule `{v}`)"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+const RULES_PATH: &str = "/2/tweets/search/stream/rules";
+
+fn update(api: &XApi, body: serde_json::Value, dry_run: bool) -> Result<UpdateResponse, XError> {
+    let query = if dry_run {
+        vec![("dry_run", "true".to_string())]
+    } else {
+        vec![]
+    };
+    let text = api.post(RULES_PATH, &query, &body, &api.limits.rules_write)?;
+    serde_json::from_str(&text).map_err(|e| XError::Body {
+        url: api.url(RULES_PATH),
+        message: e.to_string(),
+    })
+}
+
+/// Makes the project's stream rules hold `wanted` among hypeflow's: validates the additions with `dry_run`
+/// first (nothing changes if X finds an invalid rule), adds, then deletes the stale hypeflow rules, so the
+/// stream never goes without rules in between. With `dry_run` it stops after the validation.
+pub fn sync(api: &XApi, wanted: &[Rule], dry_run: bool) -> Result<SyncReport, XError> {
+    let text = api.get(RULES_PATH, &[], &api.limits.rules_read)?;
+    let existing: RulesList = serde_json::from_str(&text).map_err(|e| XError::Body {
+        url: api.url(RULES_PATH),
+        message: e.to_string(),
+    })?;
+    let p = plan(&existing.data, wanted);
+    let mut report = SyncReport {
+        kept: wanted.len() - p.add.len(),
+        dry_run,
+        ..SyncReport::default()
+    };
+    if !p.add.is_empty() {
+        let body = serde_json::json!({ "add": p.add });
+        let check = update(api, body.clone(), true)?;
+        report
+            .problems
+            .extend(check.errors.iter().map(RuleProblem::describe));
+        let fatal: Vec<String> = check
+            .errors
+            .iter()
+            .filter(|e| !e.duplicate())
+            .map(RuleProblem::describe)
+            .collect();
+        if !fatal.is_empty() || check.meta.summary.invalid.unwrap_or(0) > 0 {
+            return Err(XError::Rules(format!(
+                "X rejected the rules in a dry run, nothing was changed: {}",
+                if fatal.is_empty() {
+                    "invalid rules (no detail given)".to_string()
+                } else {
+                    fatal.join("; ")
+                }
+            )));
+        }
+        if !dry_run {
+            let done = update(api, body, false)?;
+            report.added = done.meta.summary.created.unwrap_or(0) as usize;
+            report
+                .problems
+                .extend(done.errors.iter().map(RuleProblem::describe));
+        }
+    }
+    if !dry_run && !p.delete_ids.is_empty() {
+        let done = update(
+            api,
+            serde_json::json!({ "delete": { "ids": p.delete_ids } }),
+            false,
+        )?;
+        report.deleted = done.meta.summary.deleted.unwrap_or(0) as usize;
+        report
+            .problems
+            .extend(done.errors.iter().map(RuleProblem::describe));
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

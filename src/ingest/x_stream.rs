@@ -94,7 +94,11 @@ pub fn parse_line(line: &str) -> StreamLine {
         };
     }
     if let Some(post) = l.data {
-        return post_of(post, l.includes);
+        let users = l.includes.map(|i| i.users).unwrap_or_default();
+        return match post_of(post, &users) {
+            Ok(t) => StreamLine::Post(t),
+            Err(why) => StreamLine::Unreadable(why),
+        };
     }
     if let Some(errors) = l.errors {
         if let Some(p) = errors
@@ -130,28 +134,24 @@ pub fn parse_line(line: &str) -> StreamLine {
     StreamLine::Unreadable("neither data, errors nor a connection notice".into())
 }
 
-fn post_of(p: Post, includes: Option<Includes>) -> StreamLine {
+fn post_of(p: Post, users: &[User]) -> Result<Tweet, String> {
     let (Some(id), Some(author_id), Some(text)) = (p.id, p.author_id, p.text) else {
-        return StreamLine::Unreadable("a post without id, author_id or text".into());
+        return Err("a post without id, author_id or text".into());
     };
     if id.is_empty() || author_id.is_empty() {
-        return StreamLine::Unreadable("a post with an empty id or author_id".into());
+        return Err("a post with an empty id or author_id".into());
     }
     let Some(created) = p.created_at else {
-        return StreamLine::Unreadable(format!(
+        return Err(format!(
             "post {id} has no created_at: request tweet.fields=created_at"
         ));
     };
-    let created_at = match parse_time(&created) {
-        Ok(t) => t,
-        Err(e) => return StreamLine::Unreadable(format!("post {id}: {e}")),
-    };
-    let author = includes
-        .into_iter()
-        .flat_map(|i| i.users)
+    let created_at = parse_time(&created).map_err(|e| format!("post {id}: {e}"))?;
+    let author = users
+        .iter()
         .find(|u| u.id.as_deref() == Some(author_id.as_str()));
     let m = p.public_metrics;
-    StreamLine::Post(Tweet {
+    Ok(Tweet {
         id,
         author_handle: author
             .as_ref()
@@ -172,6 +172,61 @@ fn post_of(p: Post, includes: Option<Includes>) -> StreamLine {
             quotes: m.as_ref().and_then(|m| m.quote_count).unwrap_or(0),
         },
     })
+}
+
+/// One page of `GET /2/tweets/search/recent`: each post read on its own (a bad one goes to the dead-letter
+/// path with its raw JSON and reason, the rest of the page still counts), and the paging fields.
+#[derive(Debug, Default)]
+pub struct SearchPage {
+    pub posts: Vec<Result<Tweet, (String, String)>>,
+    pub newest_id: Option<String>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawPage {
+    #[serde(default)]
+    data: Vec<serde_json::Value>,
+    includes: Option<Includes>,
+    #[serde(default)]
+    meta: PageMeta,
+}
+
+#[derive(Deserialize, Default)]
+struct PageMeta {
+    newest_id: Option<String>,
+    next_token: Option<String>,
+}
+
+pub fn parse_search_page(body: &str) -> Result<SearchPage, String> {
+    let page: RawPage =
+        serde_json::from_str(body).map_err(|e| format!("not a search response: {e}"))?;
+    let users = page.includes.map(|i| i.users).unwrap_or_default();
+    let posts = page
+        .data
+        .into_iter()
+        .map(|v| {
+            let raw = v.to_string();
+            serde_json::from_value::<Post>(v)
+                .map_err(|e| e.to_string())
+                .and_then(|p| post_of(p, &users))
+                .map_err(|why| (raw, why))
+        })
+        .collect();
+    Ok(SearchPage {
+        posts,
+        newest_id: page.meta.newest_id,
+        next_token: page.meta.next_token,
+    })
+}
+
+/// Orders X ids (decimal snowflakes, growing with time) without parsing them: longer is later.
+pub fn later_id<'a>(a: &'a str, b: &'a str) -> &'a str {
+    if (a.len(), a) >= (b.len(), b) {
+        a
+    } else {
+        b
+    }
 }
 
 /// Drops posts already seen (the stream may repeat them, e.g. after a reconnect with backfill), remembering the
@@ -272,6 +327,25 @@ mod tests {
         assert!(
             matches!(parse_line(no_time), StreamLine::Unreadable(r) if r.contains("created_at"))
         );
+    }
+
+    #[test]
+    fn a_search_page_keeps_good_posts_and_names_the_bad_one() {
+        let body = r#"{"data":[{"id":"1234567890123456789","text":"Just started learning Python and loving it!","created_at":"2024-01-15T10:30:00.000Z","author_id":"9876543210","public_metrics":{"retweet_count":5,"reply_count":2,"like_count":42,"quote_count":1},"edit_history_tweet_ids":["1234567890123456789"]},{"id":7,"text":"x"}],"includes":{"users":[{"id":"9876543210","username":"pythondev","verified":false}]},"meta":{"newest_id":"1234567890123456789","oldest_id":"1234567890123456789","result_count":2,"next_token":"b26v89c19zqg8o3f"}}"#;
+        let p = parse_search_page(body).unwrap();
+        assert_eq!(p.posts.len(), 2);
+        let t = p.posts[0].as_ref().unwrap();
+        assert_eq!(
+            (t.author_handle.as_str(), t.engagement.likes),
+            ("pythondev", 42)
+        );
+        let (raw, why) = p.posts[1].as_ref().unwrap_err();
+        assert!(raw.contains("\"id\":7") && why.contains("string"), "{why}");
+        assert_eq!(p.next_token.as_deref(), Some("b26v89c19zqg8o3f"));
+        let empty = parse_search_page(r#"{"meta":{"result_count":0}}"#).unwrap();
+        assert!(empty.posts.is_empty() && empty.newest_id.is_none());
+        assert_eq!(later_id("999", "1000"), "1000");
+        assert_eq!(later_id("1001", "1000"), "1001");
     }
 
     #[test]

@@ -3,34 +3,11 @@
 //! writes them with the date they were counted. The bearer token comes from `X_BEARER_TOKEN` and never appears
 //! in a log or an error.
 
-use super::rate_limit::{pause_from_headers, RateLimit};
+use super::x_api::XApi;
+pub use super::x_api::XError;
 use serde::Deserialize;
-use std::time::{Duration, Instant};
 
-pub const DEFAULT_BASE_URL: &str = "https://api.x.com";
 const PER_CALL: usize = 100;
-const MAX_RATE_LIMITED_RETRIES: u32 = 5;
-
-#[derive(Debug, thiserror::Error)]
-pub enum XError {
-    #[error("X_BEARER_TOKEN is not set: export the app's bearer token (it is read from the environment only)")]
-    NoToken,
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
-    #[error("GET {url} failed: {message}")]
-    Transport { url: String, message: String },
-    #[error("X answered {status} to {url}: {detail}{hint}")]
-    Status {
-        url: String,
-        status: u16,
-        detail: String,
-        hint: &'static str,
-    },
-    #[error("X answered {url} with a body this client cannot read: {message}")]
-    Body { url: String, message: String },
-    #[error("still rate-limited after {0} waits; try again later")]
-    RateLimited(u32),
-}
 
 /// One resolved account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,30 +52,15 @@ struct ProblemData {
 }
 
 pub struct XUsers {
-    base: String,
-    token: String,
-    http: reqwest::blocking::Client,
-    limit: RateLimit,
+    api: XApi,
 }
 
 impl XUsers {
     /// `base` is the API host (`X_API_BASE_URL` or a flag; default api.x.com); the token is read from the
     /// environment. User lookup allows 300 requests per 15 minutes per app.
     pub fn from_env(base: &str) -> Result<Self, XError> {
-        let token = std::env::var("X_BEARER_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .ok_or(XError::NoToken)?;
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("hypeflow/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| XError::Client(e.to_string()))?;
         Ok(XUsers {
-            base: base.trim_end_matches('/').to_string(),
-            token,
-            http,
-            limit: RateLimit::new("x-users", 300, Duration::from_secs(900), Instant::now()),
+            api: XApi::from_env(base)?,
         })
     }
 
@@ -106,69 +68,22 @@ impl XUsers {
     pub fn lookup(&self, handles: &[String]) -> Result<Lookup, XError> {
         let mut out = Lookup::default();
         for chunk in handles.chunks(PER_CALL) {
-            let page = self.lookup_chunk(chunk)?;
+            let body = self.api.get(
+                "/2/users/by",
+                &[
+                    ("usernames", chunk.join(",")),
+                    ("user.fields", "public_metrics".to_string()),
+                ],
+                &self.api.limits.users,
+            )?;
+            let page = parse_users(&body).map_err(|message| XError::Body {
+                url: self.api.url("/2/users/by"),
+                message,
+            })?;
             out.accounts.extend(page.accounts);
             out.missing.extend(page.missing);
         }
         Ok(out)
-    }
-
-    fn lookup_chunk(&self, handles: &[String]) -> Result<Lookup, XError> {
-        let url = format!("{}/2/users/by", self.base);
-        let mut waits = 0;
-        loop {
-            self.limit.take_blocking();
-            let resp = self
-                .http
-                .get(&url)
-                .bearer_auth(&self.token)
-                .query(&[
-                    ("usernames", handles.join(",")),
-                    ("user.fields", "public_metrics".to_string()),
-                ])
-                .send()
-                .map_err(|e| XError::Transport {
-                    url: url.clone(),
-                    message: e.without_url().to_string(),
-                })?;
-            let status = resp.status().as_u16();
-            let headers = resp.headers().clone();
-            let header = |k: &str| {
-                headers
-                    .get(k)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            if let Some(pause) = pause_from_headers(status, header, chrono::Utc::now().timestamp())
-            {
-                self.limit.pause_until(Instant::now() + pause);
-                if status == 429 {
-                    waits += 1;
-                    if waits > MAX_RATE_LIMITED_RETRIES {
-                        return Err(XError::RateLimited(waits - 1));
-                    }
-                    tracing::warn!("X user lookup rate-limited; waiting {pause:?}");
-                    continue;
-                }
-            }
-            let body = resp.text().map_err(|e| XError::Body {
-                url: url.clone(),
-                message: e.without_url().to_string(),
-            })?;
-            if !(200..300).contains(&status) {
-                return Err(XError::Status {
-                    url,
-                    status,
-                    detail: body.chars().take(300).collect(),
-                    hint: match status {
-                        401 => " (check X_BEARER_TOKEN)",
-                        403 => " (the app's access level does not include user lookup)",
-                        _ => "",
-                    },
-                });
-            }
-            return parse_users(&body).map_err(|message| XError::Body { url, message });
-        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: the binary, broker processes, topic readers.
 #![allow(dead_code)]
 
+pub mod fake_http;
+
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;

@@ -1,0 +1,188 @@
+//! `hypeflow ingest ...`: the live-data commands.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use hypeflow::ingest::{clock::SystemClock, sink::Sink, x_api, x_ingest, x_rules, x_users};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum IngestCmd {
+    /// Influencer posts from X's filtered stream (or recent search) into social.tweets or a JSONL file
+    X(XArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum XMode {
+    /// The filtered stream (pay-per-use and Pro): posts within seconds; gaps after outages filled by search
+    Stream,
+    /// Poll recent search (for accounts without stream access)
+    Search,
+}
+
+#[derive(Args)]
+pub struct XArgs {
+    /// The influencer list: `handle,...` CSV from `influencers sync`, or a seed list (one handle per line or
+    /// rank<TAB>handle)
+    #[arg(long, default_value = "data/influencers/influencers.csv")]
+    influencers: PathBuf,
+    /// Only posts naming one of these cashtags (default: the pipeline's tokens with --pipeline, else any post)
+    #[arg(long, value_delimiter = ',')]
+    cashtags: Vec<String>,
+    /// A pipeline file whose tokens become the cashtag filter
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
+    /// jsonl:PATH (appends; dead letters in PATH.deadletter.jsonl) or kafka:BOOTSTRAP (social.tweets, keyed
+    /// by author; dead letters in deadletter.social.tweets)
+    #[arg(long)]
+    out: String,
+    #[arg(long, value_enum, default_value = "stream")]
+    mode: XMode,
+    /// Make the stream's rules match the list first (validated with dry_run; only hypeflow-tagged rules are
+    /// ever deleted)
+    #[arg(long)]
+    sync_rules: bool,
+    /// With --sync-rules: validate and report only, change nothing, do not stream
+    #[arg(long)]
+    dry_run: bool,
+    /// Reconnect when the stream sends neither data nor a keep-alive for this long (X sends one every 20 s)
+    #[arg(long, default_value_t = x_ingest::DEFAULT_SILENCE.as_secs_f64())]
+    silence_s: f64,
+    /// Search mode: seconds between polls (recent search allows 450 calls per 15 minutes per app)
+    #[arg(long, default_value_t = 15.0)]
+    poll_s: f64,
+    /// Stop after this many new posts (default: run until stopped)
+    #[arg(long)]
+    max_posts: Option<u64>,
+    /// Stop after this many failed connection attempts in a row (default: retry forever)
+    #[arg(long)]
+    max_failures: Option<u32>,
+    /// Search mode: stop after this many polling rounds
+    #[arg(long)]
+    max_rounds: Option<u64>,
+    /// X API host
+    #[arg(long, env = "X_API_BASE_URL", default_value = x_api::DEFAULT_BASE_URL)]
+    base_url: String,
+}
+
+pub fn run(cmd: IngestCmd) -> Result<()> {
+    match cmd {
+        IngestCmd::X(a) => ingest_x(a),
+    }
+}
+
+/// Handles from an `influencers sync` CSV (first column under a `handle` header) or a seed list.
+fn read_handles(text: &str) -> Vec<String> {
+    if text.trim_start().starts_with("handle,") {
+        text.lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect()
+    } else {
+        x_users::read_seed(text)
+    }
+}
+
+fn ingest_x(a: XArgs) -> Result<()> {
+    let path = super::locate(&a.influencers);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the influencer list {} (make it with `hypeflow influencers sync`, or pass --influencers)",
+            path.display()
+        )
+    })?;
+    let handles = read_handles(&text);
+    if handles.is_empty() {
+        bail!("{} holds no handles", path.display());
+    }
+    let mut cashtags = a.cashtags.clone();
+    if let Some(p) = &a.pipeline {
+        let (cfg, _, _) = super::load_pipeline(p)?;
+        cashtags.extend(cfg.universe.tokens.iter().cloned());
+    }
+    let rules = x_rules::build(&handles, &cashtags, x_rules::Limits::default())?;
+    // recent search takes queries of up to 512 characters on the standard plans
+    let queries: Vec<String> = x_rules::build(
+        &handles,
+        &cashtags,
+        x_rules::Limits {
+            rule_length: 512,
+            rules: usize::MAX,
+        },
+    )?
+    .into_iter()
+    .map(|r| r.value)
+    .collect();
+    let api = x_api::XApi::from_env(&a.base_url)?;
+    if a.sync_rules {
+        let r = x_rules::sync(&api, &rules, a.dry_run)?;
+        for p in &r.problems {
+            eprintln!("X rule problem: {p}");
+        }
+        println!(
+            "rules wanted {} kept {} added {} deleted {}{}",
+            rules.len(),
+            r.kept,
+            r.added,
+            r.deleted,
+            if r.dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            }
+        );
+        if a.dry_run {
+            return Ok(());
+        }
+    }
+    let mut sink = Sink::open(&a.out, "social.tweets")?;
+    let stats = match a.mode {
+        XMode::Stream => x_ingest::stream(
+            &api,
+            &x_ingest::StreamOptions {
+                silence: Duration::from_secs_f64(a.silence_s.max(0.05)),
+                max_posts: a.max_posts,
+                max_failures: a.max_failures,
+                gap_queries: queries,
+            },
+            &mut sink,
+            &SystemClock,
+        )?,
+        XMode::Search => x_ingest::poll(
+            &api,
+            &queries,
+            &x_ingest::PollOptions {
+                interval: Duration::from_secs_f64(a.poll_s.max(0.0)),
+                max_posts: a.max_posts,
+                max_rounds: a.max_rounds,
+            },
+            &mut sink,
+            &SystemClock,
+        )?,
+    };
+    println!(
+        "posts {} duplicates {} dead-lettered {} keep-alives {} connections {} gap-filled {} -> {}",
+        stats.posts,
+        stats.duplicates,
+        stats.dead_lettered,
+        stats.keep_alives,
+        stats.connections,
+        stats.gap_filled,
+        sink.describe()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn handles_come_from_either_list_format() {
+        assert_eq!(
+            super::read_handles("handle,user_id,followers,counted_on\nalice,1,90000,2026-11-24\nbob,2,60000,2026-11-24\n"),
+            vec!["alice", "bob"]
+        );
+        assert_eq!(super::read_handles("1\t@carol\n"), vec!["carol"]);
+    }
+}
