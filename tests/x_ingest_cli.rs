@@ -91,6 +91,15 @@ fn ingest(fake: &FakeHttp, dir: &std::path::Path, extra: &[&str]) -> std::proces
         .unwrap()
 }
 
+fn ingest_to_file(
+    fake: &FakeHttp,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::process::Output) {
+    let out = dir.join("posts.jsonl");
+    let o = ingest(fake, dir, &["--out", &format!("jsonl:{}", out.display())]);
+    (out, o)
+}
+
 fn printed(o: &std::process::Output) -> String {
     format!(
         "{}{}",
@@ -103,12 +112,7 @@ fn printed(o: &std::process::Output) -> String {
 fn rules_are_synced_then_posts_stream_into_a_jsonl_file() {
     let fake = fake_x(false);
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("posts.jsonl");
-    let o = ingest(
-        &fake,
-        dir.path(),
-        &["--out", &format!("jsonl:{}", out.display())],
-    );
+    let (out, o) = ingest_to_file(&fake, dir.path());
     let text = printed(&o);
     assert!(o.status.success(), "{text}");
     assert!(
@@ -156,12 +160,7 @@ fn rules_are_synced_then_posts_stream_into_a_jsonl_file() {
 fn an_invalid_rule_changes_nothing_and_says_why() {
     let fake = fake_x(true);
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("posts.jsonl");
-    let o = ingest(
-        &fake,
-        dir.path(),
-        &["--out", &format!("jsonl:{}", out.display())],
-    );
+    let (out, o) = ingest_to_file(&fake, dir.path());
     let text = printed(&o);
     assert!(!o.status.success());
     assert!(
@@ -176,6 +175,7 @@ fn an_invalid_rule_changes_nothing_and_says_why() {
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].param("dry_run"), Some("true"));
     assert!(fake.requests_to("/2/tweets/search/stream").is_empty());
+    assert!(!out.exists(), "nothing was streamed");
     assert!(!text.contains(TOKEN));
 }
 

@@ -62,7 +62,17 @@ struct State<'a> {
     lines: u64,
 }
 
-impl State<'_> {
+impl<'a> State<'a> {
+    fn new(sink: &'a mut Sink, max_posts: Option<u64>) -> Self {
+        State {
+            sink,
+            dedupe: Dedupe::new(DEDUPE_WINDOW),
+            stats: IngestStats::default(),
+            max_posts,
+            lines: 0,
+        }
+    }
+
     fn done(&self) -> bool {
         self.max_posts.is_some_and(|m| self.stats.posts >= m)
     }
@@ -104,13 +114,7 @@ pub fn stream(
         ("expansions", "author_id".to_string()),
         ("user.fields", USER_FIELDS.to_string()),
     ];
-    let mut st = State {
-        sink,
-        dedupe: Dedupe::new(DEDUPE_WINDOW),
-        stats: IngestStats::default(),
-        max_posts: opts.max_posts,
-        lines: 0,
-    };
+    let mut st = State::new(sink, opts.max_posts);
     let mut policy = Reconnect::new();
     let mut failures = 0u32;
     let mut outage = false;
@@ -337,13 +341,7 @@ pub fn poll(
     sink: &mut Sink,
     clock: &dyn Clock,
 ) -> Result<IngestStats, IngestError> {
-    let mut st = State {
-        sink,
-        dedupe: Dedupe::new(DEDUPE_WINDOW),
-        stats: IngestStats::default(),
-        max_posts: opts.max_posts,
-        lines: 0,
-    };
+    let mut st = State::new(sink, opts.max_posts);
     let mut since: Vec<Option<String>> = vec![None; queries.len()];
     let mut rounds = 0u64;
     loop {
