@@ -10,6 +10,60 @@ use std::time::Duration;
 pub enum IngestCmd {
     /// Influencer posts from X's filtered stream (or recent search) into social.tweets or a JSONL file
     X(XArgs),
+    /// Token prices from CoinGecko and DexScreener in priority order with health tracking, into market.ticks
+    /// or a JSONL file
+    Prices(PricesArgs),
+    /// A pool's OHLCV history from CoinGecko's on-chain API, as a bars CSV that `backtest --prices` reads
+    Ohlcv(OhlcvArgs),
+}
+
+#[derive(Args)]
+pub struct OhlcvArgs {
+    /// GeckoTerminal network slug (eth, bsc, base, ...)
+    #[arg(long)]
+    network: String,
+    /// Pool address
+    #[arg(long)]
+    pool: String,
+    /// The symbol the bars are labelled with
+    #[arg(long)]
+    token: String,
+    /// day, hour or minute (second on Pro)
+    #[arg(long, default_value = "minute")]
+    timeframe: String,
+    /// Bars per candle as documented: day 1; hour 1/4/12; minute 1/5/15; second 1/15/30
+    #[arg(long, default_value_t = 15)]
+    aggregate: u32,
+    /// Candles (at most 1000)
+    #[arg(long, default_value_t = 1000)]
+    limit: u32,
+    /// demo or pro (must match the key in COINGECKO_API_KEY)
+    #[arg(long, default_value = "demo")]
+    plan: String,
+    #[arg(long)]
+    out: PathBuf,
+    /// CoinGecko API root (default: the plan's host)
+    #[arg(long, env = "COINGECKO_BASE_URL")]
+    coingecko_url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct PricesArgs {
+    /// Providers, their priority and the tokens
+    #[arg(long, default_value = "feeds/prices.toml")]
+    feeds: PathBuf,
+    /// jsonl:PATH or kafka:BOOTSTRAP (market.ticks, keyed by token)
+    #[arg(long)]
+    out: String,
+    /// Stop after this many polling rounds (default: run until stopped)
+    #[arg(long)]
+    max_rounds: Option<u64>,
+    /// CoinGecko API root (default: the plan's host)
+    #[arg(long, env = "COINGECKO_BASE_URL")]
+    coingecko_url: Option<String>,
+    /// DexScreener API root
+    #[arg(long, env = "DEXSCREENER_BASE_URL")]
+    dexscreener_url: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -68,6 +122,8 @@ pub struct XArgs {
 pub fn run(cmd: IngestCmd) -> Result<()> {
     match cmd {
         IngestCmd::X(a) => ingest_x(a),
+        IngestCmd::Prices(a) => ingest_prices(a),
+        IngestCmd::Ohlcv(a) => ingest_ohlcv(a),
     }
 }
 
@@ -172,6 +228,116 @@ fn ingest_x(a: XArgs) -> Result<()> {
         stats.gap_filled,
         sink.describe()
     );
+    Ok(())
+}
+
+fn ingest_prices(a: PricesArgs) -> Result<()> {
+    use hypeflow::ingest::{coingecko, dexscreener, price_feed};
+    let path = super::locate(&a.feeds);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the feeds file {}", path.display()))?;
+    let cfg = price_feed::FeedConfig::parse(&text, &path.display().to_string())
+        .map_err(anyhow::Error::msg)?;
+    let mut providers: Vec<Box<dyn price_feed::PriceProvider>> = Vec::new();
+    for name in &cfg.priority {
+        match name.as_str() {
+            "coingecko" => {
+                let section = cfg
+                    .coingecko
+                    .clone()
+                    .unwrap_or(price_feed::CoinGeckoSection {
+                        plan: coingecko::Plan::default(),
+                        base_url: None,
+                    });
+                let base = a
+                    .coingecko_url
+                    .clone()
+                    .or(section.base_url)
+                    .unwrap_or_else(|| section.plan.default_base().to_string());
+                let key = std::env::var("COINGECKO_API_KEY").ok();
+                providers.push(Box::new(
+                    coingecko::CoinGecko::new(&base, section.plan, key)
+                        .map_err(anyhow::Error::msg)?,
+                ));
+            }
+            "dexscreener" => {
+                let base = a
+                    .dexscreener_url
+                    .clone()
+                    .or(cfg.dexscreener_base_url.clone())
+                    .unwrap_or_else(|| dexscreener::DEFAULT_BASE_URL.to_string());
+                providers.push(Box::new(
+                    dexscreener::DexScreener::new(&base).map_err(anyhow::Error::msg)?,
+                ));
+            }
+            other => bail!("unknown provider {other}"),
+        }
+    }
+    let interval = Duration::from_millis(cfg.interval_ms().map_err(anyhow::Error::msg)? as u64);
+    let mut feed = price_feed::PriceFeed::new(
+        providers,
+        cfg.tokens.clone(),
+        interval,
+        cfg.stale_ms().map_err(anyhow::Error::msg)?,
+    );
+    let mut sink = Sink::open(&a.out, "market.ticks")?;
+    let stats = feed.run(&mut sink, &SystemClock, a.max_rounds, |r| {
+        for (p, why) in &r.skipped {
+            tracing::info!("round: {p} skipped: {why}");
+        }
+    })?;
+    let sources: Vec<String> = stats
+        .by_source
+        .iter()
+        .map(|(s, n)| format!("{s}={n}"))
+        .collect();
+    println!(
+        "rounds {} ticks {} ({}) -> {}",
+        stats.rounds,
+        stats.ticks,
+        sources.join(" "),
+        sink.describe()
+    );
+    Ok(())
+}
+
+fn ingest_ohlcv(a: OhlcvArgs) -> Result<()> {
+    use hypeflow::ingest::coingecko::{CoinGecko, Plan};
+    use hypeflow::model::time::to_rfc3339;
+    let plan = match a.plan.as_str() {
+        "demo" => Plan::Demo,
+        "pro" => Plan::Pro,
+        other => bail!("--plan {other}: use demo or pro"),
+    };
+    let base = a
+        .coingecko_url
+        .clone()
+        .unwrap_or_else(|| plan.default_base().to_string());
+    let cg = CoinGecko::new(&base, plan, std::env::var("COINGECKO_API_KEY").ok())
+        .map_err(anyhow::Error::msg)?;
+    let bars = cg.pool_ohlcv(
+        &a.network,
+        &a.pool,
+        &a.timeframe,
+        a.aggregate,
+        a.limit,
+        &a.token,
+    )?;
+    let mut csv = String::from("token,timestamp,open,high,low,close,volume\n");
+    for b in &bars {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            b.token,
+            to_rfc3339(b.open_time),
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume
+        ));
+    }
+    std::fs::write(&a.out, csv).with_context(|| format!("cannot write {}", a.out.display()))?;
+    println!("bars {} -> {}", bars.len(), a.out.display());
     Ok(())
 }
 

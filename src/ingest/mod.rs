@@ -1,8 +1,12 @@
 //! Live data from outside services: X API v2 (influencer list, stream rules, the filtered stream and the
-//! recent-search fallback), each client built against the provider's documented protocol, rate-limited per
+//! recent-search fallback), prices (CoinGecko, DexScreener) with priority and health, each client built against the provider's documented protocol, rate-limited per
 //! provider, pointed at the real service or a local fake by its base URL.
 
 pub mod clock;
+pub mod coingecko;
+pub mod dexscreener;
+pub mod http;
+pub mod price_feed;
 pub mod rate_limit;
 pub mod reconnect;
 pub mod sink;

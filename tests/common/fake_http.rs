@@ -15,6 +15,7 @@ pub struct Req {
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    pub at: std::time::Instant,
 }
 
 impl Req {
@@ -202,5 +203,6 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Req> {
             .collect(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        at: std::time::Instant::now(),
     })
 }

@@ -1,0 +1,108 @@
+//! One HTTP call to a keyed provider (CoinGecko, DexScreener, an LLM endpoint), with its shared token bucket
+//! taken first and its rate-limit answer turned into a pause of that bucket and an error the caller can route
+//! around (the price feed falls back to the next provider; the LLM stage to the lexicon). Keys travel in
+//! headers only and never reach an error message: errors name the URL without its query.
+
+use super::rate_limit::{pause_from_headers, RateLimit};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ProviderError {
+    #[error("{provider}: rate-limited; retry in {retry_after:?}")]
+    RateLimited {
+        provider: String,
+        retry_after: Duration,
+    },
+    #[error("{provider}: HTTP {status}: {detail}")]
+    Http {
+        provider: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{provider}: {message}")]
+    Transport { provider: String, message: String },
+    #[error("{provider}: unreadable answer: {message}")]
+    Body { provider: String, message: String },
+    #[error("{provider}: {message}")]
+    Stale { provider: String, message: String },
+}
+
+/// A request to make: URL, query, headers (keys included) and an optional JSON body (then it is a POST).
+pub struct Call<'a> {
+    pub url: &'a str,
+    pub query: &'a [(&'a str, String)],
+    pub headers: &'a [(&'a str, String)],
+    pub body: Option<&'a serde_json::Value>,
+}
+
+/// Makes the call; the body text on 2xx.
+pub fn send(
+    http: &reqwest::blocking::Client,
+    limit: &RateLimit,
+    call: Call,
+) -> Result<String, ProviderError> {
+    let provider = limit.name().to_string();
+    if let Err(wait) = limit.try_take(Instant::now()) {
+        if wait > Duration::from_secs(1) {
+            // paused by an earlier 429, or the budget is spent: the caller routes around it
+            return Err(ProviderError::RateLimited {
+                provider,
+                retry_after: wait,
+            });
+        }
+        std::thread::sleep(wait);
+        limit.take_blocking();
+    }
+    let mut req = match call.body {
+        Some(b) => http.post(call.url).json(b),
+        None => http.get(call.url),
+    };
+    req = req.query(call.query);
+    for (k, v) in call.headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.send().map_err(|e| ProviderError::Transport {
+        provider: provider.clone(),
+        message: e.without_url().to_string(),
+    })?;
+    let status = resp.status().as_u16();
+    let pause = pause_from_headers(
+        status,
+        |k| {
+            resp.headers()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        },
+        chrono::Utc::now().timestamp(),
+    );
+    if let Some(p) = pause {
+        limit.pause_until(Instant::now() + p);
+        if status == 429 {
+            return Err(ProviderError::RateLimited {
+                provider,
+                retry_after: p,
+            });
+        }
+    }
+    let text = resp.text().map_err(|e| ProviderError::Body {
+        provider: provider.clone(),
+        message: e.without_url().to_string(),
+    })?;
+    if !(200..300).contains(&status) {
+        return Err(ProviderError::Http {
+            provider,
+            status,
+            detail: text.chars().take(300).collect(),
+        });
+    }
+    Ok(text)
+}
+
+pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .user_agent(super::x_api::USER_AGENT)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}

@@ -1,0 +1,413 @@
+//! `hypeflow ingest prices`: every polling interval, each token's price from the first provider in the
+//! configured priority that is healthy and has a fresh quote for it. A provider that errors or rate-limits is
+//! skipped (after a 429 for as long as `retry-after` says; after other errors for a backoff that doubles from one
+//! interval up to five minutes) and probed again when that ends; a quote older than `stale_after` does not count
+//! and its token falls to the next provider in the same round, so a failing provider is replaced within one
+//! interval. Each tick names its source; its event time is the provider's observation time.
+
+use super::clock::Clock;
+use super::http::ProviderError;
+use super::sink::{Sink, SinkError};
+use crate::model::time::{parse_duration_ms, to_rfc3339, Millis};
+use crate::model::PriceTick;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// One token and the names it has at each provider.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFeed {
+    /// The pipeline's symbol; ticks carry it.
+    pub symbol: String,
+    /// CoinGecko coin id (`/simple/price`).
+    pub coingecko_id: Option<String>,
+    /// GeckoTerminal network slug (`eth`, `bsc`, `base`) for on-chain prices by address.
+    pub network: Option<String>,
+    /// Token contract address.
+    pub address: Option<String>,
+    /// DexScreener chain slug (`ethereum`, `bsc`, `base`, `solana`).
+    pub dexscreener_chain: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoinGeckoSection {
+    #[serde(default)]
+    pub plan: super::coingecko::Plan,
+    pub base_url: Option<String>,
+}
+
+/// `feeds/prices.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    #[serde(default = "default_interval")]
+    pub interval: String,
+    #[serde(default = "default_stale")]
+    pub stale_after: String,
+    /// Provider names, most preferred first.
+    pub priority: Vec<String>,
+    pub coingecko: Option<CoinGeckoSection>,
+    pub dexscreener_base_url: Option<String>,
+    pub tokens: Vec<TokenFeed>,
+}
+
+fn default_interval() -> String {
+    "5s".into()
+}
+
+fn default_stale() -> String {
+    "2m".into()
+}
+
+pub const PROVIDERS: [&str; 2] = ["coingecko", "dexscreener"];
+
+impl FeedConfig {
+    pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
+        let c: FeedConfig = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        c.interval_ms()
+            .map_err(|e| format!("{origin}: interval: {e}"))?;
+        c.stale_ms()
+            .map_err(|e| format!("{origin}: stale_after: {e}"))?;
+        if c.priority.is_empty() {
+            return Err(format!("{origin}: priority names no provider"));
+        }
+        if let Some(p) = c.priority.iter().find(|p| !PROVIDERS.contains(&p.as_str())) {
+            return Err(format!(
+                "{origin}: unknown provider {p:?} in priority (known: {})",
+                PROVIDERS.join(", ")
+            ));
+        }
+        if c.tokens.is_empty() {
+            return Err(format!("{origin}: no [[tokens]]"));
+        }
+        Ok(c)
+    }
+
+    pub fn interval_ms(&self) -> Result<Millis, String> {
+        parse_duration_ms(&self.interval)
+    }
+
+    pub fn stale_ms(&self) -> Result<Millis, String> {
+        parse_duration_ms(&self.stale_after)
+    }
+}
+
+/// A price and when the provider observed it (ms since the epoch, UTC).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quote {
+    pub price: Decimal,
+    pub observed_at: Millis,
+}
+
+pub trait PriceProvider {
+    fn name(&self) -> &str;
+    /// Whether this provider knows the token by one of its names.
+    fn supports(&self, t: &TokenFeed) -> bool;
+    /// Quotes by symbol for the tokens it could price (a token missing from the answer is not an error).
+    fn quotes(&self, tokens: &[&TokenFeed]) -> Result<HashMap<String, Quote>, ProviderError>;
+}
+
+/// For providers that price by address: one fetch per group (network or chain), answers matched back to
+/// symbols by address, whatever its case.
+pub fn by_address(
+    groups: std::collections::BTreeMap<&str, Vec<&TokenFeed>>,
+    out: &mut HashMap<String, Quote>,
+    mut fetch: impl FnMut(&str, &[&str]) -> Result<HashMap<String, Quote>, ProviderError>,
+) -> Result<(), ProviderError> {
+    for (group, ts) in groups {
+        let addrs: Vec<&str> = ts.iter().filter_map(|t| t.address.as_deref()).collect();
+        let q = fetch(group, &addrs)?;
+        for t in ts {
+            if let Some(q) = t
+                .address
+                .as_deref()
+                .and_then(|a| q.get(&a.to_ascii_lowercase()))
+            {
+                out.insert(t.symbol.clone(), q.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Debug, Default)]
+struct Health {
+    down_until: Option<Instant>,
+    failures: u32,
+}
+
+/// What happened in one round, for logs and tests.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Round {
+    pub ticks: Vec<PriceTick>,
+    /// (provider, why) for every provider skipped or failing this round.
+    pub skipped: Vec<(String, String)>,
+    /// Tokens no provider had a fresh price for.
+    pub unpriced: Vec<String>,
+}
+
+pub struct PriceFeed {
+    providers: Vec<Box<dyn PriceProvider>>,
+    health: Vec<Health>,
+    tokens: Vec<TokenFeed>,
+    interval: Duration,
+    stale_after_ms: Millis,
+    last: HashMap<String, Millis>,
+}
+
+impl PriceFeed {
+    pub fn new(
+        providers: Vec<Box<dyn PriceProvider>>,
+        tokens: Vec<TokenFeed>,
+        interval: Duration,
+        stale_after_ms: Millis,
+    ) -> Self {
+        PriceFeed {
+            health: vec![Health::default(); providers.len()],
+            providers,
+            tokens,
+            interval,
+            stale_after_ms,
+            last: HashMap::new(),
+        }
+    }
+
+    fn fail(&mut self, i: usize, now: Instant, e: &ProviderError) {
+        let h = &mut self.health[i];
+        h.failures += 1;
+        let wait = match e {
+            ProviderError::RateLimited { retry_after, .. } => *retry_after,
+            _ => (self.interval * 2u32.saturating_pow(h.failures - 1)).min(MAX_BACKOFF),
+        };
+        h.down_until = Some(now + wait);
+        tracing::warn!(
+            "price feed: {e}; skipping {} for {wait:?}",
+            self.providers[i].name()
+        );
+    }
+
+    /// One polling round at `now` (monotonic, for health) and `wall_ms` (for staleness).
+    pub fn round(&mut self, now: Instant, wall_ms: Millis) -> Round {
+        let mut out = Round::default();
+        let mut pending: Vec<usize> = (0..self.tokens.len()).collect();
+        for i in 0..self.providers.len() {
+            if pending.is_empty() {
+                break;
+            }
+            let name = self.providers[i].name().to_string();
+            if let Some(until) = self.health[i].down_until {
+                if now < until {
+                    out.skipped
+                        .push((name, format!("down for {:?} more", until - now)));
+                    continue;
+                }
+            }
+            let asked: Vec<&TokenFeed> = pending
+                .iter()
+                .map(|&t| &self.tokens[t])
+                .filter(|t| self.providers[i].supports(t))
+                .collect();
+            if asked.is_empty() {
+                continue;
+            }
+            let quotes = match self.providers[i].quotes(&asked) {
+                Ok(q) => q,
+                Err(e) => {
+                    out.skipped.push((name, e.to_string()));
+                    self.fail(i, now, &e);
+                    continue;
+                }
+            };
+            let mut fresh = 0;
+            let mut stale = Vec::new();
+            pending.retain(|&t| {
+                let sym = &self.tokens[t].symbol;
+                let Some(q) = quotes.get(sym) else {
+                    return true;
+                };
+                if wall_ms - q.observed_at > self.stale_after_ms {
+                    stale.push(format!("{sym} observed {}", to_rfc3339(q.observed_at)));
+                    return true;
+                }
+                fresh += 1;
+                // a repeat of the last observation adds nothing; an older one would go back in time
+                if self.last.get(sym).is_none_or(|&l| q.observed_at > l) {
+                    self.last.insert(sym.clone(), q.observed_at);
+                    out.ticks.push(PriceTick {
+                        token: sym.clone(),
+                        price: q.price,
+                        volume: Decimal::ZERO,
+                        source: name.clone(),
+                        event_time: q.observed_at,
+                    });
+                }
+                false
+            });
+            if fresh == 0 && !stale.is_empty() {
+                let e = ProviderError::Stale {
+                    provider: name.clone(),
+                    message: format!("only stale quotes: {}", stale.join(", ")),
+                };
+                out.skipped.push((name, e.to_string()));
+                self.fail(i, now, &e);
+            } else {
+                self.health[i] = Health::default();
+            }
+        }
+        out.unpriced = pending
+            .iter()
+            .map(|&t| self.tokens[t].symbol.clone())
+            .collect();
+        if !out.unpriced.is_empty() {
+            tracing::warn!(
+                "price feed: no provider has a fresh price for {}",
+                out.unpriced.join(", ")
+            );
+        }
+        out
+    }
+
+    /// Polls every interval, writing ticks to `sink`; `max_rounds` bounds a run (tests, smoke runs).
+    pub fn run(
+        &mut self,
+        sink: &mut Sink,
+        clock: &dyn Clock,
+        max_rounds: Option<u64>,
+        mut each: impl FnMut(&Round),
+    ) -> Result<FeedStats, SinkError> {
+        let mut stats = FeedStats::default();
+        loop {
+            let started = clock.now();
+            let r = self.round(started, chrono::Utc::now().timestamp_millis());
+            for t in &r.ticks {
+                sink.write("tick", &t.token, t.event_time, t)?;
+                *stats.by_source.entry(t.source.clone()).or_default() += 1;
+            }
+            stats.ticks += r.ticks.len() as u64;
+            stats.rounds += 1;
+            each(&r);
+            if max_rounds.is_some_and(|m| stats.rounds >= m) {
+                return Ok(stats);
+            }
+            let spent = clock.now().saturating_duration_since(started);
+            clock.sleep(self.interval.saturating_sub(spent));
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeedStats {
+    pub rounds: u64,
+    pub ticks: u64,
+    pub by_source: std::collections::BTreeMap<String, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A provider whose answers are scripted per call.
+    struct Scripted {
+        name: &'static str,
+        answers: RefCell<Vec<Result<HashMap<String, Quote>, ProviderError>>>,
+    }
+
+    impl PriceProvider for Scripted {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn supports(&self, _: &TokenFeed) -> bool {
+            true
+        }
+        fn quotes(&self, _: &[&TokenFeed]) -> Result<HashMap<String, Quote>, ProviderError> {
+            self.answers.borrow_mut().remove(0)
+        }
+    }
+
+    fn token(s: &str) -> TokenFeed {
+        TokenFeed {
+            symbol: s.into(),
+            coingecko_id: None,
+            network: None,
+            address: None,
+            dexscreener_chain: None,
+        }
+    }
+
+    fn q(at: Millis) -> Result<HashMap<String, Quote>, ProviderError> {
+        Ok(HashMap::from([(
+            "AXL".to_string(),
+            Quote {
+                price: Decimal::ONE,
+                observed_at: at,
+            },
+        )]))
+    }
+
+    #[test]
+    fn an_erroring_provider_is_replaced_in_the_same_round_and_retried_after_its_backoff() {
+        let err = || {
+            Err(ProviderError::Http {
+                provider: "a".into(),
+                status: 500,
+                detail: String::new(),
+            })
+        };
+        let a = Scripted {
+            name: "a",
+            answers: RefCell::new(vec![q(1_000), err(), q(40_000)]),
+        };
+        let b = Scripted {
+            name: "b",
+            answers: RefCell::new(vec![q(20_000), q(30_000)]),
+        };
+        let mut f = PriceFeed::new(
+            vec![Box::new(a), Box::new(b)],
+            vec![token("AXL")],
+            Duration::from_secs(10),
+            60_000,
+        );
+        let t0 = Instant::now();
+        let src = |r: &Round| r.ticks.iter().map(|t| t.source.clone()).collect::<Vec<_>>();
+        assert_eq!(src(&f.round(t0, 1_000)), ["a"]);
+        assert_eq!(src(&f.round(t0 + Duration::from_secs(10), 20_000)), ["b"]);
+        // a is down for one interval after its first failure: still b
+        let r = f.round(t0 + Duration::from_secs(15), 30_000);
+        assert_eq!(src(&r), ["b"]);
+        assert!(r.skipped[0].1.contains("down for"));
+        assert_eq!(src(&f.round(t0 + Duration::from_secs(21), 40_000)), ["a"]);
+    }
+
+    #[test]
+    fn stale_quotes_fall_through_and_repeats_are_not_ticks() {
+        let a = Scripted {
+            name: "a",
+            answers: RefCell::new(vec![q(0), q(100_000), q(100_000)]),
+        };
+        let b = Scripted {
+            name: "b",
+            answers: RefCell::new(vec![q(95_000)]),
+        };
+        let mut f = PriceFeed::new(
+            vec![Box::new(a), Box::new(b)],
+            vec![token("AXL")],
+            Duration::from_secs(1),
+            60_000,
+        );
+        let t0 = Instant::now();
+        let r = f.round(t0, 100_000);
+        assert_eq!(r.ticks[0].source, "b", "a's quote is 100 s old");
+        assert!(r.skipped[0].1.contains("stale"));
+        // a is skipped for one interval, then its fresh quote is used once
+        let r = f.round(t0 + Duration::from_secs(1), 101_000);
+        assert_eq!((r.ticks.len(), r.ticks[0].source.as_str()), (1, "a"));
+        let r = f.round(t0 + Duration::from_secs(2), 102_000);
+        assert!(r.ticks.is_empty() && r.unpriced.is_empty(), "{r:?}");
+    }
+}
