@@ -11,6 +11,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 mod ingest;
+mod scoring;
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +52,8 @@ enum Command {
     /// Live data from outside services (X, ...) into the Kafka topics or JSONL files
     #[command(subcommand)]
     Ingest(ingest::IngestCmd),
+    /// Score posts for sentiment with an LLM (lexicon fallback): social.tweets or a JSONL file to social.scored
+    Score(scoring::ScoreArgs),
     /// Execute intents from orders.intents as a consumer-group member (journaled, at most once per intent id)
     Execute(ExecuteArgs),
     /// The live dataflow: market.ticks and social.tweets in, orders.intents out
@@ -258,8 +261,14 @@ enum SampleCmd {
 
 #[derive(Subcommand)]
 enum SentimentCmd {
-    /// Accuracy, macro-F1 and confusion matrix of the lexicon scorer on a labeled CSV
+    /// Accuracy, macro-F1 and confusion matrix of a scorer (the lexicon, or the LLM) on a labeled CSV
     Eval {
+        /// lexicon, or llm (needs LLM_API_KEY or DASHSCOPE_API_KEY; posts the model leaves unscored get the
+        /// lexicon score, as in the scoring stage, and are counted)
+        #[arg(long, default_value = "lexicon")]
+        model: String,
+        #[command(flatten)]
+        llm: scoring::LlmArgs,
         /// CSV with a text column and a label column (positive/negative/neutral)
         #[arg(long, default_value = "data/labeled/crypto_sentiment_surge.csv")]
         labels: PathBuf,
@@ -337,23 +346,53 @@ pub fn run() -> Result<()> {
             Ok(())
         }
         Command::Sentiment(SentimentCmd::Eval {
+            model,
+            llm,
             labels,
             text_column,
             label_column,
             neutral_band,
         }) => {
             let path = locate(&labels);
-            let r = eval::evaluate_file(
-                &path,
-                text_column.as_deref(),
-                label_column.as_deref(),
-                neutral_band,
-            )?;
-            println!(
-                "model {} on {}",
-                LexiconScorer::shared().model_name(),
-                path.display()
-            );
+            let (r, name) = match model.as_str() {
+                "lexicon" => (
+                    eval::evaluate_file(
+                        &path,
+                        text_column.as_deref(),
+                        label_column.as_deref(),
+                        neutral_band,
+                    )?,
+                    LexiconScorer::shared().model_name().to_string(),
+                ),
+                "llm" => {
+                    let rows =
+                        eval::read_labeled(&path, text_column.as_deref(), label_column.as_deref())?;
+                    let texts: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
+                    let client = llm.client(std::time::Duration::from_secs(60))?;
+                    let (scores, requests) = client.score_texts(&texts, llm.batch_size);
+                    let lexicon = LexiconScorer::shared();
+                    let fell_back = scores.iter().filter(|s| s.is_none()).count();
+                    let pairs: Vec<(eval::Label, eval::Label)> = rows
+                        .iter()
+                        .zip(&scores)
+                        .map(|((text, gold), s)| {
+                            let score = s.unwrap_or_else(|| lexicon.score(text));
+                            (*gold, eval::Label::from_score(score, neutral_band))
+                        })
+                        .collect();
+                    println!(
+                        "{} requests; {fell_back} of {} texts unscored by the model (lexicon used)",
+                        requests,
+                        texts.len()
+                    );
+                    (
+                        eval::EvalReport::from_pairs(&pairs, neutral_band),
+                        client.model().to_string(),
+                    )
+                }
+                other => bail!("--model {other}: use lexicon or llm"),
+            };
+            println!("model {name} on {}", path.display());
             print!("{}", r.render());
             Ok(())
         }
@@ -363,6 +402,7 @@ pub fn run() -> Result<()> {
         }
         Command::Bench(b) => bench_cmd(b),
         Command::Ingest(c) => ingest::run(c),
+        Command::Score(a) => scoring::run(a),
         Command::DevBroker(a) => {
             let topics = hypeflow::kafka::topics::load(a.topics.as_deref())?;
             hypeflow::kafka::dev_broker::serve(

@@ -104,13 +104,7 @@ dexscreener_chain = "ethereum"
         .env("HYPEFLOW_LOG", "debug")
         .output()
         .unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(o.status.success(), "{printed}");
-    assert!(!printed.contains(KEY), "the API key leaked");
+    common::assert_ok_without_secret(&o, KEY);
 
     let ticks: Vec<hypeflow::model::PriceTick> = std::fs::read_to_string(&out)
         .unwrap()

@@ -6,7 +6,7 @@
 mod common;
 
 use common::fake_http::{line, FakeHttp, Reply, Step};
-use common::{bin, dev_broker, topic_records};
+use common::{bin, dev_broker, printed, topic_records};
 use std::time::Duration;
 
 const TOKEN: &str = "fake-bearer-77aa88bb99cc";
@@ -98,14 +98,6 @@ fn ingest_to_file(
     let out = dir.join("posts.jsonl");
     let o = ingest(fake, dir, &["--out", &format!("jsonl:{}", out.display())]);
     (out, o)
-}
-
-fn printed(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

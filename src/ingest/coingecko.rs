@@ -89,6 +89,7 @@ impl CoinGecko {
                 query,
                 headers: &headers,
                 body: None,
+                timeout: None,
             },
         )
     }

@@ -64,6 +64,7 @@ impl DexScreener {
                     query: &[],
                     headers: &[],
                     body: None,
+                    timeout: None,
                 },
             )?;
             let now = chrono::Utc::now().timestamp_millis();

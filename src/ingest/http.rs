@@ -33,6 +33,8 @@ pub struct Call<'a> {
     pub query: &'a [(&'a str, String)],
     pub headers: &'a [(&'a str, String)],
     pub body: Option<&'a serde_json::Value>,
+    /// Shorter than the client's own timeout (a latency budget).
+    pub timeout: Option<Duration>,
 }
 
 /// Makes the call; the body text on 2xx.
@@ -58,6 +60,9 @@ pub fn send(
         None => http.get(call.url),
     };
     req = req.query(call.query);
+    if let Some(t) = call.timeout {
+        req = req.timeout(t);
+    }
     for (k, v) in call.headers {
         req = req.header(*k, v);
     }

@@ -110,8 +110,20 @@ impl Sink {
         }
     }
 
-    /// Keeps a record that could not be read, with why.
+    /// Keeps a record that could not be read, with why, beside this sink's output.
     pub fn dead_letter(&mut self, key: &str, raw: &[u8], reason: &str) -> Result<(), SinkError> {
+        self.dead_letter_to(None, key, raw, reason)
+    }
+
+    /// As `dead_letter`, for a record read from `source` (a topic base name): on Kafka it goes to that topic's
+    /// dead-letter topic, where the rest of its kind is.
+    pub fn dead_letter_to(
+        &mut self,
+        source: Option<&str>,
+        key: &str,
+        raw: &[u8],
+        reason: &str,
+    ) -> Result<(), SinkError> {
         tracing::warn!("dead letter: {reason}");
         match self {
             Sink::Jsonl { path, dead, .. } => {
@@ -141,7 +153,8 @@ impl Sink {
                 writeln!(w, "{text}").and_then(|_| w.flush()).map_err(err)
             }
             Sink::Kafka { publisher, topic } => {
-                Ok(publisher.dead_letter_until_acked(topic, key, raw, reason)?)
+                let topic = source.map(topics::name).unwrap_or_else(|| topic.clone());
+                Ok(publisher.dead_letter_until_acked(&topic, key, raw, reason)?)
             }
         }
     }

@@ -8,5 +8,6 @@ pub mod publish;
 pub mod replay;
 pub mod run;
 pub mod schema_check;
+pub mod scoring;
 pub mod source;
 pub mod topics;

@@ -43,6 +43,28 @@ pub struct Tweet {
     pub engagement: Engagement,
 }
 
+/// One (post, token) score as the scoring stage wrote it to `social.scored`: which model gave it (an LLM, or
+/// the lexicon it fell back to), with the post's reach so the pipeline can weigh it without the post itself.
+/// Backtests replay these, so a run over history sees exactly the scores the live run saw.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoredMention {
+    pub tweet_id: String,
+    /// The universe symbol.
+    pub token: String,
+    /// In [-1, 1].
+    pub score: f64,
+    /// In [0, 1]; the lexicon, which has no notion of it, writes 1.
+    pub confidence: f64,
+    pub model: String,
+    #[serde(with = "rfc3339")]
+    pub created_at: Millis,
+    pub author_id: String,
+    #[serde(default)]
+    pub followers: u64,
+    #[serde(default)]
+    pub engagement: Engagement,
+}
+
 /// A trade or quote observation for a token, priced in the pipeline's quote currency.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PriceTick {

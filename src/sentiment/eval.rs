@@ -156,12 +156,28 @@ impl EvalReport {
     }
 }
 
+/// The lexicon's figures on a labeled CSV.
 pub fn evaluate_file(
     path: &Path,
     text_column: Option<&str>,
     label_column: Option<&str>,
     neutral_band: f64,
 ) -> Result<EvalReport, EvalError> {
+    let rows = read_labeled(path, text_column, label_column)?;
+    let scorer = LexiconScorer::shared();
+    let pairs: Vec<(Label, Label)> = rows
+        .iter()
+        .map(|(text, gold)| (*gold, Label::from_score(scorer.score(text), neutral_band)))
+        .collect();
+    Ok(EvalReport::from_pairs(&pairs, neutral_band))
+}
+
+/// (text, gold label) rows of a labeled CSV, its columns found by name.
+pub fn read_labeled(
+    path: &Path,
+    text_column: Option<&str>,
+    label_column: Option<&str>,
+) -> Result<Vec<(String, Label)>, EvalError> {
     let p = path.display().to_string();
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -197,8 +213,7 @@ pub fn evaluate_file(
             wanted: label_column.unwrap_or("label, Sentiment").into(),
         }
     })?;
-    let scorer = LexiconScorer::shared();
-    let mut pairs = Vec::new();
+    let mut rows = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|source| EvalError::Read {
             path: p.clone(),
@@ -211,13 +226,12 @@ pub fn evaluate_file(
             line,
             label: raw.into(),
         })?;
-        let pred = Label::from_score(scorer.score(rec.get(text_idx).unwrap_or("")), neutral_band);
-        pairs.push((gold, pred));
+        rows.push((rec.get(text_idx).unwrap_or("").to_string(), gold));
     }
-    if pairs.is_empty() {
+    if rows.is_empty() {
         return Err(EvalError::Empty { path: p });
     }
-    Ok(EvalReport::from_pairs(&pairs, neutral_band))
+    Ok(rows)
 }
 
 #[cfg(test)]

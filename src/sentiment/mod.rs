@@ -1,7 +1,10 @@
-//! Reading sentiment out of posts: lexicon scoring, token extraction, and evaluation against labels.
+//! Reading sentiment out of posts: lexicon scoring, the LLM model and the scoring stage that uses it, token
+//! extraction, and evaluation against labels.
 
 pub mod eval;
 pub mod lexicon;
+pub mod llm;
+pub mod scoring_stage;
 pub mod tokens;
 
 pub use lexicon::LexiconScorer;

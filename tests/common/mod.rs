@@ -301,3 +301,20 @@ pub fn intent_ids_in(path: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// Everything a finished command printed (stdout, then stderr).
+pub fn printed(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Asserts the command succeeded and that `secret` appears nowhere in what it printed; returns the print.
+pub fn assert_ok_without_secret(o: &std::process::Output, secret: &str) -> String {
+    let text = printed(o);
+    assert!(o.status.success(), "{text}");
+    assert!(!text.contains(secret), "a secret leaked into the output");
+    text
+}
