@@ -90,9 +90,9 @@ impl Synthetic {
         if self.tweets > 0 && e % self.stride() == self.stride() - 1 {
             let text =
                 POST_TEXTS[(hash01(e) * POST_TEXTS.len() as f64) as usize % POST_TEXTS.len()];
-            return InputEvent::Tweet(TweetRec {
-                seq: e,
-                tweet: Tweet {
+            return InputEvent::Tweet(TweetRec::post(
+                e,
+                Tweet {
                     id: e.to_string(),
                     author_id: (e % 500).to_string(),
                     author_handle: String::new(),
@@ -106,7 +106,7 @@ impl Synthetic {
                         quotes: 0,
                     },
                 },
-            });
+            ));
         }
         let token = (e % 8) as u32;
         // a slow cycle per token plus noise: trends for momentum and SMA crosses, ranges for ATR

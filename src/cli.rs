@@ -66,6 +66,10 @@ struct RunArgs {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
+    /// Sentiment from social.scored (written by `hypeflow score`, e.g. LLM scores) instead of scoring
+    /// social.tweets with the lexicon here
+    #[arg(long)]
+    scored: bool,
     #[arg(long, default_value = "pipelines/influencer_momentum.toml")]
     pipeline: PathBuf,
     #[arg(long, env = "KAFKA_BOOTSTRAP")]
@@ -172,7 +176,8 @@ enum TopicsCmd {
 struct PublishArgs {
     #[arg(long, env = "KAFKA_BOOTSTRAP")]
     brokers: String,
-    /// social.tweets (posts JSONL) or market.ticks (ticks JSONL)
+    /// social.tweets (posts JSONL), social.scored (`hypeflow score` output), market.ticks (ticks JSONL) or
+    /// orders.intents
     #[arg(long)]
     topic: Option<String>,
     /// Publish the shipped sample (posts and ticks) to their topics
@@ -188,6 +193,10 @@ struct ReplayArgs {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
+    /// Sentiment from social.scored (written by `hypeflow score`, e.g. LLM scores) instead of scoring
+    /// social.tweets with the lexicon here
+    #[arg(long)]
+    scored: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
     #[arg(long, default_value = "pipelines/influencer_momentum.toml")]
@@ -229,6 +238,9 @@ struct BacktestArgs {
     /// Posts as JSONL (optional; a technical pipeline needs none). Default: the sample's posts for sentiment pipelines
     #[arg(long)]
     tweets: Option<PathBuf>,
+    /// Scored mentions JSONL from `hypeflow score` instead of posts: replays the recorded (LLM) scores
+    #[arg(long, conflicts_with = "tweets")]
+    scored: Option<PathBuf>,
     /// Price history: ticks .jsonl, bars .csv, freqtrade .json, or a folder of them
     #[arg(long, default_value = "data/sample/ticks.jsonl")]
     prices: PathBuf,
@@ -492,7 +504,8 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
         bail!("--workers must be at least 1");
     }
     let (cfg, text, pipeline_path) = load_pipeline(&a.pipeline)?;
-    let tweets = match a.tweets {
+    let scored = a.scored.is_some();
+    let tweets = match a.tweets.or(a.scored) {
         Some(t) => Some(locate(&t)),
         None if cfg.uses_sentiment() => Some(locate(Path::new("data/sample/tweets.jsonl"))),
         None => None,
@@ -508,6 +521,7 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
         pipeline_text: text,
         pipeline_path: pipeline_path.display().to_string(),
         tweets,
+        scored,
         prices: locate(&a.prices),
         bar_interval,
         workers: a.workers,
@@ -671,7 +685,12 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
         from_ms,
         to_ms,
         cluster: cluster_spec(&a.cluster)?,
-        tweets_topic: hypeflow::kafka::topics::name("social.tweets"),
+        tweets_topic: hypeflow::kafka::topics::name(if a.scored {
+            "social.scored"
+        } else {
+            "social.tweets"
+        }),
+        scored: a.scored,
         ticks_topic: hypeflow::kafka::topics::name("market.ticks"),
     })?;
     if a.cluster.process != 0 {
@@ -733,6 +752,7 @@ fn run_cmd(a: RunArgs) -> Result<()> {
             PositionsArg::Fills => hypeflow::dataflow::Positions::Fills,
             PositionsArg::Model => hypeflow::dataflow::Positions::Model,
         },
+        scored: a.scored,
     })?;
     println!(
         "intents published {} repeats suppressed {} dead-lettered {} ticks {} posts {} late {}",

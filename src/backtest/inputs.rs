@@ -93,6 +93,8 @@ pub struct Loaded {
 /// Where to read from, as the CLI got it.
 pub struct Sources<'a> {
     pub tweets: Option<&'a Path>,
+    /// `tweets` holds scored mentions rather than posts.
+    pub scored: bool,
     pub prices: &'a Path,
     pub bar_interval: Option<Millis>,
     pub tick_bar_interval: Millis,
@@ -145,6 +147,54 @@ fn open_lines(path: &Path) -> Result<Vec<String>, InputError> {
         });
     }
     Ok(lines)
+}
+
+/// Scored mentions as `hypeflow score` writes them, one (post, token) per line.
+pub fn load_scored(
+    path: &Path,
+    dead: &mut Vec<DeadLetter>,
+) -> Result<Vec<crate::model::ScoredMention>, InputError> {
+    let lines = open_lines(path)?;
+    let mut sink = Sink {
+        dead,
+        file: path.display().to_string(),
+        file_index: 0,
+    };
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let before = sink.dead.len();
+    for (i, line) in lines.iter().enumerate() {
+        let n = i as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<crate::model::ScoredMention>(line) {
+            Ok(m) if m.tweet_id.trim().is_empty() => sink.reject(n, "empty tweet_id", line),
+            Ok(m) if !(-1.0..=1.0).contains(&m.score) => {
+                sink.reject(n, format!("score {} is outside [-1, 1]", m.score), line)
+            }
+            Ok(m) if m.created_at < 0 => sink.reject(n, "created_at is before 1970", line),
+            Ok(m) => {
+                if seen.insert((m.tweet_id.clone(), m.token.clone())) {
+                    out.push(m);
+                } else {
+                    sink.reject(
+                        n,
+                        format!("duplicate mention of {} in post {}", m.token, m.tweet_id),
+                        line,
+                    );
+                }
+            }
+            Err(e) => sink.reject(n, format!("not a valid scored mention: {e}"), line),
+        }
+    }
+    if out.is_empty() {
+        return Err(InputError::NothingValid {
+            path: sink.file,
+            rejected: sink.dead.len() - before,
+        });
+    }
+    Ok(out)
 }
 
 pub fn load_tweets(path: &Path, dead: &mut Vec<DeadLetter>) -> Result<Vec<Tweet>, InputError> {
@@ -583,13 +633,21 @@ pub fn load(src: &Sources, table: &TokenTable) -> Result<Loaded, InputError> {
             }));
         }
     }
-    if let Some(tp) = src.tweets {
+    if let (Some(tp), true) = (src.tweets, src.scored) {
+        let scored = load_scored(tp, &mut loaded.dead)?;
+        loaded.tweets = scored.len();
+        events.extend(
+            scored
+                .into_iter()
+                .map(|m| InputEvent::Tweet(TweetRec::scored(0, m))),
+        );
+    } else if let Some(tp) = src.tweets {
         let tweets = load_tweets(tp, &mut loaded.dead)?;
         loaded.tweets = tweets.len();
         events.extend(
             tweets
                 .into_iter()
-                .map(|tweet| InputEvent::Tweet(TweetRec { seq: 0, tweet })),
+                .map(|tweet| InputEvent::Tweet(TweetRec::post(0, tweet))),
         );
     }
     // Replay order: event time, then file order (stable), which also fixes every tie-break sequence number.
@@ -666,6 +724,7 @@ mod tests {
         );
         let src = Sources {
             tweets: None,
+            scored: false,
             prices: &p,
             bar_interval: None,
             tick_bar_interval: 60_000,
@@ -689,6 +748,7 @@ mod tests {
         let p = write(dir.path(), "b.csv", "time,o,h,l,c\n1,2,3,4,5\n");
         let src = Sources {
             tweets: None,
+            scored: false,
             prices: &p,
             bar_interval: None,
             tick_bar_interval: 60_000,
@@ -701,6 +761,7 @@ mod tests {
         let p = write(dir.path(), "e.jsonl", "\n");
         let src = Sources {
             tweets: None,
+            scored: false,
             prices: &p,
             bar_interval: None,
             tick_bar_interval: 60_000,
@@ -721,6 +782,7 @@ mod tests {
         );
         let src = Sources {
             tweets: None,
+            scored: false,
             prices: dir.path(),
             bar_interval: None,
             tick_bar_interval: 60_000,

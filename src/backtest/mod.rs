@@ -39,6 +39,8 @@ pub struct BacktestRequest {
     pub pipeline_text: String,
     pub pipeline_path: String,
     pub tweets: Option<PathBuf>,
+    /// `tweets` holds scored mentions (`hypeflow score` output) rather than posts.
+    pub scored: bool,
     pub prices: PathBuf,
     pub bar_interval: Option<Millis>,
     pub workers: usize,
@@ -68,6 +70,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
     let tick_interval = req.cfg.bar_interval_ms().map_err(BacktestError::Option)?;
     let src = Sources {
         tweets: req.tweets.as_deref(),
+        scored: req.scored,
         prices: &req.prices,
         bar_interval: req.bar_interval,
         tick_bar_interval: tick_interval,
@@ -86,7 +89,12 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
         ("pipeline file".to_string(), req.pipeline_path.clone()),
         ("prices".into(), req.prices.display().to_string()),
         (
-            "tweets".into(),
+            if req.scored {
+                "scored mentions"
+            } else {
+                "tweets"
+            }
+            .into(),
             req.tweets
                 .as_ref()
                 .map(|p| p.display().to_string())

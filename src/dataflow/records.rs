@@ -44,6 +44,37 @@ impl BarRec {
 pub struct TweetRec {
     pub seq: u64,
     pub tweet: crate::model::Tweet,
+    /// Scored upstream (`social.scored`): the token and score to use instead of extraction and the lexicon.
+    #[serde(default)]
+    pub scored: Option<(String, f64)>,
+}
+
+impl TweetRec {
+    /// A post to extract tokens from and score here.
+    pub fn post(seq: u64, tweet: crate::model::Tweet) -> Self {
+        TweetRec {
+            seq,
+            tweet,
+            scored: None,
+        }
+    }
+
+    /// One scored mention: the post's reach and time (its text stays upstream) with its token and score.
+    pub fn scored(seq: u64, m: crate::model::ScoredMention) -> Self {
+        TweetRec {
+            seq,
+            tweet: crate::model::Tweet {
+                id: m.tweet_id,
+                author_id: m.author_id,
+                author_handle: String::new(),
+                followers: m.followers,
+                text: String::new(),
+                created_at: m.created_at,
+                engagement: m.engagement,
+            },
+            scored: Some((m.token, m.score)),
+        }
+    }
 }
 
 /// One (post, token) pair with its score and influence weight.

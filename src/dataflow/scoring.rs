@@ -1,5 +1,6 @@
 //! (tokens, post) -> one scored mention per token. The lexicon score is computed once per post (the expensive
-//! part) on the worker that ingested it; the influence weight comes from reach and engagement.
+//! part) on the worker that ingested it, unless the post was scored upstream (`social.scored`); the influence
+//! weight comes from reach and engagement.
 
 use super::records::{Counters, Mention};
 use super::token_extraction::ExtractedPost;
@@ -34,7 +35,7 @@ pub fn scoring<'s>(
                     for batch in data {
                         for post in batch.drain(..) {
                             let t = &post.tweet;
-                            let score = scorer.score(&t.text);
+                            let score = post.score.unwrap_or_else(|| scorer.score(&t.text));
                             let weight = influence_weight(
                                 t.followers,
                                 t.engagement.weighted(),

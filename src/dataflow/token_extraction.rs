@@ -18,6 +18,8 @@ pub struct ExtractedPost {
     pub seq: u64,
     pub tokens: Vec<u32>,
     pub tweet: Tweet,
+    /// The upstream score of a scored mention (then `tokens` is its one token).
+    pub score: Option<f64>,
 }
 
 pub fn token_extraction<'s>(
@@ -40,6 +42,18 @@ pub fn token_extraction<'s>(
                                 Counters::add(&counters.tweets_below_followers, 1);
                                 continue;
                             }
+                            if let Some((symbol, score)) = rec.scored {
+                                match table.id(&symbol) {
+                                    Some(token) => session.give(ExtractedPost {
+                                        seq: rec.seq,
+                                        tokens: vec![token],
+                                        tweet: rec.tweet,
+                                        score: Some(score),
+                                    }),
+                                    None => Counters::add(&counters.unknown_token_mentions, 1),
+                                }
+                                continue;
+                            }
                             let found = extract(&rec.tweet.text, &table);
                             if found.unknown > 0 {
                                 Counters::add(
@@ -55,6 +69,7 @@ pub fn token_extraction<'s>(
                                 seq: rec.seq,
                                 tokens: found.tokens,
                                 tweet: rec.tweet,
+                                score: None,
                             });
                         }
                     }

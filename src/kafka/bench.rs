@@ -116,6 +116,7 @@ pub fn throughput(
 
     let start = Instant::now();
     let stats = run_live(RunRequest {
+        scored: false,
         cfg,
         brokers: brokers.into(),
         cluster: ClusterSpec::local(workers.max(1)),
@@ -205,6 +206,7 @@ pub fn latency(brokers: &str, rate: u64, seconds: u64) -> Result<Latency, KafkaB
     let b = brokers.to_string();
     let runner = std::thread::spawn(move || {
         run_live(RunRequest {
+            scored: false,
             cfg,
             brokers: b,
             cluster: ClusterSpec::local(1),

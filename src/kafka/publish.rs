@@ -24,7 +24,7 @@ pub enum PublishError {
         path: String,
         source: std::io::Error,
     },
-    #[error("unknown topic {0}: publish writes social.tweets (posts JSONL), market.ticks (ticks JSONL) or orders.intents (intents JSONL)")]
+    #[error("unknown topic {0}: publish writes social.tweets (posts JSONL), social.scored (scored mentions JSONL), market.ticks (ticks JSONL) or orders.intents (intents JSONL)")]
     Topic(String),
     #[error("{failed} of {sent} records were not acknowledged by the broker (last error: {last}); nothing is lost on our side, re-run publish: ids and keys are the same")]
     Delivery {
@@ -313,6 +313,15 @@ pub fn publish_file(
                 .map_err(|e| e.to_string()),
             "market.ticks" => serde_json::from_str::<PriceTick>(&line)
                 .map(|t| (t.token.clone(), t.event_time, envelope::encode("tick", &t)))
+                .map_err(|e| e.to_string()),
+            "social.scored" => serde_json::from_str::<crate::model::ScoredMention>(&line)
+                .map(|m| {
+                    (
+                        m.token.clone(),
+                        m.created_at,
+                        envelope::encode("scored", &m),
+                    )
+                })
                 .map_err(|e| e.to_string()),
             "orders.intents" => serde_json::from_str::<crate::model::OrderIntent>(&line)
                 .map(|i| {

@@ -14,7 +14,9 @@ pub struct ReplayRequest {
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     pub cluster: runner::ClusterSpec,
+    /// `social.tweets`, or `social.scored` when `scored`.
     pub tweets_topic: String,
+    pub scored: bool,
     pub ticks_topic: String,
 }
 
@@ -24,7 +26,12 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
     let bar_interval = req.cfg.bar_interval_ms().map_err(BacktestError::Option)?;
     let mut topics = vec![(req.ticks_topic.clone(), TopicKind::Ticks)];
     if req.cfg.uses_sentiment() {
-        topics.push((req.tweets_topic.clone(), TopicKind::Tweets));
+        let kind = if req.scored {
+            TopicKind::Scored
+        } else {
+            TopicKind::Tweets
+        };
+        topics.push((req.tweets_topic.clone(), kind));
     }
     let dead = Arc::new(Mutex::new(Vec::new()));
     let spec = SourceSpec {

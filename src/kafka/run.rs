@@ -45,6 +45,8 @@ pub struct RunRequest {
     pub idle: Duration,
     pub exit_when_idle: Option<Duration>,
     pub positions: Positions,
+    /// Read sentiment from `social.scored` (the scoring stage's output) instead of scoring `social.tweets` here.
+    pub scored: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -91,7 +93,11 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     let bar_interval = req.cfg.bar_interval_ms().map_err(RunError::Pipeline)?;
     let mut topics = vec![(topics::name("market.ticks"), TopicKind::Ticks)];
     if req.cfg.uses_sentiment() {
-        topics.push((topics::name("social.tweets"), TopicKind::Tweets));
+        topics.push(if req.scored {
+            (topics::name("social.scored"), TopicKind::Scored)
+        } else {
+            (topics::name("social.tweets"), TopicKind::Tweets)
+        });
     }
     if req.positions == Positions::Fills {
         topics.push((topics::name("orders.intents"), TopicKind::Intents));

@@ -68,6 +68,8 @@ impl SourceSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TopicKind {
     Tweets,
+    /// `social.scored`: posts scored upstream (LLM or lexicon), one record per (post, token).
+    Scored,
     Ticks,
     /// The order topics a live run reads back when its positions follow the executor. They are state, not
     /// data: read from their start on every start, never committed, and they do not move the watermark.
@@ -219,7 +221,17 @@ fn decode(
             if tweet.id.trim().is_empty() {
                 return Err("tweet has an empty id".into());
             }
-            Ok(InputEvent::Tweet(TweetRec { seq, tweet }))
+            Ok(InputEvent::Tweet(TweetRec::post(seq, tweet)))
+        }
+        TopicKind::Scored => {
+            let m: crate::model::ScoredMention = envelope::decode("scored", bytes)?;
+            if m.tweet_id.trim().is_empty() {
+                return Err("scored mention has an empty tweet_id".into());
+            }
+            if !(-1.0..=1.0).contains(&m.score) {
+                return Err(format!("score {} is outside [-1, 1]", m.score));
+            }
+            Ok(InputEvent::Tweet(TweetRec::scored(seq, m)))
         }
         TopicKind::Intents => Ok(InputEvent::Order(OrderState::Intent(envelope::decode(
             "intent", bytes,
