@@ -775,7 +775,8 @@ fn load_pipeline(path: &Path) -> Result<(PipelineConfig, String, PathBuf)> {
             pipeline_path.display()
         )
     })?;
-    let cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    let mut cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
+    cfg.load_influencers(locate)?;
     Ok((cfg, text, pipeline_path))
 }
 

@@ -426,3 +426,105 @@ fn sample_generator_is_reproducible() {
         );
     }
 }
+
+/// With an influencer list, only the listed accounts' posts count: the same decisions as the unfiltered
+/// pipeline on a posts file holding only their posts; and the list's follower count stands in where a post
+/// carries none.
+#[test]
+fn an_influencer_list_keeps_only_its_accounts_posts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tweets = read(&root.join("data/sample/tweets.jsonl"));
+    let posts: Vec<serde_json::Value> = tweets
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // the widely followed accounts of the sample: the list
+    let mut listed: Vec<(String, String, u64)> = posts
+        .iter()
+        .filter(|p| p["followers"].as_u64().unwrap() >= 200_000)
+        .map(|p| {
+            (
+                p["author_handle"].as_str().unwrap().to_string(),
+                p["author_id"].as_str().unwrap().to_string(),
+                p["followers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    listed.sort();
+    listed.dedup_by(|a, b| a.1 == b.1);
+    assert!(listed.len() > 3, "the sample should have some big accounts");
+    let ids: std::collections::HashSet<&str> = listed.iter().map(|l| l.1.as_str()).collect();
+    let list = dir.path().join("influencers.csv");
+    let mut csv = String::from("handle,user_id,followers,counted_on\n");
+    for (h, id, f) in &listed {
+        csv.push_str(&format!("{h},{id},{f},2026-11-24\n"));
+    }
+    std::fs::write(&list, csv).unwrap();
+    let pipeline = dir.path().join("p.toml");
+    let text = read(&root.join("pipelines/influencer_momentum.toml")).replace(
+        "[sentiment]\n",
+        &format!("[sentiment]\ninfluencers = \"{}\"\n", list.display()),
+    );
+    std::fs::write(&pipeline, text).unwrap();
+
+    // their posts only, with the follower counts removed: the list supplies them
+    let only: String = posts
+        .iter()
+        .filter(|p| ids.contains(p["author_id"].as_str().unwrap()))
+        .map(|p| p.to_string() + "\n")
+        .collect();
+    let only_path = dir.path().join("only.jsonl");
+    std::fs::write(&only_path, &only).unwrap();
+    let no_counts: String = posts
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            p["followers"] = 0.into();
+            p.to_string() + "\n"
+        })
+        .collect();
+    let no_counts_path = dir.path().join("no_counts.jsonl");
+    std::fs::write(&no_counts_path, no_counts).unwrap();
+
+    let with_list = dir.path().join("with_list");
+    let o = backtest(
+        &with_list,
+        &[
+            "--pipeline",
+            pipeline.to_str().unwrap(),
+            "--tweets",
+            no_counts_path.to_str().unwrap(),
+        ],
+    );
+    let summary = String::from_utf8_lossy(&o.stdout).into_owned();
+    let off_list = posts.len() - only.lines().count();
+    assert!(
+        summary.contains(&format!("{off_list} not on the influencer list")),
+        "{summary}"
+    );
+    let filtered = dir.path().join("filtered");
+    backtest(&filtered, &["--tweets", only_path.to_str().unwrap()]);
+    // ids and the inputs version hash the pipeline file, which differs; the decisions must not
+    let decisions = |p: &Path| -> Vec<String> {
+        read(&p.join("intents.jsonl"))
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let o = v.as_object_mut().unwrap();
+                o.remove("id");
+                o.remove("inputs_version");
+                v.to_string()
+            })
+            .collect()
+    };
+    let a = decisions(&with_list);
+    assert!(!a.is_empty(), "the big accounts should move something");
+    assert!(
+        a == decisions(&filtered),
+        "the list filters differently from the filtered file"
+    );
+    let unfiltered = dir.path().join("unfiltered");
+    backtest(&unfiltered, &[]);
+    assert!(a != decisions(&unfiltered), "the list changed nothing");
+}

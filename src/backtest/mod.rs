@@ -183,10 +183,11 @@ pub fn finish(
         (
             "posts".into(),
             format!(
-                "{} scored mentions; {} posts name no universe token; {} below min_followers; {} cashtags/addresses outside the universe",
+                "{} scored mentions; {} posts name no universe token; {} below min_followers; {} not on the influencer list; {} cashtags/addresses outside the universe",
                 Counters::get(&c.mentions),
                 Counters::get(&c.tweets_without_token),
                 Counters::get(&c.tweets_below_followers),
+                Counters::get(&c.tweets_not_influencer),
                 Counters::get(&c.unknown_token_mentions)
             ),
         ),

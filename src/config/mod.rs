@@ -1,6 +1,9 @@
 //! Pipeline definitions: the TOML file a user edits, backtests and deploys.
 
+pub mod influencers;
 pub mod pipeline;
+
+pub use influencers::InfluencerBook;
 
 pub use pipeline::{
     ConfigError, CorrelationConfig, EndOfData, FillConfig, PipelineConfig, RiskConfig,

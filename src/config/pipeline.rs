@@ -116,6 +116,13 @@ pub struct SentimentConfig {
     /// How late (event time) a post may arrive and still count; later ones are counted and dropped.
     #[serde(default = "default_lateness")]
     pub allowed_lateness: String,
+    /// The influencer list (`hypeflow influencers sync` output): when set, only its accounts' posts count,
+    /// and its follower count stands in for a post that carries none.
+    #[serde(default)]
+    pub influencers: Option<String>,
+    /// `influencers`, read when the pipeline is loaded (`PipelineConfig::load_influencers`).
+    #[serde(skip)]
+    pub influencer_book: Option<std::sync::Arc<super::InfluencerBook>>,
 }
 fn default_window() -> String {
     "1h".into()
@@ -141,6 +148,8 @@ impl Default for SentimentConfig {
             min_followers: 0,
             engagement_weight: default_engagement_weight(),
             allowed_lateness: default_lateness(),
+            influencers: None,
+            influencer_book: None,
         }
     }
 }
@@ -461,6 +470,29 @@ impl PipelineConfig {
             source,
         })?;
         Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Reads the influencer list the pipeline names, `resolve` turning its path into a file to open.
+    pub fn load_influencers(
+        &mut self,
+        resolve: impl Fn(&Path) -> std::path::PathBuf,
+    ) -> Result<(), ConfigError> {
+        let Some(p) = self.sentiment.influencers.clone() else {
+            return Ok(());
+        };
+        let path = resolve(Path::new(&p));
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let book = super::InfluencerBook::parse(&text, &path.display().to_string()).map_err(
+            |message| ConfigError::Invalid {
+                path: p.clone(),
+                message,
+            },
+        )?;
+        self.sentiment.influencer_book = Some(std::sync::Arc::new(book));
+        Ok(())
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {

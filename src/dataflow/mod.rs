@@ -57,6 +57,7 @@ pub fn assemble<'s>(
         tweets,
         ctx.table.clone(),
         cfg.sentiment.min_followers,
+        cfg.sentiment.influencer_book.clone(),
         ctx.counters.clone(),
     );
     let mentions = scoring::scoring(posts, cfg.sentiment.clone(), ctx.counters.clone());

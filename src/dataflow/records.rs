@@ -119,6 +119,7 @@ pub struct Counters {
     pub tweets: AtomicU64,
     pub tweets_without_token: AtomicU64,
     pub tweets_below_followers: AtomicU64,
+    pub tweets_not_influencer: AtomicU64,
     pub mentions: AtomicU64,
     pub unknown_token_mentions: AtomicU64,
     pub late_records: AtomicU64,

@@ -1,8 +1,9 @@
 //! Posts -> (tokens, post): which universe tokens a post names. Runs on the worker that ingested the post
-//! (no exchange); posts naming no universe token stop here and are counted.
+//! (no exchange); posts naming no universe token, from accounts below the follower floor or (with an
+//! influencer list) off the list stop here and are counted.
 
 use super::records::{Counters, TweetRec};
-use crate::config::TokenTable;
+use crate::config::{InfluencerBook, TokenTable};
 use crate::model::Tweet;
 use crate::sentiment::extract;
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,7 @@ pub fn token_extraction<'s>(
     tweets: Stream<'s, u64, Vec<TweetRec>>,
     table: Arc<TokenTable>,
     min_followers: u64,
+    influencers: Option<Arc<InfluencerBook>>,
     counters: Arc<Counters>,
 ) -> Stream<'s, u64, Vec<ExtractedPost>> {
     tweets.unary::<CapacityContainerBuilder<Vec<ExtractedPost>>, _, _, _>(
@@ -36,8 +38,20 @@ pub fn token_extraction<'s>(
                 input.for_each_stamp(|cap, data| {
                     let mut session = output.session(&cap);
                     for batch in data {
-                        for rec in batch.drain(..) {
+                        for mut rec in batch.drain(..) {
                             Counters::add(&counters.tweets, 1);
+                            if let Some(book) = &influencers {
+                                let t = &mut rec.tweet;
+                                match book.followers(&t.author_id, &t.author_handle) {
+                                    None => {
+                                        Counters::add(&counters.tweets_not_influencer, 1);
+                                        continue;
+                                    }
+                                    // the post's own count is fresher than the list's
+                                    Some(listed) if t.followers == 0 => t.followers = listed,
+                                    Some(_) => {}
+                                }
+                            }
                             if rec.tweet.followers < min_followers {
                                 Counters::add(&counters.tweets_below_followers, 1);
                                 continue;
