@@ -32,4 +32,11 @@ done
 echo "## Kafka: decision lag at a steady 2,000 ticks/s (bar close -> intent acknowledged)"
 fresh_broker
 "$HF" bench --mode kafka-latency --brokers "$BOOTSTRAP" --rate 2000 --seconds 60
+echo "## Live data: X stream lines parsed (and deduped) on one core"
+"$HF" bench --mode x-parse --ticks 1000000
+echo "## Live data: local X stream at 200 posts/s -> ingest x -> acknowledged social.tweets record"
+fresh_broker
+"$HF" bench --mode x-latency --brokers "$BOOTSTRAP" --rate 200 --seconds 20
+echo "## Live data: LLM scoring stage per batch of 20, against a stand-in model that answers at once"
+"$HF" bench --mode llm-overhead --seconds 5
 kill "$BROKER_PID" 2>/dev/null || true

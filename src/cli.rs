@@ -299,8 +299,10 @@ enum SentimentCmd {
 #[derive(Args)]
 struct BenchArgs {
     /// What to measure: "pipeline" (ticks + posts through the sentiment pipeline), "sma-bars", "kafka"
-    /// (topics to orders.intents vs a bare consumer) or "kafka-latency" (decision lag at a steady load);
-    /// the Kafka modes need --brokers and a fresh broker each
+    /// (topics to orders.intents vs a bare consumer), "kafka-latency" (decision lag at a steady load),
+    /// "x-parse" (--ticks stream lines parsed on one core), "x-latency" (local stream at --rate for --seconds
+    /// to acknowledged social.tweets records) or "llm-overhead" (scoring stage per batch of 20 against a
+    /// model that answers at once, 20 x --seconds batches); the Kafka modes need --brokers, a fresh broker each
     #[arg(long, default_value = "pipeline")]
     mode: String,
     #[arg(long, env = "KAFKA_BOOTSTRAP")]
@@ -616,6 +618,41 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 r.records as f64 / r.pipeline_seconds,
                 r.raw_seconds / r.pipeline_seconds,
                 r.intents
+            );
+        }
+        "x-parse" => {
+            let f = hypeflow::ingest::bench::parse(b.ticks);
+            println!(
+                "mode=x-parse lines={} posts={} seconds={:.3} lines_per_s_per_core={:.0} mib_per_s={:.1}",
+                f.lines,
+                f.posts,
+                f.seconds,
+                f.lines as f64 / f.seconds,
+                f.bytes as f64 / f.seconds / 1_048_576.0
+            );
+        }
+        "x-latency" => {
+            let brokers = b.brokers.context("--mode x-latency needs --brokers")?;
+            let f = hypeflow::ingest::bench::stream_to_kafka(&brokers, b.rate * b.seconds, b.rate)
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "mode=x-latency posts={} posts_per_s={} arrival_to_ack_us_p50={} p99={} max={} after_first_second_p50={} p99={} max={}",
+                f.posts, f.rate, f.p50_us, f.p99_us, f.max_us, f.steady_p50_us, f.steady_p99_us, f.steady_max_us
+            );
+        }
+        "llm-overhead" => {
+            let (cfg, _, _) = load_pipeline(Path::new("pipelines/influencer_momentum.toml"))?;
+            let table = hypeflow::config::TokenTable::new(&cfg.universe);
+            let f = hypeflow::ingest::bench::llm_overhead(b.seconds.max(1) * 20, 20, table)
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "mode=llm-overhead batches={} batch_size={} stage_us_per_batch_p50={} p99={} bare_round_trip_us_p50={} stage_minus_bare_us_p50={}",
+                f.batches,
+                f.batch_size,
+                f.p50_us,
+                f.p99_us,
+                f.bare_p50_us,
+                f.p50_us.saturating_sub(f.bare_p50_us)
             );
         }
         "kafka-latency" => {

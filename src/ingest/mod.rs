@@ -2,6 +2,7 @@
 //! recent-search fallback), prices (CoinGecko, DexScreener) with priority and health, each client built against the provider's documented protocol, rate-limited per
 //! provider, pointed at the real service or a local fake by its base URL.
 
+pub mod bench;
 pub mod clock;
 pub mod coingecko;
 pub mod dexscreener;

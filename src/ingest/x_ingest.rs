@@ -56,6 +56,8 @@ pub struct IngestStats {
 
 struct State<'a> {
     sink: &'a mut Sink,
+    /// Called after each new post is written (and, on Kafka, acknowledged): benchmarks time it.
+    on_post: &'a mut dyn FnMut(&Tweet),
     dedupe: Dedupe,
     stats: IngestStats,
     max_posts: Option<u64>,
@@ -63,9 +65,10 @@ struct State<'a> {
 }
 
 impl<'a> State<'a> {
-    fn new(sink: &'a mut Sink, max_posts: Option<u64>) -> Self {
+    fn new(sink: &'a mut Sink, max_posts: Option<u64>, on_post: &'a mut dyn FnMut(&Tweet)) -> Self {
         State {
             sink,
+            on_post,
             dedupe: Dedupe::new(DEDUPE_WINDOW),
             stats: IngestStats::default(),
             max_posts,
@@ -88,6 +91,7 @@ impl<'a> State<'a> {
         });
         self.sink.write("tweet", &t.author_id, t.created_at, &t)?;
         self.stats.posts += 1;
+        (self.on_post)(&t);
         Ok(())
     }
 
@@ -109,12 +113,23 @@ pub fn stream(
     sink: &mut Sink,
     clock: &dyn Clock,
 ) -> Result<IngestStats, IngestError> {
+    stream_observed(api, opts, sink, clock, &mut |_| {})
+}
+
+/// `stream`, calling `on_post` after each new post is written.
+pub fn stream_observed(
+    api: &XApi,
+    opts: &StreamOptions,
+    sink: &mut Sink,
+    clock: &dyn Clock,
+    on_post: &mut dyn FnMut(&Tweet),
+) -> Result<IngestStats, IngestError> {
     let query = [
         ("tweet.fields", TWEET_FIELDS.to_string()),
         ("expansions", "author_id".to_string()),
         ("user.fields", USER_FIELDS.to_string()),
     ];
-    let mut st = State::new(sink, opts.max_posts);
+    let mut st = State::new(sink, opts.max_posts, on_post);
     let mut policy = Reconnect::new();
     let mut failures = 0u32;
     let mut outage = false;
@@ -341,7 +356,8 @@ pub fn poll(
     sink: &mut Sink,
     clock: &dyn Clock,
 ) -> Result<IngestStats, IngestError> {
-    let mut st = State::new(sink, opts.max_posts);
+    let mut ignore = |_: &Tweet| {};
+    let mut st = State::new(sink, opts.max_posts, &mut ignore);
     let mut since: Vec<Option<String>> = vec![None; queries.len()];
     let mut rounds = 0u64;
     loop {
