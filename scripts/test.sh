@@ -3,6 +3,7 @@
 # - Kafka: the tests start `hypeflow dev-broker` (librdkafka's mock cluster, built with the project) themselves;
 #   the smoke test also needs `tansu`, an independent Kafka-compatible broker, installed here if missing
 #   (pinned 0.6.0 with the in-memory storage engine; about 12 minutes once, then reused).
+# - The chain tests start their own anvil (see scripts/evm-setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TANSU_VERSION=0.6.0
@@ -12,6 +13,8 @@ if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
   cargo install --locked "tansu@$TANSU_VERSION" --features dynostore
 fi
 export HYPEFLOW_TANSU="$(command -v tansu)"
+# - EVM: anvil and Uniswap V3's artifacts from the npm registry (pinned, checksummed, kept outside the clone).
+export HYPEFLOW_EVM_DIR="$(bash scripts/evm-setup.sh)"
 # Reuse a build cache outside the clone when there is one (CI on the same machine kind).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hypeflow-target}"
 echo "== cargo fmt --check"

@@ -6,6 +6,7 @@
 
 pub mod backtest;
 pub mod bench;
+pub mod chain;
 pub mod config;
 pub mod dataflow;
 pub mod execution;

@@ -10,7 +10,8 @@ use std::time::Duration;
 pub enum IngestCmd {
     /// Influencer posts from X's filtered stream (or recent search) into social.tweets or a JSONL file
     X(XArgs),
-    /// Token prices from CoinGecko and DexScreener in priority order with health tracking, into market.ticks
+    /// Token prices from on-chain pools, CoinGecko and DexScreener in priority order with health tracking, into
+    /// market.ticks
     /// or a JSONL file
     Prices(PricesArgs),
     /// A pool's OHLCV history from CoinGecko's on-chain API, as a bars CSV that `backtest --prices` reads
@@ -64,6 +65,9 @@ pub struct PricesArgs {
     /// DexScreener API root
     #[arg(long, env = "DEXSCREENER_BASE_URL")]
     dexscreener_url: Option<String>,
+    /// JSON-RPC endpoint of the chain for on-chain pool prices
+    #[arg(long, env = "RPC_URL")]
+    rpc_url: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -269,6 +273,15 @@ fn ingest_prices(a: PricesArgs) -> Result<()> {
                 providers.push(Box::new(
                     dexscreener::DexScreener::new(&base).map_err(anyhow::Error::msg)?,
                 ));
+            }
+            "onchain" => {
+                let Some(url) = a.rpc_url.clone().or(cfg.rpc_url.clone()) else {
+                    bail!("the onchain provider needs a JSON-RPC endpoint: set RPC_URL, --rpc-url or rpc_url in {}", path.display());
+                };
+                providers.push(Box::new(hypeflow::chain::pool_price::OnchainPools::new(
+                    &url,
+                    &cfg.tokens,
+                )?));
             }
             other => bail!("unknown provider {other}"),
         }

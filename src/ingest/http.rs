@@ -104,7 +104,18 @@ pub fn send(
     Ok(text)
 }
 
+/// Makes ring rustls's process-wide crypto provider (reqwest is built without one, to keep aws-lc's C build out);
+/// every HTTP client and alloy's RPC transport call this first.
+pub fn install_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // an error means another provider is already installed, which serves as well
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
+    install_tls();
     reqwest::blocking::Client::builder()
         .timeout(timeout)
         .user_agent(super::x_api::USER_AGENT)

@@ -3,7 +3,8 @@
 //! skipped (after a 429 for as long as `retry-after` says; after other errors for a backoff that doubles from one
 //! interval up to five minutes) and probed again when that ends; a quote older than `stale_after` does not count
 //! and its token falls to the next provider in the same round, so a failing provider is replaced within one
-//! interval. Each tick names its source; its event time is the provider's observation time.
+//! interval. Each tick names its source; its event time is the provider's observation time (for on-chain pools,
+//! the block's).
 
 use super::clock::Clock;
 use super::http::ProviderError;
@@ -29,6 +30,10 @@ pub struct TokenFeed {
     pub address: Option<String>,
     /// DexScreener chain slug (`ethereum`, `bsc`, `base`, `solana`).
     pub dexscreener_chain: Option<String>,
+    /// A Uniswap V3 / PancakeSwap V3 pool holding the token, read on chain (`slot0`) at `rpc_url`.
+    pub pool: Option<String>,
+    /// The pool's other token: "USD" (a USD stablecoin, the default) or another token of this feed.
+    pub pool_quote: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -51,6 +56,8 @@ pub struct FeedConfig {
     pub priority: Vec<String>,
     pub coingecko: Option<CoinGeckoSection>,
     pub dexscreener_base_url: Option<String>,
+    /// JSON-RPC endpoint for the on-chain provider (or RPC_URL / --rpc-url).
+    pub rpc_url: Option<String>,
     pub tokens: Vec<TokenFeed>,
 }
 
@@ -62,7 +69,7 @@ fn default_stale() -> String {
     "2m".into()
 }
 
-pub const PROVIDERS: [&str; 2] = ["coingecko", "dexscreener"];
+pub const PROVIDERS: [&str; 3] = ["onchain", "coingecko", "dexscreener"];
 
 impl FeedConfig {
     pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
@@ -337,6 +344,8 @@ mod tests {
             network: None,
             address: None,
             dexscreener_chain: None,
+            pool: None,
+            pool_quote: None,
         }
     }
 

@@ -190,6 +190,7 @@ impl XApi {
         silence: Duration,
     ) -> Result<reqwest::blocking::Response, reqwest::Error> {
         // a client per connection: the blocking client applies its timeout to each read of the body
+        super::http::install_tls();
         let http = reqwest::blocking::Client::builder()
             .timeout(silence)
             .connect_timeout(Duration::from_secs(10))
@@ -207,6 +208,7 @@ pub fn header(h: &reqwest::header::HeaderMap, k: &str) -> Option<String> {
 }
 
 pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, XError> {
+    super::http::install_tls();
     reqwest::blocking::Client::builder()
         .timeout(timeout)
         .user_agent(USER_AGENT)
