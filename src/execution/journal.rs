@@ -2,6 +2,11 @@
 //! `INSERT OR IGNORE` on the primary key, so among any number of executor processes sharing the file exactly one
 //! executes an intent, whatever Kafka redelivers. An outcome is journaled before it is published and before the
 //! intent's offset is committed; on restart, unpublished outcomes are published again.
+//!
+//! On chain an intent moves received -> simulated -> signed -> broadcast -> filled (confirmed) or failed, and
+//! every signed transaction (raw bytes, hash, account, nonce) is journaled, synchronously, before it is
+//! broadcast: after a crash the executor finds it here and resolves it on chain instead of signing a second
+//! swap.
 
 use crate::model::{Fill, OrderIntent};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -26,6 +31,19 @@ pub enum JournalError {
 pub struct Journal {
     conn: Connection,
     path: String,
+}
+
+/// A signed transaction as journaled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxRow {
+    pub tx_hash: String,
+    pub intent_id: String,
+    pub chain_id: u64,
+    pub account: String,
+    pub nonce: u64,
+    /// EIP-2718 bytes, hex.
+    pub raw_tx: String,
+    pub state: String,
 }
 
 /// Where an intent stands.
@@ -98,7 +116,19 @@ impl Journal {
                 published INTEGER NOT NULL DEFAULT 0,
                 received_at INTEGER NOT NULL,
                 updated_at INTEGER NOT NULL
-            );",
+            );
+            CREATE TABLE IF NOT EXISTS txs (
+                tx_hash TEXT PRIMARY KEY,
+                intent_id TEXT NOT NULL,
+                chain_id INTEGER NOT NULL,
+                account TEXT NOT NULL,
+                nonce INTEGER NOT NULL,
+                raw_tx TEXT NOT NULL,
+                state TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS txs_by_intent ON txs (intent_id);",
         )
         .map_err(err)?;
         Ok(Journal { conn, path: p })
@@ -177,11 +207,141 @@ impl Journal {
         Ok(out)
     }
 
-    /// Intents this executor claimed but has no outcome for (it stopped in between).
+    /// Moves an intent to an intermediate state (`simulated`, `signed`, `broadcast`).
+    pub fn set_state(&self, id: &str, state: &str, now: i64) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "UPDATE intents SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, state, now],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// The final outcome of an on-chain intent: `filled` when confirmed, else `rejected` (refused before
+    /// anything was signed) or `failed` (a transaction went out and did not swap).
+    pub fn record_outcome_as(
+        &self,
+        fill: &Fill,
+        state: &str,
+        now: i64,
+    ) -> Result<(), JournalError> {
+        let json = serde_json::to_string(fill).unwrap_or_default();
+        self.conn
+            .execute(
+                "UPDATE intents SET state = ?2, outcome_json = ?3, updated_at = ?4 WHERE id = ?1",
+                params![fill.intent_id, state, json, now],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// A signed transaction, before it is broadcast; the intent becomes `signed`.
+    pub fn record_tx(&self, tx: &TxRow, now: i64) -> Result<(), JournalError> {
+        let t = self.conn.unchecked_transaction().map_err(self.sql())?;
+        t.execute(
+            "INSERT OR REPLACE INTO txs (tx_hash, intent_id, chain_id, account, nonce, raw_tx, state, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            params![tx.tx_hash, tx.intent_id, tx.chain_id as i64, tx.account, tx.nonce as i64, tx.raw_tx, tx.state, now],
+        )
+        .map_err(self.sql())?;
+        t.execute(
+            "UPDATE intents SET state = 'signed', updated_at = ?2 WHERE id = ?1",
+            params![tx.intent_id, now],
+        )
+        .map_err(self.sql())?;
+        t.commit().map_err(self.sql())
+    }
+
+    pub fn set_tx_state(&self, hash: &str, state: &str, now: i64) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "UPDATE txs SET state = ?2, updated_at = ?3 WHERE tx_hash = ?1",
+                params![hash, state, now],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Transactions of intents still `signed` or `broadcast` (not resolved), with their intents, oldest first.
+    pub fn unresolved_txs(&self) -> Result<Vec<(TxRow, OrderIntent)>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT t.tx_hash, t.intent_id, t.chain_id, t.account, t.nonce, t.raw_tx, t.state, i.intent_json
+                 FROM txs t JOIN intents i ON i.id = t.intent_id
+                 WHERE i.state IN ('signed', 'broadcast') ORDER BY t.nonce, t.created_at",
+            )
+            .map_err(self.sql())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    TxRow {
+                        tx_hash: r.get(0)?,
+                        intent_id: r.get(1)?,
+                        chain_id: r.get::<_, i64>(2)? as u64,
+                        account: r.get(3)?,
+                        nonce: r.get::<_, i64>(4)? as u64,
+                        raw_tx: r.get(5)?,
+                        state: r.get(6)?,
+                    },
+                    r.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (tx, json) = row.map_err(self.sql())?;
+            let intent = serde_json::from_str(&json).map_err(|e| JournalError::Corrupt {
+                path: self.path.clone(),
+                id: tx.intent_id.clone(),
+                message: e.to_string(),
+            })?;
+            out.push((tx, intent));
+        }
+        Ok(out)
+    }
+
+    /// Every transaction journaled for an intent (replacements included).
+    pub fn txs_of(&self, intent_id: &str) -> Result<Vec<TxRow>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT tx_hash, intent_id, chain_id, account, nonce, raw_tx, state FROM txs WHERE intent_id = ?1 ORDER BY created_at")
+            .map_err(self.sql())?;
+        let rows = st
+            .query_map(params![intent_id], |r| {
+                Ok(TxRow {
+                    tx_hash: r.get(0)?,
+                    intent_id: r.get(1)?,
+                    chain_id: r.get::<_, i64>(2)? as u64,
+                    account: r.get(3)?,
+                    nonce: r.get::<_, i64>(4)? as u64,
+                    raw_tx: r.get(5)?,
+                    state: r.get(6)?,
+                })
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+
+    /// The raw state text of an intent (on-chain states included).
+    pub fn state_text(&self, id: &str) -> Result<Option<String>, JournalError> {
+        self.conn
+            .query_row(
+                "SELECT state FROM intents WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Intents this executor claimed but has no outcome for and signed nothing for (it stopped in between):
+    /// safe to execute again from the start.
     pub fn unfinished(&self, executor: &str) -> Result<Vec<OrderIntent>, JournalError> {
         let mut st = self
             .conn
-            .prepare("SELECT id, intent_json FROM intents WHERE state = 'received' AND executor = ?1 ORDER BY received_at, id")
+            .prepare("SELECT id, intent_json FROM intents WHERE state IN ('received', 'simulated') AND executor = ?1 ORDER BY received_at, id")
             .map_err(self.sql())?;
         let rows = st
             .query_map(params![executor], |r| {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: the binary, broker processes, topic readers.
 #![allow(dead_code)]
 
+pub mod chain;
 pub mod fake_http;
 
 use rdkafka::config::ClientConfig;

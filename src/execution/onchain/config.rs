@@ -1,0 +1,145 @@
+//! The on-chain venue's configuration (`venues/*.toml`): chain, pinned contract addresses, the quote token and
+//! the allow-listed tokens, confirmation depth, deadline, gas budget, and the executor's own limits. Everything
+//! that can move money is checked again here whatever the pipeline decided; unknown keys are errors.
+
+use crate::model::money::lenient;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dex {
+    UniswapV3,
+    PancakeswapV3,
+}
+
+impl Dex {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dex::UniswapV3 => "uniswap-v3",
+            Dex::PancakeswapV3 => "pancakeswap-v3",
+        }
+    }
+
+    /// The fee tiers each factory enables at deployment (Uniswap's 100 came later by governance).
+    pub fn default_fee_tiers(self) -> Vec<u32> {
+        match self {
+            Dex::UniswapV3 => vec![100, 500, 3000, 10000],
+            Dex::PancakeswapV3 => vec![100, 500, 2500, 10000],
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contracts {
+    pub factory: String,
+    /// SwapRouter02 (Uniswap) or SmartRouter (PancakeSwap): same `exactInputSingle` and `multicall(deadline, ...)`.
+    pub router: String,
+    pub quoter: String,
+    /// WETH9 / WBNB: what the router's `WETH9()` must return.
+    pub weth: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteToken {
+    pub symbol: String,
+    pub address: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest notional (in the quote token) of one trade.
+    #[serde(deserialize_with = "lenient")]
+    pub max_notional_per_trade: Decimal,
+    /// Largest total notional traded in a UTC day.
+    #[serde(deserialize_with = "lenient")]
+    pub max_notional_per_day: Decimal,
+    /// Realized loss in a UTC day after which no new trade is made.
+    #[serde(deserialize_with = "lenient")]
+    pub max_daily_loss: Decimal,
+    /// Intents older than this (decision time to receipt) are refused: the market has moved on.
+    #[serde(default = "default_max_age")]
+    pub max_intent_age_s: u64,
+    /// While this file exists, every new intent is refused.
+    pub kill_switch_file: Option<PathBuf>,
+}
+
+fn default_max_age() -> u64 {
+    300
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueConfig {
+    pub venue: Dex,
+    pub chain_id: u64,
+    /// Reads and simulation (or RPC_URL).
+    pub rpc_url: Option<String>,
+    /// Only `eth_sendRawTransaction` goes here (e.g. Flashbots Protect), when set.
+    pub private_rpc_url: Option<String>,
+    #[serde(default = "default_confirmations")]
+    pub confirmations: u64,
+    /// Deadline = the chain head's timestamp + this.
+    #[serde(default = "default_deadline")]
+    pub deadline_s: u64,
+    #[serde(default = "default_receipt_timeout")]
+    pub receipt_timeout_s: u64,
+    /// Fee tiers to quote (default: the venue's).
+    pub fee_tiers: Option<Vec<u32>>,
+    /// Gas limit x max fee must stay under this many basis points of the trade's notional.
+    #[serde(default = "default_gas_budget", deserialize_with = "lenient")]
+    pub gas_budget_bps: Decimal,
+    /// Slippage used when an intent names none, in basis points.
+    #[serde(default = "default_slippage", deserialize_with = "lenient")]
+    pub default_slippage_bps: Decimal,
+    pub contracts: Contracts,
+    pub quote: QuoteToken,
+    /// The allow-list: symbol = token address. Anything else is refused.
+    pub tokens: BTreeMap<String, String>,
+    pub limits: Limits,
+}
+
+fn default_confirmations() -> u64 {
+    1
+}
+fn default_deadline() -> u64 {
+    120
+}
+fn default_receipt_timeout() -> u64 {
+    120
+}
+fn default_gas_budget() -> Decimal {
+    Decimal::from(100)
+}
+fn default_slippage() -> Decimal {
+    Decimal::from(50)
+}
+
+impl VenueConfig {
+    pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
+        let c: VenueConfig = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        if c.tokens.is_empty() {
+            return Err(format!("{origin}: [tokens] allows no token"));
+        }
+        if c.limits.max_notional_per_trade <= Decimal::ZERO
+            || c.limits.max_notional_per_day <= Decimal::ZERO
+        {
+            return Err(format!("{origin}: [limits] notionals must be positive"));
+        }
+        if c.confirmations == 0 {
+            return Err(format!("{origin}: confirmations must be at least 1"));
+        }
+        Ok(c)
+    }
+
+    pub fn fee_tiers(&self) -> Vec<u32> {
+        self.fee_tiers
+            .clone()
+            .unwrap_or_else(|| self.venue.default_fee_tiers())
+    }
+}

@@ -1,0 +1,222 @@
+//! The Uniswap V3 venue against a real EVM (anvil, Uniswap V3 from its published artifacts): a buy and a sell
+//! land with the amounts the chain says; a minimum that cannot be met and a past deadline are caught by
+//! simulation and nothing is sent; the kill switch and the limits refuse before anything is signed; every step
+//! is in the journal.
+
+mod common;
+
+use alloy::primitives::U256;
+use common::chain::{Market, TRADER_KEY};
+use hypeflow::execution::journal::Journal;
+use hypeflow::execution::onchain::units::from_base_units;
+use hypeflow::execution::onchain::{UniswapV3Venue, VenueConfig};
+use hypeflow::model::{FillStatus, OrderIntent, Protection, Side};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+fn intent(id: &str, side: Side, notional: Option<&str>, quantity: Option<Decimal>) -> OrderIntent {
+    OrderIntent {
+        id: id.into(),
+        pipeline_id: "test".into(),
+        token: "TKA".into(),
+        side,
+        quantity,
+        notional: notional.map(|n| Decimal::from_str(n).unwrap()),
+        reference_price: Decimal::from_str("2.5").unwrap(),
+        max_slippage_bps: Decimal::from(50),
+        protection: Protection::default(),
+        reason: "test".into(),
+        decision_time: chrono::Utc::now().timestamp_millis(),
+        inputs_version: "v".into(),
+    }
+}
+
+fn venue(m: &Market, extra: &str) -> UniswapV3Venue {
+    let cfg = VenueConfig::parse(&m.venue_toml(extra), "venue").unwrap();
+    UniswapV3Venue::connect(cfg, &m.anvil.url, TRADER_KEY.parse().unwrap()).unwrap()
+}
+
+fn whole(u: U256) -> Decimal {
+    from_base_units(u, 18).unwrap()
+}
+
+#[test]
+fn a_buy_and_a_sell_land_with_the_amounts_the_chain_moved() {
+    let m = Market::start();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+    let mut v = venue(&m, "");
+    let (usd0, tka0) = (m.balance(m.usd, m.trader), m.balance(m.tka, m.trader));
+
+    let buy = intent("buy-1", Side::Buy, Some("100"), None);
+    assert!(journal.claim(&buy, "t", 0).unwrap());
+    let f = v.execute(&buy, &journal).unwrap();
+    assert_eq!(f.status, FillStatus::Filled, "{}", f.reason);
+    let (usd1, tka1) = (m.balance(m.usd, m.trader), m.balance(m.tka, m.trader));
+    assert_eq!(
+        whole(usd0 - usd1),
+        Decimal::from(100),
+        "exactly the notional left"
+    );
+    assert_eq!(f.quantity, whole(tka1 - tka0), "the fill is what arrived");
+    // 100 USD at 2.5 less the 0.3% fee and a little price impact
+    assert!(
+        f.quantity > Decimal::from_str("39.8").unwrap() && f.quantity < Decimal::from(40),
+        "{}",
+        f.quantity
+    );
+    assert!(
+        f.price > Decimal::from_str("2.5").unwrap() && f.price < Decimal::from_str("2.52").unwrap()
+    );
+    assert!(
+        f.gas > Decimal::ZERO && f.fee > Decimal::ZERO,
+        "gas in native and in USD"
+    );
+    assert_eq!(
+        journal.state_text("buy-1").unwrap().as_deref(),
+        Some("filled")
+    );
+    let txs = journal.txs_of("buy-1").unwrap();
+    assert_eq!(txs.len(), 1);
+    assert_eq!(Some(txs[0].tx_hash.clone()), f.tx_hash);
+    assert_eq!(txs[0].state, "confirmed");
+    assert!(!txs[0].raw_tx.is_empty());
+
+    let sell = intent("sell-1", Side::Sell, None, Some(f.quantity));
+    journal.claim(&sell, "t", 0).unwrap();
+    let s = v.execute(&sell, &journal).unwrap();
+    assert_eq!(s.status, FillStatus::Filled, "{}", s.reason);
+    assert_eq!(
+        m.balance(m.tka, m.trader),
+        tka0,
+        "everything bought was sold"
+    );
+    let back = whole(m.balance(m.usd, m.trader) - usd1);
+    assert_eq!((s.quantity * s.price).round_dp(6), back.round_dp(6));
+    assert!(
+        back > Decimal::from(99) && back < Decimal::from(100),
+        "two fees and two impacts: {back}"
+    );
+}
+
+#[test]
+fn simulation_catches_an_unmeetable_minimum_and_a_past_deadline_without_sending() {
+    let m = Market::start();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+    let mut v = venue(&m, "");
+    // the approval first, through a normal buy
+    let warm = intent("warm", Side::Buy, Some("10"), None);
+    journal.claim(&warm, "t", 0).unwrap();
+    assert_eq!(
+        v.execute(&warm, &journal).unwrap().status,
+        FillStatus::Filled
+    );
+    let amount = U256::from(10u64) * U256::from(10u64).pow(U256::from(18u8));
+    // what an execution does before preparing: allow the router exactly this trade's input
+    v.ensure_allowance(m.usd, amount).unwrap();
+    let nonce = m.nonce(m.trader);
+
+    let p = v
+        .prepare(m.usd, m.tka, amount, Decimal::from(50), None, None)
+        .unwrap();
+    let too_much = v
+        .prepare(
+            m.usd,
+            m.tka,
+            amount,
+            Decimal::from(50),
+            None,
+            Some(p.quoted_out + U256::from(1u8)),
+        )
+        .unwrap();
+    let i = intent("min", Side::Buy, Some("10"), None);
+    journal.claim(&i, "t", 0).unwrap();
+    let view = hypeflow::execution::onchain::uniswap_v3::PlanView {
+        notional: Decimal::from(10),
+    };
+    let r = v.send_prepared(&i, &view, too_much, &journal).unwrap();
+    assert!(
+        r.as_ref().unwrap_err().contains("Too little received"),
+        "{r:?}"
+    );
+
+    let past = v
+        .prepare(
+            m.usd,
+            m.tka,
+            amount,
+            Decimal::from(50),
+            Some(p.deadline - 300),
+            None,
+        )
+        .unwrap();
+    let r = v.send_prepared(&i, &view, past, &journal).unwrap();
+    assert!(
+        r.as_ref().unwrap_err().contains("Transaction too old"),
+        "{r:?}"
+    );
+    assert_eq!(m.nonce(m.trader), nonce, "nothing was sent");
+    assert!(
+        journal.txs_of("min").unwrap().is_empty(),
+        "nothing was signed into the journal"
+    );
+}
+
+#[test]
+fn the_kill_switch_limits_and_allow_list_refuse_before_signing() {
+    let m = Market::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kill = dir.path().join("KILL");
+    let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+    let mut v = venue(&m, &format!("kill_switch_file = \"{}\"", kill.display()));
+    let nonce = m.nonce(m.trader);
+    let refused = |v: &mut UniswapV3Venue, i: OrderIntent| {
+        journal.claim(&i, "t", 0).unwrap();
+        let f = v.execute(&i, &journal).unwrap();
+        assert_eq!(f.status, FillStatus::Rejected);
+        assert_eq!(
+            journal.state_text(&i.id).unwrap().as_deref(),
+            Some("rejected")
+        );
+        f.reason
+    };
+    std::fs::write(&kill, "stop").unwrap();
+    assert!(refused(&mut v, intent("k1", Side::Buy, Some("10"), None)).contains("kill switch"));
+    std::fs::remove_file(&kill).unwrap();
+    assert!(refused(&mut v, intent("big", Side::Buy, Some("6000"), None)).contains("per-trade"));
+    let mut stale = intent("old", Side::Buy, Some("10"), None);
+    stale.decision_time -= 3_600_000;
+    assert!(refused(&mut v, stale).contains("stale"));
+    let mut other = intent("other", Side::Buy, Some("10"), None);
+    other.token = "NOPE".into();
+    assert!(refused(&mut v, other).contains("allow-list"));
+    assert_eq!(m.nonce(m.trader), nonce, "nothing was sent");
+    // and after the switch is gone, trading resumes
+    let ok = intent("ok", Side::Buy, Some("10"), None);
+    journal.claim(&ok, "t", 0).unwrap();
+    assert_eq!(v.execute(&ok, &journal).unwrap().status, FillStatus::Filled);
+}
+
+#[test]
+fn a_misconfigured_router_is_refused_at_start() {
+    let m = Market::start();
+    let toml = m.venue_toml("").replace(
+        &format!("weth = \"{:#x}\"", m.uni.weth),
+        &format!("weth = \"{:#x}\"", m.usd),
+    );
+    let cfg = VenueConfig::parse(&toml, "venue").unwrap();
+    let e = UniswapV3Venue::connect(cfg, &m.anvil.url, TRADER_KEY.parse().unwrap())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("WETH9"), "{e}");
+    let wrong_chain = m.venue_toml("").replace("chain_id = 31337", "chain_id = 1");
+    let e = UniswapV3Venue::connect(
+        VenueConfig::parse(&wrong_chain, "venue").unwrap(),
+        &m.anvil.url,
+        TRADER_KEY.parse().unwrap(),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("chain 31337"), "{e}");
+}
