@@ -99,9 +99,19 @@ enum PositionsArg {
 
 #[derive(Args)]
 struct ExecuteArgs {
-    /// Venue: only "paper" is built so far (on-chain venues are a later issue)
+    /// paper, uniswap-v3 or pancakeswap-v3 (the on-chain venues need --venue-config and a key)
     #[arg(long, default_value = "paper")]
     venue: String,
+    /// On-chain venue file: chain, pinned contracts, quote token, allow-listed tokens, limits
+    #[arg(long)]
+    venue_config: Option<PathBuf>,
+    /// JSON-RPC endpoint (overrides the venue file's rpc_url)
+    #[arg(long, env = "RPC_URL")]
+    rpc_url: Option<String>,
+    /// Encrypted keystore of the trading account (password in HYPEFLOW_KEYSTORE_PASSWORD); without it the key
+    /// comes from HYPEFLOW_PRIVATE_KEY
+    #[arg(long)]
+    keystore: Option<PathBuf>,
     #[arg(long, env = "KAFKA_BOOTSTRAP")]
     brokers: String,
     /// Consumer group; executors in one group split the intent partitions
@@ -743,34 +753,65 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
 }
 
 fn execute_cmd(a: ExecuteArgs) -> Result<()> {
-    if a.venue != "paper" {
-        bail!("venue {:?} is not built yet: use --venue paper (uniswap-v3, pancakeswap-v3 and 1inch come with the executor issue)", a.venue);
-    }
-    let (cfg, _, _) = load_pipeline(&a.pipeline)?;
+    use hypeflow::execution::executor::VenueChoice;
+    use hypeflow::execution::onchain::{signer, UniswapV3Venue, VenueConfig};
+    let choice = match a.venue.as_str() {
+        "paper" => {
+            let (cfg, _, _) = load_pipeline(&a.pipeline)?;
+            VenueChoice::Paper(cfg.fills)
+        }
+        "uniswap-v3" | "pancakeswap-v3" => {
+            let path = a
+                .venue_config
+                .as_ref()
+                .context("an on-chain venue needs --venue-config FILE")?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let vc = VenueConfig::parse(&text, &path.display().to_string())
+                .map_err(anyhow::Error::msg)?;
+            if vc.venue.name() != a.venue {
+                bail!(
+                    "--venue {} but {} configures {}",
+                    a.venue,
+                    path.display(),
+                    vc.venue.name()
+                );
+            }
+            let rpc = a.rpc_url.clone().or(vc.rpc_url.clone()).context(
+                "no JSON-RPC endpoint: set rpc_url in the venue file, RPC_URL or --rpc-url",
+            )?;
+            let key = signer::load(a.keystore.as_deref()).map_err(anyhow::Error::msg)?;
+            VenueChoice::Onchain(Box::new(UniswapV3Venue::connect(vc, &rpc, key)?))
+        }
+        "1inch" => bail!("the 1inch venue is not built yet (see the README's executor section)"),
+        other => bail!("unknown venue {other:?}: paper, uniswap-v3 or pancakeswap-v3"),
+    };
     let instance = a.instance.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "host".into());
         format!("{host}-{}", std::process::id())
     });
-    let stats =
-        hypeflow::execution::executor::run_paper(&hypeflow::execution::executor::ExecutorConfig {
+    let stats = hypeflow::execution::executor::run(
+        &hypeflow::execution::executor::ExecutorConfig {
             brokers: a.brokers,
             group: a.group,
             journal: a.journal,
             instance,
-            fills: cfg.fills,
             exit_when_idle: a.exit_when_idle.map(std::time::Duration::from_secs),
             price_lookback: 10_000,
-        })?;
+        },
+        choice,
+    )?;
     println!(
-        "filled {} rejected {} duplicates {} dead-lettered {} republished {} commit-failures {}",
+        "filled {} rejected {} duplicates {} dead-lettered {} republished {} commit-failures {} recovered {}",
         stats.filled,
         stats.rejected,
         stats.duplicates,
         stats.dead_lettered,
         stats.republished,
-        stats.commit_failures
+        stats.commit_failures,
+        stats.recovered
     );
     Ok(())
 }

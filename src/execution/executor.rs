@@ -5,6 +5,7 @@
 //! rebalances or Kafka redelivers.
 
 use super::journal::{Journal, JournalError};
+use super::onchain::UniswapV3Venue;
 use super::PaperExecutor;
 use crate::config::FillConfig;
 use crate::kafka::envelope;
@@ -26,6 +27,8 @@ pub enum ExecutorError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error(transparent)]
+    Venue(#[from] crate::execution::onchain::uniswap_v3::VenueError),
     #[error("Kafka at {brokers}: {source}")]
     Kafka {
         brokers: String,
@@ -33,12 +36,19 @@ pub enum ExecutorError {
     },
 }
 
+/// Which venue carries the intents out.
+pub enum VenueChoice {
+    /// The backtest's fill model against the latest `market.ticks` price.
+    Paper(FillConfig),
+    /// Swaps on chain (Uniswap V3 or PancakeSwap V3), already connected and verified.
+    Onchain(Box<UniswapV3Venue>),
+}
+
 pub struct ExecutorConfig {
     pub brokers: String,
     pub group: String,
     pub journal: PathBuf,
     pub instance: String,
-    pub fills: FillConfig,
     /// Stop after this long without a new intent (batch runs and tests); None = run until killed.
     pub exit_when_idle: Option<Duration>,
     /// Ticks read back per partition at start, to know the latest prices.
@@ -53,6 +63,8 @@ pub struct ExecutorStats {
     pub dead_lettered: u64,
     pub republished: u64,
     pub commit_failures: u64,
+    /// On-chain intents settled from the journal at start.
+    pub recovered: u64,
 }
 
 fn kafka(brokers: &str) -> impl Fn(rdkafka::error::KafkaError) -> ExecutorError + '_ {
@@ -150,18 +162,60 @@ fn publish_outcome(p: &mut Publisher, f: &Fill) -> Result<(), PublishError> {
     }
 }
 
-pub fn run_paper(cfg: &ExecutorConfig) -> Result<ExecutorStats, ExecutorError> {
+enum Venue {
+    Paper {
+        paper: PaperExecutor,
+        prices: Box<Prices>,
+    },
+    Chain(Box<UniswapV3Venue>),
+}
+
+impl Venue {
+    fn drain(&mut self) {
+        if let Venue::Paper { prices, .. } = self {
+            prices.drain();
+        }
+    }
+
+    /// Executes a claimed intent; the outcome is journaled when this returns.
+    fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, ExecutorError> {
+        match self {
+            Venue::Paper { paper, prices } => {
+                prices.drain();
+                let f = execute_one(paper, prices, intent);
+                journal.record_outcome(&f, now_ms())?;
+                Ok(f)
+            }
+            Venue::Chain(v) => Ok(v.execute(intent, journal)?),
+        }
+    }
+}
+
+/// The executor loop over any venue.
+pub fn run(cfg: &ExecutorConfig, choice: VenueChoice) -> Result<ExecutorStats, ExecutorError> {
     let journal = Journal::open(&cfg.journal)?;
-    let paper = PaperExecutor::new(cfg.fills.clone());
     let mut publisher = Publisher::immediate(&cfg.brokers)?;
     let mut stats = ExecutorStats::default();
-    let mut prices = Prices::new(&cfg.brokers, cfg.price_lookback)?;
-    prices.drain();
+    let mut venue = match choice {
+        VenueChoice::Paper(fills) => Venue::Paper {
+            paper: PaperExecutor::new(fills),
+            prices: Box::new(Prices::new(&cfg.brokers, cfg.price_lookback)?),
+        },
+        VenueChoice::Onchain(v) => Venue::Chain(v),
+    };
+    venue.drain();
 
-    // Recovery: finish what this instance claimed before it stopped, publish what was journaled but not acked.
+    // Recovery: transactions signed before a stop are settled on chain (never signed again); what this
+    // instance claimed and signed nothing for is executed; what was journaled but not acked is published.
+    if let Venue::Chain(v) = &mut venue {
+        for f in journal.outcomes_since(now_ms() - 86_400_000)? {
+            v.book.add(&f);
+        }
+        let settled = v.recover(&journal)?;
+        stats.recovered += settled.len() as u64;
+    }
     for intent in journal.unfinished(&cfg.instance)? {
-        let f = execute_one(&paper, &prices, &intent);
-        journal.record_outcome(&f, now_ms())?;
+        venue.execute(&intent, &journal)?;
     }
     for f in journal.unpublished()? {
         publish_outcome(&mut publisher, &f)?;
@@ -187,7 +241,7 @@ pub fn run_paper(cfg: &ExecutorConfig) -> Result<ExecutorStats, ExecutorError> {
     let started = Instant::now();
     let mut assigned = false;
     loop {
-        prices.drain();
+        venue.drain();
         if !assigned {
             assigned = consumer
                 .assignment()
@@ -234,9 +288,7 @@ pub fn run_paper(cfg: &ExecutorConfig) -> Result<ExecutorStats, ExecutorError> {
             }
             Ok(intent) => {
                 if journal.claim(&intent, &cfg.instance, now_ms())? {
-                    prices.drain();
-                    let f = execute_one(&paper, &prices, &intent);
-                    journal.record_outcome(&f, now_ms())?;
+                    let f = venue.execute(&intent, &journal)?;
                     publish_outcome(&mut publisher, &f)?;
                     publisher.flush()?;
                     journal.mark_published(&f.intent_id)?;

@@ -207,6 +207,31 @@ impl Journal {
         Ok(out)
     }
 
+    /// Filled outcomes journaled since `since_ms` (the daily limits are rebuilt from them at start).
+    pub fn outcomes_since(&self, since_ms: i64) -> Result<Vec<Fill>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, outcome_json FROM intents WHERE state = 'filled' AND updated_at >= ?1 ORDER BY updated_at")
+            .map_err(self.sql())?;
+        let rows = st
+            .query_map(params![since_ms], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(self.sql())?;
+            out.push(
+                serde_json::from_str(&json).map_err(|e| JournalError::Corrupt {
+                    path: self.path.clone(),
+                    id,
+                    message: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Moves an intent to an intermediate state (`simulated`, `signed`, `broadcast`).
     pub fn set_state(&self, id: &str, state: &str, now: i64) -> Result<(), JournalError> {
         self.conn

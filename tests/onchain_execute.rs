@@ -1,0 +1,100 @@
+//! `hypeflow execute --venue uniswap-v3` as a consumer of `orders.intents` against a dev broker and anvil:
+//! killed with SIGKILL right after journaling a signed swap and before broadcasting it, then restarted, the
+//! intent is completed exactly once (one swap on chain: the account's nonce and balances say so), redeliveries
+//! and a duplicate intent id are not executed again, and the fill is published once.
+
+mod common;
+
+use common::chain::{Market, TRADER_KEY};
+use common::{bin, dev_broker, publish_file, topic_data};
+use hypeflow::execution::journal::Journal;
+use hypeflow::execution::onchain::units::from_base_units;
+use std::os::unix::process::ExitStatusExt;
+
+#[test]
+fn killed_between_journal_and_broadcast_the_swap_lands_exactly_once() {
+    let m = Market::start();
+    let broker = dev_broker(1);
+    let b = broker.bootstrap.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let venue = dir.path().join("venue.toml");
+    std::fs::write(&venue, m.venue_toml("")).unwrap();
+    let journal = dir.path().join("journal.sqlite");
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let intent = serde_json::json!({"id": "buy-once", "pipeline_id": "test", "token": "TKA", "side": "buy",
+        "notional": "250", "reference_price": "2.5", "max_slippage_bps": "50", "protection": {},
+        "reason": "test", "decision_time": now, "inputs_version": "v"});
+    let intents = dir.path().join("intents.jsonl");
+    // the same intent twice, as a replaying pipeline could send it
+    std::fs::write(&intents, format!("{intent}\n{intent}\n")).unwrap();
+    publish_file(b, "orders.intents", &intents);
+    let tka0 = m.balance(m.tka, m.trader);
+
+    let execute = |fault: bool| {
+        let mut c = bin();
+        c.args([
+            "execute",
+            "--venue",
+            "uniswap-v3",
+            "--brokers",
+            b,
+            "--exit-when-idle",
+            "3",
+        ])
+        .arg("--venue-config")
+        .arg(&venue)
+        .arg("--journal")
+        .arg(&journal)
+        .args(["--instance", "exec-1"])
+        .env("HYPEFLOW_PRIVATE_KEY", TRADER_KEY);
+        if fault {
+            c.env("HYPEFLOW_FAULT", "after-journal");
+        }
+        c.output().unwrap()
+    };
+    let first = execute(true);
+    assert_eq!(
+        first.status.signal(),
+        Some(9),
+        "the fault hook kills with SIGKILL"
+    );
+    {
+        let j = Journal::open(&journal).unwrap();
+        assert_eq!(j.state_text("buy-once").unwrap().as_deref(), Some("signed"));
+        let txs = j.txs_of("buy-once").unwrap();
+        assert_eq!(txs.len(), 1);
+        assert_eq!(txs[0].nonce, 1, "the approval took nonce 0");
+    }
+    assert_eq!(m.nonce(m.trader), 1, "only the approval went out");
+    assert_eq!(m.balance(m.tka, m.trader), tka0);
+
+    let second = execute(false);
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(out.contains("recovered 1"), "{out}");
+    assert!(
+        out.contains("filled 0") && out.contains("duplicates 2"),
+        "{out}"
+    );
+    assert_eq!(m.nonce(m.trader), 2, "approval + one swap, nothing more");
+    let j = Journal::open(&journal).unwrap();
+    assert_eq!(j.state_text("buy-once").unwrap().as_deref(), Some("filled"));
+    let tx = &j.txs_of("buy-once").unwrap()[0];
+    assert_eq!(tx.state, "confirmed");
+
+    let fills = topic_data(b, "orders.fills");
+    assert_eq!(fills.len(), 1, "{fills:?}");
+    assert_eq!(fills[0]["intent_id"], "buy-once");
+    assert_eq!(fills[0]["tx_hash"].as_str(), Some(tx.tx_hash.as_str()));
+    let got = from_base_units(m.balance(m.tka, m.trader) - tka0, 18).unwrap();
+    assert_eq!(fills[0]["quantity"].as_str().unwrap(), got.to_string());
+    // 250 USD at 2.5, less the pool's 0.3% and a little impact
+    assert!(
+        got > rust_decimal::Decimal::from(99) && got < rust_decimal::Decimal::from(100),
+        "{got}"
+    );
+}
