@@ -141,6 +141,30 @@ impl Journal {
         }
     }
 
+    /// Rows of (id, JSON) read as `T`; an unreadable stored record is an error naming its id.
+    fn json_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<T>, JournalError> {
+        let mut st = self.conn.prepare(sql).map_err(self.sql())?;
+        let rows = st
+            .query_map(p, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(self.sql())?;
+            out.push(
+                serde_json::from_str(&json).map_err(|e| JournalError::Corrupt {
+                    path: self.path.clone(),
+                    id,
+                    message: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
     /// True when this call took the intent (first time anyone saw its id).
     pub fn claim(
         &self,
@@ -187,49 +211,18 @@ impl Journal {
 
     /// Outcomes journaled but not yet acknowledged by the broker.
     pub fn unpublished(&self) -> Result<Vec<Fill>, JournalError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, outcome_json FROM intents WHERE published = 0 AND outcome_json IS NOT NULL ORDER BY received_at, id")
-            .map_err(self.sql())?;
-        let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(self.sql())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, json) = row.map_err(self.sql())?;
-            let f: Fill = serde_json::from_str(&json).map_err(|e| JournalError::Corrupt {
-                path: self.path.clone(),
-                id,
-                message: e.to_string(),
-            })?;
-            out.push(f);
-        }
-        Ok(out)
+        self.json_rows(
+            "SELECT id, outcome_json FROM intents WHERE published = 0 AND outcome_json IS NOT NULL ORDER BY received_at, id",
+            [],
+        )
     }
 
     /// Filled outcomes journaled since `since_ms` (the daily limits are rebuilt from them at start).
     pub fn outcomes_since(&self, since_ms: i64) -> Result<Vec<Fill>, JournalError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, outcome_json FROM intents WHERE state = 'filled' AND updated_at >= ?1 ORDER BY updated_at")
-            .map_err(self.sql())?;
-        let rows = st
-            .query_map(params![since_ms], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(self.sql())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, json) = row.map_err(self.sql())?;
-            out.push(
-                serde_json::from_str(&json).map_err(|e| JournalError::Corrupt {
-                    path: self.path.clone(),
-                    id,
-                    message: e.to_string(),
-                })?,
-            );
-        }
-        Ok(out)
+        self.json_rows(
+            "SELECT id, outcome_json FROM intents WHERE state = 'filled' AND updated_at >= ?1 ORDER BY updated_at",
+            params![since_ms],
+        )
     }
 
     /// Moves an intent to an intermediate state (`simulated`, `signed`, `broadcast`).
@@ -364,27 +357,10 @@ impl Journal {
     /// Intents this executor claimed but has no outcome for and signed nothing for (it stopped in between):
     /// safe to execute again from the start.
     pub fn unfinished(&self, executor: &str) -> Result<Vec<OrderIntent>, JournalError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, intent_json FROM intents WHERE state IN ('received', 'simulated') AND executor = ?1 ORDER BY received_at, id")
-            .map_err(self.sql())?;
-        let rows = st
-            .query_map(params![executor], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(self.sql())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, json) = row.map_err(self.sql())?;
-            out.push(
-                serde_json::from_str(&json).map_err(|e| JournalError::Corrupt {
-                    path: self.path.clone(),
-                    id,
-                    message: e.to_string(),
-                })?,
-            );
-        }
-        Ok(out)
+        self.json_rows(
+            "SELECT id, intent_json FROM intents WHERE state IN ('received', 'simulated') AND executor = ?1 ORDER BY received_at, id",
+            params![executor],
+        )
     }
 
     pub fn state(&self, id: &str) -> Result<Option<State>, JournalError> {
