@@ -39,4 +39,6 @@ fresh_broker
 "$HF" bench --mode x-latency --brokers "$BOOTSTRAP" --rate 200 --seconds 20
 echo "## Live data: LLM scoring stage per batch of 20, against a stand-in model that answers at once"
 "$HF" bench --mode llm-overhead --seconds 5
+echo "## Executor: intent to broadcast on a local anvil (Uniswap V3), journal and paper throughput"
+HYPEFLOW_EVM_DIR="$(bash scripts/evm-setup.sh)" "$HF" bench --mode executor --seconds 10
 kill "$BROKER_PID" 2>/dev/null || true

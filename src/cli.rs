@@ -312,7 +312,8 @@ struct BenchArgs {
     /// (topics to orders.intents vs a bare consumer), "kafka-latency" (decision lag at a steady load),
     /// "x-parse" (--ticks stream lines parsed on one core), "x-latency" (local stream at --rate for --seconds
     /// to acknowledged social.tweets records) or "llm-overhead" (scoring stage per batch of 20 against a
-    /// model that answers at once, 20 x --seconds batches); the Kafka modes need --brokers, a fresh broker each
+    /// model that answers at once, 20 x --seconds batches) or "executor" (10 x --seconds swaps on a local anvil:
+    /// intent to broadcast; journal and paper throughput); the Kafka modes need --brokers, a fresh broker each
     #[arg(long, default_value = "pipeline")]
     mode: String,
     #[arg(long, env = "KAFKA_BOOTSTRAP")]
@@ -628,6 +629,14 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 r.records as f64 / r.pipeline_seconds,
                 r.raw_seconds / r.pipeline_seconds,
                 r.intents
+            );
+        }
+        "executor" => {
+            let f = hypeflow::execution::bench::run(b.seconds.max(1) * 10, 2_000)
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "mode=executor swaps={} intent_to_broadcast_us_p50={} p99={} max={} journal_intents_per_s={:.0} paper_intents_per_s={:.0}",
+                f.swaps, f.broadcast_p50_us, f.broadcast_p99_us, f.broadcast_max_us, f.journal_per_s, f.paper_per_s
             );
         }
         "x-parse" => {

@@ -310,6 +310,70 @@ impl Devnet {
     }
 }
 
+/// The market the executor's tests and benchmark trade on: Uniswap V3, a USD stablecoin, a token TKA at 2.5 USD
+/// (0.3% pool), WETH at 2,000 USD (0.05% pool), and `trader` funded with 100,000 USD.
+#[derive(Clone, Copy, Debug)]
+pub struct DemoMarket {
+    pub uni: Uniswap,
+    pub usd: Address,
+    pub tka: Address,
+}
+
+impl Devnet {
+    pub fn demo_market(&self, trader: Address) -> Result<DemoMarket, ChainError> {
+        let uni = self.deploy_uniswap()?;
+        let usd = self.deploy_token(1_000_000_000, false)?;
+        let tka = self.deploy_token(1_000_000_000, false)?;
+        self.wrap(&uni, 200)?;
+        self.create_pool(&uni, tka, usd, 3000, 5, 2, 1_000_000)?;
+        self.create_pool(&uni, uni.weth, usd, 500, 2000, 1, 100)?;
+        let erc = IERC20::new(usd, &self.provider);
+        self.send(
+            "fund the trader",
+            erc.transfer(trader, whole(100_000))
+                .into_transaction_request(),
+        )?;
+        Ok(DemoMarket { uni, usd, tka })
+    }
+
+    /// The venue file for a demo market (`limits_extra` goes under [limits]).
+    pub fn demo_venue_toml(url: &str, m: &DemoMarket, limits_extra: &str) -> String {
+        format!(
+            r#"venue = "uniswap-v3"
+chain_id = 31337
+rpc_url = "{url}"
+confirmations = 1
+deadline_s = 120
+receipt_timeout_s = 30
+fee_tiers = [500, 3000, 10000]
+gas_budget_bps = 100
+[contracts]
+factory = "{factory:#x}"
+router = "{router:#x}"
+quoter = "{quoter:#x}"
+weth = "{weth:#x}"
+[quote]
+symbol = "USD"
+address = "{usd:#x}"
+[tokens]
+TKA = "{tka:#x}"
+[limits]
+max_notional_per_trade = "5000"
+max_notional_per_day = "1000000"
+max_daily_loss = "1000"
+max_intent_age_s = 600
+{limits_extra}
+"#,
+            factory = m.uni.factory,
+            router = m.uni.router,
+            quoter = m.uni.quoter,
+            weth = m.uni.weth,
+            usd = m.usd,
+            tka = m.tka,
+        )
+    }
+}
+
 /// `n` whole 18-decimal tokens in base units.
 pub fn whole(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18u8))

@@ -6,7 +6,7 @@ use alloy::primitives::Address;
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use hypeflow::chain::contracts::IERC20;
-use hypeflow::chain::devnet::{evm_dir, whole, Anvil, Devnet, Uniswap, DEV_KEYS};
+use hypeflow::chain::devnet::{evm_dir, whole, Anvil, DemoMarket, Devnet, Uniswap, DEV_KEYS};
 
 pub struct Market {
     pub anvil: Anvil,
@@ -24,28 +24,14 @@ impl Market {
         let dir = evm_dir();
         let anvil = Anvil::start(&dir).expect("anvil (run scripts/evm-setup.sh)");
         let dev = Devnet::connect(&anvil.url, DEV_KEYS[0], &dir).unwrap();
-        let uni = dev.deploy_uniswap().unwrap();
-        let usd = dev.deploy_token(1_000_000_000, false).unwrap();
-        let tka = dev.deploy_token(1_000_000_000, false).unwrap();
-        dev.wrap(&uni, 200).unwrap();
-        dev.create_pool(&uni, tka, usd, 3000, 5, 2, 1_000_000)
-            .unwrap();
-        dev.create_pool(&uni, uni.weth, usd, 500, 2000, 1, 100)
-            .unwrap();
         let trader = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
-        let erc = IERC20::new(usd, &dev.provider);
-        dev.send(
-            "fund trader",
-            erc.transfer(trader, whole(100_000))
-                .into_transaction_request(),
-        )
-        .unwrap();
+        let m = dev.demo_market(trader).unwrap();
         Market {
             anvil,
             dev,
-            uni,
-            usd,
-            tka,
+            uni: m.uni,
+            usd: m.usd,
+            tka: m.tka,
             trader,
         }
     }
@@ -80,41 +66,16 @@ impl Market {
             .unwrap();
     }
 
-    /// The venue file for this market; `extra` goes under [limits].
+    /// The venue file for this market; `limits_extra` goes under [limits].
     pub fn venue_toml(&self, limits_extra: &str) -> String {
-        format!(
-            r#"venue = "uniswap-v3"
-chain_id = 31337
-rpc_url = "{url}"
-confirmations = 1
-deadline_s = 120
-receipt_timeout_s = 30
-fee_tiers = [500, 3000, 10000]
-gas_budget_bps = 100
-[contracts]
-factory = "{factory:#x}"
-router = "{router:#x}"
-quoter = "{quoter:#x}"
-weth = "{weth:#x}"
-[quote]
-symbol = "USD"
-address = "{usd:#x}"
-[tokens]
-TKA = "{tka:#x}"
-[limits]
-max_notional_per_trade = "5000"
-max_notional_per_day = "20000"
-max_daily_loss = "1000"
-max_intent_age_s = 600
-{limits_extra}
-"#,
-            url = self.anvil.url,
-            factory = self.uni.factory,
-            router = self.uni.router,
-            quoter = self.uni.quoter,
-            weth = self.uni.weth,
-            usd = self.usd,
-            tka = self.tka,
+        Devnet::demo_venue_toml(
+            &self.anvil.url,
+            &DemoMarket {
+                uni: self.uni,
+                usd: self.usd,
+                tka: self.tka,
+            },
+            limits_extra,
         )
     }
 }

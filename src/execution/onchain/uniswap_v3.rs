@@ -105,6 +105,8 @@ pub struct UniswapV3Venue {
     tokens: HashMap<String, Address>,
     decimals: HashMap<Address, u8>,
     pub book: DayBook,
+    /// When the last swap was handed to the node (benchmarks time intent-to-broadcast with it).
+    pub last_broadcast: Option<Instant>,
 }
 
 fn parse_addr(s: &str, what: &str) -> Result<Address, VenueError> {
@@ -160,6 +162,7 @@ impl UniswapV3Venue {
             tokens,
             decimals: HashMap::new(),
             book: DayBook::default(),
+            last_broadcast: None,
         };
         venue.verify()?;
         Ok(venue)
@@ -466,6 +469,8 @@ impl UniswapV3Venue {
     /// Waits for the receipt with the configured confirmations; None on timeout.
     fn wait(&self, hash: B256) -> Result<Option<TransactionReceipt>, VenueError> {
         let deadline = Instant::now() + Duration::from_secs(self.cfg.receipt_timeout_s);
+        // first look at once (a local or fast chain has it already), then back off to a quarter second
+        let mut pause = Duration::from_millis(5);
         loop {
             let r = self.rt.block_on(async {
                 let rc = self
@@ -485,7 +490,8 @@ impl UniswapV3Venue {
             if Instant::now() > deadline {
                 return Ok(None);
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(250));
         }
     }
 
@@ -645,6 +651,7 @@ impl UniswapV3Venue {
             journal.set_tx_state(&row.tx_hash, "not-sent", now_ms())?;
             return Ok(Err(format!("broadcast refused: {e}")));
         }
+        self.last_broadcast = Some(Instant::now());
         journal.set_tx_state(&row.tx_hash, "broadcast", now_ms())?;
         journal.set_state(&intent.id, "broadcast", now_ms())?;
         self.confirm(intent, hash, journal).map(|f| {

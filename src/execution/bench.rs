@@ -1,0 +1,112 @@
+//! Figures for BENCHMARKS.md (`hypeflow bench --mode executor`): intent to broadcast on a local anvil (all the
+//! checks, quotes, simulation, signing and the synchronous journal write included; confirmation excluded), and
+//! the journal's and the paper venue's throughput on their own.
+
+use super::journal::Journal;
+use super::onchain::{UniswapV3Venue, VenueConfig};
+use super::PaperExecutor;
+use crate::chain::devnet::{evm_dir, Anvil, Devnet, DEV_KEYS};
+use crate::config::FillConfig;
+use crate::model::{OrderIntent, Protection, Side};
+use rust_decimal::Decimal;
+use std::time::Instant;
+
+#[derive(Debug)]
+pub struct ExecutorFigures {
+    pub swaps: u64,
+    pub broadcast_p50_us: u64,
+    pub broadcast_p99_us: u64,
+    pub broadcast_max_us: u64,
+    pub journal_per_s: f64,
+    pub paper_per_s: f64,
+}
+
+fn intent(i: u64, side: Side, notional: Option<Decimal>, quantity: Option<Decimal>) -> OrderIntent {
+    OrderIntent {
+        id: format!("bench-{i}"),
+        pipeline_id: "bench".into(),
+        token: "TKA".into(),
+        side,
+        quantity,
+        notional,
+        reference_price: Decimal::new(25, 1),
+        max_slippage_bps: Decimal::from(50),
+        protection: Protection::default(),
+        reason: "bench".into(),
+        decision_time: chrono::Utc::now().timestamp_millis(),
+        inputs_version: "bench".into(),
+    }
+}
+
+fn pct(sorted: &[u64], q: f64) -> u64 {
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+pub fn run(swaps: u64, journal_n: u64) -> Result<ExecutorFigures, String> {
+    let dir = tempfile_dir()?;
+    let evm = evm_dir();
+    let anvil = Anvil::start(&evm).map_err(|e| e.to_string())?;
+    let dev = Devnet::connect(&anvil.url, DEV_KEYS[0], &evm).map_err(|e| e.to_string())?;
+    let signer: alloy::signers::local::PrivateKeySigner =
+        DEV_KEYS[1].parse().map_err(|_| "bad dev key".to_string())?;
+    let market = dev
+        .demo_market(signer.address())
+        .map_err(|e| e.to_string())?;
+    let cfg = VenueConfig::parse(&Devnet::demo_venue_toml(&anvil.url, &market, ""), "bench")?;
+    let mut venue = UniswapV3Venue::connect(cfg, &anvil.url, signer).map_err(|e| e.to_string())?;
+    let journal = Journal::open(&dir.join("onchain.sqlite")).map_err(|e| e.to_string())?;
+    let mut lat = Vec::new();
+    for i in 0..swaps {
+        // alternate buys and sells of what was bought, so the price stays put and allowances are exercised
+        let it = intent(i, Side::Buy, Some(Decimal::from(20)), None);
+        let start = Instant::now();
+        journal.claim(&it, "bench", 0).map_err(|e| e.to_string())?;
+        let f = venue.execute(&it, &journal).map_err(|e| e.to_string())?;
+        if f.status != crate::model::FillStatus::Filled {
+            return Err(format!("bench swap {i} was refused: {}", f.reason));
+        }
+        if let Some(at) = venue.last_broadcast {
+            lat.push(at.duration_since(start).as_micros() as u64);
+        }
+    }
+    lat.sort_unstable();
+
+    let j = Journal::open(&dir.join("journal.sqlite")).map_err(|e| e.to_string())?;
+    let paper = PaperExecutor::new(FillConfig::default());
+    let t = Instant::now();
+    for i in 0..journal_n {
+        let it = intent(1_000_000 + i, Side::Buy, Some(Decimal::from(20)), None);
+        j.claim(&it, "bench", 0).map_err(|e| e.to_string())?;
+        let f = paper.reject(&it, "journal only".into(), 0);
+        j.record_outcome(&f, 0).map_err(|e| e.to_string())?;
+        j.mark_published(&it.id).map_err(|e| e.to_string())?;
+    }
+    let journal_per_s = journal_n as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for i in 0..journal_n {
+        let it = intent(2_000_000 + i, Side::Buy, Some(Decimal::from(20)), None);
+        j.claim(&it, "bench", 0).map_err(|e| e.to_string())?;
+        let f = paper.fill_now(&it, Decimal::new(25, 1), 0);
+        j.record_outcome(&f, 0).map_err(|e| e.to_string())?;
+        j.mark_published(&it.id).map_err(|e| e.to_string())?;
+    }
+    let paper_per_s = journal_n as f64 / t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExecutorFigures {
+        swaps: lat.len() as u64,
+        broadcast_p50_us: pct(&lat, 0.5),
+        broadcast_p99_us: pct(&lat, 0.99),
+        broadcast_max_us: lat.last().copied().unwrap_or(0),
+        journal_per_s,
+        paper_per_s,
+    })
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf, String> {
+    let d = std::env::temp_dir().join(format!("hypeflow-exec-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+    Ok(d)
+}
