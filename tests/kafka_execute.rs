@@ -137,3 +137,49 @@ fn two_executors_one_group_each_intent_once_also_after_restart() {
     assert_eq!(stat(&other, "filled"), 0, "{other}");
     assert_eq!(stat(&other, "duplicates"), 2 * ids.len() as u64, "{other}");
 }
+
+/// A record on `orders.intents` that is not a readable intent is dead-lettered with its raw bytes and, when it
+/// names an intent id, refused on `orders.rejects` with the reason; it is never executed.
+#[test]
+fn malformed_intents_are_refused_with_a_reason_and_dead_lettered() {
+    let broker = dev_broker(1);
+    let b = broker.bootstrap.as_str();
+    let mut p = hypeflow::kafka::publish::Publisher::immediate(b).unwrap();
+    let topic = common::topic("orders.intents");
+    let named = hypeflow::kafka::envelope::encode(
+        "intent",
+        &serde_json::json!({"id": "bad-1", "token": "AXL", "side": "sell", "quantity": "not a number"}),
+    );
+    p.send(&topic, "AXL", &named, 0, None).unwrap();
+    p.send(&topic, "AXL", b"\x00garbage", 0, None).unwrap();
+    p.finish().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(&[
+        "execute",
+        "--venue",
+        "paper",
+        "--brokers",
+        b,
+        "--exit-when-idle",
+        "2",
+        "--journal",
+        dir.path().join("j.sqlite").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (stat(&out, "filled"), stat(&out, "dead-lettered")),
+        (0, 2),
+        "{out}"
+    );
+    let rejects = topic_data(b, "orders.rejects");
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert_eq!(rejects[0]["intent_id"], "bad-1");
+    assert_eq!(rejects[0]["side"], "sell");
+    assert!(rejects[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("malformed intent"));
+    assert_eq!(
+        common::topic_records(b, "deadletter.orders.intents").len(),
+        2
+    );
+}

@@ -220,3 +220,45 @@ fn a_misconfigured_router_is_refused_at_start() {
     .unwrap();
     assert!(e.to_string().contains("chain 31337"), "{e}");
 }
+
+#[test]
+fn thin_pools_are_refused_by_the_liquidity_floor_and_the_price_impact_bound() {
+    let m = Market::start();
+    // a token with a pool of 100 TKT (about 250 USD a side)
+    let tkt = m.dev.deploy_token(1_000_000, false).unwrap();
+    m.dev
+        .create_pool(&m.uni, tkt, m.usd, 3000, 5, 2, 100)
+        .unwrap();
+    let with_tkt = |extra: &str| {
+        m.venue_toml(extra)
+            .replace("[tokens]\n", &format!("[tokens]\nTKT = \"{tkt:#x}\"\n"))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+    let nonce = m.nonce(m.trader);
+    let run = |toml: String, id: &str, notional: &str, slippage_bps: i64| {
+        let cfg = VenueConfig::parse(&toml, "venue").unwrap();
+        let mut v =
+            UniswapV3Venue::connect(cfg, &m.anvil.url, TRADER_KEY.parse().unwrap()).unwrap();
+        let mut i = intent(id, Side::Buy, Some(notional), None);
+        i.token = "TKT".into();
+        i.max_slippage_bps = Decimal::from(slippage_bps);
+        journal.claim(&i, "t", 0).unwrap();
+        v.execute(&i, &journal).unwrap()
+    };
+    let f = run(with_tkt("min_pool_liquidity = \"1000\""), "floor", "8", 50);
+    assert_eq!(f.status, FillStatus::Rejected);
+    assert!(f.reason.contains("under the floor of 1000"), "{}", f.reason);
+    let f = run(with_tkt(""), "impact", "8", 50);
+    assert_eq!(f.status, FillStatus::Rejected);
+    assert!(f.reason.contains("price impact"), "{}", f.reason);
+    assert_eq!(
+        m.nonce(m.trader),
+        nonce,
+        "refused before any approval or swap"
+    );
+    assert!(journal.txs_of("impact").unwrap().is_empty());
+    // the same trade with a wider slippage bound goes through (8 USD is about 3% of the pool)
+    let small = run(with_tkt(""), "wider", "8", 500);
+    assert_eq!(small.status, FillStatus::Filled, "{}", small.reason);
+}

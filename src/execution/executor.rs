@@ -143,6 +143,32 @@ fn execute_one(paper: &PaperExecutor, prices: &Prices, intent: &OrderIntent) -> 
     }
 }
 
+/// A reject for an intent record that names its id but cannot be read as an intent; never executed, never
+/// journaled (it has no claimable content).
+fn malformed_reject(payload: &[u8], reason: &str) -> Option<Fill> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let d = &v["data"];
+    let id = d["id"].as_str().filter(|s| !s.trim().is_empty())?;
+    Some(Fill {
+        intent_id: id.to_string(),
+        venue: "executor".into(),
+        token: d["token"].as_str().unwrap_or_default().to_string(),
+        side: if d["side"].as_str() == Some("sell") {
+            crate::model::Side::Sell
+        } else {
+            crate::model::Side::Buy
+        },
+        quantity: Decimal::ZERO,
+        price: Decimal::ZERO,
+        fee: Decimal::ZERO,
+        gas: Decimal::ZERO,
+        tx_hash: None,
+        status: FillStatus::Rejected,
+        reason: format!("malformed intent, not executed: {reason}"),
+        fill_time: now_ms(),
+    })
+}
+
 /// Publishes a journaled outcome and waits for the broker's acknowledgement, through outages: the offset of
 /// its intent is committed only after this returns.
 fn publish_outcome(p: &mut Publisher, f: &Fill) -> Result<(), PublishError> {
@@ -285,6 +311,11 @@ pub fn run(cfg: &ExecutorConfig, choice: VenueChoice) -> Result<ExecutorStats, E
                 )?;
                 publisher.flush()?;
                 stats.dead_lettered += 1;
+                // whoever sent it learns it was refused, when it can be told which intent it was
+                if let Some(f) = malformed_reject(payload, &reason) {
+                    publish_outcome(&mut publisher, &f)?;
+                    stats.rejected += 1;
+                }
             }
             Ok(intent) => {
                 if journal.claim(&intent, &cfg.instance, now_ms())? {

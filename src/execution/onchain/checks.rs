@@ -121,6 +121,7 @@ mod tests {
             max_daily_loss: Decimal::from(50),
             max_intent_age_s: 60,
             kill_switch_file: kill,
+            min_pool_liquidity: Decimal::ZERO,
         }
     }
 

@@ -67,6 +67,9 @@ pub struct Limits {
     pub max_intent_age_s: u64,
     /// While this file exists, every new intent is refused.
     pub kill_switch_file: Option<PathBuf>,
+    /// A pool holding less of the quote token than this is not traded against (0 = no floor).
+    #[serde(default, deserialize_with = "lenient")]
+    pub min_pool_liquidity: Decimal,
 }
 
 fn default_max_age() -> u64 {

@@ -578,9 +578,6 @@ impl UniswapV3Venue {
         ) {
             return Ok(Err(e));
         }
-        if let Err(e) = self.ensure_allowance(plan.token_in, plan.amount_in) {
-            return Ok(Err(e));
-        }
         let prepared = match self.prepare(
             plan.token_in,
             plan.token_out,
@@ -592,7 +589,58 @@ impl UniswapV3Venue {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
+        if let Err(e) = self.market_check(&plan, &prepared) {
+            return Ok(Err(e));
+        }
+        // the approval only once the trade is known to be worth making
+        if let Err(e) = self.ensure_allowance(plan.token_in, plan.amount_in) {
+            return Ok(Err(e));
+        }
         self.send_prepared(intent, &plan_view(&plan), prepared, journal)
+    }
+
+    /// The pool must hold at least the liquidity floor of the quote token, and the trade's price impact (its
+    /// output per unit against a tiny trade's, the pool fee cancelling out) must stay within the slippage bound.
+    fn market_check(&self, plan: &Plan, prepared: &Prepared) -> Result<(), String> {
+        let floor = self.cfg.limits.min_pool_liquidity;
+        if floor > Decimal::ZERO {
+            let held = self.rt.block_on(async {
+                let pool = IUniswapV3Factory::new(self.factory, &self.provider)
+                    .getPool(plan.token_in, plan.token_out, U24::from(prepared.fee_tier))
+                    .call()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                IERC20::new(self.quote, &self.provider)
+                    .balanceOf(pool)
+                    .call()
+                    .await
+                    .map_err(|e| e.to_string())
+            })?;
+            let held = from_base_units(held, self.dec(self.quote)).unwrap_or_default();
+            if held < floor {
+                return Err(format!(
+                    "the pool holds {held} {} of liquidity, under the floor of {floor}",
+                    self.cfg.quote.symbol
+                ));
+            }
+        }
+        let tiny_in = (plan.amount_in / U256::from(10_000u64)).max(U256::from(1u8));
+        let (_, tiny_out) = self.best_quote(plan.token_in, plan.token_out, tiny_in)?;
+        // impact = 1 - (out / in) / (tiny_out / tiny_in), in basis points, in integers
+        let lhs = prepared.quoted_out * tiny_in * U256::from(10_000u64);
+        let rhs = tiny_out * plan.amount_in;
+        let impact_bps = if rhs.is_zero() || lhs >= rhs * U256::from(10_000u64) {
+            Decimal::ZERO
+        } else {
+            Decimal::from(10_000) - from_base_units(lhs / rhs, 0).unwrap_or_default()
+        };
+        if impact_bps > plan.slippage_bps {
+            return Err(format!(
+                "price impact {impact_bps} bps at this size is over the slippage bound of {} bps",
+                plan.slippage_bps
+            ));
+        }
+        Ok(())
     }
 
     /// Simulates, checks the gas budget, signs, journals, broadcasts and confirms a prepared swap.
