@@ -262,3 +262,63 @@ fn thin_pools_are_refused_by_the_liquidity_floor_and_the_price_impact_bound() {
     let small = run(with_tkt(""), "wider", "8", 500);
     assert_eq!(small.status, FillStatus::Filled, "{}", small.reason);
 }
+
+/// With blocks no longer mined on every transaction, a swap stays pending past `receipt_timeout_s`: the
+/// executor replaces it (same nonce and call, fees up 12.5%, journaled before broadcast) and, once a block
+/// comes, records the replacement's fill; the original is marked replaced and only one swap happened.
+#[test]
+fn a_stuck_swap_is_replaced_with_higher_fees_and_lands_once() {
+    let m = Market::start();
+    let dir = tempfile::tempdir().unwrap();
+    let jpath = dir.path().join("journal.sqlite");
+    let journal = Journal::open(&jpath).unwrap();
+    let toml = m
+        .venue_toml("")
+        .replace("receipt_timeout_s = 30", "receipt_timeout_s = 1");
+    let cfg = VenueConfig::parse(&toml, "venue").unwrap();
+    let mut v = UniswapV3Venue::connect(cfg, &m.anvil.url, TRADER_KEY.parse().unwrap()).unwrap();
+    v.ensure_allowance(m.usd, U256::from(10u64).pow(U256::from(21u8)))
+        .unwrap();
+    let nonce = m.nonce(m.trader);
+    let (node, rt) = hypeflow::chain::read_provider(&m.anvil.url).unwrap();
+    use alloy::providers::Provider;
+    let _: serde_json::Value = rt
+        .block_on(node.raw_request("evm_setAutomine".into(), (false,)))
+        .unwrap();
+    // a block only once the replacement is in the journal
+    let url = m.anvil.url.clone();
+    let watcher = std::thread::spawn(move || {
+        let j = Journal::open(&jpath).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while j.txs_of("stuck").unwrap().len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let (node, rt) = hypeflow::chain::read_provider(&url).unwrap();
+        let _: serde_json::Value = rt
+            .block_on(node.raw_request("evm_mine".into(), ()))
+            .unwrap();
+    });
+    let i = intent("stuck", Side::Buy, Some("50"), None);
+    journal.claim(&i, "t", 0).unwrap();
+    let f = v.execute(&i, &journal).unwrap();
+    watcher.join().unwrap();
+    assert_eq!(f.status, FillStatus::Filled, "{}", f.reason);
+    let txs = journal.txs_of("stuck").unwrap();
+    assert!(txs.len() >= 2, "{txs:?}");
+    assert_eq!(
+        txs[0].nonce, txs[1].nonce,
+        "a replacement takes the same nonce"
+    );
+    assert_eq!(txs[0].state, "replaced");
+    let mined: Vec<_> = txs.iter().filter(|t| t.state == "confirmed").collect();
+    assert_eq!(mined.len(), 1);
+    assert_eq!(f.tx_hash.as_deref(), Some(mined[0].tx_hash.as_str()));
+    assert_ne!(
+        mined[0].tx_hash, txs[0].tx_hash,
+        "the higher-fee replacement is the one mined"
+    );
+    assert_eq!(m.nonce(m.trader), nonce + 1, "one swap");
+    let _: serde_json::Value = rt
+        .block_on(node.raw_request("evm_setAutomine".into(), (true,)))
+        .unwrap();
+}

@@ -90,8 +90,12 @@ pub struct VenueConfig {
     /// Deadline = the chain head's timestamp + this.
     #[serde(default = "default_deadline")]
     pub deadline_s: u64,
+    /// How long a broadcast transaction may stay unmined before it is replaced with higher fees.
     #[serde(default = "default_receipt_timeout")]
     pub receipt_timeout_s: u64,
+    /// Replacements (same nonce, same call, fees up 12.5%) of a stuck transaction before only waiting.
+    #[serde(default = "default_replacements")]
+    pub max_replacements: u32,
     /// Fee tiers to quote (default: the venue's).
     pub fee_tiers: Option<Vec<u32>>,
     /// Gas limit x max fee must stay under this many basis points of the trade's notional.
@@ -115,6 +119,9 @@ fn default_deadline() -> u64 {
 }
 fn default_receipt_timeout() -> u64 {
     120
+}
+fn default_replacements() -> u32 {
+    3
 }
 fn default_gas_budget() -> Decimal {
     Decimal::from(100)

@@ -468,24 +468,35 @@ impl UniswapV3Venue {
 
     /// Waits for the receipt with the configured confirmations; None on timeout.
     fn wait(&self, hash: B256) -> Result<Option<TransactionReceipt>, VenueError> {
+        Ok(self.wait_any(&[hash])?.map(|(_, rc)| rc))
+    }
+
+    /// Waits for a receipt of any of `hashes` (a transaction and its replacements) with the configured
+    /// confirmations; None on timeout.
+    fn wait_any(&self, hashes: &[B256]) -> Result<Option<(B256, TransactionReceipt)>, VenueError> {
         let deadline = Instant::now() + Duration::from_secs(self.cfg.receipt_timeout_s);
         // first look at once (a local or fast chain has it already), then back off to a quarter second
         let mut pause = Duration::from_millis(5);
         loop {
-            let r = self.rt.block_on(async {
-                let rc = self
-                    .provider
-                    .get_transaction_receipt(hash)
-                    .await
-                    .map_err(rpc)?;
+            let found = self.rt.block_on(async {
                 let head = self.provider.get_block_number().await.map_err(rpc)?;
-                Ok::<_, VenueError>((rc, head))
-            })?;
-            if let (Some(rc), head) = r {
-                let block = rc.block_number.unwrap_or(head);
-                if head + 1 >= block + self.cfg.confirmations {
-                    return Ok(Some(rc));
+                for h in hashes {
+                    if let Some(rc) = self
+                        .provider
+                        .get_transaction_receipt(*h)
+                        .await
+                        .map_err(rpc)?
+                    {
+                        let block = rc.block_number.unwrap_or(head);
+                        if head + 1 >= block + self.cfg.confirmations {
+                            return Ok::<_, VenueError>(Some((*h, rc)));
+                        }
+                    }
                 }
+                Ok(None)
+            })?;
+            if found.is_some() {
+                return Ok(found);
             }
             if Instant::now() > deadline {
                 return Ok(None);
@@ -702,38 +713,114 @@ impl UniswapV3Venue {
         self.last_broadcast = Some(Instant::now());
         journal.set_tx_state(&row.tx_hash, "broadcast", now_ms())?;
         journal.set_state(&intent.id, "broadcast", now_ms())?;
-        self.confirm(intent, hash, journal).map(|f| {
-            f.ok_or_else(|| {
-                "not mined within the receipt timeout; the journal keeps it for the next start"
-                    .to_string()
-            })
-        })
+        self.confirm(intent, journal).map(Ok)
     }
 
-    /// Waits for a broadcast swap and records its outcome; None if it is still pending at the timeout (the row
-    /// stays `broadcast` and is resolved at the next start).
-    fn confirm(
-        &mut self,
-        intent: &OrderIntent,
-        hash: B256,
-        journal: &Journal,
-    ) -> Result<Option<Fill>, VenueError> {
-        let Some(rc) = self.wait(hash)? else {
-            return Ok(None);
+    /// Re-signs a journaled transaction with the same nonce and call and fees up 12.5% (at least what the node
+    /// now estimates), journals it, then broadcasts it: the node keeps whichever of the two pays more.
+    fn replace(&self, row: &TxRow, journal: &Journal) -> Result<(), VenueError> {
+        use alloy::consensus::Transaction;
+        use alloy::eips::eip2718::Decodable2718;
+        let raw = alloy::hex::decode(&row.raw_tx)
+            .map_err(|e| VenueError::Setup(format!("journal: raw tx of {}: {e}", row.tx_hash)))?;
+        let old = alloy::consensus::TxEnvelope::decode_2718(&mut raw.as_slice()).map_err(|e| {
+            VenueError::Setup(format!("journal: tx {} does not decode: {e}", row.tx_hash))
+        })?;
+        let bump = |v: u128| v + v.div_ceil(8);
+        let (est_max, est_prio) = self
+            .rt
+            .block_on(self.provider.estimate_eip1559_fees())
+            .map(|f| (f.max_fee_per_gas, f.max_priority_fee_per_gas))
+            .map_err(rpc)?;
+        let prio = bump(old.max_priority_fee_per_gas().unwrap_or(0)).max(est_prio);
+        let max = bump(old.max_fee_per_gas()).max(est_max).max(prio);
+        let mut tx = TransactionRequest::default()
+            .with_from(self.account)
+            .with_input(old.input().clone())
+            .with_value(old.value())
+            .with_nonce(old.nonce())
+            .with_chain_id(self.cfg.chain_id)
+            .with_gas_limit(old.gas_limit())
+            .with_max_fee_per_gas(max)
+            .with_max_priority_fee_per_gas(prio);
+        if let Some(to) = old.to() {
+            tx = tx.with_to(to);
+        }
+        let env = self
+            .rt
+            .block_on(tx.build(&self.wallet))
+            .map_err(|e| VenueError::Rpc(format!("signing the replacement failed: {e}")))?;
+        let new = TxRow {
+            tx_hash: format!("{:#x}", env.tx_hash()),
+            raw_tx: alloy::hex::encode(env.encoded_2718()),
+            state: "signed".into(),
+            ..row.clone()
+        };
+        journal.record_tx(&new, now_ms())?;
+        tracing::warn!(
+            "{} not mined within {} s: replaced by {} (nonce {}, max fee {max}, priority {prio})",
+            row.tx_hash,
+            self.cfg.receipt_timeout_s,
+            new.tx_hash,
+            new.nonce
+        );
+        match self.send_raw(&env.encoded_2718()) {
+            Ok(()) => journal.set_tx_state(&new.tx_hash, "broadcast", now_ms())?,
+            // e.g. the original was mined meanwhile ("nonce too low"): the next wait finds its receipt
+            Err(e) => {
+                tracing::warn!("replacement {} not accepted: {e}", new.tx_hash);
+                journal.set_tx_state(&new.tx_hash, "not-sent", now_ms())?
+            }
+        }
+        journal.set_state(&row.intent_id, "broadcast", now_ms())?;
+        Ok(())
+    }
+
+    /// Waits for a broadcast swap (or one of its replacements) and records its outcome. A transaction that
+    /// stays pending is replaced with higher fees up to `max_replacements` times, then waited for: its nonce
+    /// holds the account's next trade anyway, and giving up would leave a swap that may still land.
+    fn confirm(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError> {
+        let mut replaced = 0;
+        let (hash, rc) = loop {
+            let rows: Vec<TxRow> = journal
+                .txs_of(&intent.id)?
+                .into_iter()
+                .filter(|t| t.state == "broadcast" || t.state == "signed")
+                .collect();
+            let hashes: Vec<B256> = rows.iter().filter_map(|t| t.tx_hash.parse().ok()).collect();
+            if let Some(found) = self.wait_any(&hashes)? {
+                break found;
+            }
+            match rows.last() {
+                Some(last) if replaced < self.cfg.max_replacements => {
+                    self.replace(last, journal)?;
+                    replaced += 1;
+                }
+                _ => tracing::error!(
+                    "intent {}: none of {} transactions mined after {replaced} replacements; still waiting",
+                    intent.id,
+                    hashes.len()
+                ),
+            }
         };
         let key = format!("{hash:#x}");
+        for t in journal.txs_of(&intent.id)? {
+            if t.tx_hash != key && t.state != "not-sent" {
+                journal.set_tx_state(&t.tx_hash, "replaced", now_ms())?;
+            }
+        }
         if !rc.status() {
             journal.set_tx_state(&key, "failed", now_ms())?;
             let mut f = self.reject(intent, format!("transaction {key} reverted on chain"));
             f.tx_hash = Some(key);
             journal.record_outcome_as(&f, "failed", now_ms())?;
-            return Ok(Some(f));
+            return Ok(f);
         }
         let f = self.fill_from_receipt(intent, &rc)?;
         journal.set_tx_state(&key, "confirmed", now_ms())?;
         journal.record_outcome_as(&f, "filled", now_ms())?;
         self.book.add(&f);
-        Ok(Some(f))
+        Ok(f)
     }
 
     fn fill_from_receipt(
@@ -867,9 +954,7 @@ impl UniswapV3Venue {
                 journal.set_tx_state(&row.tx_hash, "broadcast", now_ms())?;
                 journal.set_state(&intent.id, "broadcast", now_ms())?;
             }
-            if let Some(f) = self.confirm(&intent, hash, journal)? {
-                out.push(f);
-            }
+            out.push(self.confirm(&intent, journal)?);
         }
         Ok(out)
     }
