@@ -99,7 +99,8 @@ enum PositionsArg {
 
 #[derive(Args)]
 struct ExecuteArgs {
-    /// paper, uniswap-v3 or pancakeswap-v3 (the on-chain venues need --venue-config and a key)
+    /// paper, uniswap-v3, pancakeswap-v3 or 1inch (the on-chain venues need --venue-config and a key; 1inch also
+    /// ONEINCH_API_KEY)
     #[arg(long, default_value = "paper")]
     venue: String,
     /// On-chain venue file: chain, pinned contracts, quote token, allow-listed tokens, limits
@@ -769,7 +770,7 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
             let (cfg, _, _) = load_pipeline(&a.pipeline)?;
             VenueChoice::Paper(cfg.fills)
         }
-        "uniswap-v3" | "pancakeswap-v3" => {
+        "uniswap-v3" | "pancakeswap-v3" | "1inch" => {
             let path = a
                 .venue_config
                 .as_ref()
@@ -792,8 +793,7 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
             let key = signer::load(a.keystore.as_deref()).map_err(anyhow::Error::msg)?;
             VenueChoice::Onchain(Box::new(UniswapV3Venue::connect(vc, &rpc, key)?))
         }
-        "1inch" => bail!("the 1inch venue is not built yet (see the README's executor section)"),
-        other => bail!("unknown venue {other:?}: paper, uniswap-v3 or pancakeswap-v3"),
+        other => bail!("unknown venue {other:?}: paper, uniswap-v3, pancakeswap-v3 or 1inch"),
     };
     let instance = a.instance.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")

@@ -13,6 +13,9 @@ use std::path::PathBuf;
 pub enum Dex {
     UniswapV3,
     PancakeswapV3,
+    /// 1inch's aggregation router; the Uniswap contracts of the chain still price gas.
+    #[serde(rename = "1inch")]
+    Oneinch,
 }
 
 impl Dex {
@@ -20,6 +23,7 @@ impl Dex {
         match self {
             Dex::UniswapV3 => "uniswap-v3",
             Dex::PancakeswapV3 => "pancakeswap-v3",
+            Dex::Oneinch => "1inch",
         }
     }
 
@@ -28,6 +32,7 @@ impl Dex {
         match self {
             Dex::UniswapV3 => vec![100, 500, 3000, 10000],
             Dex::PancakeswapV3 => vec![100, 500, 2500, 10000],
+            Dex::Oneinch => vec![100, 500, 3000, 10000],
         }
     }
 }
@@ -36,7 +41,8 @@ impl Dex {
 #[serde(deny_unknown_fields)]
 pub struct Contracts {
     pub factory: String,
-    /// SwapRouter02 (Uniswap) or SmartRouter (PancakeSwap): same `exactInputSingle` and `multicall(deadline, ...)`.
+    /// SwapRouter02 (Uniswap) or SmartRouter (PancakeSwap): same `exactInputSingle` and `multicall(deadline, ...)`;
+    /// for 1inch, its AggregationRouterV6 (every transaction the API returns must go there).
     pub router: String,
     pub quoter: String,
     /// WETH9 / WBNB: what the router's `WETH9()` must return.
@@ -105,6 +111,8 @@ pub struct VenueConfig {
     #[serde(default = "default_slippage", deserialize_with = "lenient")]
     pub default_slippage_bps: Decimal,
     pub contracts: Contracts,
+    /// 1inch API root (or ONEINCH_BASE_URL); the key is ONEINCH_API_KEY.
+    pub oneinch_base_url: Option<String>,
     pub quote: QuoteToken,
     /// The allow-list: symbol = token address. Anything else is refused.
     pub tokens: BTreeMap<String, String>,

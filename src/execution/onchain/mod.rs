@@ -3,6 +3,7 @@
 
 pub mod checks;
 pub mod config;
+pub mod oneinch;
 pub mod signer;
 pub mod uniswap_v3;
 pub mod units;

@@ -107,6 +107,8 @@ pub struct UniswapV3Venue {
     pub book: DayBook,
     /// When the last swap was handed to the node (benchmarks time intent-to-broadcast with it).
     pub last_broadcast: Option<Instant>,
+    /// For the 1inch venue: its API (swaps are routed there, the rest is the same path).
+    aggregator: Option<super::oneinch::OneInch>,
 }
 
 fn parse_addr(s: &str, what: &str) -> Result<Address, VenueError> {
@@ -163,7 +165,18 @@ impl UniswapV3Venue {
             decimals: HashMap::new(),
             book: DayBook::default(),
             last_broadcast: None,
+            aggregator: None,
         };
+        if venue.cfg.venue == super::config::Dex::Oneinch {
+            let base = std::env::var("ONEINCH_BASE_URL")
+                .ok()
+                .or(venue.cfg.oneinch_base_url.clone())
+                .unwrap_or_else(|| super::oneinch::DEFAULT_BASE_URL.to_string());
+            venue.aggregator = Some(
+                super::oneinch::OneInch::from_env(&base, venue.cfg.chain_id)
+                    .map_err(VenueError::Setup)?,
+            );
+        }
         venue.verify()?;
         Ok(venue)
     }
@@ -184,6 +197,10 @@ impl UniswapV3Venue {
                     )));
                 }
             }
+            if self.aggregator.is_some() {
+                // 1inch's router has no factory(): its spender is checked against the pin below
+                return Ok((chain, self.factory, self.weth));
+            }
             let r = ISwapRouter02::new(self.router, p);
             Ok((
                 chain,
@@ -191,6 +208,17 @@ impl UniswapV3Venue {
                 r.WETH9().call().await.map_err(rpc)?,
             ))
         })?;
+        if let Some(agg) = &self.aggregator {
+            let spender = agg
+                .spender()
+                .map_err(|e| VenueError::Setup(e.to_string()))?;
+            if spender != self.router {
+                return Err(VenueError::Setup(format!(
+                    "1inch names {spender} as its spender, not the pinned router {}",
+                    self.router
+                )));
+            }
+        }
         if chain != self.cfg.chain_id {
             return Err(VenueError::Setup(format!(
                 "the node is on chain {chain}, the venue is configured for {}",
@@ -406,6 +434,50 @@ impl UniswapV3Venue {
         })
     }
 
+    /// The 1inch route for a plan, accepted only if it goes to the pinned router and sends no native value (the
+    /// input is always a token here).
+    fn prepare_oneinch(&self, plan: &Plan) -> Result<Prepared, String> {
+        let Some(agg) = &self.aggregator else {
+            return Err("no 1inch client".into());
+        };
+        let pct = (plan.slippage_bps / Decimal::from(100))
+            .normalize()
+            .to_string();
+        let s = agg
+            .swap(
+                plan.token_in,
+                plan.token_out,
+                plan.amount_in,
+                self.account,
+                &pct,
+            )
+            .map_err(|e| e.to_string())?;
+        if s.to != self.router {
+            return Err(format!(
+                "1inch returned a transaction to {}, not the allow-listed router {}; refused",
+                s.to, self.router
+            ));
+        }
+        if !s.value.is_zero() {
+            return Err(format!(
+                "1inch asked to send {} wei of native value with a token swap; refused",
+                s.value
+            ));
+        }
+        let tx = TransactionRequest::default()
+            .with_from(self.account)
+            .with_to(self.router)
+            .with_input(s.data)
+            .with_value(U256::ZERO);
+        Ok(Prepared {
+            tx,
+            fee_tier: 0,
+            quoted_out: s.dst_amount,
+            min_out: U256::ZERO,
+            deadline: 0,
+        })
+    }
+
     /// `eth_call` then `eth_estimateGas` of the exact transaction; the gas limit with 20% headroom.
     pub fn simulate(&self, tx: &TransactionRequest) -> Result<u64, String> {
         self.rt.block_on(async {
@@ -589,20 +661,28 @@ impl UniswapV3Venue {
         ) {
             return Ok(Err(e));
         }
-        let prepared = match self.prepare(
-            plan.token_in,
-            plan.token_out,
-            plan.amount_in,
-            plan.slippage_bps,
-            None,
-            None,
-        ) {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
+        let prepared = if self.aggregator.is_some() {
+            match self.prepare_oneinch(&plan) {
+                Ok(p) => p,
+                Err(e) => return Ok(Err(e)),
+            }
+        } else {
+            let p = match self.prepare(
+                plan.token_in,
+                plan.token_out,
+                plan.amount_in,
+                plan.slippage_bps,
+                None,
+                None,
+            ) {
+                Ok(p) => p,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Err(e) = self.market_check(&plan, &p) {
+                return Ok(Err(e));
+            }
+            p
         };
-        if let Err(e) = self.market_check(&plan, &prepared) {
-            return Ok(Err(e));
-        }
         // the approval only once the trade is known to be worth making
         if let Err(e) = self.ensure_allowance(plan.token_in, plan.amount_in) {
             return Ok(Err(e));
