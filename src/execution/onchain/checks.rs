@@ -122,6 +122,7 @@ mod tests {
             max_intent_age_s: 60,
             kill_switch_file: kill,
             min_pool_liquidity: Decimal::ZERO,
+            max_token_tax_bps: Decimal::from(100),
         }
     }
 

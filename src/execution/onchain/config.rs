@@ -76,6 +76,14 @@ pub struct Limits {
     /// A pool holding less of the quote token than this is not traded against (0 = no floor).
     #[serde(default, deserialize_with = "lenient")]
     pub min_pool_liquidity: Decimal,
+    /// The highest buy, sell or transfer tax (basis points) a token may take, measured by a simulated round trip
+    /// before its first buy.
+    #[serde(default = "default_max_tax", deserialize_with = "lenient")]
+    pub max_token_tax_bps: Decimal,
+}
+
+fn default_max_tax() -> Decimal {
+    Decimal::from(100)
 }
 
 fn default_max_age() -> u64 {

@@ -5,6 +5,7 @@ pub mod checks;
 pub mod config;
 pub mod oneinch;
 pub mod signer;
+pub mod token_safety;
 pub mod uniswap_v3;
 pub mod units;
 

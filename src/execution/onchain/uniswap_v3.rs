@@ -109,6 +109,8 @@ pub struct UniswapV3Venue {
     pub last_broadcast: Option<Instant>,
     /// For the 1inch venue: its API (swaps are routed there, the rest is the same path).
     aggregator: Option<super::oneinch::OneInch>,
+    /// Tokens whose round trip passed in this process (checked again after a restart).
+    safe_tokens: std::collections::HashSet<Address>,
 }
 
 fn parse_addr(s: &str, what: &str) -> Result<Address, VenueError> {
@@ -166,6 +168,7 @@ impl UniswapV3Venue {
             book: DayBook::default(),
             last_broadcast: None,
             aggregator: None,
+            safe_tokens: Default::default(),
         };
         if venue.cfg.venue == super::config::Dex::Oneinch {
             let base = std::env::var("ONEINCH_BASE_URL")
@@ -681,6 +684,12 @@ impl UniswapV3Venue {
             if let Err(e) = self.market_check(&plan, &p) {
                 return Ok(Err(e));
             }
+            if intent.side == Side::Buy && !self.safe_tokens.contains(&plan.token_out) {
+                if let Err(e) = self.token_safety(&plan, &p) {
+                    return Ok(Err(format!("token safety: {e}")));
+                }
+                self.safe_tokens.insert(plan.token_out);
+            }
             p
         };
         // the approval only once the trade is known to be worth making
@@ -688,6 +697,63 @@ impl UniswapV3Venue {
             return Ok(Err(e));
         }
         self.send_prepared(intent, &plan_view(&plan), prepared, journal)
+    }
+
+    /// The simulated round trip before a token's first buy (see `token_safety`).
+    fn token_safety(&self, plan: &Plan, prepared: &Prepared) -> Result<(), String> {
+        use super::token_safety::{judge, round_trip};
+        let half = prepared.quoted_out / U256::from(2u8);
+        let (_, quoted_sell) = self.best_quote(plan.token_out, plan.token_in, half)?;
+        let rt = round_trip(
+            self.account,
+            self.router,
+            plan.token_in,
+            plan.token_out,
+            prepared.fee_tier,
+            plan.amount_in,
+            prepared.quoted_out,
+            quoted_sell,
+            prepared.deadline,
+        );
+        let calls: Vec<serde_json::Value> = rt
+            .calls
+            .iter()
+            .map(|(to, data)| {
+                serde_json::json!({"from": format!("{:#x}", self.account), "to": format!("{to:#x}"), "data": data.to_string()})
+            })
+            .collect();
+        let payload =
+            serde_json::json!({"blockStateCalls": [{"calls": calls}], "validation": false});
+        let result: serde_json::Value = self
+            .rt
+            .block_on(
+                self.provider
+                    .raw_request("eth_simulateV1".into(), (payload, "latest")),
+            )
+            .map_err(|e| {
+                format!("the node cannot simulate the round trip (eth_simulateV1): {e}")
+            })?;
+        let r = judge(&rt, &result)?;
+        let limit = self.cfg.limits.max_token_tax_bps;
+        for (what, tax) in [
+            ("buy", r.buy_tax_bps),
+            ("transfer", r.transfer_tax_bps),
+            ("sell", r.sell_tax_bps),
+        ] {
+            if tax > limit {
+                return Err(format!(
+                    "{what} tax {tax} bps is over the limit of {limit} bps"
+                ));
+            }
+        }
+        tracing::info!(
+            "token {}: round trip passed (buy tax {} bps, transfer {} bps, sell {} bps)",
+            plan.token_out,
+            r.buy_tax_bps,
+            r.transfer_tax_bps,
+            r.sell_tax_bps
+        );
+        Ok(())
     }
 
     /// The pool must hold at least the liquidity floor of the quote token, and the trade's price impact (its
