@@ -569,7 +569,13 @@ impl UniswapV3Venue {
                     }
                 }
                 Ok(None)
-            })?;
+            });
+            // a node that errors or times out is asked again; a receipt that disappears (a reorg) is simply not
+            // found yet: the transaction re-mines, or stays pending and is replaced
+            let found = found.unwrap_or_else(|e| {
+                tracing::warn!("receipt lookup failed, retrying: {e}");
+                None
+            });
             if found.is_some() {
                 return Ok(found);
             }
