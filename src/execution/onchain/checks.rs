@@ -216,6 +216,11 @@ mod tests {
         book.add(&fill(Side::Sell, 5, 94, now));
         assert_eq!(book.realized, Decimal::from(-30));
         book.add(&fill(Side::Sell, 5, 94, now));
+        // (with room left in the day's notional, so the loss is what refuses)
+        let l = Limits {
+            max_notional_per_day: Decimal::from(100_000),
+            ..l
+        };
         assert!(e(pre_trade(
             &intent(Side::Buy, now),
             Decimal::from(10),
