@@ -322,3 +322,75 @@ fn a_stuck_swap_is_replaced_with_higher_fees_and_lands_once() {
         .block_on(node.raw_request("evm_setAutomine".into(), (true,)))
         .unwrap();
 }
+
+/// Quote in the native coin: buys send ETH (the router wraps exactly that), sells come back as ETH (the router
+/// unwraps inside the same multicall); the account never holds WETH, and the fills are what the chain moved.
+#[test]
+fn native_eth_in_and_out_through_the_router() {
+    let m = Market::start();
+    m.dev.wrap(&m.uni, 1000).unwrap();
+    m.dev
+        .create_pool(&m.uni, m.tka, m.uni.weth, 3000, 1, 800, 400_000)
+        .unwrap();
+    let toml = m
+        .venue_toml("")
+        .replace(
+            &format!("symbol = \"USD\"\naddress = \"{:#x}\"", m.usd),
+            &format!(
+                "symbol = \"ETH\"\naddress = \"{:#x}\"\nnative = true",
+                m.uni.weth
+            ),
+        )
+        .replace(
+            "max_notional_per_trade = \"5000\"",
+            "max_notional_per_trade = \"5\"",
+        );
+    let cfg = VenueConfig::parse(&toml, "venue").unwrap();
+    let mut v = UniswapV3Venue::connect(cfg, &m.anvil.url, TRADER_KEY.parse().unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+    let eth = |m: &Market| {
+        use alloy::providers::Provider;
+        m.dev
+            .rt
+            .block_on(async { m.dev.provider.get_balance(m.trader).await })
+            .unwrap()
+    };
+    let (eth0, tka0) = (eth(&m), m.balance(m.tka, m.trader));
+    let mut b = intent("eth-buy", Side::Buy, Some("1"), None);
+    b.reference_price = Decimal::new(125, 5);
+    journal.claim(&b, "t", 0).unwrap();
+    let f = v.execute(&b, &journal).unwrap();
+    assert_eq!(f.status, FillStatus::Filled, "{}", f.reason);
+    let spent = whole(eth0 - eth(&m));
+    assert_eq!(spent, Decimal::ONE + f.gas, "one ETH and the gas");
+    let got = whole(m.balance(m.tka, m.trader) - tka0);
+    assert_eq!(f.quantity, got);
+    assert!(
+        got > Decimal::from(790) && got < Decimal::from(800),
+        "{got}"
+    );
+    assert_eq!(
+        m.balance(m.uni.weth, m.trader),
+        U256::ZERO,
+        "never holds WETH"
+    );
+
+    // the sell's approval is a transaction of its own: done first, so the balance below is the swap's alone
+    v.ensure_allowance(m.tka, m.balance(m.tka, m.trader))
+        .unwrap();
+    let eth1 = eth(&m);
+    let mut s = intent("eth-sell", Side::Sell, None, Some(got));
+    s.reference_price = Decimal::new(125, 5);
+    journal.claim(&s, "t", 0).unwrap();
+    let f = v.execute(&s, &journal).unwrap();
+    assert_eq!(f.status, FillStatus::Filled, "{}", f.reason);
+    let back = whole(eth(&m) - eth1) + f.gas;
+    // the fill's price is rounded to 12 places: its product with ~800 tokens is exact to ~1e-9
+    assert!(
+        (f.quantity * f.price - back).abs() < Decimal::new(1, 8),
+        "{back}"
+    );
+    assert!(back > Decimal::new(99, 2) && back < Decimal::ONE, "{back}");
+    assert_eq!(m.balance(m.uni.weth, m.trader), U256::ZERO);
+}

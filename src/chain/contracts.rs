@@ -71,6 +71,7 @@ sol! {
         }
         function exactInputSingle(ExactInputSingleParams calldata params) external payable returns (uint256 amountOut);
         function multicall(uint256 deadline, bytes[] calldata data) external payable returns (bytes[] memory);
+        function unwrapWETH9(uint256 amountMinimum, address recipient) external payable;
         function factory() external view returns (address);
         function WETH9() external view returns (address);
     }

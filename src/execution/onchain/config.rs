@@ -54,6 +54,10 @@ pub struct Contracts {
 pub struct QuoteToken {
     pub symbol: String,
     pub address: String,
+    /// With the quote token = `contracts.weth`: pay and receive the native coin (ETH, BNB), the router wrapping
+    /// on the way in and unwrapping on the way out inside the same transaction.
+    #[serde(default)]
+    pub native: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -156,6 +160,11 @@ impl VenueConfig {
             || c.limits.max_notional_per_day <= Decimal::ZERO
         {
             return Err(format!("{origin}: [limits] notionals must be positive"));
+        }
+        if c.quote.native && !c.quote.address.eq_ignore_ascii_case(&c.contracts.weth) {
+            return Err(format!(
+                "{origin}: [quote] native = true needs the quote token to be contracts.weth"
+            ));
         }
         if c.confirmations == 0 {
             return Err(format!("{origin}: confirmations must be at least 1"));

@@ -19,6 +19,8 @@ pub struct Report {
 /// The calls of the round trip, in order, all from `account`.
 pub struct RoundTrip {
     pub calls: Vec<(Address, Bytes)>,
+    /// Native value sent with the buy (call 2) when the quote is paid in the native coin.
+    pub buy_value: U256,
     pub quoted_buy: U256,
     pub transfer: U256,
     pub sell: U256,
@@ -36,6 +38,7 @@ pub fn round_trip(
     quoted_buy: U256,
     quoted_sell_of_half: U256,
     deadline: u64,
+    native_in: bool,
 ) -> RoundTrip {
     let probe = Address::from([0x5a; 20]);
     let swap = |tin: Address, tout: Address, amt: U256| {
@@ -91,6 +94,7 @@ pub fn round_trip(
             (token, approve(sell)),                  // 6
             (router, swap(token, quote, sell)),      // 7: sell
         ],
+        buy_value: if native_in { amount_in } else { U256::ZERO },
         quoted_buy,
         transfer,
         sell,
@@ -192,6 +196,7 @@ mod tests {
             U256::from(400u64),
             U256::from(500u64),
             0,
+            false,
         )
     }
 

@@ -406,28 +406,48 @@ impl UniswapV3Venue {
             .unwrap_or(quoted * (U256::from(10_000u64) - bps) / U256::from(10_000u64));
         let (_, head_ts) = self.rt.block_on(self.head()).map_err(|e| e.to_string())?;
         let deadline = deadline_override.unwrap_or(head_ts + self.cfg.deadline_s);
+        let native_in = self.cfg.quote.native && token_in == self.weth;
+        let native_out = self.cfg.quote.native && token_out == self.weth;
+        // native out: the router keeps the WETH (address(2) means "the router") and unwraps it to us
+        let recipient = if native_out {
+            Address::with_last_byte(2)
+        } else {
+            self.account
+        };
         let inner = ISwapRouter02::exactInputSingleCall {
             params: ISwapRouter02::ExactInputSingleParams {
                 tokenIn: token_in,
                 tokenOut: token_out,
                 fee: U24::from(fee),
-                recipient: self.account,
+                recipient,
                 amountIn: amount_in,
                 amountOutMinimum: min_out,
                 sqrtPriceLimitX96: U160::ZERO,
             },
         }
         .abi_encode();
+        let mut calls = vec![Bytes::from(inner)];
+        if native_out {
+            calls.push(Bytes::from(
+                ISwapRouter02::unwrapWETH9Call {
+                    amountMinimum: min_out,
+                    recipient: self.account,
+                }
+                .abi_encode(),
+            ));
+        }
         let data = ISwapRouter02::multicallCall {
             deadline: U256::from(deadline),
-            data: vec![Bytes::from(inner)],
+            data: calls,
         }
         .abi_encode();
+        // native in: the router wraps exactly the value it is sent, never more than the trade's input
+        let value = if native_in { amount_in } else { U256::ZERO };
         let tx = TransactionRequest::default()
             .with_from(self.account)
             .with_to(self.router)
             .with_input(Bytes::from(data))
-            .with_value(U256::ZERO);
+            .with_value(value);
         Ok(Prepared {
             tx,
             fee_tier: fee,
@@ -698,9 +718,12 @@ impl UniswapV3Venue {
             }
             p
         };
-        // the approval only once the trade is known to be worth making
-        if let Err(e) = self.ensure_allowance(plan.token_in, plan.amount_in) {
-            return Ok(Err(e));
+        // the approval only once the trade is known to be worth making (none for the native coin)
+        let native_in = self.cfg.quote.native && plan.token_in == self.weth;
+        if !native_in {
+            if let Err(e) = self.ensure_allowance(plan.token_in, plan.amount_in) {
+                return Ok(Err(e));
+            }
         }
         self.send_prepared(intent, &plan_view(&plan), prepared, journal)
     }
@@ -720,12 +743,18 @@ impl UniswapV3Venue {
             prepared.quoted_out,
             quoted_sell,
             prepared.deadline,
+            self.cfg.quote.native && plan.token_in == self.weth,
         );
         let calls: Vec<serde_json::Value> = rt
             .calls
             .iter()
-            .map(|(to, data)| {
-                serde_json::json!({"from": format!("{:#x}", self.account), "to": format!("{to:#x}"), "data": data.to_string()})
+            .enumerate()
+            .map(|(i, (to, data))| {
+                let mut c = serde_json::json!({"from": format!("{:#x}", self.account), "to": format!("{to:#x}"), "data": data.to_string()});
+                if i == 2 && !rt.buy_value.is_zero() {
+                    c["value"] = format!("{:#x}", rt.buy_value).into();
+                }
+                c
             })
             .collect();
         let payload =
@@ -985,14 +1014,27 @@ impl UniswapV3Venue {
             Side::Buy => (self.quote, token),
             Side::Sell => (token, self.quote),
         };
+        // with the native coin, the router wraps what we sent and pays the pool, or takes the pool's WETH and
+        // unwraps it to us: its WETH transfers are ours
+        let native = self.cfg.quote.native;
+        let payer = if native && token_in == self.weth {
+            self.router
+        } else {
+            self.account
+        };
+        let receiver = if native && token_out == self.weth {
+            self.router
+        } else {
+            self.account
+        };
         let (mut paid, mut got) = (U256::ZERO, U256::ZERO);
         for log in rc.inner.logs() {
             if let Ok(t) = log.log_decode::<IERC20::Transfer>() {
                 let (addr, ev) = (t.inner.address, &t.inner.data);
-                if addr == token_in && ev.from == self.account {
+                if addr == token_in && ev.from == payer {
                     paid += ev.value;
                 }
-                if addr == token_out && ev.to == self.account {
+                if addr == token_out && ev.to == receiver {
                     got += ev.value;
                 }
             }
