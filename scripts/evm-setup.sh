@@ -3,6 +3,7 @@
 # - Foundry's anvil, pinned, from @foundry-rs/anvil (its platform package carries the binary; scripts not run);
 # - Uniswap's compiled contracts, pinned, taken out of the npm tarballs (`npm pack`, checksums verified) without
 #   installing their dependency trees. They are Uniswap's code: kept outside the clone, never committed.
+# - the project's own test contracts (tests/contracts), compiled with solc-js from npm.
 # Idempotent: skips what is already there. Prints the directory to use as HYPEFLOW_EVM_DIR.
 set -euo pipefail
 DIR="${HYPEFLOW_EVM_DIR:-$HOME/.cache/hypeflow-evm}"
@@ -41,4 +42,18 @@ fetch @uniswap/swap-router-contracts@1.3.1 efad19ccb35c90338981f06ef7acc6daa5cce
   artifacts/contracts/SwapRouter02.sol/SwapRouter02.json artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json
 fetch @uniswap/v2-periphery@1.1.0-beta.0 c3f1cda4ee1e00e877eb15ab508e574dfd6ae5e742be97fef41105d84a198784 \
   build/WETH9.json build/ERC20.json build/DeflatingERC20.json
+# The project's own test contracts (a taxed / honeypot token), compiled with solc-js from npm (pinned; the
+# compiler is JavaScript and WebAssembly, no download at compile time). Recompiled when a source changes.
+SOLC_VERSION=0.8.26
+if [ ! -f "$DIR/solc/node_modules/solc/package.json" ] || ! grep -q "\"version\": \"$SOLC_VERSION\"" "$DIR/solc/node_modules/solc/package.json"; then
+  echo "== installing solc-js $SOLC_VERSION from npm" >&2
+  npm install --prefix "$DIR/solc" --ignore-scripts --no-save --no-audit --no-fund --loglevel=error "solc@$SOLC_VERSION" >&2
+fi
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+SUM="$(cat "$HERE"/tests/contracts/*.sol "$HERE/scripts/compile-contracts.js" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$DIR/artifacts/.own-contracts" 2>/dev/null)" != "$SUM" ]; then
+  echo "== compiling tests/contracts" >&2
+  NODE_PATH="$DIR/solc/node_modules" node "$HERE/scripts/compile-contracts.js" "$DIR/artifacts" "$HERE"/tests/contracts/*.sol >&2
+  echo "$SUM" > "$DIR/artifacts/.own-contracts"
+fi
 echo "$DIR"

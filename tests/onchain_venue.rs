@@ -394,3 +394,73 @@ fn native_eth_in_and_out_through_the_router() {
     assert!(back > Decimal::new(99, 2) && back < Decimal::ONE, "{back}");
     assert_eq!(m.balance(m.uni.weth, m.trader), U256::ZERO);
 }
+
+/// Tokens that are unsafe to buy (`tests/contracts/TrapToken.sol`, compiled by the test set-up): one taking a 5%
+/// tax on transfers, one that holders can never move (a honeypot). The simulated round trip before the first buy
+/// refuses both, and nothing is sent.
+#[test]
+fn taxed_and_honeypot_tokens_are_refused_by_the_round_trip() {
+    use alloy::sol_types::SolValue;
+    let m = Market::start();
+    let supply = U256::from(1_000_000u64) * U256::from(10u64).pow(U256::from(18u8));
+    let taxed = m
+        .dev
+        .deploy(
+            "TrapToken",
+            (supply, U256::from(500u64), false).abi_encode_params(),
+        )
+        .unwrap();
+    let honeypot = m
+        .dev
+        .deploy("TrapToken", (supply, U256::ZERO, true).abi_encode_params())
+        .unwrap();
+    for t in [taxed, honeypot] {
+        m.dev
+            .create_pool(&m.uni, t, m.usd, 3000, 5, 2, 100_000)
+            .unwrap();
+    }
+    let toml = m.venue_toml("").replace(
+        "[tokens]\n",
+        &format!("[tokens]\nTAX = \"{taxed:#x}\"\nPOT = \"{honeypot:#x}\"\n"),
+    );
+    let cfg = VenueConfig::parse(&toml, "venue").unwrap();
+    let mut v = UniswapV3Venue::connect(cfg, &m.anvil.url, TRADER_KEY.parse().unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+    let nonce = m.nonce(m.trader);
+    let mut reasons = Vec::new();
+    for (id, token) in [("tax", "TAX"), ("pot", "POT")] {
+        let mut i = intent(id, Side::Buy, Some("100"), None);
+        i.token = token.into();
+        journal.claim(&i, "t", 0).unwrap();
+        let f = v.execute(&i, &journal).unwrap();
+        assert_eq!(f.status, FillStatus::Rejected, "{token}: {}", f.reason);
+        reasons.push(f.reason);
+    }
+    // a taxed token cannot even be sold into a V3 pool (the pool's balance check): both show
+    assert!(
+        reasons[0].contains("token safety: honeypot"),
+        "{}",
+        reasons[0]
+    );
+    let buy_tax: u32 = reasons[0]
+        .split("buy tax ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(
+        (490..=510).contains(&buy_tax),
+        "measured {buy_tax} bps of a 5% tax"
+    );
+    assert!(
+        reasons[1].contains("token safety") && reasons[1].contains("transfer of the token reverts"),
+        "{}",
+        reasons[1]
+    );
+    assert_eq!(m.nonce(m.trader), nonce, "nothing was approved or sent");
+    // the normal token next to them still trades
+    let ok = intent("ok", Side::Buy, Some("100"), None);
+    journal.claim(&ok, "t", 0).unwrap();
+    assert_eq!(v.execute(&ok, &journal).unwrap().status, FillStatus::Filled);
+}

@@ -150,7 +150,7 @@ pub fn judge(rt: &RoundTrip, result: &serde_json::Value) -> Result<Report, Strin
     let transfer_tax_bps = bps_lost(rt.transfer, word(data(5)).unwrap_or_default());
     if !ok(6) || !ok(7) {
         return Err(format!(
-            "honeypot: selling the token back reverts ({})",
+            "honeypot: selling the token back reverts ({}); measured buy tax {buy_tax_bps} bps, transfer tax {transfer_tax_bps} bps",
             if ok(6) {
                 &calls[7]["error"]
             } else {
