@@ -46,6 +46,7 @@ fn killed_between_journal_and_broadcast_the_swap_lands_exactly_once() {
         .arg("--journal")
         .arg(&journal)
         .args(["--instance", "exec-1"])
+        .env("HYPEFLOW_LOG", "debug")
         .env("HYPEFLOW_PRIVATE_KEY", TRADER_KEY);
         if fault {
             c.env("HYPEFLOW_FAULT", "after-journal");
@@ -76,6 +77,21 @@ fn killed_between_journal_and_broadcast_the_swap_lands_exactly_once() {
         String::from_utf8_lossy(&second.stderr)
     );
     assert!(out.contains("recovered 1"), "{out}");
+    // the key is in no output and not in the journal (which holds signed transactions only)
+    let key = TRADER_KEY.trim_start_matches("0x");
+    for o in [&first, &second] {
+        assert!(
+            !common::printed(o).contains(key),
+            "the key leaked into the output"
+        );
+    }
+    let journal_bytes = std::fs::read(&journal).unwrap();
+    assert!(
+        !journal_bytes
+            .windows(key.len())
+            .any(|w| w == key.as_bytes()),
+        "the key is in the journal"
+    );
     assert!(
         out.contains("filled 0") && out.contains("duplicates 2"),
         "{out}"

@@ -119,6 +119,9 @@ pub struct VenueConfig {
     /// Gas limit x max fee must stay under this many basis points of the trade's notional.
     #[serde(default = "default_gas_budget", deserialize_with = "lenient")]
     pub gas_budget_bps: Decimal,
+    /// The priority fee: this percentile of the priority fees paid in the last 10 blocks (eth_feeHistory).
+    #[serde(default = "default_priority_percentile")]
+    pub priority_fee_percentile: f64,
     /// Slippage used when an intent names none, in basis points.
     #[serde(default = "default_slippage", deserialize_with = "lenient")]
     pub default_slippage_bps: Decimal,
@@ -131,6 +134,9 @@ pub struct VenueConfig {
     pub limits: Limits,
 }
 
+fn default_priority_percentile() -> f64 {
+    20.0
+}
 fn default_confirmations() -> u64 {
     1
 }

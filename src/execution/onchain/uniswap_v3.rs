@@ -517,6 +517,35 @@ impl UniswapV3Venue {
         })
     }
 
+    /// EIP-1559 fees from the last 10 blocks: priority = the median of their `priority_fee_percentile`th
+    /// priority fees (at least 1 wei), max fee = twice the next block's base fee plus the priority (room for
+    /// six full blocks of base-fee growth).
+    async fn fees(&self) -> Result<alloy::eips::eip1559::Eip1559Estimation, VenueError> {
+        let pct = self.cfg.priority_fee_percentile.clamp(0.0, 100.0);
+        let h = self
+            .provider
+            .get_fee_history(10, BlockNumberOrTag::Latest, &[pct])
+            .await
+            .map_err(rpc)?;
+        let mut rewards: Vec<u128> = h
+            .reward
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| r.first().copied())
+            .collect();
+        rewards.sort_unstable();
+        let prio = rewards.get(rewards.len() / 2).copied().unwrap_or(1).max(1);
+        let base = h
+            .next_block_base_fee()
+            .or_else(|| h.latest_block_base_fee())
+            .unwrap_or(0);
+        Ok(alloy::eips::eip1559::Eip1559Estimation {
+            max_fee_per_gas: 2 * base + prio,
+            max_priority_fee_per_gas: prio,
+        })
+    }
+
     /// Signs with the next nonce and EIP-1559 fees from the node's fee history; returns the envelope's bytes,
     /// hash and nonce.
     fn sign(
@@ -531,7 +560,7 @@ impl UniswapV3Venue {
                 .pending()
                 .await
                 .map_err(rpc)?;
-            let fees = self.provider.estimate_eip1559_fees().await.map_err(rpc)?;
+            let fees = self.fees().await?;
             let env = tx
                 .with_nonce(nonce)
                 .with_chain_id(self.cfg.chain_id)
@@ -910,9 +939,8 @@ impl UniswapV3Venue {
         let bump = |v: u128| v + v.div_ceil(8);
         let (est_max, est_prio) = self
             .rt
-            .block_on(self.provider.estimate_eip1559_fees())
-            .map(|f| (f.max_fee_per_gas, f.max_priority_fee_per_gas))
-            .map_err(rpc)?;
+            .block_on(self.fees())
+            .map(|f| (f.max_fee_per_gas, f.max_priority_fee_per_gas))?;
         let prio = bump(old.max_priority_fee_per_gas().unwrap_or(0)).max(est_prio);
         let max = bump(old.max_fee_per_gas()).max(est_max).max(prio);
         let mut tx = TransactionRequest::default()
