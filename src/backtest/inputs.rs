@@ -149,11 +149,20 @@ fn open_lines(path: &Path) -> Result<Vec<String>, InputError> {
     Ok(lines)
 }
 
-/// Scored mentions as `hypeflow score` writes them, one (post, token) per line.
-pub fn load_scored(
+/// One record a line, each checked (a bad or duplicate record is dead-lettered with its line); an error only when
+/// the file is missing, empty or holds nothing valid. `check` returns the record's identity (for duplicates) or
+/// why it is refused; `duplicate` says what a repeat is.
+fn load_jsonl<T, K>(
     path: &Path,
     dead: &mut Vec<DeadLetter>,
-) -> Result<Vec<crate::model::ScoredMention>, InputError> {
+    what: &str,
+    check: impl Fn(&T) -> Result<K, String>,
+    duplicate: impl Fn(&T) -> String,
+) -> Result<Vec<T>, InputError>
+where
+    T: serde::de::DeserializeOwned,
+    K: std::hash::Hash + Eq,
+{
     let lines = open_lines(path)?;
     let mut sink = Sink {
         dead,
@@ -168,24 +177,18 @@ pub fn load_scored(
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<crate::model::ScoredMention>(line) {
-            Ok(m) if m.tweet_id.trim().is_empty() => sink.reject(n, "empty tweet_id", line),
-            Ok(m) if !(-1.0..=1.0).contains(&m.score) => {
-                sink.reject(n, format!("score {} is outside [-1, 1]", m.score), line)
-            }
-            Ok(m) if m.created_at < 0 => sink.reject(n, "created_at is before 1970", line),
-            Ok(m) => {
-                if seen.insert((m.tweet_id.clone(), m.token.clone())) {
-                    out.push(m);
-                } else {
-                    sink.reject(
-                        n,
-                        format!("duplicate mention of {} in post {}", m.token, m.tweet_id),
-                        line,
-                    );
+        match serde_json::from_str::<T>(line) {
+            Ok(r) => match check(&r) {
+                Ok(key) => {
+                    if seen.insert(key) {
+                        out.push(r);
+                    } else {
+                        sink.reject(n, duplicate(&r), line);
+                    }
                 }
-            }
-            Err(e) => sink.reject(n, format!("not a valid scored mention: {e}"), line),
+                Err(why) => sink.reject(n, why, line),
+            },
+            Err(e) => sink.reject(n, format!("not a valid {what}: {e}"), line),
         }
     }
     if out.is_empty() {
@@ -197,41 +200,46 @@ pub fn load_scored(
     Ok(out)
 }
 
-pub fn load_tweets(path: &Path, dead: &mut Vec<DeadLetter>) -> Result<Vec<Tweet>, InputError> {
-    let lines = open_lines(path)?;
-    let mut sink = Sink {
+/// Scored mentions as `hypeflow score` writes them, one (post, token) per line.
+pub fn load_scored(
+    path: &Path,
+    dead: &mut Vec<DeadLetter>,
+) -> Result<Vec<crate::model::ScoredMention>, InputError> {
+    load_jsonl(
+        path,
         dead,
-        file: path.display().to_string(),
-        file_index: 0,
-    };
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    let before = sink.dead.len();
-    for (i, line) in lines.iter().enumerate() {
-        let n = i as u64 + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Tweet>(line) {
-            Ok(t) if t.id.trim().is_empty() => sink.reject(n, "tweet has an empty id", line),
-            Ok(t) if t.created_at < 0 => sink.reject(n, "created_at is before 1970", line),
-            Ok(t) => {
-                if seen.insert(t.id.clone()) {
-                    out.push(t);
-                } else {
-                    sink.reject(n, format!("duplicate tweet id {}", t.id), line);
-                }
+        "scored mention",
+        |m: &crate::model::ScoredMention| {
+            if m.tweet_id.trim().is_empty() {
+                Err("empty tweet_id".to_string())
+            } else if !(-1.0..=1.0).contains(&m.score) {
+                Err(format!("score {} is outside [-1, 1]", m.score))
+            } else if m.created_at < 0 {
+                Err("created_at is before 1970".to_string())
+            } else {
+                Ok((m.tweet_id.clone(), m.token.clone()))
             }
-            Err(e) => sink.reject(n, format!("not a valid tweet: {e}"), line),
-        }
-    }
-    if out.is_empty() {
-        return Err(InputError::NothingValid {
-            path: sink.file,
-            rejected: sink.dead.len() - before,
-        });
-    }
-    Ok(out)
+        },
+        |m| format!("duplicate mention of {} in post {}", m.token, m.tweet_id),
+    )
+}
+
+pub fn load_tweets(path: &Path, dead: &mut Vec<DeadLetter>) -> Result<Vec<Tweet>, InputError> {
+    load_jsonl(
+        path,
+        dead,
+        "tweet",
+        |t: &Tweet| {
+            if t.id.trim().is_empty() {
+                Err("tweet has an empty id".to_string())
+            } else if t.created_at < 0 {
+                Err("created_at is before 1970".to_string())
+            } else {
+                Ok(t.id.clone())
+            }
+        },
+        |t| format!("duplicate tweet id {}", t.id),
+    )
 }
 
 pub fn check_price(

@@ -149,24 +149,19 @@ fn malformed_reject(payload: &[u8], reason: &str) -> Option<Fill> {
     let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
     let d = &v["data"];
     let id = d["id"].as_str().filter(|s| !s.trim().is_empty())?;
-    Some(Fill {
-        intent_id: id.to_string(),
-        venue: "executor".into(),
-        token: d["token"].as_str().unwrap_or_default().to_string(),
-        side: if d["side"].as_str() == Some("sell") {
-            crate::model::Side::Sell
-        } else {
-            crate::model::Side::Buy
-        },
-        quantity: Decimal::ZERO,
-        price: Decimal::ZERO,
-        fee: Decimal::ZERO,
-        gas: Decimal::ZERO,
-        tx_hash: None,
-        status: FillStatus::Rejected,
-        reason: format!("malformed intent, not executed: {reason}"),
-        fill_time: now_ms(),
-    })
+    let side = if d["side"].as_str() == Some("sell") {
+        crate::model::Side::Sell
+    } else {
+        crate::model::Side::Buy
+    };
+    Some(Fill::refusal(
+        id,
+        "executor",
+        d["token"].as_str().unwrap_or_default(),
+        side,
+        format!("malformed intent, not executed: {reason}"),
+        now_ms(),
+    ))
 }
 
 /// Publishes a journaled outcome and waits for the broker's acknowledgement, through outages: the offset of

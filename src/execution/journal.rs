@@ -46,6 +46,21 @@ pub struct TxRow {
     pub state: String,
 }
 
+impl TxRow {
+    /// From the columns tx_hash, intent_id, chain_id, account, nonce, raw_tx, state (in that order, first).
+    fn from_row(r: &rusqlite::Row) -> rusqlite::Result<TxRow> {
+        Ok(TxRow {
+            tx_hash: r.get(0)?,
+            intent_id: r.get(1)?,
+            chain_id: r.get::<_, i64>(2)? as u64,
+            account: r.get(3)?,
+            nonce: r.get::<_, i64>(4)? as u64,
+            raw_tx: r.get(5)?,
+            state: r.get(6)?,
+        })
+    }
+}
+
 /// Where an intent stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -292,20 +307,7 @@ impl Journal {
             )
             .map_err(self.sql())?;
         let rows = st
-            .query_map([], |r| {
-                Ok((
-                    TxRow {
-                        tx_hash: r.get(0)?,
-                        intent_id: r.get(1)?,
-                        chain_id: r.get::<_, i64>(2)? as u64,
-                        account: r.get(3)?,
-                        nonce: r.get::<_, i64>(4)? as u64,
-                        raw_tx: r.get(5)?,
-                        state: r.get(6)?,
-                    },
-                    r.get::<_, String>(7)?,
-                ))
-            })
+            .query_map([], |r| Ok((TxRow::from_row(r)?, r.get::<_, String>(7)?)))
             .map_err(self.sql())?;
         let mut out = Vec::new();
         for row in rows {
@@ -327,17 +329,7 @@ impl Journal {
             .prepare("SELECT tx_hash, intent_id, chain_id, account, nonce, raw_tx, state FROM txs WHERE intent_id = ?1 ORDER BY created_at")
             .map_err(self.sql())?;
         let rows = st
-            .query_map(params![intent_id], |r| {
-                Ok(TxRow {
-                    tx_hash: r.get(0)?,
-                    intent_id: r.get(1)?,
-                    chain_id: r.get::<_, i64>(2)? as u64,
-                    account: r.get(3)?,
-                    nonce: r.get::<_, i64>(4)? as u64,
-                    raw_tx: r.get(5)?,
-                    state: r.get(6)?,
-                })
-            })
+            .query_map(params![intent_id], TxRow::from_row)
             .map_err(self.sql())?;
         rows.collect::<Result<_, _>>().map_err(self.sql())
     }

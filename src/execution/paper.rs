@@ -147,20 +147,14 @@ impl PaperExecutor {
 
     /// A venue refusal of `intent`, with the reason.
     pub fn reject(&self, intent: &OrderIntent, reason: String, time: i64) -> Fill {
-        Fill {
-            intent_id: intent.id.clone(),
-            venue: self.venue.clone(),
-            token: intent.token.clone(),
-            side: intent.side,
-            quantity: Decimal::ZERO,
-            price: Decimal::ZERO,
-            fee: Decimal::ZERO,
-            gas: Decimal::ZERO,
-            tx_hash: None,
-            status: FillStatus::Rejected,
+        Fill::refusal(
+            &intent.id,
+            &self.venue,
+            &intent.token,
+            intent.side,
             reason,
-            fill_time: time,
-        }
+            time,
+        )
     }
 
     /// Processes one bar of `token`: fills its pending intent at the open, then checks resting protective

@@ -139,6 +139,33 @@ pub struct Fill {
     pub fill_time: Millis,
 }
 
+impl Fill {
+    /// A refusal: nothing traded, with the reason.
+    pub fn refusal(
+        intent_id: &str,
+        venue: &str,
+        token: &str,
+        side: Side,
+        reason: String,
+        time: Millis,
+    ) -> Fill {
+        Fill {
+            intent_id: intent_id.into(),
+            venue: venue.into(),
+            token: token.into(),
+            side,
+            quantity: Decimal::ZERO,
+            price: Decimal::ZERO,
+            fee: Decimal::ZERO,
+            gas: Decimal::ZERO,
+            tx_hash: None,
+            status: FillStatus::Rejected,
+            reason,
+            fill_time: time,
+        }
+    }
+}
+
 /// A closed round trip. pnl = proceeds - cost - fees (gas included in fees); return = pnl / cost.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trade {

@@ -262,20 +262,14 @@ impl UniswapV3Venue {
     }
 
     fn reject(&self, intent: &OrderIntent, reason: String) -> Fill {
-        Fill {
-            intent_id: intent.id.clone(),
-            venue: self.name().into(),
-            token: intent.token.clone(),
-            side: intent.side,
-            quantity: Decimal::ZERO,
-            price: Decimal::ZERO,
-            fee: Decimal::ZERO,
-            gas: Decimal::ZERO,
-            tx_hash: None,
-            status: FillStatus::Rejected,
+        Fill::refusal(
+            &intent.id,
+            self.name(),
+            &intent.token,
+            intent.side,
             reason,
-            fill_time: now_ms(),
-        }
+            now_ms(),
+        )
     }
 
     fn plan(&self, intent: &OrderIntent) -> Result<Plan, String> {
