@@ -280,6 +280,17 @@ impl Publisher {
     }
 }
 
+/// A JSONL line as (key, timestamp, envelope), the key and timestamp taken from the record as DESIGN.md says.
+fn keyed<T: serde::de::DeserializeOwned + serde::Serialize>(
+    line: &str,
+    schema: &str,
+    key: impl Fn(&T) -> (&String, i64),
+) -> Result<(String, i64, Vec<u8>), String> {
+    let r: T = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let (k, ts) = key(&r);
+    Ok((k.clone(), ts, envelope::encode(schema, &r)))
+}
+
 /// Publishes a JSONL file of posts (to social.tweets) or ticks (to market.ticks), in event-time order (stable
 /// for equal times), so each partition is ordered and its watermark means something.
 pub fn publish_file(
@@ -301,37 +312,15 @@ pub fn publish_file(
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: Result<(String, i64, Vec<u8>), String> = match topic {
-            "social.tweets" => serde_json::from_str::<Tweet>(&line)
-                .map(|t| {
-                    (
-                        t.author_id.clone(),
-                        t.created_at,
-                        envelope::encode("tweet", &t),
-                    )
-                })
-                .map_err(|e| e.to_string()),
-            "market.ticks" => serde_json::from_str::<PriceTick>(&line)
-                .map(|t| (t.token.clone(), t.event_time, envelope::encode("tick", &t)))
-                .map_err(|e| e.to_string()),
-            "social.scored" => serde_json::from_str::<crate::model::ScoredMention>(&line)
-                .map(|m| {
-                    (
-                        m.token.clone(),
-                        m.created_at,
-                        envelope::encode("scored", &m),
-                    )
-                })
-                .map_err(|e| e.to_string()),
-            "orders.intents" => serde_json::from_str::<crate::model::OrderIntent>(&line)
-                .map(|i| {
-                    (
-                        i.token.clone(),
-                        i.decision_time,
-                        envelope::encode("intent", &i),
-                    )
-                })
-                .map_err(|e| e.to_string()),
+        let parsed = match topic {
+            "social.tweets" => keyed(&line, "tweet", |t: &Tweet| (&t.author_id, t.created_at)),
+            "market.ticks" => keyed(&line, "tick", |t: &PriceTick| (&t.token, t.event_time)),
+            "social.scored" => keyed(&line, "scored", |m: &crate::model::ScoredMention| {
+                (&m.token, m.created_at)
+            }),
+            "orders.intents" => keyed(&line, "intent", |i: &crate::model::OrderIntent| {
+                (&i.token, i.decision_time)
+            }),
             other => return Err(PublishError::Topic(other.into())),
         };
         match parsed {
