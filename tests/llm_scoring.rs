@@ -73,11 +73,7 @@ fn fake_model() -> FakeHttp {
 }
 
 fn scored_in(p: &std::path::Path) -> Vec<ScoredMention> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::read_jsonl(p)
 }
 
 fn posts_file(dir: &std::path::Path) -> (std::path::PathBuf, Vec<(&'static str, &'static str)>) {

@@ -13,11 +13,7 @@ use rust_decimal::Decimal;
 use std::str::FromStr;
 
 fn ticks(path: &std::path::Path) -> Vec<PriceTick> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::read_jsonl(path)
 }
 
 fn close(a: Decimal, b: &str) -> bool {

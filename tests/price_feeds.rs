@@ -106,11 +106,7 @@ dexscreener_chain = "ethereum"
         .unwrap();
     common::assert_ok_without_secret(&o, KEY);
 
-    let ticks: Vec<hypeflow::model::PriceTick> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let ticks: Vec<hypeflow::model::PriceTick> = common::read_jsonl(&out);
     let row = |i: usize| (ticks[i].token.as_str(), ticks[i].source.as_str());
     assert_eq!(
         [row(0), row(1)],

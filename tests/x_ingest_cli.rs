@@ -134,11 +134,7 @@ fn rules_are_synced_then_posts_stream_into_a_jsonl_file() {
     );
 
     // the file is what `backtest --tweets` reads
-    let lines: Vec<hypeflow::model::Tweet> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<hypeflow::model::Tweet> = common::read_jsonl(&out);
     let got: Vec<(&str, &str)> = lines
         .iter()
         .map(|t| (t.id.as_str(), t.author_handle.as_str()))

@@ -53,19 +53,14 @@ fn jsonl(dir: &tempfile::TempDir) -> (Sink, std::path::PathBuf) {
 }
 
 fn posts_in(p: &std::path::Path) -> Vec<Tweet> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::read_jsonl(p)
 }
 
 fn dead_in(p: &std::path::Path) -> Vec<DeadLine> {
-    std::fs::read_to_string(format!("{}.deadletter.jsonl", p.display()))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    common::read_jsonl(std::path::Path::new(&format!(
+        "{}.deadletter.jsonl",
+        p.display()
+    )))
 }
 
 fn opts(max_posts: Option<u64>, max_failures: Option<u32>) -> StreamOptions {

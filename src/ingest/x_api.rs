@@ -13,7 +13,8 @@ pub const USER_AGENT: &str = concat!("hypeflow/", env!("CARGO_PKG_VERSION"));
 pub enum XError {
     #[error("X_BEARER_TOKEN is not set: export the app's bearer token (it is read from the environment only)")]
     NoToken,
-    #[error("cannot build the HTTP client: {0}")]
+    /// The HTTP client could not be built; the message says why.
+    #[error("{0}")]
     Client(String),
     #[error("{method} {url} failed: {message}")]
     Transport {
@@ -208,10 +209,5 @@ pub fn header(h: &reqwest::header::HeaderMap, k: &str) -> Option<String> {
 }
 
 pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, XError> {
-    super::http::install_tls();
-    reqwest::blocking::Client::builder()
-        .timeout(timeout)
-        .user_agent(USER_AGENT)
-        .build()
-        .map_err(|e| XError::Client(e.to_string()))
+    super::http::client(timeout).map_err(XError::Client)
 }

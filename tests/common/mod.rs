@@ -319,3 +319,12 @@ pub fn assert_ok_without_secret(o: &std::process::Output, secret: &str) -> Strin
     assert!(!text.contains(secret), "a secret leaked into the output");
     text
 }
+
+/// Every line of a JSONL file as `T` (a missing file is empty).
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(p: &Path) -> Vec<T> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", p.display())))
+        .collect()
+}
