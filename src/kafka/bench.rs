@@ -5,14 +5,15 @@
 //!   consumer that only counts records (the broker's raw consume rate, the baseline), and by the live `run`
 //!   dataflow through to `orders.intents`. The ratio is what the pipeline costs over just reading.
 //! - latency: a generator publishes ticks stamped with the wall clock at a steady rate while `run` follows
-//!   them on 1-second bars; each intent's lag is the time from its decision's event time (the bar close) to
-//!   the broker's acknowledgement of the intent. That includes waiting for the first tick after the close
-//!   (what lets the watermark pass it), so it is an upper bound on the processing latency.
+//!   them on 1-second bars. Each intent gets two lags, both ending at the broker's acknowledgement of the
+//!   intent: from the Kafka timestamp of the record that triggered the decision (the one whose arrival moved
+//!   the watermark past the bar close, as the source logs it), and from the bar close itself, which adds the
+//!   wait for that record (it depends on the feed's rate, not on hypeflow).
 
 use super::envelope;
 use super::publish::{PublishError, Publisher};
 use super::run::{run_live, RunError, RunRequest};
-use super::source::{consumer, partition_count, SourceError};
+use super::source::{consumer, partition_count, Advance, SourceError, DEFAULT_FETCH_WAIT_MS};
 use super::topics;
 use crate::backtest::inputs::InputEvent;
 use crate::backtest::runner::ClusterSpec;
@@ -124,6 +125,8 @@ pub fn throughput(
         idle: Duration::from_millis(200),
         exit_when_idle: Some(IDLE_EXIT),
         positions: Positions::Model,
+        fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
+        trace_watermarks: false,
     })?;
     let pipeline_seconds = (start.elapsed() - IDLE_EXIT).as_secs_f64();
     if stats.ticks + stats.tweets < records {
@@ -142,7 +145,7 @@ pub fn throughput(
 
 /// Reads every partition of `topics` from its start until `expected` records arrived (or 60 s of nothing).
 fn raw_consume(brokers: &str, topics: &[&str], expected: u64) -> Result<u64, KafkaBenchError> {
-    let c = consumer(brokers, "hypeflow-bench-raw")?;
+    let c = consumer(brokers, "hypeflow-bench-raw", DEFAULT_FETCH_WAIT_MS)?;
     {
         let mut tpl = TopicPartitionList::new();
         for t in topics {
@@ -170,9 +173,11 @@ fn raw_consume(brokers: &str, topics: &[&str], expected: u64) -> Result<u64, Kaf
 pub struct Latency {
     pub ticks: u64,
     pub seconds: f64,
-    /// Per intent decided in the steady state: broker acknowledgement minus the decision's event time, in
-    /// ms, sorted.
-    pub lags_ms: Vec<i64>,
+    /// Per intent decided in the steady state, sorted, in ms: the broker's acknowledgement of the intent minus
+    /// the Kafka timestamp of the record that triggered it.
+    pub trigger_lags_ms: Vec<i64>,
+    /// The same intents: acknowledgement minus the bar close (includes waiting for the triggering record).
+    pub close_lags_ms: Vec<i64>,
     /// Intents decided during start-up or after the load stopped, left out of the figures.
     pub excluded: usize,
 }
@@ -180,19 +185,38 @@ pub struct Latency {
 const STARTUP_MS: i64 = 3_000;
 const BAR_MS: i64 = 1_000;
 
-impl Latency {
-    pub fn percentile(&self, q: f64) -> Option<i64> {
-        if self.lags_ms.is_empty() {
-            return None;
-        }
-        let i = ((self.lags_ms.len() as f64 - 1.0) * q).round() as usize;
-        self.lags_ms.get(i).copied()
+/// The value at quantile `q` of sorted `v` (nearest rank).
+pub fn percentile(v: &[i64], q: f64) -> Option<i64> {
+    if v.is_empty() {
+        return None;
     }
+    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+    v.get(i).copied()
+}
+
+/// The record that released a decision at `close`: each worker's first watermark advance past it, the last
+/// of those to be logged. None if any worker got there by a partition going idle rather than by a record.
+fn trigger_for(advances: &[Advance], close: i64) -> Option<i64> {
+    let workers: std::collections::BTreeSet<usize> = advances.iter().map(|a| a.worker).collect();
+    let mut latest = None;
+    for w in workers {
+        let first = advances
+            .iter()
+            .find(|a| a.worker == w && a.epoch as i64 > close)?;
+        let t = first.trigger_ms?;
+        latest = Some(latest.map_or(t, |l: i64| l.max(t)));
+    }
+    latest
 }
 
 /// Publishes ticks for 8 tokens at `rate` per second for `seconds`, stamped with the wall clock, while a
 /// live run decides SMA crosses on 1-second bars.
-pub fn latency(brokers: &str, rate: u64, seconds: u64) -> Result<Latency, KafkaBenchError> {
+pub fn latency(
+    brokers: &str,
+    rate: u64,
+    seconds: u64,
+    fetch_wait_ms: u64,
+) -> Result<Latency, KafkaBenchError> {
     let text = BENCH_PIPELINE
         .replace("interval = \"1m\"", "interval = \"1s\"")
         .replace("slide = \"1m\"", "slide = \"1s\"")
@@ -215,11 +239,14 @@ pub fn latency(brokers: &str, rate: u64, seconds: u64) -> Result<Latency, KafkaB
             // longer than the pause before the load starts
             exit_when_idle: Some(Duration::from_secs(5)),
             positions: Positions::Model,
+            fetch_wait_ms,
+            trace_watermarks: true,
         })
     });
     // let the run assign its partitions before the clock starts
     std::thread::sleep(Duration::from_secs(1));
-    let mut p = Publisher::new(brokers)?;
+    // a live feed (`ingest prices`, `ingest x`) sends each record at once, as this does
+    let mut p = Publisher::immediate(brokers)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let load_start = chrono::Utc::now().timestamp_millis();
     let mut px = [100_000i64; 8];
@@ -251,25 +278,69 @@ pub fn latency(brokers: &str, rate: u64, seconds: u64) -> Result<Latency, KafkaB
             p.poll();
         }
     }
-    p.flush()?;
+    // The load ends with its last send; the acknowledgements of the tail come after.
     let seconds = start.elapsed().as_secs_f64();
     let load_end = chrono::Utc::now().timestamp_millis();
+    p.flush()?;
     let stats = runner
         .join()
         .map_err(|_| KafkaBenchError::Pipeline("the run thread panicked".into()))??;
     // Steady state only: the first seconds wait for silent partitions to be declared idle, and the last
     // decisions wait for the run to stop (nothing comes after them to move the watermark).
     let steady = load_start + STARTUP_MS..load_end - 2 * BAR_MS;
-    let (mut lags_ms, edges): (Vec<_>, Vec<_>) = stats
+    let (lags, edges): (Vec<_>, Vec<_>) = stats
         .decision_lags_ms
         .into_iter()
         .partition(|(t, _)| steady.contains(t));
-    let mut lags_ms: Vec<i64> = lags_ms.drain(..).map(|(_, l)| l).collect();
-    lags_ms.sort_unstable();
+    let mut close_lags_ms = Vec::new();
+    let mut trigger_lags_ms = Vec::new();
+    for (close, lag) in lags {
+        close_lags_ms.push(lag);
+        let trigger = trigger_for(&stats.advances, close).ok_or_else(|| {
+            KafkaBenchError::Pipeline(format!(
+                "the decision at {close} was released without a record (a partition went idle mid-load)"
+            ))
+        })?;
+        trigger_lags_ms.push(close + lag - trigger);
+    }
+    close_lags_ms.sort_unstable();
+    trigger_lags_ms.sort_unstable();
     Ok(Latency {
         ticks: total,
         seconds,
-        lags_ms,
+        trigger_lags_ms,
+        close_lags_ms,
         excluded: edges.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adv(worker: usize, epoch: u64, trigger_ms: Option<i64>) -> Advance {
+        Advance {
+            worker,
+            epoch,
+            trigger_ms,
+        }
+    }
+
+    #[test]
+    fn a_decision_is_triggered_by_the_last_worker_to_pass_its_close() {
+        let log = [
+            adv(0, 990, Some(995)),
+            adv(0, 1001, Some(1003)),
+            adv(1, 999, Some(1000)),
+            adv(0, 1010, Some(1012)),
+            adv(1, 1002, Some(1006)),
+        ];
+        assert_eq!(trigger_for(&log, 1000), Some(1006));
+        assert_eq!(trigger_for(&log[..2], 1000), Some(1003));
+        // a worker that never passed it, or passed it by idleness, gives no trigger
+        assert_eq!(trigger_for(&log, 1011), None);
+        assert_eq!(trigger_for(&[adv(0, 1001, None)], 1000), None);
+        assert_eq!(percentile(&[1, 2, 3, 4], 0.5), Some(3));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
 }

@@ -34,6 +34,8 @@ pub enum PublishError {
     },
     #[error("producing to {topic} failed: {source}")]
     Send { topic: String, source: KafkaError },
+    #[error("{pending} records were still unacknowledged after waiting {waited_s} s for the broker; check that it is up, then re-run (ids and keys are the same, nothing is lost on our side)")]
+    Unacknowledged { pending: i32, waited_s: u64 },
 }
 
 #[derive(Default)]
@@ -150,7 +152,7 @@ impl Publisher {
         }
         self.sent += 1;
         if self.sent.is_multiple_of(1024) {
-            self.producer.poll(Duration::ZERO);
+            self.serve_ready();
         }
         Ok(())
     }
@@ -241,7 +243,23 @@ impl Publisher {
 
     /// Serves delivery reports without waiting (a long run of sends should call it now and then).
     pub fn poll(&mut self) {
-        self.producer.poll(Duration::ZERO);
+        self.serve_ready();
+    }
+
+    /// Serves every delivery report that is ready. rust-rdkafka's `poll(0)` serves a single event (one produce
+    /// response's reports) per call, so one call per many sends let reports pile up by the thousand, and a
+    /// flush behind them took seconds to work through them.
+    fn serve_ready(&self) {
+        loop {
+            let before = self.producer.in_flight_count();
+            if before == 0 {
+                return;
+            }
+            self.producer.poll(Duration::ZERO);
+            if self.producer.in_flight_count() >= before {
+                return;
+            }
+        }
     }
 
     /// Waits until everything sent so far is acknowledged; fails if any record since the last flush was not
@@ -249,12 +267,20 @@ impl Publisher {
     pub fn flush(&mut self) -> Result<(), PublishError> {
         // rdkafka's own flush polls in 100 ms slices that run to their end even when the acknowledgement came
         // at once, which put 100 ms on every intent; this returns within 0.2 ms of the last acknowledgement.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while self.producer.in_flight_count() > 0 && std::time::Instant::now() < deadline {
-            self.producer.poll(Duration::ZERO);
-            if self.producer.in_flight_count() > 0 {
-                std::thread::sleep(Duration::from_micros(200));
+        const WAIT: Duration = Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            self.serve_ready();
+            if self.producer.in_flight_count() == 0 {
+                break;
             }
+            if std::time::Instant::now() >= deadline {
+                return Err(PublishError::Unacknowledged {
+                    pending: self.producer.in_flight_count(),
+                    waited_s: WAIT.as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_micros(200));
         }
         let failed = self.delivery.failed.swap(0, Ordering::Relaxed);
         if failed > 0 {

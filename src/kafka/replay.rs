@@ -46,6 +46,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         fine_quantum_ms: None,
         table: table.clone(),
         dead: dead.clone(),
+        fetch_wait_ms: super::source::DEFAULT_FETCH_WAIT_MS,
     };
     let start = history_start(&spec)
         .map_err(|e| BacktestError::Option(e.to_string()))?

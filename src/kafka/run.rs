@@ -11,7 +11,7 @@
 
 use super::envelope;
 use super::publish::{PublishError, Publisher};
-use super::source::{live_source, LiveOptions, SourceError, SourceSpec, TopicKind};
+use super::source::{live_source, Advance, LiveOptions, SourceError, SourceSpec, TopicKind};
 use super::topics;
 use crate::backtest::runner::ClusterSpec;
 use crate::config::{PipelineConfig, TokenTable};
@@ -47,6 +47,10 @@ pub struct RunRequest {
     pub positions: Positions,
     /// Read sentiment from `social.scored` (the scoring stage's output) instead of scoring `social.tweets` here.
     pub scored: bool,
+    /// The consumers' `fetch.wait.max.ms` (see `source::DEFAULT_FETCH_WAIT_MS`).
+    pub fetch_wait_ms: u64,
+    /// Log every watermark advance with the record that caused it into [`RunStats::advances`].
+    pub trace_watermarks: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,6 +65,8 @@ pub struct RunStats {
     pub tweets: u64,
     pub late: u64,
     pub dead_lettered: u64,
+    /// With `trace_watermarks`: every worker's watermark advances, in order.
+    pub advances: Vec<Advance>,
 }
 
 /// Event time a restart replays before the committed watermark: enough for every window, baseline and
@@ -85,7 +91,7 @@ pub fn rewind_ms(cfg: &PipelineConfig, bar_interval: i64) -> i64 {
 /// made once the frontier passes the close's timestamp, so a coarse quantum (up to a minute for 5-minute bars)
 /// would hold every live decision back by up to that much. Results do not depend on it (the operators work on
 /// event time; `replay` uses the coarse quantum and gives the same intents).
-pub const LIVE_QUANTUM_MS: i64 = 5;
+pub const LIVE_QUANTUM_MS: i64 = 1;
 
 pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     tracing::debug!("run: starting");
@@ -116,13 +122,16 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
         fine_quantum_ms: Some(LIVE_QUANTUM_MS),
         table: table.clone(),
         dead: dead.clone(),
+        fetch_wait_ms: req.fetch_wait_ms,
     };
     let live = LiveOptions {
         idle: req.idle,
         exit_when_idle: req.exit_when_idle,
         rewind_ms: rewind_ms(&req.cfg, bar_interval),
         commit_every: Duration::from_secs(1),
+        watermark_log: req.trace_watermarks.then(Default::default),
     };
+    let watermark_log = live.watermark_log.clone();
     // The velocity baseline needs a history start all workers agree on: the earliest record in the topics.
     let history_start = super::source::history_start(&spec)?.unwrap_or(0);
     tracing::debug!("history starts at {history_start}");
@@ -248,5 +257,10 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     out.ticks = Counters::get(&counters.ticks);
     out.tweets = Counters::get(&counters.tweets);
     out.late = Counters::get(&counters.late_records);
+    if let Some(log) = watermark_log {
+        out.advances = std::mem::take(&mut *log.lock().map_err(|_| {
+            RunError::Timely("a worker panicked while logging the watermark".into())
+        })?);
+    }
     Ok(out)
 }

@@ -28,6 +28,11 @@ use timely::dataflow::{Scope, Stream};
 /// How close to the wall clock a record must be for the fine quantum.
 const FINE_WITHIN_MS: i64 = 5_000;
 
+/// How long a fetch waits at the broker for data (`fetch.wait.max.ms`) unless told otherwise. Apache Kafka
+/// answers a waiting fetch as soon as data arrives; librdkafka's mock cluster (`dev-broker`) holds every
+/// empty fetch for the whole wait, so against it this bounds how late a caught-up consumer sees a record.
+pub const DEFAULT_FETCH_WAIT_MS: u64 = 10;
+
 #[derive(Clone)]
 pub struct SourceSpec {
     pub brokers: String,
@@ -44,6 +49,8 @@ pub struct SourceSpec {
     pub fine_quantum_ms: Option<i64>,
     pub table: Arc<TokenTable>,
     pub dead: Arc<Mutex<Vec<DeadLetter>>>,
+    /// `fetch.wait.max.ms` of the consumers (see [`DEFAULT_FETCH_WAIT_MS`]).
+    pub fetch_wait_ms: u64,
 }
 
 impl SourceSpec {
@@ -111,7 +118,11 @@ struct Part {
     done: bool,
 }
 
-pub fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer, SourceError> {
+pub fn consumer(
+    brokers: &str,
+    group: &str,
+    fetch_wait_ms: u64,
+) -> Result<BaseConsumer, SourceError> {
     let mut cfg = ClientConfig::new();
     if let Ok(contexts) = std::env::var("HYPEFLOW_KAFKA_DEBUG") {
         // librdkafka's own debug contexts (e.g. "fetch,broker"), logged through HYPEFLOW_LOG
@@ -119,8 +130,8 @@ pub fn consumer(brokers: &str, group: &str) -> Result<BaseConsumer, SourceError>
     }
     cfg.set("bootstrap.servers", brokers)
         .set("group.id", group)
-        // a fetch at the end of a partition returns within 10 ms: decisions wait on the slowest partition
-        .set("fetch.wait.max.ms", "10")
+        // a fetch at the end of a partition returns within this: decisions wait on the slowest partition
+        .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         // a full local queue postpones the next fetch by this much (librdkafka default: a whole second)
         .set("fetch.queue.backoff.ms", "5")
         .set("enable.auto.commit", "false")
@@ -171,7 +182,11 @@ pub fn partition_count(c: &BaseConsumer, brokers: &str, topic: &str) -> Result<i
 /// Earliest event time present at the start of any partition (records are published in event-time order per
 /// partition): the history start every worker must agree on.
 pub fn history_start(spec: &SourceSpec) -> Result<Option<i64>, SourceError> {
-    let c = consumer(&spec.brokers, &format!("{}-probe", spec.group_id))?;
+    let c = consumer(
+        &spec.brokers,
+        &format!("{}-probe", spec.group_id),
+        spec.fetch_wait_ms,
+    )?;
     let mut earliest: Option<i64> = None;
     for (topic, _) in spec.topics.iter().filter(|(_, k)| !k.is_state()) {
         let n = partition_count(&c, &spec.brokers, topic)?;
@@ -377,7 +392,7 @@ pub fn bounded_source<'s>(
 ) -> Result<Stream<'s, u64, Vec<InputEvent>>, SourceError> {
     let index = scope.index();
     let peers = scope.peers();
-    let c = consumer(&spec.brokers, &spec.group_id)?;
+    let c = consumer(&spec.brokers, &spec.group_id, spec.fetch_wait_ms)?;
     let mut parts: BTreeMap<(usize, i32), Part> = BTreeMap::new();
     let mut tpl = TopicPartitionList::new();
     for (ti, (topic, kind)) in spec.topics.iter().enumerate() {
@@ -500,6 +515,49 @@ pub struct LiveOptions {
     /// rebuilt; the replayed decisions get the same intent ids and are deduplicated downstream.
     pub rewind_ms: i64,
     pub commit_every: Duration,
+    /// When set, every advance of the source's watermark is logged with the record that caused it (for the
+    /// decision-lag benchmark: the issue measures from the triggering record's Kafka timestamp).
+    pub watermark_log: Option<WatermarkLog>,
+}
+
+/// One advance of a worker's live-source capability, and the record whose arrival allowed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Advance {
+    pub worker: usize,
+    /// The capability's new time: every record stamped before it has been delivered.
+    pub epoch: u64,
+    /// Event time (= Kafka timestamp) of the record that moved the watermark there; None when a partition
+    /// going idle (or the last one stopping) did it.
+    pub trigger_ms: Option<i64>,
+}
+
+pub type WatermarkLog = Arc<Mutex<Vec<Advance>>>;
+
+/// The first record among `arrivals` (in delivery order) after which the slowest of the `busy` partitions,
+/// starting from `before`, reaches `epoch`.
+fn trigger_of(
+    before: &BTreeMap<(usize, i32), Option<i64>>,
+    busy: &[(usize, i32)],
+    arrivals: &[((usize, i32), i64)],
+    reaches: impl Fn(i64) -> bool,
+) -> Option<i64> {
+    let mut maxes: BTreeMap<(usize, i32), Option<i64>> = busy
+        .iter()
+        .map(|k| (*k, before.get(k).copied().flatten()))
+        .collect();
+    for (key, t) in arrivals {
+        let Some(m) = maxes.get_mut(key) else {
+            continue;
+        };
+        *m = Some(m.map_or(*t, |x| x.max(*t)));
+        let slowest = maxes
+            .values()
+            .try_fold(i64::MAX, |lo, m| m.map(|m| lo.min(m)));
+        if slowest.is_some_and(&reaches) {
+            return Some(*t);
+        }
+    }
+    None
 }
 
 /// The live source's way to `deadletter.<topic>`: a producer made on the first bad record, which waits out
@@ -562,7 +620,7 @@ pub fn live_source<'s>(
 ) -> Result<(Stream<'s, u64, Vec<InputEvent>>, FinalCommit), SourceError> {
     let index = scope.index();
     let peers = scope.peers();
-    let c = consumer(&spec.brokers, &spec.group_id)?;
+    let c = consumer(&spec.brokers, &spec.group_id, spec.fetch_wait_ms)?;
     let meta_err = |topic: &str, e: rdkafka::error::KafkaError| SourceError::Metadata {
         topic: topic.into(),
         brokers: spec.brokers.clone(),
@@ -656,10 +714,17 @@ pub fn live_source<'s>(
         "KafkaLiveSource",
         move |cap, info| {
             let activator = scope.activator_for(info.address.clone());
+            // librdkafka calls this from its own thread when the consumer's queue stops being empty, so a
+            // record is read as soon as it arrives instead of at the next timer tick.
+            let wake = scope.worker().sync_activator_for(info.address.to_vec());
+            state.borrow_mut().c.set_nonempty_callback(move || {
+                let _ = wake.activate();
+            });
             let mut cap = Some(cap);
             let mut batch: Vec<(u64, InputEvent)> = Vec::new();
             let mut last_commit = std::time::Instant::now();
             let mut dead_letters = DeadLetterTopic::new(spec.brokers.clone());
+            let mut arrivals: Vec<((usize, i32), i64)> = Vec::new();
             move |output| {
                 let now = std::time::Instant::now();
                 let wall_ms = chrono::Utc::now().timestamp_millis();
@@ -668,6 +733,11 @@ pub fn live_source<'s>(
                 let Some(c_time) = cap.as_ref().map(|c| *c.time()) else {
                     return;
                 };
+                let before: Option<BTreeMap<(usize, i32), Option<i64>>> =
+                    live.watermark_log.as_ref().map(|_| {
+                        arrivals.clear();
+                        parts.iter().map(|(k, p)| (*k, p.max_event)).collect()
+                    });
                 let mut drained = false;
                 for _ in 0..4096 {
                     let Some(res) = c.poll(Duration::ZERO) else {
@@ -696,6 +766,9 @@ pub fn live_source<'s>(
                         Ok(ev) => {
                             let t = ev.time();
                             part.max_event = Some(part.max_event.map_or(t, |x| x.max(t)));
+                            if before.is_some() {
+                                arrivals.push(((ti, m.partition()), t));
+                            }
                             let stamp = spec.epoch_of(t, wall_ms).max(c_time);
                             batch.push((stamp, ev));
                             stamp
@@ -736,14 +809,14 @@ pub fn live_source<'s>(
                     emit_batch(cap, output, &mut batch);
                 }
                 // Watermark: the slowest partition that is not idle; when all are idle, everything seen so far.
-                let data = || parts.values().filter(|p| !p.kind.is_state());
-                let busy: Vec<&LivePart> = data()
-                    .filter(|p| now.duration_since(p.last_message) < live.idle)
+                let data = || parts.iter().filter(|(_, p)| !p.kind.is_state());
+                let busy: Vec<(&(usize, i32), &LivePart)> = data()
+                    .filter(|(_, p)| now.duration_since(p.last_message) < live.idle)
                     .collect();
                 let wm = if busy.is_empty() {
-                    data().filter_map(|p| p.max_event).max()
-                } else if busy.iter().all(|p| p.max_event.is_some()) {
-                    busy.iter().filter_map(|p| p.max_event).min()
+                    data().filter_map(|(_, p)| p.max_event).max()
+                } else if busy.iter().all(|(_, p)| p.max_event.is_some()) {
+                    busy.iter().filter_map(|(_, p)| p.max_event).min()
                 } else {
                     None
                 };
@@ -751,11 +824,28 @@ pub fn live_source<'s>(
                     let e = spec.epoch_of(wm - spec.lateness_ms, wall_ms);
                     if e > *c.time() {
                         c.downgrade(&e);
+                        if let (Some(log), Some(before)) = (&live.watermark_log, &before) {
+                            let keys: Vec<(usize, i32)> = busy.iter().map(|(k, _)| **k).collect();
+                            let trigger = if keys.is_empty() {
+                                None
+                            } else {
+                                trigger_of(before, &keys, &arrivals, |slowest| {
+                                    spec.epoch_of(slowest - spec.lateness_ms, wall_ms) >= e
+                                })
+                            };
+                            if let Ok(mut l) = log.lock() {
+                                l.push(Advance {
+                                    worker: index,
+                                    epoch: e,
+                                    trigger_ms: trigger,
+                                });
+                            }
+                        }
                     }
                 }
                 let all_quiet = live
                     .exit_when_idle
-                    .is_some_and(|d| data().all(|p| now.duration_since(p.last_message) >= d));
+                    .is_some_and(|d| data().all(|(_, p)| now.duration_since(p.last_message) >= d));
                 if all_quiet {
                     // Dropping the capability closes every window; what is delivered is processed and committed below.
                     cap = None;
@@ -773,9 +863,10 @@ pub fn live_source<'s>(
                     );
                 }
                 if cap.is_some() {
-                    // more is waiting: come back at once; otherwise poll again in 2 ms
+                    // More is waiting: come back at once. Otherwise new records wake the source (above); the
+                    // timer only keeps idleness, commits and the exit check moving on a silent topic.
                     if drained {
-                        activator.activate_after(Duration::from_millis(2));
+                        activator.activate_after(HEARTBEAT);
                     } else {
                         activator.activate();
                     }
@@ -785,6 +876,9 @@ pub fn live_source<'s>(
     );
     Ok((stream, fin))
 }
+
+/// How often a live source with nothing to read looks at its partitions anyway.
+const HEARTBEAT: Duration = Duration::from_millis(20);
 
 /// The live source's consumer and partitions, shared with the final commit.
 struct LiveState {
@@ -870,7 +964,35 @@ mod tests {
             fine_quantum_ms: fine,
             table: Arc::new(TokenTable::new(&Default::default())),
             dead: Default::default(),
+            fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
         }
+    }
+
+    #[test]
+    fn the_trigger_is_the_record_that_lifts_the_slowest_partition() {
+        let (a, b) = ((0, 0), (0, 1));
+        let before = BTreeMap::from([(a, Some(90)), (b, Some(95))]);
+        // a moves past 100 first; the watermark only gets there when b does, at 103
+        let arrivals = [(a, 101), (a, 102), (b, 99), (b, 103), (a, 104)];
+        assert_eq!(
+            trigger_of(&before, &[a, b], &arrivals, |wm| wm >= 100),
+            Some(103)
+        );
+        // an idle partition does not hold it back
+        assert_eq!(
+            trigger_of(&before, &[a], &arrivals, |wm| wm >= 100),
+            Some(101)
+        );
+        // a partition with nothing delivered yet holds it back until its first record
+        let fresh = BTreeMap::from([(a, Some(90))]);
+        assert_eq!(
+            trigger_of(&fresh, &[a, b], &arrivals, |wm| wm >= 100),
+            Some(103)
+        );
+        assert_eq!(
+            trigger_of(&before, &[a, b], &arrivals, |wm| wm >= 200),
+            None
+        );
     }
 
     #[test]
