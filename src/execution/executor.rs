@@ -216,6 +216,7 @@ impl Venue {
 pub fn run(cfg: &ExecutorConfig, choice: VenueChoice) -> Result<ExecutorStats, ExecutorError> {
     let journal = Journal::open(&cfg.journal)?;
     let mut publisher = Publisher::immediate(&cfg.brokers)?;
+    publisher.warm_up(&topics::name("orders.fills"));
     let mut stats = ExecutorStats::default();
     let mut venue = match choice {
         VenueChoice::Paper(fills) => Venue::Paper {

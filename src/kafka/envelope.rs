@@ -1,8 +1,8 @@
 //! Message values: `{"schema": NAME, "v": VERSION, "data": {...}}`. The version lets a consumer refuse (and
 //! dead-letter) a shape it does not understand instead of misreading it.
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 pub const VERSION: u32 = 1;
 
@@ -13,9 +13,11 @@ struct Out<'a, T> {
     data: &'a T,
 }
 
+/// Read in place: the schema name is only compared, never kept.
 #[derive(Deserialize)]
-struct In<T> {
-    schema: String,
+struct In<'a, T> {
+    #[serde(borrow)]
+    schema: Cow<'a, str>,
     v: u32,
     data: T,
 }
@@ -29,9 +31,10 @@ pub fn encode<T: Serialize>(schema: &str, data: &T) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// Decodes a value of the expected schema; the error says what was wrong, for the dead-letter reason.
-pub fn decode<T: DeserializeOwned>(schema: &str, bytes: &[u8]) -> Result<T, String> {
-    let m: In<T> =
+/// Decodes a value of the expected schema; the error says what was wrong, for the dead-letter reason. `T` may
+/// borrow from `bytes` (the Kafka source reads ticks that way).
+pub fn decode<'a, T: Deserialize<'a>>(schema: &str, bytes: &'a [u8]) -> Result<T, String> {
+    let m: In<'a, T> =
         serde_json::from_slice(bytes).map_err(|e| format!("not a valid {schema} envelope: {e}"))?;
     if m.schema != schema {
         return Err(format!(

@@ -132,6 +132,18 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
         watermark_log: req.trace_watermarks.then(Default::default),
     };
     let watermark_log = live.watermark_log.clone();
+    // The intents producer is made and warmed up (leader connection, idempotent producer id: ~50 ms) while the
+    // history probe runs; worker 0 takes it, so the first decision does not wait for it.
+    let early_publisher = (req.cluster.process == 0).then(|| {
+        let brokers = req.brokers.clone();
+        std::thread::spawn(move || {
+            Publisher::immediate(&brokers).map(|mut p| {
+                p.warm_up(&topics::name("orders.intents"));
+                p
+            })
+        })
+    });
+    let early_publisher = Arc::new(Mutex::new(early_publisher));
     // The velocity baseline needs a history start all workers agree on: the earliest record in the topics.
     let history_start = super::source::history_start(&spec)?.unwrap_or(0);
     tracing::debug!("history starts at {history_start}");
@@ -154,13 +166,15 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
         let final_commit = worker.dataflow::<u64, _, _>(|scope| {
             match live_source(scope, spec.clone(), live.clone(), probe.clone()) {
                 Ok((events, final_commit)) => {
-                    // Made (and connected) before the first decision, so that decision does not wait for the
-                    // producer's start-up; intents are only decided on worker 0.
+                    // Intents are only decided on worker 0; a producer that failed to start is made again (and
+                    // its error reported) at the first intent.
                     let mut publisher: Option<Publisher> = if scope.index() == 0 {
-                        Publisher::immediate(&b3).ok().map(|mut p| {
-                            p.warm_up(&topics::name("orders.intents"));
-                            p
-                        })
+                        early_publisher
+                            .lock()
+                            .ok()
+                            .and_then(|mut h| h.take())
+                            .and_then(|h| h.join().ok())
+                            .and_then(Result::ok)
                     } else {
                         None
                     };

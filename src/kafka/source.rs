@@ -11,7 +11,7 @@ use crate::backtest::inputs::{check_price, DeadLetter, InputEvent};
 use crate::config::TokenTable;
 use crate::dataflow::records::{epoch, OrderState, TickRec, TweetRec};
 use crate::kafka::envelope;
-use crate::model::{PriceTick, Tweet};
+use crate::model::{PriceTickRef, Tweet};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -187,28 +187,49 @@ pub fn history_start(spec: &SourceSpec) -> Result<Option<i64>, SourceError> {
         &format!("{}-probe", spec.group_id),
         spec.fetch_wait_ms,
     )?;
-    let mut earliest: Option<i64> = None;
+    // Every non-empty partition is read from its start at once; its first record's timestamp is all we need.
+    let mut tpl = TopicPartitionList::new();
+    let mut waiting: std::collections::BTreeSet<(String, i32)> = Default::default();
     for (topic, _) in spec.topics.iter().filter(|(_, k)| !k.is_state()) {
         let n = partition_count(&c, &spec.brokers, topic)?;
         for p in 0..n {
             let (low, high) = watermarks(&c, &spec.brokers, topic, p)?;
-            if high <= low {
-                continue;
-            }
-            let mut tpl = TopicPartitionList::new();
-            let _ = tpl.add_partition_offset(topic, p, Offset::Offset(low));
-            let _ = c.assign(&tpl);
-            drop(tpl);
-            for _ in 0..100 {
-                if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-                    if let Some(ts) = m.timestamp().to_millis() {
-                        let ts = spec.from_ms.map_or(ts, |f| ts.max(f));
-                        earliest = Some(earliest.map_or(ts, |e: i64| e.min(ts)));
-                    }
-                    break;
-                }
+            if high > low {
+                let _ = tpl.add_partition_offset(topic, p, Offset::Offset(low));
+                waiting.insert((topic.clone(), p));
             }
         }
+    }
+    if waiting.is_empty() {
+        return Ok(None);
+    }
+    c.assign(&tpl).map_err(|e| SourceError::Metadata {
+        topic: "(history probe)".into(),
+        brokers: spec.brokers.clone(),
+        message: e.to_string(),
+    })?;
+    let mut earliest: Option<i64> = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !waiting.is_empty() && std::time::Instant::now() < deadline {
+        let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        if !waiting.remove(&(m.topic().to_string(), m.partition())) {
+            continue;
+        }
+        if let Some(ts) = m.timestamp().to_millis() {
+            let ts = spec.from_ms.map_or(ts, |f| ts.max(f));
+            earliest = Some(earliest.map_or(ts, |e: i64| e.min(ts)));
+        }
+    }
+    // Closing a consumer takes ~100 ms (its broker threads wind down); nothing here waits for that.
+    std::thread::spawn(move || drop(c));
+    if !waiting.is_empty() {
+        tracing::warn!(
+            "no first record within 10 s from {} partition(s) (e.g. {:?}); the history start ignores them",
+            waiting.len(),
+            waiting.first()
+        );
     }
     Ok(earliest)
 }
@@ -221,7 +242,7 @@ fn decode(
 ) -> Result<InputEvent, String> {
     match kind {
         TopicKind::Ticks => {
-            let t: PriceTick = envelope::decode("tick", bytes)?;
+            let t: PriceTickRef = envelope::decode("tick", bytes)?;
             let token = check_price(&t.token, t.price, t.volume, table)?;
             Ok(InputEvent::Tick(TickRec {
                 token,

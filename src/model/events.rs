@@ -79,6 +79,22 @@ pub struct PriceTick {
     pub event_time: Millis,
 }
 
+/// A `PriceTick` read in place from its JSON: the same fields and rules, but the strings borrowed, since the
+/// Kafka source only looks the token up and drops the rest.
+#[derive(Debug, Deserialize)]
+pub struct PriceTickRef<'a> {
+    #[serde(borrow)]
+    pub token: std::borrow::Cow<'a, str>,
+    #[serde(deserialize_with = "lenient")]
+    pub price: Decimal,
+    #[serde(default, deserialize_with = "lenient")]
+    pub volume: Decimal,
+    #[serde(default, borrow)]
+    pub source: std::borrow::Cow<'a, str>,
+    #[serde(deserialize_with = "rfc3339::deserialize")]
+    pub event_time: Millis,
+}
+
 /// OHLCV over `[open_time, open_time + interval)`. It only becomes knowable at its close time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bar {
@@ -136,6 +152,33 @@ impl Bar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_borrowed_tick_reads_what_the_owned_one_does() {
+        for text in [
+            r#"{"token":"AXL","price":"1.50","volume":2,"source":"cg","event_time":"2024-01-01T00:00:00.250Z"}"#,
+            r#"{"token":"AXL","price":1.5,"event_time":1704067200250}"#,
+            r#"{"token":"A\u0058L","price":"1e-3","event_time":"2024-01-01T01:00:00+01:00"}"#,
+        ] {
+            let owned: PriceTick = serde_json::from_str(text).unwrap();
+            let view: PriceTickRef = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                (view.token.as_ref(), view.price, view.volume, view.source.as_ref(), view.event_time),
+                (owned.token.as_str(), owned.price, owned.volume, owned.source.as_str(), owned.event_time),
+                "{text}"
+            );
+        }
+        for bad in [
+            r#"{"token":7,"price":1,"event_time":1}"#,
+            r#"{"token":"AXL","event_time":1}"#,
+            r#"{"token":"AXL","price":1,"source":3,"event_time":1}"#,
+            r#"{"token":"AXL","price":"x","event_time":1}"#,
+            r#"{"token":"AXL","price":1,"event_time":"yesterday"}"#,
+        ] {
+            assert!(serde_json::from_str::<PriceTick>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<PriceTickRef>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn tweet_accepts_both_engagement_generations() {

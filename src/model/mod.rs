@@ -5,6 +5,6 @@ pub mod money;
 pub mod orders;
 pub mod time;
 
-pub use events::{Bar, Engagement, PriceTick, ScoredMention, Tweet};
+pub use events::{Bar, Engagement, PriceTick, PriceTickRef, ScoredMention, Tweet};
 pub use orders::{Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade};
 pub use time::Millis;

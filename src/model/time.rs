@@ -17,6 +17,11 @@ pub fn to_rfc3339(ms: Millis) -> String {
 
 pub fn parse_time(s: &str) -> Result<Millis, String> {
     let s = s.trim();
+    // Every record on the topics carries this form; chrono's general parser below cost a tenth of the
+    // Kafka source's time.
+    if let Some(ms) = parse_utc_fast(s.as_bytes()) {
+        return Ok(ms);
+    }
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
         return s
             .parse::<i64>()
@@ -29,6 +34,60 @@ pub fn parse_time(s: &str) -> Result<Millis, String> {
                 "bad time {s:?} (want RFC 3339 like 2024-01-31T12:00:00Z or ms since epoch): {e}"
             )
         })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (what `to_rfc3339` writes), or None for anything else, including a
+/// leap second and out-of-range fields, which the general parser then judges. The fraction is truncated to
+/// milliseconds, as chrono does.
+fn parse_utc_fast(b: &[u8]) -> Option<Millis> {
+    if b.len() < 20 || !matches!(b[b.len() - 1], b'Z' | b'z') || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    if b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        b[r].iter().try_fold(0i64, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut millis = 0;
+    let rest = &b[19..b.len() - 1];
+    if !rest.is_empty() {
+        let digits = rest.strip_prefix(b".")?;
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        for i in 0..3 {
+            millis = millis * 10 + digits.get(i).map_or(0, |d| i64::from(d - b'0'));
+        }
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    Some(((days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60_000 + second * 1_000 + millis)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date: count in 400-year eras of 146,097 days, with years
+/// starting in March so the leap day falls at the end of one.
+fn days_since_epoch(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// Parses durations like `500ms`, `30s`, `5m`, `1h`, `2d`, `1w`.
@@ -130,6 +189,59 @@ pub mod rfc3339 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_agrees_with_chrono() {
+        let chrono_ms = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|t| t.timestamp_millis())
+        };
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // 1600-01-01 .. 2400-01-01
+            let ms = (x % 25_246_080_000_000) as i64 - 11_676_096_000_000;
+            let t = to_rfc3339(ms);
+            for text in [t.clone(), format!("{}Z", &t[..19]), t.replace('Z', "987654Z")] {
+                assert_eq!(parse_utc_fast(text.as_bytes()), chrono_ms(&text), "{text}");
+            }
+        }
+        for text in [
+            "2024-02-29T23:59:59Z",
+            "2024-02-29T23:59:59.999999999Z",
+            "2000-02-29T00:00:00.5z",
+            "1970-01-01t00:00:00Z",
+            "1969-12-31T23:59:59.001Z",
+            "2024-12-31T23:59:59.9Z",
+        ] {
+            assert_eq!(parse_utc_fast(text.as_bytes()), chrono_ms(text), "{text}");
+        }
+        for not_fast in [
+            "2023-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T00:60:00Z",
+            "2016-12-31T23:59:60Z",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00+00:00",
+            "2024-01-01 00:00:00Z",
+            "2024-1-01T00:00:00Z",
+            "+024-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_utc_fast(not_fast.as_bytes()), None, "{not_fast}");
+        }
+        // what the fast path leaves still parses (or fails) as before
+        assert_eq!(
+            parse_time("2024-01-01T01:00:00+01:00").unwrap(),
+            chrono_ms("2024-01-01T00:00:00Z").unwrap()
+        );
+        assert!(parse_time("2023-02-29T00:00:00Z").is_err());
+    }
 
     #[test]
     fn parses_both_time_forms() {
