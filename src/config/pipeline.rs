@@ -683,8 +683,8 @@ fn gcd(a: i64, b: i64) -> i64 {
 /// Dense ids for the universe's tokens: records inside the dataflow carry a `u32`, not a string.
 #[derive(Clone, Debug)]
 pub struct TokenTable {
+    /// Sorted; a symbol's id is its position (validation refuses a token listed twice).
     symbols: Vec<String>,
-    by_symbol: HashMap<String, u32>,
     aliases: HashMap<String, u32>,
     addresses: HashMap<String, u32>,
 }
@@ -697,6 +697,7 @@ impl TokenTable {
             .map(|t| t.to_ascii_uppercase())
             .collect();
         symbols.sort();
+        symbols.dedup();
         let by_symbol: HashMap<String, u32> = symbols
             .iter()
             .enumerate()
@@ -722,16 +723,20 @@ impl TokenTable {
             .collect();
         TokenTable {
             symbols,
-            by_symbol,
             aliases,
             addresses,
         }
     }
+    /// Looked up for every tick: a binary search of the sorted symbols costs a few comparisons, where the map
+    /// hashed the symbol with SipHash first.
     pub fn id(&self, symbol: &str) -> Option<u32> {
-        if let Some(&id) = self.by_symbol.get(symbol) {
-            return Some(id);
-        }
-        self.by_symbol.get(&symbol.to_ascii_uppercase()).copied()
+        let find = |s: &str| {
+            self.symbols
+                .binary_search_by(|x| x.as_str().cmp(s))
+                .ok()
+                .map(|i| i as u32)
+        };
+        find(symbol).or_else(|| find(&symbol.to_ascii_uppercase()))
     }
     pub fn alias(&self, word_lower: &str) -> Option<u32> {
         self.aliases.get(word_lower).copied()

@@ -98,8 +98,7 @@ pub fn throughput(
     }
     let records = p.finish()?;
 
-    let start = Instant::now();
-    let read = raw_consume(
+    let (read, raw_seconds) = raw_consume(
         brokers,
         &[
             &topics::name("market.ticks"),
@@ -107,7 +106,6 @@ pub fn throughput(
         ],
         records,
     )?;
-    let raw_seconds = start.elapsed().as_secs_f64();
     if read < records {
         return Err(KafkaBenchError::Short {
             read,
@@ -128,7 +126,9 @@ pub fn throughput(
         fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
         trace_watermarks: false,
     })?;
-    let pipeline_seconds = (start.elapsed() - IDLE_EXIT).as_secs_f64();
+    // Start-up counts on both sides; closing the consumers (~100 ms in librdkafka) on neither.
+    let done = stats.dataflow_done.unwrap_or_else(Instant::now);
+    let pipeline_seconds = (done.duration_since(start) - IDLE_EXIT).as_secs_f64();
     if stats.ticks + stats.tweets < records {
         return Err(KafkaBenchError::Short {
             read: stats.ticks + stats.tweets,
@@ -143,8 +143,14 @@ pub fn throughput(
     })
 }
 
-/// Reads every partition of `topics` from its start until `expected` records arrived (or 60 s of nothing).
-fn raw_consume(brokers: &str, topics: &[&str], expected: u64) -> Result<u64, KafkaBenchError> {
+/// Reads every partition of `topics` from its start until `expected` records arrived (or 60 s of nothing);
+/// returns how many did and the seconds from creating the consumer to the last one.
+fn raw_consume(
+    brokers: &str,
+    topics: &[&str],
+    expected: u64,
+) -> Result<(u64, f64), KafkaBenchError> {
+    let start = Instant::now();
     let c = consumer(brokers, "hypeflow-bench-raw", DEFAULT_FETCH_WAIT_MS)?;
     {
         let mut tpl = TopicPartitionList::new();
@@ -167,7 +173,7 @@ fn raw_consume(brokers: &str, topics: &[&str], expected: u64) -> Result<u64, Kaf
             last = Instant::now();
         }
     }
-    Ok(read)
+    Ok((read, last.duration_since(start).as_secs_f64()))
 }
 
 pub struct Latency {

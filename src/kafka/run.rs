@@ -67,6 +67,8 @@ pub struct RunStats {
     pub dead_lettered: u64,
     /// With `trace_watermarks`: every worker's watermark advances, in order.
     pub advances: Vec<Advance>,
+    /// When the last worker's dataflow finished (before the final commit and closing the consumers).
+    pub dataflow_done: Option<std::time::Instant>,
 }
 
 /// Event time a restart replays before the committed watermark: enough for every window, baseline and
@@ -255,6 +257,10 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
         });
         while worker.step_or_park(Some(Duration::from_millis(1))) {}
         tracing::debug!("run: dataflow finished");
+        if let Ok(mut s) = st2.lock() {
+            let now = std::time::Instant::now();
+            s.dataflow_done = Some(s.dataflow_done.map_or(now, |d| d.max(now)));
+        }
         if let Some(f) = final_commit {
             f.commit();
         }

@@ -163,8 +163,20 @@ mod tests {
             let owned: PriceTick = serde_json::from_str(text).unwrap();
             let view: PriceTickRef = serde_json::from_str(text).unwrap();
             assert_eq!(
-                (view.token.as_ref(), view.price, view.volume, view.source.as_ref(), view.event_time),
-                (owned.token.as_str(), owned.price, owned.volume, owned.source.as_str(), owned.event_time),
+                (
+                    view.token.as_ref(),
+                    view.price,
+                    view.volume,
+                    view.source.as_ref(),
+                    view.event_time
+                ),
+                (
+                    owned.token.as_str(),
+                    owned.price,
+                    owned.volume,
+                    owned.source.as_str(),
+                    owned.event_time
+                ),
                 "{text}"
             );
         }

@@ -75,7 +75,11 @@ fn parse_utc_fast(b: &[u8]) -> Option<Millis> {
     if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    Some(((days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60_000 + second * 1_000 + millis)
+    Some(
+        ((days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60_000
+            + second * 1_000
+            + millis,
+    )
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date: count in 400-year eras of 146,097 days, with years
@@ -205,7 +209,11 @@ mod tests {
             // 1600-01-01 .. 2400-01-01
             let ms = (x % 25_246_080_000_000) as i64 - 11_676_096_000_000;
             let t = to_rfc3339(ms);
-            for text in [t.clone(), format!("{}Z", &t[..19]), t.replace('Z', "987654Z")] {
+            for text in [
+                t.clone(),
+                format!("{}Z", &t[..19]),
+                t.replace('Z', "987654Z"),
+            ] {
                 assert_eq!(parse_utc_fast(text.as_bytes()), chrono_ms(&text), "{text}");
             }
         }
