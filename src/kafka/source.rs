@@ -363,6 +363,33 @@ fn record_seq(topic_index: usize, partition: i32, offset: i64) -> u64 {
         | (offset as u64 & 0xFF_FFFF_FFFF)
 }
 
+/// A record's topic -> its index in the spec. Looking the name up checks it as UTF-8 on every record (a tenth
+/// of the source's time with the canonical tick reader); librdkafka hands every record of a topic the same
+/// topic handle, so the handle's address is remembered instead.
+struct TopicLookup {
+    by_name: BTreeMap<String, usize>,
+    by_handle: Vec<(usize, usize)>,
+}
+
+impl TopicLookup {
+    fn new(by_name: BTreeMap<String, usize>) -> Self {
+        TopicLookup {
+            by_name,
+            by_handle: Vec::new(),
+        }
+    }
+
+    fn index_of(&mut self, m: &rdkafka::message::BorrowedMessage<'_>) -> Option<usize> {
+        let handle = m.topic_ptr() as usize;
+        if let Some((_, i)) = self.by_handle.iter().find(|(h, _)| *h == handle) {
+            return Some(*i);
+        }
+        let i = *self.by_name.get(m.topic())?;
+        self.by_handle.push((handle, i));
+        Some(i)
+    }
+}
+
 /// Decoded records of one activation, grouped by timestamp as they are read: a batch holds only a few
 /// distinct stamps, and sorting hundreds of records by stamp cost several percent of the source.
 #[derive(Default)]
@@ -472,6 +499,7 @@ pub fn bounded_source<'s>(
                 let activator = scope.activator_for(info.address.clone());
                 let mut cap = Some(cap);
                 let mut batch = Batch::default();
+                let mut topics = TopicLookup::new(topic_index);
                 move |output| {
                     let Some(c_time) = cap.as_ref().map(|c| *c.time()) else {
                         return;
@@ -481,7 +509,7 @@ pub fn bounded_source<'s>(
                             break;
                         };
                         let Ok(m) = res else { continue };
-                        let Some(&ti) = topic_index.get(m.topic()) else {
+                        let Some(ti) = topics.index_of(&m) else {
                             continue;
                         };
                         let key = (ti, m.partition());
@@ -760,6 +788,7 @@ pub fn live_source<'s>(
             let mut last_commit = std::time::Instant::now();
             let mut dead_letters = DeadLetterTopic::new(spec.brokers.clone());
             let mut arrivals: Vec<((usize, i32), i64)> = Vec::new();
+            let mut topics = TopicLookup::new(topic_index);
             move |output| {
                 let now = std::time::Instant::now();
                 let wall_ms = chrono::Utc::now().timestamp_millis();
@@ -780,7 +809,7 @@ pub fn live_source<'s>(
                         break;
                     };
                     let Ok(m) = res else { continue };
-                    let Some(&ti) = topic_index.get(m.topic()) else {
+                    let Some(ti) = topics.index_of(&m) else {
                         continue;
                     };
                     let Some(part) = parts.get_mut(&(ti, m.partition())) else {
