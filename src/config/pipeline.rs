@@ -689,6 +689,14 @@ pub struct TokenTable {
     addresses: HashMap<String, u32>,
 }
 
+/// A symbol's id: its position in the sorted symbols.
+fn symbol_position(symbols: &[String], symbol: &str) -> Option<u32> {
+    symbols
+        .binary_search_by(|x| x.as_str().cmp(symbol))
+        .ok()
+        .map(|i| i as u32)
+}
+
 impl TokenTable {
     pub fn new(universe: &Universe) -> Self {
         let mut symbols: Vec<String> = universe
@@ -698,45 +706,22 @@ impl TokenTable {
             .collect();
         symbols.sort();
         symbols.dedup();
-        let by_symbol: HashMap<String, u32> = symbols
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.clone(), i as u32))
-            .collect();
-        let aliases = universe
-            .aliases
-            .iter()
-            .filter_map(|(k, v)| {
-                by_symbol
-                    .get(&v.to_ascii_uppercase())
-                    .map(|&id| (k.to_lowercase(), id))
-            })
-            .collect();
-        let addresses = universe
-            .addresses
-            .iter()
-            .filter_map(|(k, v)| {
-                by_symbol
-                    .get(&v.to_ascii_uppercase())
-                    .map(|&id| (k.to_lowercase(), id))
-            })
-            .collect();
+        let by_target = |(k, v): (&String, &String)| {
+            symbol_position(&symbols, &v.to_ascii_uppercase()).map(|id| (k.to_lowercase(), id))
+        };
+        let aliases = universe.aliases.iter().filter_map(by_target).collect();
+        let addresses = universe.addresses.iter().filter_map(by_target).collect();
         TokenTable {
             symbols,
             aliases,
             addresses,
         }
     }
-    /// Looked up for every tick: a binary search of the sorted symbols costs a few comparisons, where the map
+    /// Looked up for every tick: a binary search of the sorted symbols costs a few comparisons, where a map
     /// hashed the symbol with SipHash first.
     pub fn id(&self, symbol: &str) -> Option<u32> {
-        let find = |s: &str| {
-            self.symbols
-                .binary_search_by(|x| x.as_str().cmp(s))
-                .ok()
-                .map(|i| i as u32)
-        };
-        find(symbol).or_else(|| find(&symbol.to_ascii_uppercase()))
+        symbol_position(&self.symbols, symbol)
+            .or_else(|| symbol_position(&self.symbols, &symbol.to_ascii_uppercase()))
     }
     pub fn alias(&self, word_lower: &str) -> Option<u32> {
         self.aliases.get(word_lower).copied()

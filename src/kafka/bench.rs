@@ -251,11 +251,11 @@ pub fn latency(
     });
     // let the run assign its partitions before the clock starts
     std::thread::sleep(Duration::from_secs(1));
-    // The generator stands for every feed at once, so it batches (5 ms, counted in the lag: the Kafka timestamp
-    // is taken before). Sent one by one, as `ingest` does at a single feed's real rate, 2,000 produce requests
+    // The generator stands for every feed at once, so it batches as a bulk load does (5 ms, counted in the lag:
+    // the Kafka timestamp is taken before). Sent one by one, as `ingest` does at a single feed's real rate, 2,000 produce requests
     // a second outran the dev-broker's single thread and the lag grew by seconds a minute; 1 ms batches still
     // let it fall behind now and then (a 1.2 s maximum in 60 s).
-    let mut p = Publisher::with_linger(brokers, 5)?;
+    let mut p = Publisher::new(brokers)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let load_start = chrono::Utc::now().timestamp_millis();
     let mut px = [100_000i64; 8];

@@ -97,8 +97,7 @@ impl Publisher {
         Self::with_linger(brokers, 0)
     }
 
-    /// A producer that batches for up to `linger_ms`.
-    pub fn with_linger(brokers: &str, linger_ms: u32) -> Result<Self, PublishError> {
+    fn with_linger(brokers: &str, linger_ms: u32) -> Result<Self, PublishError> {
         let delivery = Arc::new(Delivery::default());
         let producer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
