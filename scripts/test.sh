@@ -20,6 +20,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hypeflow-target}"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --locked --features test-hooks -- -D warnings
 echo "== cargo test"
-cargo test --locked --all-targets
+cargo test --locked --all-targets --features test-hooks

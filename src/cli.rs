@@ -1,7 +1,7 @@
 //! Command-line interface. Defaults run the shipped sample, so `hypeflow backtest` works on a fresh clone.
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use hypeflow::backtest::{self, BacktestRequest};
 use hypeflow::config::PipelineConfig;
 use hypeflow::model::time::parse_duration_ms;
@@ -102,12 +102,21 @@ enum PositionsArg {
     Model,
 }
 
+/// The venues `execute` can trade on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum VenueArg {
+    Paper,
+    UniswapV3,
+    PancakeswapV3,
+    #[value(name = "1inch")]
+    Oneinch,
+}
+
 #[derive(Args)]
 struct ExecuteArgs {
-    /// paper, uniswap-v3, pancakeswap-v3 or 1inch (the on-chain venues need --venue-config and a key; 1inch also
-    /// ONEINCH_API_KEY)
-    #[arg(long, default_value = "paper")]
-    venue: String,
+    /// The on-chain venues need --venue-config and a key; 1inch also ONEINCH_API_KEY
+    #[arg(long, value_enum, default_value = "paper")]
+    venue: VenueArg,
     /// On-chain venue file: chain, pinned contracts, quote token, allow-listed tokens, limits
     #[arg(long)]
     venue_config: Option<PathBuf>,
@@ -555,7 +564,7 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
     Ok(())
 }
 
-fn cluster_spec(c: &ClusterArgs) -> Result<hypeflow::backtest::runner::ClusterSpec> {
+fn cluster_spec(c: &ClusterArgs) -> Result<hypeflow::dataflow::driver::ClusterSpec> {
     let (threads, processes, process, hostfile) =
         (c.workers, c.processes, c.process, c.hostfile.as_deref());
     if processes == 0 || process >= processes {
@@ -585,7 +594,7 @@ fn cluster_spec(c: &ClusterArgs) -> Result<hypeflow::backtest::runner::ClusterSp
             .map(|i| format!("localhost:{}", 2101 + i))
             .collect()
     };
-    Ok(hypeflow::backtest::runner::ClusterSpec {
+    Ok(hypeflow::dataflow::driver::ClusterSpec {
         threads: threads.max(1),
         process,
         addresses,
@@ -595,7 +604,7 @@ fn cluster_spec(c: &ClusterArgs) -> Result<hypeflow::backtest::runner::ClusterSp
 fn bench_cmd(b: BenchArgs) -> Result<()> {
     match b.mode.as_str() {
         "pipeline" => {
-            let r = hypeflow::bench::run_dataflow(b.ticks, b.tweets, b.workers)?;
+            let r = hypeflow::bench::pipeline::run_dataflow(b.ticks, b.tweets, b.workers)?;
             println!(
                 "mode=pipeline ticks={} tweets={} workers={} events={} seconds={:.3} events_per_s={:.0} events_per_s_per_core={:.0} intents={} peak_rss_mib={}",
                 b.ticks,
@@ -610,7 +619,8 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
             );
         }
         "sma-bars" => {
-            let (r, baseline, crosses) = hypeflow::bench::run_sma_bars(b.bars, b.workers)?;
+            let (r, baseline, crosses) =
+                hypeflow::bench::pipeline::run_sma_bars(b.bars, b.workers)?;
             println!(
                 "mode=sma-bars bars={} workers={} seconds={:.3} bars_per_s={:.0} baseline_loop_seconds={:.3} baseline_bars_per_s={:.0} dataflow_vs_baseline={:.3} intents={} baseline_crosses={} peak_rss_mib={}",
                 r.events,
@@ -627,7 +637,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
         }
         "kafka" => {
             let brokers = b.brokers.context("--mode kafka needs --brokers")?;
-            let r = hypeflow::kafka::bench::throughput(&brokers, b.ticks, b.workers)?;
+            let r = hypeflow::bench::kafka::throughput(&brokers, b.ticks, b.workers)?;
             println!(
                 "mode=kafka workers={} records={} raw_consume_seconds={:.3} raw_records_per_s={:.0} run_seconds={:.3} run_records_per_s={:.0} run_vs_raw={:.3} intents={}",
                 b.workers,
@@ -641,7 +651,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
             );
         }
         "executor" => {
-            let f = hypeflow::execution::bench::run(b.seconds.max(1) * 10, 2_000)
+            let f = hypeflow::bench::execution::run(b.seconds.max(1) * 10, 2_000)
                 .map_err(anyhow::Error::msg)?;
             println!(
                 "mode=executor swaps={} intent_to_broadcast_us_p50={} p99={} max={} journal_intents_per_s={:.0} paper_intents_per_s={:.0}",
@@ -649,7 +659,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
             );
         }
         "x-parse" => {
-            let f = hypeflow::ingest::bench::parse(b.ticks);
+            let f = hypeflow::bench::ingest::parse(b.ticks);
             println!(
                 "mode=x-parse lines={} posts={} seconds={:.3} lines_per_s_per_core={:.0} mib_per_s={:.1}",
                 f.lines,
@@ -661,7 +671,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
         }
         "x-latency" => {
             let brokers = b.brokers.context("--mode x-latency needs --brokers")?;
-            let f = hypeflow::ingest::bench::stream_to_kafka(&brokers, b.rate * b.seconds, b.rate)
+            let f = hypeflow::bench::ingest::stream_to_kafka(&brokers, b.rate * b.seconds, b.rate)
                 .map_err(anyhow::Error::msg)?;
             println!(
                 "mode=x-latency posts={} posts_per_s={} arrival_to_ack_us_p50={} p99={} max={} after_first_second_p50={} p99={} max={}",
@@ -671,7 +681,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
         "llm-overhead" => {
             let (cfg, _, _) = load_pipeline(Path::new("pipelines/influencer_momentum.toml"))?;
             let table = hypeflow::config::TokenTable::new(&cfg.universe);
-            let f = hypeflow::ingest::bench::llm_overhead(b.seconds.max(1) * 20, 20, table)
+            let f = hypeflow::bench::ingest::llm_overhead(b.seconds.max(1) * 20, 20, table)
                 .map_err(anyhow::Error::msg)?;
             println!(
                 "mode=llm-overhead batches={} batch_size={} stage_us_per_batch_p50={} p99={} bare_round_trip_us_p50={} stage_minus_bare_us_p50={}",
@@ -685,9 +695,9 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
         }
         "kafka-latency" => {
             let brokers = b.brokers.context("--mode kafka-latency needs --brokers")?;
-            let r = hypeflow::kafka::bench::latency(&brokers, b.rate, b.seconds, b.fetch_wait_ms)?;
+            let r = hypeflow::bench::kafka::latency(&brokers, b.rate, b.seconds, b.fetch_wait_ms)?;
             let pct = |v: &[i64], q| {
-                hypeflow::kafka::bench::percentile(v, q).map_or("?".into(), |v: i64| v.to_string())
+                hypeflow::bench::kafka::percentile(v, q).map_or("?".into(), |v: i64| v.to_string())
             };
             println!(
                 "mode=kafka-latency ticks={} seconds={:.1} ticks_per_s={:.0} fetch_wait_ms={} intents={} excluded_edge_intents={} trigger_to_ack_ms_p50={} p99={} max={} close_to_ack_ms_p50={} p99={} max={}",
@@ -748,7 +758,7 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
     let (cfg, text, pipeline_path) = load_pipeline(&a.pipeline)?;
     let from_ms = optional_time(a.from.as_deref())?;
     let to_ms = optional_time(a.to.as_deref())?;
-    let result = hypeflow::kafka::replay::replay(hypeflow::kafka::replay::ReplayRequest {
+    let result = hypeflow::backtest::replay::replay(hypeflow::backtest::replay::ReplayRequest {
         cfg,
         pipeline_text: text,
         pipeline_path: pipeline_path.display().to_string(),
@@ -777,14 +787,15 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
 }
 
 fn execute_cmd(a: ExecuteArgs) -> Result<()> {
-    use hypeflow::execution::executor::VenueChoice;
-    use hypeflow::execution::onchain::{signer, UniswapV3Venue, VenueConfig};
-    let choice = match a.venue.as_str() {
-        "paper" => {
+    use hypeflow::execution::onchain::{signer, VenueConfig};
+    use hypeflow::execution::paper::PaperVenue;
+    use hypeflow::execution::venue::Venue;
+    let mut venue: Box<dyn Venue> = match a.venue {
+        VenueArg::Paper => {
             let (cfg, _, _) = load_pipeline(&a.pipeline)?;
-            VenueChoice::Paper(cfg.fills)
+            Box::new(PaperVenue::connect(&a.brokers, cfg.fills, 10_000)?)
         }
-        "uniswap-v3" | "pancakeswap-v3" | "1inch" => {
+        VenueArg::UniswapV3 | VenueArg::PancakeswapV3 | VenueArg::Oneinch => {
             let path = a
                 .venue_config
                 .as_ref()
@@ -793,10 +804,14 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let vc = VenueConfig::parse(&text, &path.display().to_string())
                 .map_err(anyhow::Error::msg)?;
-            if vc.venue.name() != a.venue {
+            let asked = a
+                .venue
+                .to_possible_value()
+                .map(|v| v.get_name().to_string());
+            if asked.as_deref() != Some(vc.venue.name()) {
                 bail!(
                     "--venue {} but {} configures {}",
-                    a.venue,
+                    asked.unwrap_or_default(),
                     path.display(),
                     vc.venue.name()
                 );
@@ -805,9 +820,8 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
                 "no JSON-RPC endpoint: set rpc_url in the venue file, RPC_URL or --rpc-url",
             )?;
             let key = signer::load(a.keystore.as_deref()).map_err(anyhow::Error::msg)?;
-            VenueChoice::Onchain(Box::new(UniswapV3Venue::connect(vc, &rpc, key)?))
+            hypeflow::execution::onchain::connect(vc, &rpc, key)?
         }
-        other => bail!("unknown venue {other:?}: paper, uniswap-v3, pancakeswap-v3 or 1inch"),
     };
     let instance = a.instance.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
@@ -822,9 +836,8 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
             journal: a.journal,
             instance,
             exit_when_idle: a.exit_when_idle.map(std::time::Duration::from_secs),
-            price_lookback: 10_000,
         },
-        choice,
+        venue.as_mut(),
     )?;
     println!(
         "filled {} rejected {} duplicates {} dead-lettered {} republished {} commit-failures {} recovered {}",

@@ -1,8 +1,8 @@
 //! hypeflow: trades crypto tokens on what crypto influencers say.
 //!
-//! Stages: `model` (events, ids, money), `config` (pipeline files), `sentiment` (lexicon, token extraction,
-//! evaluation), `dataflow` (timely operators and pipeline assembly), `risk` (book, sizing, caps), `execution`
-//! (venues), `backtest` (replay, metrics, report), `sample` (synthetic data), `bench` (throughput).
+//! Layers, bottom to top (a module imports only from its own layer or below; `tests/it/layers.rs` checks it):
+//! `model`, `config` -> `net` -> `sentiment`, `risk` -> `dataflow` -> `sample`, `chain`, `kafka`, `ingest` ->
+//! `execution` -> `backtest` -> `bench`; the binary's `cli` on top.
 
 pub mod backtest;
 pub mod bench;
@@ -13,6 +13,7 @@ pub mod execution;
 pub mod ingest;
 pub mod kafka;
 pub mod model;
+pub mod net;
 pub mod risk;
 pub mod sample;
 pub mod sentiment;

@@ -3,12 +3,12 @@
 //! input meaningless (missing file, wrong CSV header, nothing valid at all) are errors.
 
 use crate::config::TokenTable;
+use crate::dataflow::input::{check_post, check_scored, check_tick, DeadLetter, InputEvent};
 use crate::dataflow::records::{BarRec, TickRec, TweetRec};
 use crate::model::money::{f64_to_decimal, parse_decimal};
 use crate::model::time::{format_duration_ms, parse_time, Millis};
 use crate::model::{Bar, PriceTick, Tweet};
 use rust_decimal::Decimal;
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -38,44 +38,6 @@ pub enum InputError {
         "{path}: unsupported price file (want .jsonl ticks, .csv bars or .json freqtrade candles)"
     )]
     Format { path: String },
-}
-
-/// A rejected record and why.
-#[derive(Clone, Debug, Serialize)]
-pub struct DeadLetter {
-    pub file: String,
-    pub line: u64,
-    pub reason: String,
-    pub raw: String,
-}
-
-#[derive(Clone, Debug)]
-pub enum InputEvent {
-    Tick(TickRec),
-    Bar(BarRec),
-    Tweet(TweetRec),
-    /// Read back from the order topics by a live run whose positions follow the executor's fills.
-    Order(crate::dataflow::records::OrderState),
-}
-
-impl InputEvent {
-    /// When the record became knowable: a bar only at its close.
-    pub fn time(&self) -> Millis {
-        match self {
-            InputEvent::Tick(t) => t.time,
-            InputEvent::Bar(b) => b.close_time(),
-            InputEvent::Tweet(t) => t.tweet.created_at,
-            InputEvent::Order(o) => o.time().unwrap_or(Millis::MIN),
-        }
-    }
-    fn set_seq(&mut self, seq: u64) {
-        match self {
-            InputEvent::Tick(t) => t.seq = seq,
-            InputEvent::Bar(_) => {}
-            InputEvent::Tweet(t) => t.seq = seq,
-            InputEvent::Order(_) => {}
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -112,13 +74,13 @@ fn truncate(s: &str) -> String {
     }
 }
 
-struct Sink<'a> {
+struct Rejects<'a> {
     dead: &'a mut Vec<DeadLetter>,
     file: String,
     file_index: usize,
 }
 
-impl Sink<'_> {
+impl Rejects<'_> {
     fn reject(&mut self, line: u64, reason: impl Into<String>, raw: &str) {
         self.dead.push(DeadLetter {
             file: self.file.clone(),
@@ -164,7 +126,7 @@ where
     K: std::hash::Hash + Eq,
 {
     let lines = open_lines(path)?;
-    let mut sink = Sink {
+    let mut sink = Rejects {
         dead,
         file: path.display().to_string(),
         file_index: 0,
@@ -210,15 +172,7 @@ pub fn load_scored(
         dead,
         "scored mention",
         |m: &crate::model::ScoredMention| {
-            if m.tweet_id.trim().is_empty() {
-                Err("empty tweet_id".to_string())
-            } else if !(-1.0..=1.0).contains(&m.score) {
-                Err(format!("score {} is outside [-1, 1]", m.score))
-            } else if m.created_at < 0 {
-                Err("created_at is before 1970".to_string())
-            } else {
-                Ok((m.tweet_id.clone(), m.token.clone()))
-            }
+            check_scored(m).map(|()| (m.tweet_id.clone(), m.token.clone()))
         },
         |m| format!("duplicate mention of {} in post {}", m.token, m.tweet_id),
     )
@@ -229,35 +183,9 @@ pub fn load_tweets(path: &Path, dead: &mut Vec<DeadLetter>) -> Result<Vec<Tweet>
         path,
         dead,
         "tweet",
-        |t: &Tweet| {
-            if t.id.trim().is_empty() {
-                Err("tweet has an empty id".to_string())
-            } else if t.created_at < 0 {
-                Err("created_at is before 1970".to_string())
-            } else {
-                Ok(t.id.clone())
-            }
-        },
+        |t: &Tweet| check_post(t).map(|()| t.id.clone()),
         |t| format!("duplicate tweet id {}", t.id),
     )
-}
-
-pub fn check_price(
-    token: &str,
-    price: Decimal,
-    volume: Decimal,
-    table: &TokenTable,
-) -> Result<u32, String> {
-    let id = table
-        .id(token)
-        .ok_or_else(|| format!("token {token} is not in the pipeline's universe"))?;
-    if price <= Decimal::ZERO {
-        return Err(format!("price {price} is not positive"));
-    }
-    if volume < Decimal::ZERO {
-        return Err(format!("volume {volume} is negative"));
-    }
-    Ok(id)
 }
 
 pub fn load_ticks(
@@ -266,7 +194,7 @@ pub fn load_ticks(
     dead: &mut Vec<DeadLetter>,
 ) -> Result<Vec<TickRec>, InputError> {
     let lines = open_lines(path)?;
-    let mut sink = Sink {
+    let mut sink = Rejects {
         dead,
         file: path.display().to_string(),
         file_index: 0,
@@ -286,11 +214,9 @@ pub fn load_ticks(
                 continue;
             }
         };
-        match check_price(&tick.token, tick.price, tick.volume, table) {
+        match check_tick(&tick.token, tick.price, tick.volume, tick.event_time, table) {
             Ok(id) => {
-                if tick.event_time < 0 {
-                    sink.reject(n, "event_time is before 1970", line);
-                } else if !seen.insert((id, tick.event_time, tick.price, tick.volume)) {
+                if !seen.insert((id, tick.event_time, tick.price, tick.volume)) {
                     sink.reject(
                         n,
                         "duplicate tick (same token, time, price and volume)",
@@ -324,7 +250,7 @@ type RawBar = (u32, Millis, [Decimal; 5], u64, String, usize);
 fn load_bar_csv(
     path: &Path,
     table: &TokenTable,
-    sink: &mut Sink,
+    sink: &mut Rejects,
 ) -> Result<Vec<RawBar>, InputError> {
     let p = path.display().to_string();
     let lines = open_lines(path)?;
@@ -409,7 +335,7 @@ pub fn token_from_file_name(path: &Path) -> String {
 fn load_bar_json(
     path: &Path,
     table: &TokenTable,
-    sink: &mut Sink,
+    sink: &mut Rejects,
 ) -> Result<Vec<RawBar>, InputError> {
     let p = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
@@ -548,7 +474,7 @@ pub fn load(src: &Sources, table: &TokenTable) -> Result<Loaded, InputError> {
                 events.extend(ticks.into_iter().map(InputEvent::Tick));
             }
             "csv" | "json" => {
-                let mut sink = Sink {
+                let mut sink = Rejects {
                     dead: &mut loaded.dead,
                     file: file.display().to_string(),
                     file_index: bar_files.len(),

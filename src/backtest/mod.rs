@@ -1,17 +1,20 @@
-//! Backtests: replay files through the dataflow with the in-process paper venue, then write trades, equity,
+//! Backtests: replay files (or topics: `replay`) through the dataflow with the fill model, then write trades, equity,
 //! intents, metrics and the report.
 
 pub mod inputs;
 pub mod metrics;
+pub mod replay;
 pub mod report;
-pub mod runner;
 
 use crate::config::{EndOfData, PipelineConfig, SlippageModel, StopFill, TokenTable};
+use crate::dataflow::driver::{run_shares, RunError, RunOutput, Share};
+use crate::dataflow::input::DeadLetter;
+use crate::dataflow::input::InputEvent;
 use crate::dataflow::records::Counters;
 use crate::dataflow::PortfolioEvent;
 use crate::model::time::{format_duration_ms, to_rfc3339, Millis};
 use crate::model::{Fill, FillStatus, OrderIntent, Trade};
-use inputs::{DeadLetter, Loaded, Sources};
+use inputs::{Loaded, Sources};
 use metrics::Metrics;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -24,7 +27,7 @@ pub enum BacktestError {
     #[error(transparent)]
     Input(#[from] inputs::InputError),
     #[error(transparent)]
-    Run(#[from] runner::RunError),
+    Run(#[from] RunError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,
@@ -84,7 +87,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
         loaded.bar_interval,
     );
     let cfg = Arc::new(req.cfg);
-    let out = runner::run(cfg.clone(), table, loaded, req.workers, req.progress)?;
+    let out = run_loaded(cfg.clone(), table, loaded, req.workers, req.progress)?;
     let inputs = vec![
         ("pipeline file".to_string(), req.pipeline_path.clone()),
         ("prices".into(), req.prices.display().to_string()),
@@ -126,7 +129,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
 pub fn finish(
     cfg: Arc<PipelineConfig>,
     pipeline_text: String,
-    out: runner::RunOutput,
+    out: RunOutput,
     dead: Vec<DeadLetter>,
     inputs: Vec<(String, String)>,
     bar_interval: Millis,
@@ -417,4 +420,40 @@ pub fn summary_table(r: &BacktestResult, out_dir: &Path) -> String {
     let _ = writeln!(s, "{:-<64}", "");
     let _ = writeln!(s, "outputs in {}: trades.csv equity.csv intents.jsonl fills.jsonl metrics.json deadletter.jsonl report.html", out_dir.display());
     s
+}
+
+/// Replays loaded files: round-robin shares keep each worker's slice in global event-time order.
+pub fn run_loaded(
+    cfg: Arc<PipelineConfig>,
+    table: Arc<TokenTable>,
+    loaded: Loaded,
+    workers: usize,
+    show_progress: bool,
+) -> Result<RunOutput, RunError> {
+    let workers = workers.max(1);
+    let total = loaded.events.len() as u64;
+    let first_time = loaded
+        .events
+        .first()
+        .map(|e| e.time())
+        .or(loaded.first_time);
+    let mut shares: Vec<Vec<InputEvent>> = (0..workers)
+        .map(|_| Vec::with_capacity(loaded.events.len() / workers + 1))
+        .collect();
+    for (i, ev) in loaded.events.into_iter().enumerate() {
+        shares[i % workers].push(ev);
+    }
+    let shares: Vec<Share> = shares
+        .into_iter()
+        .map(|v| Box::new(v.into_iter()) as Share)
+        .collect();
+    run_shares(
+        cfg,
+        table,
+        loaded.bar_interval,
+        first_time,
+        shares,
+        total,
+        show_progress,
+    )
 }

@@ -113,7 +113,7 @@ fn rpc(e: impl std::fmt::Display) -> ChainError {
 
 impl Devnet {
     pub fn connect(url: &str, key: &str, dir: &Path) -> Result<Devnet, ChainError> {
-        crate::ingest::http::install_tls();
+        crate::net::http::install_tls();
         let signer: PrivateKeySigner = key
             .parse()
             .map_err(|_| ChainError::Setup("not a private key".into()))?;

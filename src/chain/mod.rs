@@ -4,7 +4,6 @@
 
 pub mod contracts;
 pub mod devnet;
-pub mod pool_price;
 
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 
@@ -22,7 +21,7 @@ pub enum ChainError {
 
 /// A read-only provider for `url` and the runtime its calls run on.
 pub fn read_provider(url: &str) -> Result<(DynProvider, tokio::runtime::Runtime), ChainError> {
-    crate::ingest::http::install_tls();
+    crate::net::http::install_tls();
     let parsed = url.parse().map_err(|_| ChainError::Url(url.into()))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

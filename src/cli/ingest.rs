@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use hypeflow::ingest::{clock::SystemClock, sink::Sink, x_api, x_ingest, x_rules, x_users};
+use hypeflow::ingest::{clock::SystemClock, x_api, x_ingest, x_rules, x_users};
+use hypeflow::kafka::sink::Sink;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -236,13 +237,13 @@ fn ingest_x(a: XArgs) -> Result<()> {
 }
 
 fn ingest_prices(a: PricesArgs) -> Result<()> {
-    use hypeflow::ingest::{coingecko, dexscreener, price_feed};
+    use hypeflow::ingest::{coingecko, dexscreener, price_feed, price_provider};
     let path = super::locate(&a.feeds);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read the feeds file {}", path.display()))?;
     let cfg = price_feed::FeedConfig::parse(&text, &path.display().to_string())
         .map_err(anyhow::Error::msg)?;
-    let mut providers: Vec<Box<dyn price_feed::PriceProvider>> = Vec::new();
+    let mut providers: Vec<Box<dyn price_provider::PriceProvider>> = Vec::new();
     for name in &cfg.priority {
         match name.as_str() {
             "coingecko" => {
@@ -278,7 +279,7 @@ fn ingest_prices(a: PricesArgs) -> Result<()> {
                 let Some(url) = a.rpc_url.clone().or(cfg.rpc_url.clone()) else {
                     bail!("the onchain provider needs a JSON-RPC endpoint: set RPC_URL, --rpc-url or rpc_url in {}", path.display());
                 };
-                providers.push(Box::new(hypeflow::chain::pool_price::OnchainPools::new(
+                providers.push(Box::new(hypeflow::ingest::pool_price::OnchainPools::new(
                     &url,
                     &cfg.tokens,
                 )?));

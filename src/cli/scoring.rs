@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use hypeflow::ingest::sink::Sink;
+use hypeflow::kafka::sink::Sink;
 use hypeflow::sentiment::llm::{self, LlmClient, LlmConfig};
 use hypeflow::sentiment::scoring_stage::{Pending, ScoringStage, StageConfig};
 use std::path::PathBuf;

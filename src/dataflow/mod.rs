@@ -9,17 +9,22 @@
 pub mod bars;
 pub mod clusters;
 pub mod correlation;
+pub mod driver;
+pub mod fill_model;
 pub mod indicators;
+pub mod input;
 pub mod portfolio;
 pub mod records;
 pub mod scoring;
 pub mod sentiment_window;
 pub mod signal_quality;
+pub mod time_stash;
 pub mod token_extraction;
 pub mod token_signals;
 
 use crate::config::{PipelineConfig, TokenTable};
-use records::{BarRec, Counters, OrderState, TickRec, TweetRec};
+use input::Inputs;
+use records::Counters;
 use std::sync::Arc;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Concat;
@@ -83,63 +88,4 @@ pub fn assemble<'s>(
         ctx.cfg.clone(),
         ctx.table.clone(),
     )
-}
-
-/// The pipeline's inputs: ticks, bars, posts and, for a live run that follows the executor, the order
-/// lifecycle read back from the order topics.
-pub struct Inputs<'s> {
-    pub ticks: Stream<'s, u64, Vec<TickRec>>,
-    pub bars: Stream<'s, u64, Vec<BarRec>>,
-    pub tweets: Stream<'s, u64, Vec<TweetRec>>,
-    pub orders: Option<Stream<'s, u64, Vec<OrderState>>>,
-}
-
-/// Splits one stream of decoded input events (as a topic source produces them) into the pipeline's inputs.
-pub fn split_events<'s>(
-    events: Stream<'s, u64, Vec<crate::backtest::inputs::InputEvent>>,
-) -> Inputs<'s> {
-    use crate::backtest::inputs::InputEvent;
-    use timely::dataflow::operators::vec::Partition;
-    let mut parts = events.partition(4, |e| {
-        let k = match &e {
-            InputEvent::Tick(_) => 0,
-            InputEvent::Bar(_) => 1,
-            InputEvent::Tweet(_) => 2,
-            InputEvent::Order(_) => 3,
-        };
-        (k, e)
-    });
-    let orders = parts.pop().map(|s| {
-        s.flat_map(|e| match e {
-            InputEvent::Order(o) => Some(o),
-            _ => None,
-        })
-    });
-    let tweets = parts.pop().map(|s| {
-        s.flat_map(|e| match e {
-            InputEvent::Tweet(t) => Some(t),
-            _ => None,
-        })
-    });
-    let bars = parts.pop().map(|s| {
-        s.flat_map(|e| match e {
-            InputEvent::Bar(b) => Some(b),
-            _ => None,
-        })
-    });
-    let ticks = parts.pop().map(|s| {
-        s.flat_map(|e| match e {
-            InputEvent::Tick(t) => Some(t),
-            _ => None,
-        })
-    });
-    match (ticks, bars, tweets, orders) {
-        (Some(ticks), Some(bars), Some(tweets), orders) => Inputs {
-            ticks,
-            bars,
-            tweets,
-            orders,
-        },
-        _ => unreachable!("partition(4) returns four streams"),
-    }
 }

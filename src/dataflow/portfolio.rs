@@ -10,10 +10,11 @@
 //! so the book is the executor's, not whatever the rewind window happens to contain.
 
 use super::clusters::ClusterUpdate;
+use super::fill_model::FillModel;
 use super::records::{BarRec, OrderState, TokenUpdate};
 use super::signal_quality::{SignalOutcome, SignalTracker};
+use super::time_stash::TimeStash;
 use crate::config::{EndOfData, PipelineConfig, TokenTable};
-use crate::execution::PaperExecutor;
 use crate::model::{Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade};
 use crate::risk::{volatility_notional, Book, Caps, Skip};
 use rust_decimal::Decimal;
@@ -58,15 +59,12 @@ pub enum DeskInput {
     Order(Box<OrderState>),
 }
 
-/// Inputs waiting for their time to complete, with the capability to answer at that time.
-type Stash = BTreeMap<u64, (Capability<u64>, Vec<TokenUpdate>, Vec<DeskInput>)>;
-
 pub struct Desk {
     cfg: Arc<PipelineConfig>,
     table: Arc<TokenTable>,
     version: String,
     book: Book,
-    paper: PaperExecutor,
+    paper: FillModel,
     clusters: HashMap<u32, u32>,
     last_bar: BTreeMap<u32, BarRec>,
     started: bool,
@@ -83,7 +81,7 @@ impl Desk {
         Desk {
             version: cfg.inputs_version(),
             book: Book::new(cfg.backtest.initial_equity),
-            paper: PaperExecutor::new(cfg.fills.clone()),
+            paper: FillModel::new(cfg.fills.clone()),
             cfg,
             table,
             clusters: HashMap::new(),
@@ -493,38 +491,24 @@ pub fn portfolio<'s>(
         "Portfolio",
         move |_cap, _info| {
             let mut desk = Desk::new(cfg, table, positions);
-            let mut stash: Stash = BTreeMap::new();
+            let mut stash: TimeStash<TokenUpdate, DeskInput> = TimeStash::default();
             let mut last_cap: Option<Capability<u64>> = None;
             let mut finished = false;
             let mut events = Vec::new();
             move |(upd_in, upd_frontier), (cl_in, cl_frontier), output| {
                 upd_in.for_each_stamp(|cap, data| {
                     if let Some(c) = cap.retain_least(output.output_index()) {
-                        let e = stash
-                            .entry(*c.time())
-                            .or_insert_with(|| (c, Vec::new(), Vec::new()));
-                        for batch in data {
-                            e.1.append(batch);
-                        }
+                        stash.push_first(c, data);
                     }
                 });
                 cl_in.for_each_stamp(|cap, data| {
                     if let Some(c) = cap.retain_least(output.output_index()) {
-                        let e = stash
-                            .entry(*c.time())
-                            .or_insert_with(|| (c, Vec::new(), Vec::new()));
-                        for batch in data {
-                            e.2.append(batch);
-                        }
+                        stash.push_second(c, data);
                     }
                 });
-                while let Some((&t, _)) = stash.iter().next() {
-                    if upd_frontier.less_equal(&t) || cl_frontier.less_equal(&t) {
-                        break;
-                    }
-                    let Some((cap, ups, cls)) = stash.remove(&t) else {
-                        break;
-                    };
+                while let Some((cap, ups, cls)) =
+                    stash.pop_ready(|t| upd_frontier.less_equal(t) || cl_frontier.less_equal(t))
+                {
                     desk.step(ups, cls, &mut events);
                     if !events.is_empty() {
                         output.session(&cap).give_iterator(events.drain(..));
@@ -540,7 +524,7 @@ pub fn portfolio<'s>(
                         .chain(cl_frontier.frontier().iter())
                         .min()
                         .copied();
-                    let first_stashed = stash.keys().next().copied();
+                    let first_stashed = stash.first_time();
                     if let Some(low) = lows.into_iter().chain(first_stashed).min() {
                         if low > *cap.time() {
                             cap.downgrade(&low);

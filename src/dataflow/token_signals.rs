@@ -4,20 +4,17 @@
 
 use super::indicators::{log_return, Atr, Closes, EwmaVol};
 use super::records::{BarRec, Counters, SentimentWindow, TokenUpdate};
+use super::time_stash::TimeStash;
 use crate::config::{PipelineConfig, SignalConfig};
 use crate::model::Signal;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
-
-/// Bars and windows waiting for their time to complete.
-type Stash = BTreeMap<u64, (Capability<u64>, Vec<BarRec>, Vec<SentimentWindow>)>;
 
 /// Indicator and rule state for one token.
 pub struct TokenState {
@@ -154,37 +151,21 @@ pub fn token_signals<'s>(
         "TokenSignals",
         move |_cap, _info| {
             let mut states: HashMap<u32, TokenState> = HashMap::new();
-            let mut stash: Stash = BTreeMap::new();
+            let mut stash: TimeStash<BarRec, SentimentWindow> = TimeStash::default();
             move |(bars_in, bars_frontier), (windows_in, windows_frontier), output| {
                 bars_in.for_each_stamp(|cap, data| {
                     if let Some(c) = cap.retain_least(output.output_index()) {
-                        let t = *c.time();
-                        let e = stash
-                            .entry(t)
-                            .or_insert_with(|| (c, Vec::new(), Vec::new()));
-                        for batch in data {
-                            e.1.append(batch);
-                        }
+                        stash.push_first(c, data);
                     }
                 });
                 windows_in.for_each_stamp(|cap, data| {
                     if let Some(c) = cap.retain_least(output.output_index()) {
-                        let t = *c.time();
-                        let e = stash
-                            .entry(t)
-                            .or_insert_with(|| (c, Vec::new(), Vec::new()));
-                        for batch in data {
-                            e.2.append(batch);
-                        }
+                        stash.push_second(c, data);
                     }
                 });
-                while let Some((&t, _)) = stash.iter().next() {
-                    if bars_frontier.less_equal(&t) || windows_frontier.less_equal(&t) {
-                        break;
-                    }
-                    let Some((cap, mut bars, mut windows)) = stash.remove(&t) else {
-                        break;
-                    };
+                while let Some((cap, mut bars, mut windows)) = stash
+                    .pop_ready(|t| bars_frontier.less_equal(t) || windows_frontier.less_equal(t))
+                {
                     windows.sort_by_key(|w| (w.token, w.end));
                     for w in windows {
                         let st = states.entry(w.token).or_insert_with(|| rule.new_state());

@@ -1,23 +1,16 @@
-//! `hypeflow execute --venue paper`: a consumer-group member on `orders.intents`. For each intent: claim its
-//! id in the journal (a duplicate stops here), fill it on paper against the latest `market.ticks` price with the
-//! backtest's fill model, journal the outcome, publish it to `orders.fills` or `orders.rejects`, and only then
+//! `hypeflow execute`: a consumer-group member on `orders.intents`. For each intent: claim its id in the
+//! journal (a duplicate stops here), carry it out on the venue (paper, or a swap on chain), journal the outcome, publish it to `orders.fills` or `orders.rejects`, and only then
 //! commit the intent's offset. Executors sharing a journal file never execute an id twice, whatever the group
 //! rebalances or Kafka redelivers.
 
 use super::journal::{Journal, JournalError};
-use super::onchain::UniswapV3Venue;
-use super::PaperExecutor;
-use crate::config::FillConfig;
+use super::venue::{Venue, VenueError};
 use crate::kafka::envelope;
 use crate::kafka::publish::{PublishError, Publisher};
 use crate::kafka::topics;
-use crate::model::{Fill, FillStatus, OrderIntent, PriceTick};
-use rdkafka::config::ClientConfig;
+use crate::model::{Fill, FillStatus, OrderIntent};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
-use rust_decimal::Decimal;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -28,20 +21,12 @@ pub enum ExecutorError {
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error(transparent)]
-    Venue(#[from] crate::execution::onchain::uniswap_v3::VenueError),
+    Venue(#[from] VenueError),
     #[error("Kafka at {brokers}: {source}")]
     Kafka {
         brokers: String,
         source: rdkafka::error::KafkaError,
     },
-}
-
-/// Which venue carries the intents out.
-pub enum VenueChoice {
-    /// The backtest's fill model against the latest `market.ticks` price.
-    Paper(FillConfig),
-    /// Swaps on chain (Uniswap V3 or PancakeSwap V3), already connected and verified.
-    Onchain(Box<UniswapV3Venue>),
 }
 
 pub struct ExecutorConfig {
@@ -51,8 +36,6 @@ pub struct ExecutorConfig {
     pub instance: String,
     /// Stop after this long without a new intent (batch runs and tests); None = run until killed.
     pub exit_when_idle: Option<Duration>,
-    /// Ticks read back per partition at start, to know the latest prices.
-    pub price_lookback: i64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -74,73 +57,8 @@ fn kafka(brokers: &str) -> impl Fn(rdkafka::error::KafkaError) -> ExecutorError 
     }
 }
 
-/// Latest price per token from `market.ticks`, by event time.
-struct Prices {
-    consumer: BaseConsumer,
-    latest: HashMap<String, (i64, Decimal)>,
-}
-
-impl Prices {
-    fn new(brokers: &str, lookback: i64) -> Result<Self, ExecutorError> {
-        let ticks = topics::name("market.ticks");
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("group.id", topics::name("hypeflow-executor-prices"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .map_err(kafka(brokers))?;
-        let md = consumer
-            .fetch_metadata(Some(&ticks), Duration::from_secs(10))
-            .map_err(kafka(brokers))?;
-        let mut tpl = TopicPartitionList::new();
-        for t in md.topics() {
-            for p in t.partitions() {
-                let (low, high) = consumer
-                    .fetch_watermarks(&ticks, p.id(), Duration::from_secs(10))
-                    .map_err(kafka(brokers))?;
-                let _ = tpl.add_partition_offset(
-                    &ticks,
-                    p.id(),
-                    Offset::Offset((high - lookback).max(low)),
-                );
-            }
-        }
-        consumer.assign(&tpl).map_err(kafka(brokers))?;
-        drop(tpl);
-        Ok(Prices {
-            consumer,
-            latest: HashMap::new(),
-        })
-    }
-
-    fn drain(&mut self) {
-        while let Some(Ok(m)) = self.consumer.poll(Duration::ZERO) {
-            if let Ok(t) = envelope::decode::<PriceTick>("tick", m.payload().unwrap_or_default()) {
-                let e = self
-                    .latest
-                    .entry(t.token.clone())
-                    .or_insert((t.event_time, t.price));
-                if t.event_time >= e.0 {
-                    *e = (t.event_time, t.price);
-                }
-            }
-        }
-    }
-}
-
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-fn execute_one(paper: &PaperExecutor, prices: &Prices, intent: &OrderIntent) -> Fill {
-    match prices.latest.get(&intent.token) {
-        Some((time, price)) => paper.fill_now(intent, *price, *time),
-        None => paper.reject(
-            intent,
-            format!("no market.ticks price for {} yet", intent.token),
-            now_ms(),
-        ),
-    }
 }
 
 /// A reject for an intent record that names its id but cannot be read as an intent; never executed, never
@@ -183,59 +101,17 @@ fn publish_outcome(p: &mut Publisher, f: &Fill) -> Result<(), PublishError> {
     }
 }
 
-enum Venue {
-    Paper {
-        paper: PaperExecutor,
-        prices: Box<Prices>,
-    },
-    Chain(Box<UniswapV3Venue>),
-}
-
-impl Venue {
-    fn drain(&mut self) {
-        if let Venue::Paper { prices, .. } = self {
-            prices.drain();
-        }
-    }
-
-    /// Executes a claimed intent; the outcome is journaled when this returns.
-    fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, ExecutorError> {
-        match self {
-            Venue::Paper { paper, prices } => {
-                prices.drain();
-                let f = execute_one(paper, prices, intent);
-                journal.record_outcome(&f, now_ms())?;
-                Ok(f)
-            }
-            Venue::Chain(v) => Ok(v.execute(intent, journal)?),
-        }
-    }
-}
-
 /// The executor loop over any venue.
-pub fn run(cfg: &ExecutorConfig, choice: VenueChoice) -> Result<ExecutorStats, ExecutorError> {
+pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats, ExecutorError> {
     let journal = Journal::open(&cfg.journal)?;
     let mut publisher = Publisher::immediate(&cfg.brokers)?;
     publisher.warm_up(&topics::name("orders.fills"));
     let mut stats = ExecutorStats::default();
-    let mut venue = match choice {
-        VenueChoice::Paper(fills) => Venue::Paper {
-            paper: PaperExecutor::new(fills),
-            prices: Box::new(Prices::new(&cfg.brokers, cfg.price_lookback)?),
-        },
-        VenueChoice::Onchain(v) => Venue::Chain(v),
-    };
-    venue.drain();
+    venue.refresh()?;
 
     // Recovery: transactions signed before a stop are settled on chain (never signed again); what this
     // instance claimed and signed nothing for is executed; what was journaled but not acked is published.
-    if let Venue::Chain(v) = &mut venue {
-        for f in journal.outcomes_since(now_ms() - 86_400_000)? {
-            v.book.add(&f);
-        }
-        let settled = v.recover(&journal)?;
-        stats.recovered += settled.len() as u64;
-    }
+    stats.recovered += venue.recover(&journal)?.len() as u64;
     for intent in journal.unfinished(&cfg.instance)? {
         venue.execute(&intent, &journal)?;
     }
@@ -246,15 +122,10 @@ pub fn run(cfg: &ExecutorConfig, choice: VenueChoice) -> Result<ExecutorStats, E
         stats.republished += 1;
     }
 
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.brokers)
-        .set("group.id", topics::name(&cfg.group))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "500")
-        .create()
-        .map_err(kafka(&cfg.brokers))?;
+    let consumer: BaseConsumer =
+        crate::kafka::client::group_member(&cfg.brokers, &topics::name(&cfg.group))
+            .create()
+            .map_err(kafka(&cfg.brokers))?;
     consumer
         .subscribe(&[topics::name("orders.intents").as_str()])
         .map_err(kafka(&cfg.brokers))?;
@@ -263,7 +134,7 @@ pub fn run(cfg: &ExecutorConfig, choice: VenueChoice) -> Result<ExecutorStats, E
     let started = Instant::now();
     let mut assigned = false;
     loop {
-        venue.drain();
+        venue.refresh()?;
         if !assigned {
             assigned = consumer
                 .assignment()

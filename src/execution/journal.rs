@@ -43,7 +43,7 @@ pub struct TxRow {
     pub nonce: u64,
     /// EIP-2718 bytes, hex.
     pub raw_tx: String,
-    pub state: String,
+    pub state: TxState,
 }
 
 impl TxRow {
@@ -56,36 +56,67 @@ impl TxRow {
             account: r.get(3)?,
             nonce: r.get::<_, i64>(4)? as u64,
             raw_tx: r.get(5)?,
-            state: r.get(6)?,
+            state: {
+                let text: String = r.get(6)?;
+                TxState::parse(&text).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        6,
+                        rusqlite::types::Type::Text,
+                        format!("unknown transaction state {text:?}").into(),
+                    )
+                })?
+            },
         })
     }
 }
 
-/// Where an intent stands.
+/// Where an intent stands. Stored as its name, so journals written before these enums read the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// Claimed by an executor; nothing done yet.
     Received,
+    /// The exact transaction simulated; nothing signed.
+    Simulated,
+    /// A transaction signed and journaled, maybe not broadcast.
+    Signed,
+    /// A transaction handed to the node.
+    Broadcast,
     Filled,
+    /// Refused before anything was signed.
     Rejected,
+    /// A transaction went out and did not swap.
+    Failed,
 }
 
-impl State {
-    fn as_str(self) -> &'static str {
-        match self {
-            State::Received => "received",
-            State::Filled => "filled",
-            State::Rejected => "rejected",
-        }
-    }
-    fn parse(s: &str) -> Option<State> {
-        match s {
-            "received" => Some(State::Received),
-            "filled" => Some(State::Filled),
-            "rejected" => Some(State::Rejected),
-            _ => None,
-        }
-    }
+/// Where one signed transaction stands (an intent may have several: replacements).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxState {
+    Signed,
+    Broadcast,
+    /// The node refused it: nothing went out.
+    NotSent,
+    /// Another transaction took its nonce.
+    Replaced,
+    Confirmed,
+    /// Mined and reverted.
+    Failed,
 }
+
+/// Names as stored in the journal's `state` columns.
+macro_rules! named {
+    ($t:ty { $($v:ident = $s:literal),* $(,)? }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$v),)* _ => None }
+            }
+        }
+    };
+}
+named!(State { Received = "received", Simulated = "simulated", Signed = "signed", Broadcast = "broadcast", Filled = "filled", Rejected = "rejected", Failed = "failed" });
+named!(TxState { Signed = "signed", Broadcast = "broadcast", NotSent = "not-sent", Replaced = "replaced", Confirmed = "confirmed", Failed = "failed" });
 
 impl Journal {
     /// Opens (creating if needed). Executors starting together race to switch the file to WAL and create the
@@ -241,11 +272,11 @@ impl Journal {
     }
 
     /// Moves an intent to an intermediate state (`simulated`, `signed`, `broadcast`).
-    pub fn set_state(&self, id: &str, state: &str, now: i64) -> Result<(), JournalError> {
+    pub fn set_state(&self, id: &str, state: State, now: i64) -> Result<(), JournalError> {
         self.conn
             .execute(
                 "UPDATE intents SET state = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, state, now],
+                params![id, state.as_str(), now],
             )
             .map_err(self.sql())?;
         Ok(())
@@ -256,14 +287,14 @@ impl Journal {
     pub fn record_outcome_as(
         &self,
         fill: &Fill,
-        state: &str,
+        state: State,
         now: i64,
     ) -> Result<(), JournalError> {
         let json = serde_json::to_string(fill).unwrap_or_default();
         self.conn
             .execute(
                 "UPDATE intents SET state = ?2, outcome_json = ?3, updated_at = ?4 WHERE id = ?1",
-                params![fill.intent_id, state, json, now],
+                params![fill.intent_id, state.as_str(), json, now],
             )
             .map_err(self.sql())?;
         Ok(())
@@ -275,7 +306,7 @@ impl Journal {
         t.execute(
             "INSERT OR REPLACE INTO txs (tx_hash, intent_id, chain_id, account, nonce, raw_tx, state, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            params![tx.tx_hash, tx.intent_id, tx.chain_id as i64, tx.account, tx.nonce as i64, tx.raw_tx, tx.state, now],
+            params![tx.tx_hash, tx.intent_id, tx.chain_id as i64, tx.account, tx.nonce as i64, tx.raw_tx, tx.state.as_str(), now],
         )
         .map_err(self.sql())?;
         t.execute(
@@ -286,11 +317,11 @@ impl Journal {
         t.commit().map_err(self.sql())
     }
 
-    pub fn set_tx_state(&self, hash: &str, state: &str, now: i64) -> Result<(), JournalError> {
+    pub fn set_tx_state(&self, hash: &str, state: TxState, now: i64) -> Result<(), JournalError> {
         self.conn
             .execute(
                 "UPDATE txs SET state = ?2, updated_at = ?3 WHERE tx_hash = ?1",
-                params![hash, state, now],
+                params![hash, state.as_str(), now],
             )
             .map_err(self.sql())?;
         Ok(())

@@ -1,10 +1,9 @@
-//! Turning intents into fills: the paper venue (shared with backtests), the on-chain venues, the journal that
-//! makes execution at-most-once per intent id, and the Kafka executor loop.
+//! Turning intents into fills: the `Venue` trait and its venues (paper; on chain: Uniswap V3 / PancakeSwap V3
+//! and 1inch, over one shared transaction path), the journal that makes execution at-most-once per intent id,
+//! and the Kafka executor loop.
 
-pub mod bench;
 pub mod executor;
 pub mod journal;
 pub mod onchain;
 pub mod paper;
-
-pub use paper::PaperExecutor;
+pub mod venue;

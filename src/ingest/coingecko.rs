@@ -3,11 +3,11 @@
 //! the Demo host is refused with error 10010 and the reverse with 10011, so the plan must match the key). The
 //! key comes from `COINGECKO_API_KEY` and travels only in its header.
 
-use super::http::{self, Call, ProviderError};
-use super::price_feed::{by_address, PriceProvider, Quote, TokenFeed};
-use super::rate_limit::RateLimit;
+use super::price_provider::{by_address, PriceProvider, Quote, TokenFeed};
 use crate::model::money::parse_decimal;
 use crate::model::Bar;
+use crate::net::http::{self, Call, ProviderError};
+use crate::net::rate_limit::RateLimit;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};

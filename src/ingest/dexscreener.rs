@@ -2,10 +2,10 @@
 //! address, up to 30 addresses a call, from the token's most liquid pair. It gives no observation time, so a
 //! quote is stamped with the time it was fetched.
 
-use super::http::{self, Call, ProviderError};
-use super::price_feed::{by_address, PriceProvider, Quote, TokenFeed};
-use super::rate_limit::RateLimit;
+use super::price_provider::{by_address, PriceProvider, Quote, TokenFeed};
 use crate::model::money::parse_decimal;
+use crate::net::http::{self, Call, ProviderError};
+use crate::net::rate_limit::RateLimit;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

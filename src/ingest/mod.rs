@@ -2,15 +2,13 @@
 //! recent-search fallback), prices (CoinGecko, DexScreener) with priority and health, each client built against the provider's documented protocol, rate-limited per
 //! provider, pointed at the real service or a local fake by its base URL.
 
-pub mod bench;
 pub mod clock;
 pub mod coingecko;
 pub mod dexscreener;
-pub mod http;
+pub mod pool_price;
 pub mod price_feed;
-pub mod rate_limit;
+pub mod price_provider;
 pub mod reconnect;
-pub mod sink;
 pub mod x_api;
 pub mod x_ingest;
 pub mod x_rules;

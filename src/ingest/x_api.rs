@@ -2,12 +2,11 @@
 //! error), the base URL (so tests and users can point at a fake), a User-Agent with our version (the docs ask for
 //! one), per-endpoint token buckets and the documented 429 handling (wait for `x-rate-limit-reset`, then retry).
 
-use super::rate_limit::{pause_from_headers, RateLimit};
+use crate::net::rate_limit::{pause_from_headers, RateLimit};
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.x.com";
 const MAX_RATE_LIMITED_RETRIES: u32 = 5;
-pub const USER_AGENT: &str = concat!("hypeflow/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug, thiserror::Error)]
 pub enum XError {
@@ -191,11 +190,11 @@ impl XApi {
         silence: Duration,
     ) -> Result<reqwest::blocking::Response, reqwest::Error> {
         // a client per connection: the blocking client applies its timeout to each read of the body
-        super::http::install_tls();
+        crate::net::install_tls();
         let http = reqwest::blocking::Client::builder()
             .timeout(silence)
             .connect_timeout(Duration::from_secs(10))
-            .user_agent(USER_AGENT)
+            .user_agent(crate::net::USER_AGENT)
             .build()?;
         http.get(self.url("/2/tweets/search/stream"))
             .bearer_auth(&self.token)
@@ -209,5 +208,5 @@ pub fn header(h: &reqwest::header::HeaderMap, k: &str) -> Option<String> {
 }
 
 pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, XError> {
-    super::http::client(timeout).map_err(XError::Client)
+    crate::net::http::client(timeout).map_err(XError::Client)
 }

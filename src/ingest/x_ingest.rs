@@ -6,9 +6,9 @@
 
 use super::clock::Clock;
 use super::reconnect::{Failure, Reconnect, ReconnectError};
-use super::sink::{Sink, SinkError};
 use super::x_api::{header, hint, XApi, XError};
 use super::x_stream::{later_id, parse_line, parse_search_page, Dedupe, StreamLine};
+use crate::kafka::sink::{Sink, SinkError};
 use crate::model::Tweet;
 use std::io::BufRead;
 use std::time::Duration;

@@ -4,7 +4,6 @@
 use super::topics::TopicSpec;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -24,13 +23,13 @@ pub fn create(
     topics: &[TopicSpec],
     replication_cap: Option<i32>,
 ) -> Result<Vec<(String, String)>, AdminError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .map_err(|source| AdminError::Connect {
-            brokers: brokers.into(),
-            source,
-        })?;
+    let admin: AdminClient<DefaultClientContext> =
+        super::client::base(brokers)
+            .create()
+            .map_err(|source| AdminError::Connect {
+                brokers: brokers.into(),
+                source,
+            })?;
     let retention: Vec<String> = topics.iter().map(|t| t.retention_ms.to_string()).collect();
     let news: Vec<NewTopic> = topics
         .iter()
@@ -71,9 +70,7 @@ pub fn describe(
     brokers: &str,
     topics: &[TopicSpec],
 ) -> Result<Vec<(String, i32, Option<i32>)>, AdminError> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "hypeflow-admin")
+    let c: BaseConsumer = super::client::consumer(brokers, "hypeflow-admin")
         .create()
         .map_err(|source| AdminError::Connect {
             brokers: brokers.into(),

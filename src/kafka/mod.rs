@@ -1,13 +1,13 @@
 //! hypeflow on Kafka: topic definitions, message envelopes, the dev broker, producers and the timely source.
 
 pub mod admin;
-pub mod bench;
+pub mod client;
 pub mod dev_broker;
 pub mod envelope;
 pub mod publish;
-pub mod replay;
 pub mod run;
 pub mod schema_check;
 pub mod scoring;
+pub mod sink;
 pub mod source;
 pub mod topics;

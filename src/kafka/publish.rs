@@ -1,10 +1,9 @@
-//! Loading history files into topics: keyed as DESIGN.md says, the event time as the Kafka timestamp,
+//! Loading history files into topics: keyed as `kafka/topics.toml` says, the event time as the Kafka timestamp,
 //! idempotent producer, lz4-compressed batches. A line that does not parse goes to `deadletter.<topic>` with the
 //! reason in a header, never silently dropped.
 
 use super::envelope;
 use crate::model::{PriceTick, Tweet};
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -99,14 +98,7 @@ impl Publisher {
 
     fn with_linger(brokers: &str, linger_ms: u32) -> Result<Self, PublishError> {
         let delivery = Arc::new(Delivery::default());
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", "lz4")
-            .set("linger.ms", linger_ms.to_string())
-            .set("batch.num.messages", "10000")
-            .set("message.timeout.ms", "30000")
+        let producer = super::client::producer(brokers, linger_ms)
             .create_with_context(Counting(delivery.clone()))
             .map_err(|source| PublishError::Producer {
                 brokers: brokers.into(),
@@ -312,7 +304,7 @@ impl Publisher {
     }
 }
 
-/// A JSONL line as (key, timestamp, envelope), the key and timestamp taken from the record as DESIGN.md says.
+/// A JSONL line as (key, timestamp, envelope), the key and timestamp taken from the record as `kafka/topics.toml` says.
 fn keyed<T: serde::de::DeserializeOwned + serde::Serialize>(
     line: &str,
     schema: &str,

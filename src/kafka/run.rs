@@ -13,10 +13,11 @@ use super::envelope;
 use super::publish::{PublishError, Publisher};
 use super::source::{live_source, Advance, LiveOptions, SourceError, SourceSpec, TopicKind};
 use super::topics;
-use crate::backtest::runner::ClusterSpec;
 use crate::config::{PipelineConfig, TokenTable};
+use crate::dataflow::driver::{execute, ClusterSpec, RunError};
+use crate::dataflow::input::split_events;
 use crate::dataflow::records::Counters;
-use crate::dataflow::{assemble, split_events, PipelineContext, PortfolioEvent, Positions};
+use crate::dataflow::{assemble, PipelineContext, PortfolioEvent, Positions};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,15 +27,15 @@ use timely::dataflow::operators::Probe;
 use timely::dataflow::ProbeHandle;
 
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub enum LiveError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error("pipeline: {0}")]
     Pipeline(String),
-    #[error("the dataflow failed: {0}")]
-    Timely(String),
+    #[error(transparent)]
+    Dataflow(#[from] RunError),
 }
 
 pub struct RunRequest {
@@ -95,10 +96,10 @@ pub fn rewind_ms(cfg: &PipelineConfig, bar_interval: i64) -> i64 {
 /// event time; `replay` uses the coarse quantum and gives the same intents).
 pub const LIVE_QUANTUM_MS: i64 = 1;
 
-pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
+pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
     tracing::debug!("run: starting");
     let table = Arc::new(TokenTable::new(&req.cfg.universe));
-    let bar_interval = req.cfg.bar_interval_ms().map_err(RunError::Pipeline)?;
+    let bar_interval = req.cfg.bar_interval_ms().map_err(LiveError::Pipeline)?;
     let mut topics = vec![(topics::name("market.ticks"), TopicKind::Ticks)];
     if req.cfg.uses_sentiment() {
         topics.push(if req.scored {
@@ -162,7 +163,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     let stats = Arc::new(Mutex::new(RunStats::default()));
     let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let (st2, er2, brokers) = (stats.clone(), errors.clone(), req.brokers.clone());
-    let guards = timely::execute(req.cluster.timely_config(), move |worker| {
+    execute(&req.cluster, move |worker| {
         let probe = ProbeHandle::new();
         let (st3, er3, b3) = (st2.clone(), er2.clone(), brokers.clone());
         let final_commit = worker.dataflow::<u64, _, _>(|scope| {
@@ -264,13 +265,9 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
         if let Some(f) = final_commit {
             f.commit();
         }
-    })
-    .map_err(RunError::Timely)?;
-    for r in guards.join() {
-        r.map_err(RunError::Timely)?;
-    }
+    })?;
     if let Some(e) = errors.lock().ok().and_then(|v| v.first().cloned()) {
-        return Err(RunError::Pipeline(e));
+        return Err(LiveError::Pipeline(e));
     }
     let mut out = stats.lock().map(|s| s.clone()).unwrap_or_default();
     out.dead_lettered = dead.lock().map(|d| d.len() as u64).unwrap_or(0);
@@ -279,7 +276,9 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, RunError> {
     out.late = Counters::get(&counters.late_records);
     if let Some(log) = watermark_log {
         out.advances = std::mem::take(&mut *log.lock().map_err(|_| {
-            RunError::Timely("a worker panicked while logging the watermark".into())
+            LiveError::Dataflow(RunError::Worker(
+                "a worker panicked while logging the watermark".into(),
+            ))
         })?);
     }
     Ok(out)

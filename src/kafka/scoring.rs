@@ -5,10 +5,9 @@
 
 use super::publish::PublishError;
 use super::{envelope, topics};
-use crate::ingest::sink::{Sink, SinkError};
+use crate::kafka::sink::{Sink, SinkError};
 use crate::model::Tweet;
 use crate::sentiment::scoring_stage::{Pending, ScoringStage};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::TopicPartitionList;
@@ -37,16 +36,11 @@ pub fn run(
         brokers: brokers.into(),
         source,
     };
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", topics::name("hypeflow-score"))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "500")
-        .create()
-        .map_err(kafka)?;
+    let consumer: BaseConsumer =
+        super::client::group_member(brokers, &topics::name("hypeflow-score"))
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .map_err(kafka)?;
     let source = topics::name("social.tweets");
     consumer.subscribe(&[source.as_str()]).map_err(kafka)?;
     let cfg = stage.config().clone();

@@ -7,12 +7,11 @@
 //! Bounded mode (replay) reads each owned partition from its start (or `--from`) to the end offset seen at
 //! start, then drops the capability, which closes every window.
 
-use crate::backtest::inputs::{check_price, DeadLetter, InputEvent};
 use crate::config::TokenTable;
+use crate::dataflow::input::{check_post, check_scored, check_tick, DeadLetter, InputEvent};
 use crate::dataflow::records::{epoch, OrderState, TickRec, TweetRec};
 use crate::kafka::envelope;
 use crate::model::{PriceTickRef, Tweet};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -123,18 +122,11 @@ pub fn consumer(
     group: &str,
     fetch_wait_ms: u64,
 ) -> Result<BaseConsumer, SourceError> {
-    let mut cfg = ClientConfig::new();
-    if let Ok(contexts) = std::env::var("HYPEFLOW_KAFKA_DEBUG") {
-        // librdkafka's own debug contexts (e.g. "fetch,broker"), logged through HYPEFLOW_LOG
-        cfg.set("debug", contexts);
-    }
-    cfg.set("bootstrap.servers", brokers)
-        .set("group.id", group)
+    super::client::consumer(brokers, group)
         // a fetch at the end of a partition returns within this: decisions wait on the slowest partition
         .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
         // a full local queue postpones the next fetch by this much (librdkafka default: a whole second)
         .set("fetch.queue.backoff.ms", "5")
-        .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .create()
@@ -246,7 +238,7 @@ fn decode(
                 Some(t) => t,
                 None => envelope::decode("tick", bytes)?,
             };
-            let token = check_price(&t.token, t.price, t.volume, table)?;
+            let token = check_tick(&t.token, t.price, t.volume, t.event_time, table)?;
             Ok(InputEvent::Tick(TickRec {
                 token,
                 time: t.event_time,
@@ -257,19 +249,12 @@ fn decode(
         }
         TopicKind::Tweets => {
             let tweet: Tweet = envelope::decode("tweet", bytes)?;
-            if tweet.id.trim().is_empty() {
-                return Err("tweet has an empty id".into());
-            }
+            check_post(&tweet)?;
             Ok(InputEvent::Tweet(TweetRec::post(seq, tweet)))
         }
         TopicKind::Scored => {
             let m: crate::model::ScoredMention = envelope::decode("scored", bytes)?;
-            if m.tweet_id.trim().is_empty() {
-                return Err("scored mention has an empty tweet_id".into());
-            }
-            if !(-1.0..=1.0).contains(&m.score) {
-                return Err(format!("score {} is outside [-1, 1]", m.score));
-            }
+            check_scored(&m)?;
             Ok(InputEvent::Tweet(TweetRec::scored(seq, m)))
         }
         TopicKind::Intents => Ok(InputEvent::Order(OrderState::Intent(envelope::decode(
@@ -309,10 +294,7 @@ fn offset_at_time(
     }
     let (low, high) = watermarks(c, brokers, topic, partition).ok()?;
     // one small fetch per probe, answered at once
-    let probe: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "hypeflow-time-probe")
-        .set("enable.auto.commit", "false")
+    let probe: BaseConsumer = super::client::consumer(brokers, "hypeflow-time-probe")
         .set("fetch.wait.max.ms", "1")
         .create()
         .ok()?;

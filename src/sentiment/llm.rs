@@ -4,8 +4,8 @@
 //! is validated here, whatever the model promised: unknown ids are ignored, out-of-range numbers refused,
 //! missing ids asked for once more, and what is still missing is left to the caller's fallback (the lexicon).
 
-use crate::ingest::http::{self, Call, ProviderError};
-use crate::ingest::rate_limit::RateLimit;
+use crate::net::http::{self, Call, ProviderError};
+use crate::net::rate_limit::RateLimit;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

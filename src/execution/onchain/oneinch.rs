@@ -1,11 +1,21 @@
-//! 1inch Classic Swap API v6.1 (`/approve/spender`, `/swap`), bearer key from `ONEINCH_API_KEY`. Nothing it
-//! returns is trusted: the spender and the transaction's `to` must be the allow-listed router, the value is
-//! capped, and the transaction is simulated from our account, given our own nonce and fees, and journaled like
-//! any other swap.
+//! The 1inch venue: routes come from the Classic Swap API v6.1 (`/approve/spender`, `/swap`), bearer key from
+//! `ONEINCH_API_KEY`. Nothing it returns is trusted: the spender and the transaction's `to` must be the
+//! allow-listed router, no native value may ride along, and the transaction then takes the shared path
+//! (simulated from our account, our own nonce and fees, journaled like any other swap). The chain's Uniswap
+//! quoter prices gas.
 
-use crate::ingest::http::{self, Call, ProviderError};
-use crate::ingest::rate_limit::RateLimit;
+use super::account::Account;
+use super::config::VenueConfig;
+use super::swap::{OnchainVenue, Plan, Prepared, Router};
+use super::uniswap_v3::Quoter;
+use crate::execution::venue::VenueError;
+use crate::net::http::{self, Call, ProviderError};
+use crate::net::rate_limit::RateLimit;
+use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, U256};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+use rust_decimal::Decimal;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.1inch.com";
@@ -127,5 +137,99 @@ impl OneInch {
             value: num(&tx["value"], "tx.value")?,
             dst_amount: num(&v["dstAmount"], "dstAmount")?,
         })
+    }
+}
+
+pub struct OneInchRouter {
+    api: OneInch,
+    quoter: Quoter,
+}
+
+pub type OneInchVenue = OnchainVenue<OneInchRouter>;
+
+impl OnchainVenue<OneInchRouter> {
+    /// Connects to the node and the API (`ONEINCH_BASE_URL`, else the venue file's `oneinch_base_url`, else
+    /// 1inch's own), and checks that 1inch's spender is the pinned router before anything is traded.
+    pub fn connect(
+        cfg: VenueConfig,
+        rpc_url: &str,
+        signer: PrivateKeySigner,
+    ) -> Result<Self, VenueError> {
+        let base = std::env::var("ONEINCH_BASE_URL")
+            .ok()
+            .or(cfg.oneinch_base_url.clone())
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let router = OneInchRouter {
+            api: OneInch::from_env(&base, cfg.chain_id).map_err(VenueError::Setup)?,
+            quoter: Quoter::from_config(&cfg)?,
+        };
+        OnchainVenue::new(Account::connect(cfg, rpc_url, signer)?, router)
+    }
+}
+
+impl Router for OneInchRouter {
+    fn name(&self) -> &'static str {
+        "1inch"
+    }
+
+    /// 1inch's router has no `factory()`: its spender is checked against the pin instead.
+    fn verify(&mut self, acct: &Account) -> Result<(), VenueError> {
+        let spender = self
+            .api
+            .spender()
+            .map_err(|e| VenueError::Setup(e.to_string()))?;
+        if spender != acct.router {
+            return Err(VenueError::Setup(format!(
+                "1inch names {spender} as its spender, not the pinned router {}",
+                acct.router
+            )));
+        }
+        Ok(())
+    }
+
+    /// The route for a plan, accepted only if it goes to the pinned router and sends no native value (the
+    /// input is always a token here).
+    fn prepare(&mut self, acct: &Account, plan: &Plan) -> Result<Prepared, String> {
+        let pct = (plan.slippage_bps / Decimal::from(100))
+            .normalize()
+            .to_string();
+        let s = self
+            .api
+            .swap(
+                plan.token_in,
+                plan.token_out,
+                plan.amount_in,
+                acct.address,
+                &pct,
+            )
+            .map_err(|e| e.to_string())?;
+        if s.to != acct.router {
+            return Err(format!(
+                "1inch returned a transaction to {}, not the allow-listed router {}; refused",
+                s.to, acct.router
+            ));
+        }
+        if !s.value.is_zero() {
+            return Err(format!(
+                "1inch asked to send {} wei of native value with a token swap; refused",
+                s.value
+            ));
+        }
+        let tx = TransactionRequest::default()
+            .with_from(acct.address)
+            .with_to(acct.router)
+            .with_input(s.data)
+            .with_value(U256::ZERO);
+        Ok(Prepared {
+            tx,
+            fee_tier: 0,
+            quoted_out: s.dst_amount,
+            min_out: U256::ZERO,
+            deadline: 0,
+        })
+    }
+
+    fn native_price(&self, acct: &Account) -> Option<Decimal> {
+        self.quoter.native_price(acct)
     }
 }

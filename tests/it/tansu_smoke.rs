@@ -3,7 +3,7 @@
 //! start, groups, idempotent producer): no bounded replay here, because tansu reports high watermarks wrong.
 //! `bash scripts/test.sh` installs the pinned tansu and sets HYPEFLOW_TANSU.
 
-mod common;
+use crate::common;
 
 use common::{intent_ids_in, number_after, run_ok, Broker};
 use rdkafka::config::ClientConfig;

@@ -2,7 +2,7 @@
 //! 100 handles per call, not-found users in `errors`, a 429 with X's rate-limit headers first, a 401 for a wrong
 //! token. The bearer token must never show up in what the command prints.
 
-mod common;
+use crate::common;
 
 use common::bin;
 use std::sync::atomic::{AtomicUsize, Ordering};

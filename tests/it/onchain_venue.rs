@@ -3,13 +3,14 @@
 //! simulation and nothing is sent; the kill switch and the limits refuse before anything is signed; every step
 //! is in the journal.
 
-mod common;
+use crate::common;
 
 use alloy::primitives::U256;
 use common::chain::{Market, TRADER_KEY};
 use hypeflow::execution::journal::Journal;
 use hypeflow::execution::onchain::units::from_base_units;
 use hypeflow::execution::onchain::{UniswapV3Venue, VenueConfig};
+use hypeflow::execution::venue::Venue;
 use hypeflow::model::{FillStatus, OrderIntent, Protection, Side};
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -79,7 +80,7 @@ fn a_buy_and_a_sell_land_with_the_amounts_the_chain_moved() {
     let txs = journal.txs_of("buy-1").unwrap();
     assert_eq!(txs.len(), 1);
     assert_eq!(Some(txs[0].tx_hash.clone()), f.tx_hash);
-    assert_eq!(txs[0].state, "confirmed");
+    assert_eq!(txs[0].state.as_str(), "confirmed");
     assert!(!txs[0].raw_tx.is_empty());
 
     let sell = intent("sell-1", Side::Sell, None, Some(f.quantity));
@@ -132,7 +133,7 @@ fn simulation_catches_an_unmeetable_minimum_and_a_past_deadline_without_sending(
         .unwrap();
     let i = intent("min", Side::Buy, Some("10"), None);
     journal.claim(&i, "t", 0).unwrap();
-    let view = hypeflow::execution::onchain::uniswap_v3::PlanView {
+    let view = hypeflow::execution::onchain::swap::PlanView {
         notional: Decimal::from(10),
     };
     let r = v.send_prepared(&i, &view, too_much, &journal).unwrap();
@@ -309,8 +310,11 @@ fn a_stuck_swap_is_replaced_with_higher_fees_and_lands_once() {
         txs[0].nonce, txs[1].nonce,
         "a replacement takes the same nonce"
     );
-    assert_eq!(txs[0].state, "replaced");
-    let mined: Vec<_> = txs.iter().filter(|t| t.state == "confirmed").collect();
+    assert_eq!(txs[0].state.as_str(), "replaced");
+    let mined: Vec<_> = txs
+        .iter()
+        .filter(|t| t.state == hypeflow::execution::journal::TxState::Confirmed)
+        .collect();
     assert_eq!(mined.len(), 1);
     assert_eq!(f.tx_hash.as_deref(), Some(mined[0].tx_hash.as_str()));
     assert_ne!(

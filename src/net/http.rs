@@ -118,7 +118,7 @@ pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
     install_tls();
     reqwest::blocking::Client::builder()
         .timeout(timeout)
-        .user_agent(super::x_api::USER_AGENT)
+        .user_agent(super::USER_AGENT)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }

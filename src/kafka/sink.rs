@@ -1,9 +1,9 @@
-//! Where an ingester's records go: a Kafka topic (keyed as DESIGN.md says, acknowledged record by record so
+//! Where an ingester's records go: a Kafka topic (keyed as `kafka/topics.toml` says, acknowledged record by record so
 //! nothing read from a provider is lost when the broker is away) or a JSONL file for offline use, in the same
 //! format `backtest` reads. Records that cannot be read go beside them: `deadletter.<topic>` with the reason in
 //! a header, or `<file>.deadletter.jsonl` with the reason in the line.
 
-use crate::kafka::{envelope, publish::Publisher, topics};
+use super::{envelope, publish::Publisher, topics};
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ pub enum SinkError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Kafka(#[from] crate::kafka::publish::PublishError),
+    Kafka(#[from] super::publish::PublishError),
 }
 
 pub enum Sink {

@@ -3,7 +3,7 @@
 //! (re-asked once), a reply that is not JSON, a 429 with DashScope's body, a reply slower than the latency
 //! budget. Whatever the model fails to score gets the lexicon score, named as such.
 
-mod common;
+use crate::common;
 
 use common::fake_http::{FakeHttp, Reply, Req};
 use common::{bin, dev_broker, topic_records};

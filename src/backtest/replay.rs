@@ -1,9 +1,13 @@
 //! `hypeflow replay`: batch reprocessing of topic history through the same dataflow as a backtest, writing the
 //! same outputs. Replaying the published sample gives the same intents and trades as the file backtest.
 
-use super::source::{bounded_source, history_start, SourceSpec, TopicKind};
-use crate::backtest::{finish, runner, BacktestError, BacktestResult};
+use super::{finish, BacktestError, BacktestResult};
 use crate::config::{PipelineConfig, TokenTable};
+use crate::dataflow::driver::{run_source, ClusterSpec};
+use crate::kafka::source::{
+    bounded_source, history_start, SourceSpec, TopicKind, DEFAULT_FETCH_WAIT_MS,
+};
+use crate::kafka::topics;
 use std::sync::{Arc, Mutex};
 
 pub struct ReplayRequest {
@@ -13,7 +17,7 @@ pub struct ReplayRequest {
     pub brokers: String,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
-    pub cluster: runner::ClusterSpec,
+    pub cluster: ClusterSpec,
     /// `social.tweets`, or `social.scored` when `scored`.
     pub tweets_topic: String,
     pub scored: bool,
@@ -36,7 +40,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
     let dead = Arc::new(Mutex::new(Vec::new()));
     let spec = SourceSpec {
         brokers: req.brokers.clone(),
-        group_id: super::topics::name(&format!("hypeflow-replay-{}", req.cfg.pipeline.id)),
+        group_id: topics::name(&format!("hypeflow-replay-{}", req.cfg.pipeline.id)),
         topics,
         from_ms: req.from_ms,
         to_ms: req.to_ms,
@@ -46,7 +50,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         fine_quantum_ms: None,
         table: table.clone(),
         dead: dead.clone(),
-        fetch_wait_ms: super::source::DEFAULT_FETCH_WAIT_MS,
+        fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
     };
     let start = history_start(&spec)
         .map_err(|e| BacktestError::Option(e.to_string()))?
@@ -54,7 +58,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
     let cfg = Arc::new(req.cfg);
     let s2 = spec.clone();
     let workers = req.cluster.total_workers();
-    let out = runner::run_source(
+    let out = run_source(
         cfg.clone(),
         table,
         bar_interval,

@@ -1,11 +1,15 @@
-//! Replays loaded history through the dataflow on W worker threads, in event-time order, and collects what the
-//! portfolio stage emits. Each worker feeds a deterministic share of the records; the dataflow's exchanges and
-//! canonical ordering make the result independent of W.
+//! The one timely driver: backtests, topic replays and the live run all start their workers here, assemble the
+//! same pipeline on them and end the same way (a worker's panic comes back with its message).
+//! - `run_shares` feeds per-worker iterators of history (files, generators) in event-time order, with bounded
+//!   lag; each worker feeds a deterministic share and the dataflow's exchanges and canonical ordering make the
+//!   result independent of the number of workers.
+//! - `run_source` drives a source operator built per worker (a topic replay) until it drains.
+//! - `execute` is what both stand on, and what the live run uses with its own output operator.
 
-use super::inputs::{InputEvent, Loaded};
+use super::input::{split_events, InputEvent, Inputs};
+use super::records::{epoch, BarRec, Counters, TickRec, TweetRec};
+use super::{assemble, PipelineContext, PortfolioEvent, Positions};
 use crate::config::{PipelineConfig, TokenTable};
-use crate::dataflow::records::{epoch, BarRec, Counters, TickRec, TweetRec};
-use crate::dataflow::{assemble, PipelineContext, PortfolioEvent};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use timely::container::CapacityContainerBuilder;
@@ -35,44 +39,80 @@ pub enum RunError {
     Source(String),
 }
 
+/// Starts the workers `cluster` describes, runs `work` on each and waits for all. A worker that panics is
+/// reported with its panic message (timely itself only keeps the payload's type).
+pub fn execute<T, F>(cluster: &ClusterSpec, work: F) -> Result<Vec<T>, RunError>
+where
+    T: Send + 'static,
+    F: Fn(&mut timely::worker::Worker) -> T + Send + Sync + 'static,
+{
+    let panics: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let p2 = panics.clone();
+    let guards =
+        timely::execute(
+            cluster.timely_config(),
+            move |worker| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                work(worker)
+            })) {
+                Ok(t) => t,
+                Err(payload) => {
+                    if let Ok(mut v) = p2.lock() {
+                        v.push(panic_message(payload.as_ref()));
+                    }
+                    std::panic::resume_unwind(payload)
+                }
+            },
+        )
+        .map_err(RunError::Timely)?;
+    let mut out = Vec::new();
+    for r in guards.join() {
+        match r {
+            Ok(t) => out.push(t),
+            Err(opaque) => {
+                let told = panics.lock().ok().and_then(|v| v.first().cloned());
+                return Err(RunError::Worker(told.unwrap_or(opaque)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A panic payload as text: the message of `panic!("...")` and of `expect`, or its type when it is neither.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// Ends a pipeline's output in `into`: the portfolio's events, in the order worker 0 emits them.
+fn collect<'s>(
+    events: timely::dataflow::Stream<'s, u64, Vec<PortfolioEvent>>,
+    into: Arc<Mutex<Vec<PortfolioEvent>>>,
+) {
+    events.sink(Pipeline, "Collect", move |(input, _frontier)| {
+        input.for_each_stamp(|_cap, data| {
+            if let Ok(mut out) = into.lock() {
+                for batch in data {
+                    out.append(batch);
+                }
+            }
+        });
+    });
+}
+
+fn take_collected(c: &Mutex<Vec<PortfolioEvent>>) -> Result<Vec<PortfolioEvent>, RunError> {
+    let mut guard = c
+        .lock()
+        .map_err(|_| RunError::Worker("a worker panicked while collecting output".into()))?;
+    Ok(std::mem::take(&mut *guard))
+}
+
 /// One worker's share of the replay, in event-time order.
 pub type Share = Box<dyn Iterator<Item = InputEvent> + Send>;
-
-/// Replays loaded files: round-robin shares keep each worker's slice in global event-time order.
-pub fn run(
-    cfg: Arc<PipelineConfig>,
-    table: Arc<TokenTable>,
-    loaded: Loaded,
-    workers: usize,
-    show_progress: bool,
-) -> Result<RunOutput, RunError> {
-    let workers = workers.max(1);
-    let total = loaded.events.len() as u64;
-    let first_time = loaded
-        .events
-        .first()
-        .map(|e| e.time())
-        .or(loaded.first_time);
-    let mut shares: Vec<Vec<InputEvent>> = (0..workers)
-        .map(|_| Vec::with_capacity(loaded.events.len() / workers + 1))
-        .collect();
-    for (i, ev) in loaded.events.into_iter().enumerate() {
-        shares[i % workers].push(ev);
-    }
-    let shares: Vec<Share> = shares
-        .into_iter()
-        .map(|v| Box::new(v.into_iter()) as Share)
-        .collect();
-    run_shares(
-        cfg,
-        table,
-        loaded.bar_interval,
-        first_time,
-        shares,
-        total,
-        show_progress,
-    )
-}
 
 /// Replays any per-worker event sources (files, generators) through the pipeline.
 pub fn run_shares(
@@ -111,10 +151,10 @@ pub fn run_shares(
         bar_interval,
         counters: counters.clone(),
         history_start: first_time.unwrap_or(0),
-        positions: crate::dataflow::Positions::Model,
+        positions: Positions::Model,
     };
     let (c2, f2, b2) = (collected.clone(), fed.clone(), bar.clone());
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+    execute(&ClusterSpec::local(workers), move |worker| {
         let index = worker.index();
         let mine: Share = shares
             .lock()
@@ -130,7 +170,7 @@ pub fn run_shares(
         let sink = c2.clone();
         worker.dataflow::<u64, _, _>(|scope| {
             let events = assemble(
-                crate::dataflow::Inputs {
+                Inputs {
                     ticks: ticks.to_stream(scope),
                     bars: bars.to_stream(scope),
                     tweets: tweets.to_stream(scope),
@@ -138,17 +178,7 @@ pub fn run_shares(
                 },
                 &ctx,
             );
-            events
-                .probe_with(&probe)
-                .sink(Pipeline, "Collect", move |(input, _frontier)| {
-                    input.for_each_stamp(|_cap, data| {
-                        if let Ok(mut out) = sink.lock() {
-                            for batch in data {
-                                out.append(batch);
-                            }
-                        }
-                    });
-                });
+            collect(events.probe_with(&probe), sink);
         });
 
         let mut current = 0u64;
@@ -196,21 +226,12 @@ pub fn run_shares(
         f2.fetch_add(since_report, Ordering::Relaxed);
         drop((ticks, bars, tweets));
         while worker.step_or_park(None) {}
-    })
-    .map_err(RunError::Timely)?;
-    for r in guards.join() {
-        r.map_err(RunError::Worker)?;
-    }
+    })?;
     if let Some(pb) = bar.as_ref() {
         pb.finish_and_clear();
     }
-    let events = std::mem::take(
-        &mut *collected
-            .lock()
-            .map_err(|e| RunError::Worker(e.to_string()))?,
-    );
     Ok(RunOutput {
-        events,
+        events: take_collected(&collected)?,
         counters,
         fed: fed.load(Ordering::Relaxed),
     })
@@ -281,28 +302,14 @@ where
         bar_interval,
         counters: counters.clone(),
         history_start,
-        positions: crate::dataflow::Positions::Model,
+        positions: Positions::Model,
     };
     let (c2, e2) = (collected.clone(), errors.clone());
-    let guards = timely::execute(cluster.timely_config(), move |worker| {
+    execute(&cluster, move |worker| {
         let sink = c2.clone();
         let errs = e2.clone();
         worker.dataflow::<u64, _, _>(|scope| match make_source(scope) {
-            Ok(events) => {
-                assemble(crate::dataflow::split_events(events), &ctx).sink(
-                    Pipeline,
-                    "Collect",
-                    move |(input, _)| {
-                        input.for_each_stamp(|_, data| {
-                            if let Ok(mut out) = sink.lock() {
-                                for batch in data {
-                                    out.append(batch);
-                                }
-                            }
-                        });
-                    },
-                );
-            }
+            Ok(events) => collect(assemble(split_events(events), &ctx), sink),
             Err(e) => {
                 if let Ok(mut v) = errs.lock() {
                     v.push(e);
@@ -310,23 +317,35 @@ where
             }
         });
         while worker.step_or_park(Some(std::time::Duration::from_millis(10))) {}
-    })
-    .map_err(RunError::Timely)?;
-    for r in guards.join() {
-        r.map_err(RunError::Worker)?;
-    }
+    })?;
     if let Some(e) = errors.lock().ok().and_then(|v| v.first().cloned()) {
         return Err(RunError::Source(e));
     }
-    let events = std::mem::take(
-        &mut *collected
-            .lock()
-            .map_err(|e| RunError::Worker(e.to_string()))?,
-    );
+    let events = take_collected(&collected)?;
     let fed = Counters::get(&counters.ticks) + Counters::get(&counters.tweets);
     Ok(RunOutput {
         events,
         counters,
         fed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_panic_comes_back_with_its_message() {
+        let e = execute(&ClusterSpec::local(2), |w| {
+            if w.index() == 1 {
+                panic!("bad record at offset 42");
+            }
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("bad record at offset 42"), "{e}");
+        assert_eq!(
+            execute(&ClusterSpec::local(2), |w| w.index()).unwrap(),
+            vec![0, 1]
+        );
+    }
 }

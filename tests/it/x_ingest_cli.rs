@@ -3,7 +3,7 @@
 //! JSONL file or into `social.tweets` on a broker, keyed by author, with unreadable lines dead-lettered. The
 //! bearer token must not appear in anything the command prints, even at debug level.
 
-mod common;
+use crate::common;
 
 use common::fake_http::{line, FakeHttp, Reply, Step};
 use common::{bin, dev_broker, printed, topic_records};

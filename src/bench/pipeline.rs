@@ -1,10 +1,12 @@
 //! Throughput benchmark of the full dataflow on in-memory synthetic history (`hypeflow bench`). Loading and
 //! parsing files is excluded on purpose: the figure is the dataflow's own rate.
 
-use crate::backtest::inputs::{InputEvent, Loaded};
-use crate::backtest::runner;
+use crate::backtest::inputs::Loaded;
+use crate::backtest::run_loaded;
 use crate::config::{PipelineConfig, SignalConfig, TokenTable};
+use crate::dataflow::driver::{run_shares, Share};
 use crate::dataflow::indicators::Closes;
+use crate::dataflow::input::InputEvent;
 use crate::dataflow::records::{BarRec, TickRec, TweetRec};
 use crate::model::{Engagement, Tweet};
 use rand::{Rng, SeedableRng};
@@ -120,7 +122,7 @@ impl Synthetic {
             volume: Decimal::new(1 + (hash01(e ^ 3) * 1000.0) as i64, 2),
         })
     }
-    pub fn share(self, index: usize, workers: usize) -> runner::Share {
+    pub fn share(self, index: usize, workers: usize) -> Share {
         Box::new(
             (index as u64..self.len())
                 .step_by(workers.max(1))
@@ -145,7 +147,7 @@ pub fn run_dataflow(ticks: u64, tweets: u64, workers: usize) -> anyhow::Result<B
     let shares = (0..workers).map(|i| syn.share(i, workers)).collect();
     let interval = cfg.bar_interval_ms().map_err(anyhow::Error::msg)?;
     let start = Instant::now();
-    let out = runner::run_shares(Arc::new(cfg), table, interval, Some(0), shares, n, false)?;
+    let out = run_shares(Arc::new(cfg), table, interval, Some(0), shares, n, false)?;
     let seconds = start.elapsed().as_secs_f64();
     let intents = out
         .events
@@ -216,7 +218,7 @@ pub fn run_sma_bars(bars: u64, workers: usize) -> anyhow::Result<(BenchResult, f
         ..Default::default()
     };
     let start = Instant::now();
-    let out = runner::run(Arc::new(cfg), table, loaded, workers, false)?;
+    let out = run_loaded(Arc::new(cfg), table, loaded, workers, false)?;
     let seconds = start.elapsed().as_secs_f64();
     let intents = out
         .events

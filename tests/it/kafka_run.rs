@@ -2,7 +2,7 @@
 //! record, those `replay` computes for the same history; a restart resumes from the committed watermark
 //! (minus the rewind), not from the beginning.
 
-mod common;
+use crate::common;
 
 use common::{dev_broker, number_after, run_ok, topic_data};
 

@@ -3,7 +3,7 @@
 //! knows about and protects; a run killed with SIGKILL mid-stream and restarted leaves exactly the decisions
 //! of an uninterrupted run in `orders.intents`, and the executor carries each out once.
 
-mod common;
+use crate::common;
 
 use common::{
     bin, dev_broker, number_after, publish_file as publish, run_ok, sample, split_sample as split,

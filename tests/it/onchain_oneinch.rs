@@ -3,7 +3,7 @@
 //! same journal/sign/confirm path; a route to any other address, or a spender that is not the pinned router, is
 //! refused before anything is signed.
 
-mod common;
+use crate::common;
 
 use alloy::primitives::{aliases::U24, Address, Bytes, U160, U256};
 use alloy::sol_types::SolCall;
@@ -12,7 +12,8 @@ use common::fake_http::{FakeHttp, Reply};
 use hypeflow::chain::contracts::{IQuoterV2, ISwapRouter02};
 use hypeflow::execution::journal::Journal;
 use hypeflow::execution::onchain::units::from_base_units;
-use hypeflow::execution::onchain::{UniswapV3Venue, VenueConfig};
+use hypeflow::execution::onchain::{OneInchVenue, VenueConfig};
+use hypeflow::execution::venue::Venue;
 use hypeflow::model::{FillStatus, OrderIntent, Protection, Side};
 use rust_decimal::Decimal;
 use std::sync::{Arc, Mutex};
@@ -118,7 +119,7 @@ fn a_1inch_route_to_the_pinned_router_lands_and_any_other_is_refused() {
     let route_to = Arc::new(Mutex::new(m.uni.router));
     let fake = fake_1inch(&m, m.uni.router, route_to.clone());
     let cfg = VenueConfig::parse(&oneinch_toml(&m, &fake), "venue").unwrap();
-    let mut v = UniswapV3Venue::connect(cfg, &m.anvil.url, TRADER_KEY.parse().unwrap()).unwrap();
+    let mut v = OneInchVenue::connect(cfg, &m.anvil.url, TRADER_KEY.parse().unwrap()).unwrap();
     assert_eq!(v.name(), "1inch");
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(&dir.path().join("j.sqlite")).unwrap();
@@ -159,7 +160,7 @@ fn a_1inch_route_to_the_pinned_router_lands_and_any_other_is_refused() {
     // a spender that is not the pinned router stops the start
     let other = fake_1inch(&m, m.usd, Arc::new(Mutex::new(m.uni.router)));
     let cfg = VenueConfig::parse(&oneinch_toml(&m, &other), "venue").unwrap();
-    let e = UniswapV3Venue::connect(cfg, &m.anvil.url, TRADER_KEY.parse().unwrap())
+    let e = OneInchVenue::connect(cfg, &m.anvil.url, TRADER_KEY.parse().unwrap())
         .err()
         .unwrap();
     assert!(e.to_string().contains("spender"), "{e}");

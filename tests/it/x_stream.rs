@@ -4,13 +4,13 @@
 //! X's rate-limit headers, and recent search with `since_id` and `next_token` paging. The reconnect schedule
 //! is read from a recording clock and compared with the one X documents.
 
-mod common;
+use crate::common;
 
 use common::fake_http::{line, FakeHttp, Reply, Step};
 use hypeflow::ingest::clock::RecordingClock;
-use hypeflow::ingest::sink::{DeadLine, Sink};
 use hypeflow::ingest::x_api::{XApi, XError};
 use hypeflow::ingest::x_ingest::{self, IngestError, PollOptions, StreamOptions};
+use hypeflow::kafka::sink::{DeadLine, Sink};
 use hypeflow::model::Tweet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -10,16 +10,18 @@
 //!   the watermark past the bar close, as the source logs it), and from the bar close itself, which adds the
 //!   wait for that record (it depends on the feed's rate, not on hypeflow).
 
-use super::envelope;
-use super::publish::{PublishError, Publisher};
-use super::run::{run_live, RunError, RunRequest};
-use super::source::{consumer, partition_count, Advance, SourceError, DEFAULT_FETCH_WAIT_MS};
-use super::topics;
-use crate::backtest::inputs::InputEvent;
-use crate::backtest::runner::ClusterSpec;
-use crate::bench::{Synthetic, BENCH_PIPELINE};
+use super::pipeline::{Synthetic, BENCH_PIPELINE};
 use crate::config::{PipelineConfig, TokenTable};
+use crate::dataflow::driver::ClusterSpec;
+use crate::dataflow::input::InputEvent;
 use crate::dataflow::Positions;
+use crate::kafka::envelope;
+use crate::kafka::publish::{PublishError, Publisher};
+use crate::kafka::run::{run_live, LiveError, RunRequest};
+use crate::kafka::source::{
+    consumer, partition_count, Advance, SourceError, DEFAULT_FETCH_WAIT_MS,
+};
+use crate::kafka::topics;
 use crate::model::PriceTick;
 use rand::{Rng, SeedableRng};
 use rdkafka::consumer::Consumer;
@@ -34,7 +36,7 @@ pub enum KafkaBenchError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
-    Run(#[from] RunError),
+    Run(#[from] LiveError),
     #[error("bench pipeline: {0}")]
     Pipeline(String),
     #[error("{read} of {expected} records were read back: the broker dropped some (librdkafka's mock cluster keeps about 5 MB per partition; use fewer --ticks)")]

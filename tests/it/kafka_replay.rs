@@ -2,7 +2,7 @@
 //! 127.0.0.1): publish the sample, replay it through the pipeline, and get exactly the file backtest's intents
 //! and trades, with 1 and 2 workers.
 
-mod common;
+use crate::common;
 
 use common::{dev_broker, read, run_ok};
 use std::path::Path;

@@ -2,11 +2,12 @@
 //! checks, quotes, simulation, signing and the synchronous journal write included; confirmation excluded), and
 //! the journal's and the paper venue's throughput on their own.
 
-use super::journal::Journal;
-use super::onchain::{UniswapV3Venue, VenueConfig};
-use super::PaperExecutor;
 use crate::chain::devnet::{evm_dir, Anvil, Devnet, DEV_KEYS};
 use crate::config::FillConfig;
+use crate::dataflow::fill_model::FillModel;
+use crate::execution::journal::Journal;
+use crate::execution::onchain::{UniswapV3Venue, VenueConfig};
+use crate::execution::venue::Venue;
 use crate::model::{OrderIntent, Protection, Side};
 use rust_decimal::Decimal;
 use std::time::Instant;
@@ -75,7 +76,7 @@ pub fn run(swaps: u64, journal_n: u64) -> Result<ExecutorFigures, String> {
     lat.sort_unstable();
 
     let j = Journal::open(&dir.join("journal.sqlite")).map_err(|e| e.to_string())?;
-    let paper = PaperExecutor::new(FillConfig::default());
+    let paper = FillModel::new(FillConfig::default());
     let t = Instant::now();
     for i in 0..journal_n {
         let it = intent(1_000_000 + i, Side::Buy, Some(Decimal::from(20)), None);

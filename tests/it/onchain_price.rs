@@ -3,7 +3,7 @@
 //! the chain head: a token against a USD stablecoin, WETH against it, and a token priced through WETH. When the
 //! node goes away, the next provider in the priority takes over in the same round.
 
-mod common;
+use crate::common;
 
 use common::bin;
 use common::fake_http::{FakeHttp, Reply};

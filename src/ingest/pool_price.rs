@@ -2,10 +2,10 @@
 //! head, stamped with that block's time. `sqrtPriceX96` is sqrt(token1/token0 in raw units) * 2^96; the price is
 //! computed exactly in 512-bit integers and only then made a decimal, so no float ever touches it.
 
-use super::contracts::{IUniswapV3Pool, IERC20};
-use super::{read_provider, ChainError};
-use crate::ingest::http::ProviderError;
-use crate::ingest::price_feed::{PriceProvider, Quote, TokenFeed};
+use super::price_provider::{PriceProvider, Quote, TokenFeed};
+use crate::chain::contracts::{IUniswapV3Pool, IERC20};
+use crate::chain::{read_provider, ChainError};
+use crate::net::http::ProviderError;
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, U256, U512};
 use alloy::providers::{DynProvider, Provider};

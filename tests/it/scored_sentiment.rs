@@ -2,7 +2,7 @@
 //! recorded by the stage, a backtest of the scored file and a replay of the scored topic make exactly the
 //! decisions of the plain backtest that scores posts inline; with different scores, different decisions.
 
-mod common;
+use crate::common;
 
 use common::{dev_broker, read, run_ok, sample};
 

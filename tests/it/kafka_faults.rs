@@ -1,7 +1,7 @@
 //! Faults around a live run: the broker goes away and comes back while `run` and `execute` are up; poison
 //! records sit among good ones. (A run killed with SIGKILL is in kafka_positions.rs.)
 
-mod common;
+use crate::common;
 
 use common::{
     bin, dev_broker, intent_ids_in, number_after, publish_file, run_ok, split_sample, topic_data,

@@ -1,7 +1,7 @@
 //! The paper executor against a broker process: two executors in one consumer group sharing a journal, intents
 //! delivered twice, and a restart. Every intent id is executed and published exactly once.
 
-mod common;
+use crate::common;
 
 use common::{bin, dev_broker, intent_ids_in, number_after as stat, run_ok, topic_data};
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 //! goes stale for one token; DexScreener takes over in the same round each time, from the token's most liquid
 //! pair, and CoinGecko is not called again before its `retry-after` is over.
 
-mod common;
+use crate::common;
 
 use common::bin;
 use common::fake_http::{FakeHttp, Reply};

@@ -1,0 +1,564 @@
+//! The fill model: how an intent fills against market data. The portfolio operator uses it for backtests and
+//! the paper venue uses it live, so a backtest and a paper run mean the same thing by "filled".
+//!
+//! Conventions (printed in every report): a market intent decided at a bar close fills at the next bar's open
+//! of that token; slippage is fixed bps or constant-product price impact; a fee per side on notional; optional
+//! gas per fill. Protective orders (stop-loss, trailing stop, take-profit) rest at the venue and are checked
+//! against each later bar's range, stop before take-profit ("low before high").
+
+use super::records::BarRec;
+use crate::config::{FillConfig, SlippageModel, StopFill};
+use crate::model::{Distance, Fill, FillStatus, OrderIntent, Side};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+const QTY_DP: u32 = 12;
+const MONEY_DP: u32 = 10;
+
+/// Which order a fill belongs to.
+struct Ref<'a> {
+    intent_id: &'a str,
+    symbol: &'a str,
+}
+
+#[derive(Clone, Debug)]
+struct Resting {
+    symbol: String,
+    intent_id: String,
+    stop: Option<Decimal>,
+    take_profit: Option<Decimal>,
+    trailing: Option<Distance>,
+    high_water: Decimal,
+}
+
+impl Resting {
+    /// The binding stop level and whether it is the trailing one.
+    fn stop_level(&self) -> Option<(Decimal, bool)> {
+        let trail = self.trailing.map(|d| d.below(self.high_water));
+        match (self.stop, trail) {
+            (Some(s), Some(t)) if t > s => Some((t, true)),
+            (Some(s), _) => Some((s, false)),
+            (None, Some(t)) => Some((t, true)),
+            (None, None) => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FillModel {
+    cfg: FillConfig,
+    venue: String,
+    pending: BTreeMap<u32, OrderIntent>,
+    resting: BTreeMap<u32, Resting>,
+}
+
+impl FillModel {
+    pub fn new(cfg: FillConfig) -> Self {
+        FillModel {
+            cfg,
+            venue: "paper".into(),
+            pending: BTreeMap::new(),
+            resting: BTreeMap::new(),
+        }
+    }
+
+    pub fn submit(&mut self, token: u32, intent: OrderIntent) {
+        self.pending.insert(token, intent);
+    }
+
+    pub fn has_pending(&self, token: u32) -> bool {
+        self.pending.contains_key(&token)
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = (&u32, &OrderIntent)> {
+        self.pending.iter()
+    }
+
+    /// Quote committed to buys not yet filled, with fee and gas, so decisions never double-spend cash.
+    pub fn reserved_cash(&self) -> Decimal {
+        self.pending
+            .values()
+            .filter(|i| i.side == Side::Buy)
+            .map(|i| {
+                let n = i.notional.unwrap_or(Decimal::ZERO);
+                n + n * self.cfg.fee_rate + self.cfg.gas_quote
+            })
+            .sum()
+    }
+
+    fn liquidity(&self, symbol: &str) -> Decimal {
+        self.cfg
+            .pool_liquidity
+            .get(symbol)
+            .copied()
+            .unwrap_or(self.cfg.default_pool_liquidity)
+    }
+
+    /// Average price paid when spending `notional` at reference price `p`.
+    pub fn buy_price(&self, symbol: &str, p: Decimal, notional: Decimal) -> Decimal {
+        match self.cfg.slippage_model {
+            SlippageModel::Bps => {
+                p * (Decimal::ONE + self.cfg.slippage_bps / Decimal::from(10_000))
+            }
+            // x*y=k with quote reserve R: spending q moves the average price to p * (1 + q / R).
+            SlippageModel::Amm => p * (Decimal::ONE + notional / self.liquidity(symbol)),
+        }
+    }
+
+    /// Average price received when selling `qty` at reference price `p`.
+    pub fn sell_price(&self, symbol: &str, p: Decimal, qty: Decimal) -> Decimal {
+        match self.cfg.slippage_model {
+            SlippageModel::Bps => {
+                p * (Decimal::ONE - self.cfg.slippage_bps / Decimal::from(10_000))
+            }
+            // base reserve B = R / p: selling b base returns R * b / (B + b), i.e. p * B / (B + b) each.
+            SlippageModel::Amm => {
+                let base_reserve = self.liquidity(symbol) / p;
+                p * base_reserve / (base_reserve + qty)
+            }
+        }
+    }
+
+    fn fill(
+        &self,
+        Ref { intent_id, symbol }: Ref,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        reason: &str,
+        time: i64,
+    ) -> Fill {
+        let price = price.round_dp(MONEY_DP);
+        Fill {
+            intent_id: intent_id.to_string(),
+            venue: self.venue.clone(),
+            token: symbol.to_string(),
+            side,
+            quantity: qty,
+            price,
+            fee: (qty * price * self.cfg.fee_rate).round_dp(MONEY_DP),
+            gas: self.cfg.gas_quote,
+            tx_hash: None,
+            status: FillStatus::Filled,
+            reason: reason.to_string(),
+            fill_time: time,
+        }
+    }
+
+    /// A venue refusal of `intent`, with the reason.
+    pub fn reject(&self, intent: &OrderIntent, reason: String, time: i64) -> Fill {
+        Fill::refusal(
+            &intent.id,
+            &self.venue,
+            &intent.token,
+            intent.side,
+            reason,
+            time,
+        )
+    }
+
+    /// Processes one bar of `token`: fills its pending intent at the open, then checks resting protective
+    /// orders against the bar's range. `position` is the open quantity before this bar; `cash` is free cash.
+    pub fn on_bar(&mut self, bar: &BarRec, position: Option<Decimal>, cash: Decimal) -> Vec<Fill> {
+        let mut fills = Vec::new();
+        let mut position = position;
+        if let Some(intent) = self.pending.remove(&bar.token) {
+            let sym = intent.token.clone();
+            match intent.side {
+                Side::Buy => {
+                    let notional = intent
+                        .notional
+                        .unwrap_or_else(|| intent.quantity.unwrap_or_default() * bar.open);
+                    let price = self.buy_price(&sym, bar.open, notional);
+                    let slip_bps = (price / bar.open - Decimal::ONE) * Decimal::from(10_000);
+                    let qty = (notional / price)
+                        .round_dp_with_strategy(QTY_DP, rust_decimal::RoundingStrategy::ToZero);
+                    let need = notional + notional * self.cfg.fee_rate + self.cfg.gas_quote;
+                    if slip_bps > intent.max_slippage_bps {
+                        fills.push(self.reject(
+                            &intent,
+                            format!(
+                                "slippage {:.1} bps exceeds max {} bps",
+                                slip_bps, intent.max_slippage_bps
+                            ),
+                            bar.open_time,
+                        ));
+                    } else if need > cash {
+                        fills.push(self.reject(
+                            &intent,
+                            format!("insufficient cash: need {need:.2}, have {cash:.2}"),
+                            bar.open_time,
+                        ));
+                    } else if qty <= Decimal::ZERO {
+                        fills.push(self.reject(
+                            &intent,
+                            "quantity rounds to zero".into(),
+                            bar.open_time,
+                        ));
+                    } else {
+                        let f = self.fill(
+                            Ref {
+                                intent_id: &intent.id,
+                                symbol: &sym,
+                            },
+                            Side::Buy,
+                            qty,
+                            price,
+                            "entry",
+                            bar.open_time,
+                        );
+                        self.rest_after_entry(bar.token, &intent, f.price);
+                        position = Some(qty);
+                        fills.push(f);
+                    }
+                }
+                Side::Sell => match position {
+                    Some(qty) if qty > Decimal::ZERO => {
+                        let price = self.sell_price(&sym, bar.open, qty);
+                        fills.push(self.fill(
+                            Ref {
+                                intent_id: &intent.id,
+                                symbol: &sym,
+                            },
+                            Side::Sell,
+                            qty,
+                            price,
+                            &intent.reason,
+                            bar.open_time,
+                        ));
+                        self.resting.remove(&bar.token);
+                        position = None;
+                    }
+                    _ => fills.push(self.reject(
+                        &intent,
+                        "no open position to sell".into(),
+                        bar.open_time,
+                    )),
+                },
+            }
+        }
+        if let Some(qty) = position {
+            if let Some((price, why)) = self.protective_trigger(bar) {
+                if let Some(r) = self.resting.remove(&bar.token) {
+                    let price = match why {
+                        "take_profit" => price,
+                        _ => self.sell_price(&r.symbol, price, qty),
+                    };
+                    fills.push(self.fill(
+                        Ref {
+                            intent_id: &r.intent_id,
+                            symbol: &r.symbol,
+                        },
+                        Side::Sell,
+                        qty,
+                        price,
+                        why,
+                        bar.open_time,
+                    ));
+                }
+            }
+        }
+        fills
+    }
+
+    /// Places the protective orders an entry intent asked for, at levels measured from the entry price.
+    pub fn rest_after_entry(&mut self, token: u32, intent: &OrderIntent, entry_price: Decimal) {
+        let p = &intent.protection;
+        self.resting.insert(
+            token,
+            Resting {
+                symbol: intent.token.clone(),
+                intent_id: intent.id.clone(),
+                stop: p.stop_loss.map(|d| d.below(entry_price)),
+                take_profit: p.take_profit.map(|d| d.above(entry_price)),
+                trailing: p.trailing_stop,
+                high_water: entry_price,
+            },
+        );
+    }
+
+    /// Drops the protective orders of a position that was closed.
+    pub fn cancel_resting(&mut self, token: u32) {
+        self.resting.remove(&token);
+    }
+
+    /// Whether a resting protective order of `bar`'s token triggers within the bar: the trigger price (stop
+    /// first, "low before high"; a take-profit at its price or the better open) and which order it was. When
+    /// nothing triggers, the trailing stop's high-water mark follows the bar's high.
+    pub fn protective_trigger(&mut self, bar: &BarRec) -> Option<(Decimal, &'static str)> {
+        let r = self.resting.get_mut(&bar.token)?;
+        if let Some((level, trailing)) = r.stop_level() {
+            if bar.low <= level {
+                let trigger = match self.cfg.stop_fill {
+                    StopFill::StopPrice => level,
+                    StopFill::GapAware => level.min(bar.open),
+                };
+                let why = if trailing {
+                    "trailing_stop"
+                } else {
+                    "stop_loss"
+                };
+                return Some((trigger, why));
+            }
+        }
+        if let Some(tp) = r.take_profit {
+            if bar.high >= tp {
+                return Some((tp.max(bar.open), "take_profit"));
+            }
+        }
+        if bar.high > r.high_water {
+            r.high_water = bar.high;
+        }
+        None
+    }
+
+    /// Removes the pending intent `intent_id` of `token` once the venue reported its outcome.
+    pub fn settle(&mut self, token: u32, intent_id: &str) -> Option<OrderIntent> {
+        match self.pending.get(&token) {
+            Some(i) if i.id == intent_id => self.pending.remove(&token),
+            _ => None,
+        }
+    }
+
+    /// Executes a market intent right now against a reference price (the latest tick): the executor's paper
+    /// venue. Same slippage model, fee and gas as the backtest; entries beyond the intent's slippage bound are
+    /// rejected. A sell needs the intent's quantity.
+    pub fn fill_now(&self, intent: &OrderIntent, price: Decimal, time: i64) -> Fill {
+        let r = Ref {
+            intent_id: &intent.id,
+            symbol: &intent.token,
+        };
+        match intent.side {
+            Side::Buy => {
+                let notional = intent
+                    .notional
+                    .unwrap_or_else(|| intent.quantity.unwrap_or_default() * price);
+                let p = self.buy_price(&intent.token, price, notional);
+                let slip = (p / price - Decimal::ONE) * Decimal::from(10_000);
+                if slip > intent.max_slippage_bps {
+                    return self.reject(
+                        intent,
+                        format!(
+                            "slippage {slip:.1} bps exceeds max {} bps",
+                            intent.max_slippage_bps
+                        ),
+                        time,
+                    );
+                }
+                let qty = (notional / p)
+                    .round_dp_with_strategy(QTY_DP, rust_decimal::RoundingStrategy::ToZero);
+                if qty <= Decimal::ZERO {
+                    return self.reject(intent, "quantity rounds to zero".into(), time);
+                }
+                self.fill(r, Side::Buy, qty, p, "entry", time)
+            }
+            Side::Sell => match intent.quantity {
+                Some(q) if q > Decimal::ZERO => {
+                    let p = self.sell_price(&intent.token, price, q);
+                    self.fill(r, Side::Sell, q, p, &intent.reason, time)
+                }
+                _ => self.reject(
+                    intent,
+                    "a sell intent needs a positive quantity".into(),
+                    time,
+                ),
+            },
+        }
+    }
+
+    /// Closes a position outside the bar loop (end of data) at the given price and time.
+    pub fn force_exit(
+        &mut self,
+        token: u32,
+        symbol: &str,
+        intent_id: &str,
+        qty: Decimal,
+        price: Decimal,
+        time: i64,
+    ) -> Fill {
+        self.resting.remove(&token);
+        self.pending.remove(&token);
+        let p = self.sell_price(symbol, price, qty);
+        self.fill(
+            Ref { intent_id, symbol },
+            Side::Sell,
+            qty,
+            p,
+            "force_exit",
+            time,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Protection;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+    fn bar(o: &str, h: &str, l: &str, c: &str, t: i64) -> BarRec {
+        BarRec {
+            token: 0,
+            open_time: t,
+            interval: 60,
+            open: d(o),
+            high: d(h),
+            low: d(l),
+            close: d(c),
+            volume: d("1"),
+        }
+    }
+    fn buy(notional: &str, protection: Protection) -> OrderIntent {
+        OrderIntent {
+            id: "i1".into(),
+            pipeline_id: "p".into(),
+            token: "X".into(),
+            side: Side::Buy,
+            quantity: None,
+            notional: Some(d(notional)),
+            reference_price: d("100"),
+            max_slippage_bps: d("50"),
+            protection,
+            reason: "test".into(),
+            decision_time: 0,
+            inputs_version: "v".into(),
+        }
+    }
+
+    #[test]
+    fn entry_at_next_open_with_fee_and_stop_at_stop_price() {
+        let cfg = FillConfig {
+            fee_rate: d("0.001"),
+            stop_fill: StopFill::StopPrice,
+            ..Default::default()
+        };
+        let mut ex = FillModel::new(cfg);
+        ex.submit(
+            0,
+            buy(
+                "100",
+                Protection {
+                    stop_loss: Some(Distance::Fraction(d("0.05"))),
+                    ..Default::default()
+                },
+            ),
+        );
+        let f = ex.on_bar(&bar("50", "51", "49", "50", 60), None, d("1000"));
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].price, f[0].quantity, f[0].fee),
+            (d("50"), d("2"), d("0.1"))
+        );
+        // low 40 crosses stop 47.5: fills at exactly 47.5 even though the low was lower
+        let f = ex.on_bar(&bar("48", "48", "40", "41", 120), Some(d("2")), d("900"));
+        assert_eq!((f[0].price, f[0].reason.as_str()), (d("47.5"), "stop_loss"));
+    }
+
+    #[test]
+    fn gap_aware_stop_fills_at_open_below_stop() {
+        let cfg = FillConfig {
+            fee_rate: d("0"),
+            stop_fill: StopFill::GapAware,
+            ..Default::default()
+        };
+        let mut ex = FillModel::new(cfg);
+        ex.submit(
+            0,
+            buy(
+                "100",
+                Protection {
+                    stop_loss: Some(Distance::Fraction(d("0.05"))),
+                    ..Default::default()
+                },
+            ),
+        );
+        ex.on_bar(&bar("50", "50", "50", "50", 60), None, d("1000"));
+        let f = ex.on_bar(&bar("45", "46", "44", "45", 120), Some(d("2")), d("900"));
+        assert_eq!(f[0].price, d("45"));
+    }
+
+    #[test]
+    fn trailing_stop_ratchets_and_take_profit() {
+        let cfg = FillConfig {
+            fee_rate: d("0"),
+            stop_fill: StopFill::StopPrice,
+            ..Default::default()
+        };
+        let mut ex = FillModel::new(cfg.clone());
+        ex.submit(
+            0,
+            buy(
+                "100",
+                Protection {
+                    trailing_stop: Some(Distance::Absolute(d("5"))),
+                    ..Default::default()
+                },
+            ),
+        );
+        ex.on_bar(&bar("100", "110", "99", "108", 60), None, d("1000")); // high water 110 -> level 105
+        let f = ex.on_bar(
+            &bar("108", "109", "104", "105", 120),
+            Some(d("1")),
+            d("900"),
+        );
+        assert_eq!(
+            (f[0].price, f[0].reason.as_str()),
+            (d("105"), "trailing_stop")
+        );
+
+        let mut ex = FillModel::new(cfg);
+        ex.submit(
+            0,
+            buy(
+                "100",
+                Protection {
+                    take_profit: Some(Distance::Fraction(d("0.1"))),
+                    ..Default::default()
+                },
+            ),
+        );
+        ex.on_bar(&bar("100", "101", "99", "100", 60), None, d("1000"));
+        let f = ex.on_bar(
+            &bar("112", "115", "111", "114", 120),
+            Some(d("1")),
+            d("900"),
+        );
+        assert_eq!(
+            (f[0].price, f[0].reason.as_str()),
+            (d("112"), "take_profit")
+        );
+    }
+
+    #[test]
+    fn slippage_models_and_rejections() {
+        let cfg = FillConfig {
+            slippage_model: SlippageModel::Amm,
+            default_pool_liquidity: d("10000"),
+            ..Default::default()
+        };
+        let ex = FillModel::new(cfg);
+        // spending 100 into a 10k pool: +1%
+        assert_eq!(ex.buy_price("X", d("50"), d("100")), d("50.5"));
+        // selling 2 base into B = 200: 50 * 200 / 202
+        assert_eq!(
+            ex.sell_price("X", d("50"), d("2")).round_dp(8),
+            (d("50") * d("200") / d("202")).round_dp(8)
+        );
+
+        let mut ex = FillModel::new(FillConfig {
+            slippage_model: SlippageModel::Amm,
+            default_pool_liquidity: d("1000"),
+            ..Default::default()
+        });
+        ex.submit(0, buy("100", Protection::default()));
+        let f = ex.on_bar(&bar("50", "50", "50", "50", 60), None, d("1000"));
+        assert_eq!(f[0].status, FillStatus::Rejected, "10% impact > 50 bps max");
+
+        let mut ex = FillModel::new(FillConfig::default());
+        ex.submit(0, buy("100", Protection::default()));
+        let f = ex.on_bar(&bar("50", "50", "50", "50", 60), None, d("50"));
+        assert!(f[0].reason.contains("insufficient cash"));
+    }
+}

@@ -1,0 +1,492 @@
+//! The path every on-chain venue shares once its router has turned an intent into a transaction: the
+//! executor's own checks before (kill switch, age, allow-list, notional and daily limits), then simulation, the
+//! gas budget, signing, the journal entry before broadcast, confirmation (with replacement of a stuck
+//! transaction), the fill read from the receipt's Transfer logs, and recovery from the journal after a restart.
+//! What differs between venues is behind `Router`: a venue is a router file plus one line in `connect`.
+
+use super::account::{now_ms, rpc, Account};
+use super::checks::{pre_trade, DayBook};
+use super::units::{from_base_units, to_base_units};
+use crate::chain::contracts::IERC20;
+use crate::execution::journal::{Journal, State, TxRow, TxState};
+use crate::execution::venue::{Venue, VenueError};
+use crate::model::{Fill, FillStatus, OrderIntent, Side};
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use rust_decimal::Decimal;
+#[cfg(feature = "test-hooks")]
+use std::time::Duration;
+use std::time::Instant;
+
+/// What a venue's router does: check its contracts at start, turn a plan into a transaction (with its own
+/// market checks), and price the native coin in the quote token for the gas budget and fees.
+pub trait Router {
+    fn name(&self) -> &'static str;
+    /// Checks the router's pinned contracts against the chain before anything is traded.
+    fn verify(&mut self, acct: &Account) -> Result<(), VenueError>;
+    /// The transaction for a plan, or why the trade is refused; nothing is signed here.
+    fn prepare(&mut self, acct: &Account, plan: &Plan) -> Result<Prepared, String>;
+    /// One whole native coin in the quote token; None when it cannot be priced.
+    fn native_price(&self, acct: &Account) -> Option<Decimal>;
+}
+
+/// A swap worked out for an intent.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub token_in: Address,
+    pub token_out: Address,
+    pub amount_in: U256,
+    /// The trade's size in the quote token, for the limits and the gas budget.
+    pub notional: Decimal,
+    pub slippage_bps: Decimal,
+}
+
+/// A transaction ready to sign.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub tx: TransactionRequest,
+    pub fee_tier: u32,
+    pub quoted_out: U256,
+    pub min_out: U256,
+    pub deadline: u64,
+}
+
+/// An on-chain venue: an account and a router.
+pub struct OnchainVenue<R: Router> {
+    pub acct: Account,
+    pub router: R,
+    pub book: DayBook,
+    /// When the last swap was handed to the node (benchmarks time intent-to-broadcast with it).
+    pub last_broadcast: Option<Instant>,
+}
+
+impl<R: Router> OnchainVenue<R> {
+    /// Checks the router against the chain; nothing is traded before this passes.
+    pub fn new(acct: Account, mut router: R) -> Result<Self, VenueError> {
+        router.verify(&acct)?;
+        Ok(OnchainVenue {
+            acct,
+            router,
+            book: DayBook::default(),
+            last_broadcast: None,
+        })
+    }
+
+    /// Allowance for the router of exactly `amount` of `token` (see `Account::ensure_allowance`).
+    pub fn ensure_allowance(&self, token: Address, amount: U256) -> Result<(), String> {
+        self.acct.ensure_allowance(token, amount)
+    }
+
+    fn reject(&self, intent: &OrderIntent, reason: String) -> Fill {
+        Fill::refusal(
+            &intent.id,
+            self.router.name(),
+            &intent.token,
+            intent.side,
+            reason,
+            now_ms(),
+        )
+    }
+
+    fn plan(&self, intent: &OrderIntent) -> Result<Plan, String> {
+        let a = &self.acct;
+        let token =
+            *self.acct.tokens.get(&intent.token).ok_or_else(|| {
+                format!("{} is not on the venue's token allow-list", intent.token)
+            })?;
+        let slippage_bps = if intent.max_slippage_bps > Decimal::ZERO {
+            intent.max_slippage_bps
+        } else {
+            a.cfg.default_slippage_bps
+        };
+        match intent.side {
+            Side::Buy => {
+                let notional = intent
+                    .notional
+                    .filter(|n| *n > Decimal::ZERO)
+                    .ok_or("a buy intent needs a positive notional")?;
+                let amount_in = to_base_units(notional, a.dec(a.quote))
+                    .filter(|a| !a.is_zero())
+                    .ok_or("the notional is below one unit of the quote token")?;
+                Ok(Plan {
+                    token_in: a.quote,
+                    token_out: token,
+                    amount_in,
+                    notional,
+                    slippage_bps,
+                })
+            }
+            Side::Sell => {
+                let qty = intent
+                    .quantity
+                    .filter(|q| *q > Decimal::ZERO)
+                    .ok_or("a sell intent needs a positive quantity")?;
+                let amount_in = to_base_units(qty, a.dec(token))
+                    .filter(|a| !a.is_zero())
+                    .ok_or("the quantity is below one unit of the token")?;
+                Ok(Plan {
+                    token_in: token,
+                    token_out: a.quote,
+                    amount_in,
+                    notional: qty * intent.reference_price,
+                    slippage_bps,
+                })
+            }
+        }
+    }
+
+    /// Executes one claimed intent to its outcome, journaling each step. The returned fill is journaled.
+    fn execute_claimed(
+        &mut self,
+        intent: &OrderIntent,
+        journal: &Journal,
+    ) -> Result<Fill, VenueError> {
+        let fill = match self.try_execute(intent, journal)? {
+            Ok(f) => f,
+            Err(reason) => {
+                let f = self.reject(intent, reason);
+                journal.record_outcome_as(&f, State::Rejected, now_ms())?;
+                f
+            }
+        };
+        Ok(fill)
+    }
+
+    fn try_execute(
+        &mut self,
+        intent: &OrderIntent,
+        journal: &Journal,
+    ) -> Result<Result<Fill, String>, VenueError> {
+        let plan = match self.plan(intent) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = pre_trade(
+            intent,
+            plan.notional,
+            &self.acct.cfg.limits,
+            self.acct.tokens.contains_key(&intent.token),
+            &mut self.book,
+            now_ms(),
+        ) {
+            return Ok(Err(e));
+        }
+        let prepared = match self.router.prepare(&self.acct, &plan) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        // the approval only once the trade is known to be worth making (none for the native coin)
+        if !self.acct.native_in(plan.token_in) {
+            if let Err(e) = self.acct.ensure_allowance(plan.token_in, plan.amount_in) {
+                return Ok(Err(e));
+            }
+        }
+        self.send_prepared(intent, &plan_view(&plan), prepared, journal)
+    }
+
+    /// Simulates, checks the gas budget, signs, journals, broadcasts and confirms a prepared swap.
+    pub fn send_prepared(
+        &mut self,
+        intent: &OrderIntent,
+        plan: &PlanView,
+        prepared: Prepared,
+        journal: &Journal,
+    ) -> Result<Result<Fill, String>, VenueError> {
+        let gas = match self.acct.simulate(&prepared.tx) {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(e)),
+        };
+        journal.set_state(&intent.id, State::Simulated, now_ms())?;
+        let (raw, hash, nonce, max_fee) = self.acct.sign(prepared.tx.clone(), gas)?;
+        let native = self.router.native_price(&self.acct);
+        let worst_gas =
+            from_base_units(U256::from(gas) * U256::from(max_fee), 18).unwrap_or_default();
+        match native {
+            Some(px) => {
+                let budget = plan.notional * self.acct.cfg.gas_budget_bps / Decimal::from(10_000);
+                if worst_gas * px > budget {
+                    return Ok(Err(format!(
+                        "gas budget: up to {} in gas (gas {gas} x max fee {max_fee} wei) is over {} bps of the notional",
+                        (worst_gas * px).round_dp(6),
+                        self.acct.cfg.gas_budget_bps
+                    )));
+                }
+            }
+            None => {
+                return Ok(Err(
+                    "cannot price gas in the quote token: no WETH pool quotes it".into(),
+                ))
+            }
+        }
+        let row = TxRow {
+            tx_hash: format!("{hash:#x}"),
+            intent_id: intent.id.clone(),
+            chain_id: self.acct.cfg.chain_id,
+            account: format!("{:#x}", self.acct.address),
+            nonce,
+            raw_tx: alloy::hex::encode(&raw),
+            state: TxState::Signed,
+        };
+        journal.record_tx(&row, now_ms())?;
+        #[cfg(feature = "test-hooks")]
+        if std::env::var("HYPEFLOW_FAULT").as_deref() == Ok("after-journal") {
+            // a test hook, built only with the `test-hooks` feature: die the hardest way between journaling
+            // and broadcast
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &std::process::id().to_string()])
+                .status();
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        if let Err(e) = self.acct.send_raw(&raw) {
+            // nothing went out: the nonce is still free, the intent is refused
+            journal.set_tx_state(&row.tx_hash, TxState::NotSent, now_ms())?;
+            return Ok(Err(format!("broadcast refused: {e}")));
+        }
+        self.last_broadcast = Some(Instant::now());
+        journal.set_tx_state(&row.tx_hash, TxState::Broadcast, now_ms())?;
+        journal.set_state(&intent.id, State::Broadcast, now_ms())?;
+        self.confirm(intent, journal).map(Ok)
+    }
+
+    /// Waits for a broadcast swap (or one of its replacements) and records its outcome. A transaction that
+    /// stays pending is replaced with higher fees up to `max_replacements` times, then waited for: its nonce
+    /// holds the account's next trade anyway, and giving up would leave a swap that may still land.
+    fn confirm(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError> {
+        let mut replaced = 0;
+        let (hash, rc) = loop {
+            let rows: Vec<TxRow> = journal
+                .txs_of(&intent.id)?
+                .into_iter()
+                .filter(|t| t.state == TxState::Broadcast || t.state == TxState::Signed)
+                .collect();
+            let hashes: Vec<B256> = rows.iter().filter_map(|t| t.tx_hash.parse().ok()).collect();
+            if let Some(found) = self.acct.wait_any(&hashes)? {
+                break found;
+            }
+            match rows.last() {
+                Some(last) if replaced < self.acct.cfg.max_replacements => {
+                    self.acct.replace(last, journal)?;
+                    replaced += 1;
+                }
+                _ => tracing::error!(
+                    "intent {}: none of {} transactions mined after {replaced} replacements; still waiting",
+                    intent.id,
+                    hashes.len()
+                ),
+            }
+        };
+        let key = format!("{hash:#x}");
+        for t in journal.txs_of(&intent.id)? {
+            if t.tx_hash != key && t.state != TxState::NotSent {
+                journal.set_tx_state(&t.tx_hash, TxState::Replaced, now_ms())?;
+            }
+        }
+        if !rc.status() {
+            journal.set_tx_state(&key, TxState::Failed, now_ms())?;
+            let mut f = self.reject(intent, format!("transaction {key} reverted on chain"));
+            f.tx_hash = Some(key);
+            journal.record_outcome_as(&f, State::Failed, now_ms())?;
+            return Ok(f);
+        }
+        let f = self.fill_from_receipt(intent, &rc)?;
+        journal.set_tx_state(&key, TxState::Confirmed, now_ms())?;
+        journal.record_outcome_as(&f, State::Filled, now_ms())?;
+        self.book.add(&f);
+        Ok(f)
+    }
+
+    fn fill_from_receipt(
+        &self,
+        intent: &OrderIntent,
+        rc: &TransactionReceipt,
+    ) -> Result<Fill, VenueError> {
+        let token = self
+            .acct
+            .tokens
+            .get(&intent.token)
+            .copied()
+            .unwrap_or_default();
+        let (token_in, token_out) = match intent.side {
+            Side::Buy => (self.acct.quote, token),
+            Side::Sell => (token, self.acct.quote),
+        };
+        // with the native coin, the router wraps what we sent and pays the pool, or takes the pool's WETH and
+        // unwraps it to us: its WETH transfers are ours
+        let native = self.acct.cfg.quote.native;
+        let payer = if native && token_in == self.acct.weth {
+            self.acct.router
+        } else {
+            self.acct.address
+        };
+        let receiver = if native && token_out == self.acct.weth {
+            self.acct.router
+        } else {
+            self.acct.address
+        };
+        let (mut paid, mut got) = (U256::ZERO, U256::ZERO);
+        for log in rc.inner.logs() {
+            if let Ok(t) = log.log_decode::<IERC20::Transfer>() {
+                let (addr, ev) = (t.inner.address, &t.inner.data);
+                if addr == token_in && ev.from == payer {
+                    paid += ev.value;
+                }
+                if addr == token_out && ev.to == receiver {
+                    got += ev.value;
+                }
+            }
+        }
+        let paid_d = from_base_units(paid, self.acct.dec(token_in)).unwrap_or_default();
+        let got_d = from_base_units(got, self.acct.dec(token_out)).unwrap_or_default();
+        let (quantity, quote_amount) = match intent.side {
+            Side::Buy => (got_d, paid_d),
+            Side::Sell => (paid_d, got_d),
+        };
+        let price = if quantity > Decimal::ZERO {
+            (quote_amount / quantity).round_dp(12)
+        } else {
+            Decimal::ZERO
+        };
+        let gas_native = from_base_units(
+            U256::from(rc.gas_used) * U256::from(rc.effective_gas_price),
+            18,
+        )
+        .unwrap_or_default();
+        let fee = self
+            .router
+            .native_price(&self.acct)
+            .map(|p| (gas_native * p).round_dp(8))
+            .unwrap_or_default();
+        let block_ts = self.acct.rt.block_on(async {
+            let b = match rc.block_number {
+                Some(n) => self
+                    .acct
+                    .provider
+                    .get_block_by_number(BlockNumberOrTag::Number(n))
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            b.map(|b| b.header.timestamp as i64 * 1000)
+        });
+        Ok(Fill {
+            intent_id: intent.id.clone(),
+            venue: self.router.name().into(),
+            token: intent.token.clone(),
+            side: intent.side,
+            quantity,
+            price,
+            fee,
+            gas: gas_native,
+            tx_hash: Some(format!("{:#x}", rc.transaction_hash)),
+            status: FillStatus::Filled,
+            reason: format!(
+                "block {} gas {} ({} native); paid {paid_d} received {got_d}",
+                rc.block_number.unwrap_or_default(),
+                rc.gas_used,
+                gas_native
+            ),
+            fill_time: block_ts.unwrap_or_else(now_ms),
+        })
+    }
+
+    /// After a restart: every journaled transaction not yet resolved is settled against the chain: a receipt
+    /// by its hash decides it; a nonce the chain has used by another transaction makes it failed; otherwise the
+    /// same signed bytes are broadcast again. No new swap is ever signed for such an intent.
+    fn recover_txs(&mut self, journal: &Journal) -> Result<Vec<Fill>, VenueError> {
+        let mut out = Vec::new();
+        for (row, intent) in journal.unresolved_txs()? {
+            if row.chain_id != self.acct.cfg.chain_id {
+                continue;
+            }
+            let hash: B256 = row
+                .tx_hash
+                .parse()
+                .map_err(|_| VenueError::Setup(format!("journal: bad hash {}", row.tx_hash)))?;
+            let (receipt, used) = self.acct.rt.block_on(async {
+                let rc = self
+                    .acct
+                    .provider
+                    .get_transaction_receipt(hash)
+                    .await
+                    .map_err(rpc)?;
+                let used = self
+                    .acct
+                    .provider
+                    .get_transaction_count(self.acct.address)
+                    .await
+                    .map_err(rpc)?;
+                Ok::<_, VenueError>((rc, used))
+            })?;
+            if receipt.is_none() && used > row.nonce {
+                // the nonce went to another transaction (a replacement, or one sent from elsewhere)
+                journal.set_tx_state(&row.tx_hash, TxState::Replaced, now_ms())?;
+                if journal
+                    .txs_of(&intent.id)?
+                    .iter()
+                    .all(|t| t.state == TxState::Replaced || t.state == TxState::NotSent)
+                {
+                    let f = self.reject(
+                        &intent,
+                        format!(
+                            "nonce {} was used by another transaction; this swap never landed",
+                            row.nonce
+                        ),
+                    );
+                    journal.record_outcome_as(&f, State::Failed, now_ms())?;
+                    out.push(f);
+                }
+                continue;
+            }
+            if receipt.is_none() {
+                let raw = alloy::hex::decode(&row.raw_tx).map_err(|e| {
+                    VenueError::Setup(format!("journal: raw tx of {}: {e}", row.tx_hash))
+                })?;
+                if let Err(e) = self.acct.send_raw(&raw) {
+                    tracing::warn!("rebroadcast of {} failed: {e}", row.tx_hash);
+                }
+                journal.set_tx_state(&row.tx_hash, TxState::Broadcast, now_ms())?;
+                journal.set_state(&intent.id, State::Broadcast, now_ms())?;
+            }
+            out.push(self.confirm(&intent, journal)?);
+        }
+        Ok(out)
+    }
+}
+
+impl<R: Router> Venue for OnchainVenue<R> {
+    fn name(&self) -> &str {
+        self.router.name()
+    }
+
+    /// The day's limits are rebuilt from the journal's fills of the last 24 hours, then every transaction
+    /// signed before a stop is settled on chain (never signed again).
+    fn recover(&mut self, journal: &Journal) -> Result<Vec<Fill>, VenueError> {
+        for f in journal.outcomes_since(now_ms() - 86_400_000)? {
+            self.book.add(&f);
+        }
+        self.recover_txs(journal)
+    }
+
+    fn refresh(&mut self) -> Result<(), VenueError> {
+        Ok(())
+    }
+
+    fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError> {
+        self.execute_claimed(intent, journal)
+    }
+}
+
+/// What `send_prepared` needs to know of the plan.
+#[derive(Clone, Debug)]
+pub struct PlanView {
+    pub notional: Decimal,
+}
+
+fn plan_view(p: &Plan) -> PlanView {
+    PlanView {
+        notional: p.notional,
+    }
+}
