@@ -1,0 +1,477 @@
+//! The live source (`run`): unbounded; idle partitions advance by a processing-time heartbeat; offsets are
+//! committed only behind the output's frontier, with the event-time watermark as commit metadata so a restart
+//! rewinds to rebuild windows.
+
+use super::consumer::{consumer, offset_at_time, partition_count, watermarks};
+use super::decode::{dead_letter, decode, record_seq, TopicLookup};
+use super::{Batch, SourceError, SourceSpec, TopicKind};
+use crate::dataflow::input::InputEvent;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::{Scope, Stream};
+
+/// How a live source behaves (the `run` command).
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// A partition silent this long (processing time) stops holding the watermark back.
+    pub idle: Duration,
+    /// Stop (closing every window) once every partition has been silent this long; None = run until killed.
+    pub exit_when_idle: Option<Duration>,
+    /// On restart, resume this much event time before the committed watermark, so windows and indicators are
+    /// rebuilt; the replayed decisions get the same intent ids and are deduplicated downstream.
+    pub rewind_ms: i64,
+    pub commit_every: Duration,
+    /// When set, every advance of the source's watermark is logged with the record that caused it (for the
+    /// decision-lag benchmark: the issue measures from the triggering record's Kafka timestamp).
+    pub watermark_log: Option<WatermarkLog>,
+}
+
+/// One advance of a worker's live-source capability, and the record whose arrival allowed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Advance {
+    pub worker: usize,
+    /// The capability's new time: every record stamped before it has been delivered.
+    pub epoch: u64,
+    /// Event time (= Kafka timestamp) of the record that moved the watermark there; None when a partition
+    /// going idle (or the last one stopping) did it.
+    pub trigger_ms: Option<i64>,
+}
+
+pub type WatermarkLog = Arc<Mutex<Vec<Advance>>>;
+
+/// The first record among `arrivals` (in delivery order) after which the slowest of the `busy` partitions,
+/// starting from `before`, reaches `epoch`.
+pub(super) fn trigger_of(
+    before: &BTreeMap<(usize, i32), Option<i64>>,
+    busy: &[(usize, i32)],
+    arrivals: &[((usize, i32), i64)],
+    reaches: impl Fn(i64) -> bool,
+) -> Option<i64> {
+    let mut maxes: BTreeMap<(usize, i32), Option<i64>> = busy
+        .iter()
+        .map(|k| (*k, before.get(k).copied().flatten()))
+        .collect();
+    for (key, t) in arrivals {
+        let Some(m) = maxes.get_mut(key) else {
+            continue;
+        };
+        *m = Some(m.map_or(*t, |x| x.max(*t)));
+        let slowest = maxes
+            .values()
+            .try_fold(i64::MAX, |lo, m| m.map(|m| lo.min(m)));
+        if slowest.is_some_and(&reaches) {
+            return Some(*t);
+        }
+    }
+    None
+}
+
+/// The live source's way to `deadletter.<topic>`: a producer made on the first bad record, which waits out
+/// broker outages so a bad record is never lost.
+struct DeadLetterTopic {
+    brokers: String,
+    publisher: Option<crate::kafka::publish::Publisher>,
+}
+
+impl DeadLetterTopic {
+    fn new(brokers: String) -> Self {
+        DeadLetterTopic {
+            brokers,
+            publisher: None,
+        }
+    }
+
+    fn publish(&mut self, topic: &str, key: &str, raw: &[u8], reason: &str) {
+        if self.publisher.is_none() {
+            match crate::kafka::publish::Publisher::immediate(&self.brokers) {
+                Ok(p) => self.publisher = Some(p),
+                Err(e) => {
+                    tracing::error!("cannot dead-letter a record of {topic} ({reason}): {e}");
+                    return;
+                }
+            }
+        }
+        if let Some(p) = self.publisher.as_mut() {
+            if let Err(e) = p.dead_letter_until_acked(topic, key, raw, reason) {
+                tracing::error!("cannot dead-letter a record of {topic} ({reason}): {e}");
+            }
+        }
+    }
+}
+
+/// One owned partition of a live source.
+struct LivePart {
+    kind: TopicKind,
+    max_event: Option<i64>,
+    last_message: std::time::Instant,
+    /// (epoch of a delivered record, offset after it), coalesced per epoch: what a commit may cover.
+    delivered: std::collections::VecDeque<(u64, i64)>,
+    /// Records before this offset were handled by an earlier run (rewound only to rebuild state): a bad one
+    /// among them is already in the dead-letter topic.
+    fresh_from: i64,
+}
+
+fn parse_wm(meta: &str) -> Option<i64> {
+    meta.strip_prefix("wm=").and_then(|v| v.parse().ok())
+}
+
+/// The worker's consumer, assigned its partitions (`partition % peers == index`; the order topics whole to
+/// worker 0) at the offsets to resume from: `--from`, else the committed watermark less the rewind, else the
+/// start; the order topics always from their start.
+fn assign(
+    spec: &SourceSpec,
+    live: &LiveOptions,
+    index: usize,
+    peers: usize,
+) -> Result<LiveState, SourceError> {
+    let c = consumer(&spec.brokers, &spec.group_id, spec.fetch_wait_ms)?;
+    let meta_err = |topic: &str, e: rdkafka::error::KafkaError| SourceError::Metadata {
+        topic: topic.into(),
+        brokers: spec.brokers.clone(),
+        message: e.to_string(),
+    };
+    let mut owned = TopicPartitionList::new();
+    let mut parts: BTreeMap<(usize, i32), LivePart> = BTreeMap::new();
+    for (ti, (topic, kind)) in spec.topics.iter().enumerate() {
+        let n = partition_count(&c, &spec.brokers, topic)?;
+        // State topics go whole to worker 0, which also owns partition 0 of every data topic, so the worker
+        // that stamps them always has a moving capability.
+        let mine = |p: i32| {
+            if kind.is_state() {
+                index == 0
+            } else {
+                p as usize % peers == index
+            }
+        };
+        for p in (0..n).filter(|p| mine(*p)) {
+            let _ = owned.add_partition(topic, p);
+            parts.insert(
+                (ti, p),
+                LivePart {
+                    kind: *kind,
+                    max_event: None,
+                    last_message: std::time::Instant::now(),
+                    delivered: Default::default(),
+                    fresh_from: 0,
+                },
+            );
+        }
+    }
+    let topic_kinds: BTreeMap<String, TopicKind> = spec.topics.iter().cloned().collect();
+    let committed = c
+        .committed_offsets(owned.clone(), Duration::from_secs(10))
+        .map_err(|e| meta_err("(committed)", e))?;
+    let mut assign = TopicPartitionList::new();
+    let topic_index = spec.topic_index();
+    for e in owned.elements() {
+        let (topic, p) = (e.topic().to_string(), e.partition());
+        let (low, _high) = watermarks(&c, &spec.brokers, &topic, p)?;
+        let committed_at = committed
+            .find_partition(&topic, p)
+            .and_then(|c| c.offset().to_raw())
+            .filter(|o| *o >= 0);
+        if let Some(part) = topic_index
+            .get(&topic)
+            .and_then(|ti| parts.get_mut(&(*ti, p)))
+        {
+            part.fresh_from = committed_at.unwrap_or(low);
+        }
+        let resume_at = match (
+            spec.from_ms,
+            committed
+                .find_partition(&topic, p)
+                .and_then(|c| parse_wm(c.metadata())),
+        ) {
+            (Some(from), _) => Some(from),
+            (None, Some(wm)) => Some(wm - live.rewind_ms),
+            (None, None) => None,
+        };
+        let state = topic_kinds.get(&topic).is_some_and(|k| k.is_state());
+        let start = match resume_at {
+            _ if state => Offset::Offset(low),
+            // nothing at or after the rewind point: continue where the last run stopped
+            Some(t) => offset_at_time(&c, &spec.brokers, &topic, p, t)
+                .or(committed_at)
+                .map_or(Offset::End, Offset::Offset),
+            None => Offset::Offset(low),
+        };
+        tracing::debug!(
+            "{topic}/{p}: committed {committed_at:?}, resume at {resume_at:?} -> {start:?}"
+        );
+        let _ = assign.add_partition_offset(&topic, p, start);
+    }
+    drop(committed);
+    if assign.count() > 0 {
+        c.assign(&assign).map_err(|e| meta_err("(assignment)", e))?;
+    }
+    tracing::debug!("worker {index}: {} partitions assigned", assign.count());
+    drop(assign);
+    drop(owned);
+    Ok(LiveState { c, parts })
+}
+
+/// The live source: unbounded, idle partitions advance by a processing-time heartbeat, offsets are committed to
+/// the pipeline's group only behind `probe`'s frontier (everything before it has left the dataflow), with the
+/// event-time watermark as commit metadata for the restart rewind.
+pub fn live_source<'s>(
+    scope: Scope<'s, u64>,
+    spec: SourceSpec,
+    live: LiveOptions,
+    probe: timely::dataflow::ProbeHandle<u64>,
+) -> Result<(Stream<'s, u64, Vec<InputEvent>>, FinalCommit), SourceError> {
+    let index = scope.index();
+    let peers = scope.peers();
+    let state = Rc::new(RefCell::new(assign(&spec, &live, index, peers)?));
+    let topic_index = spec.topic_index();
+    let fin = FinalCommit {
+        state: state.clone(),
+        spec: spec.clone(),
+    };
+
+    let stream = source::<_, CapacityContainerBuilder<Vec<InputEvent>>, _, _>(
+        scope,
+        "KafkaLiveSource",
+        move |cap, info| {
+            let activator = scope.activator_for(info.address.clone());
+            // librdkafka calls this from its own thread when the consumer's queue stops being empty, so a
+            // record is read as soon as it arrives instead of at the next timer tick.
+            let wake = scope.worker().sync_activator_for(info.address.to_vec());
+            state.borrow_mut().c.set_nonempty_callback(move || {
+                let _ = wake.activate();
+            });
+            let mut cap = Some(cap);
+            let mut batch = Batch::default();
+            let mut last_commit = std::time::Instant::now();
+            let mut dead_letters = DeadLetterTopic::new(spec.brokers.clone());
+            let mut arrivals: Vec<((usize, i32), i64)> = Vec::new();
+            let mut topics = TopicLookup::new(topic_index);
+            move |output| {
+                let now = std::time::Instant::now();
+                let wall_ms = chrono::Utc::now().timestamp_millis();
+                let mut st = state.borrow_mut();
+                let LiveState { c, parts } = &mut *st;
+                let Some(c_time) = cap.as_ref().map(|c| *c.time()) else {
+                    return;
+                };
+                let before: Option<BTreeMap<(usize, i32), Option<i64>>> =
+                    live.watermark_log.as_ref().map(|_| {
+                        arrivals.clear();
+                        parts.iter().map(|(k, p)| (*k, p.max_event)).collect()
+                    });
+                let mut drained = false;
+                for _ in 0..4096 {
+                    let Some(res) = c.poll(Duration::ZERO) else {
+                        drained = true;
+                        break;
+                    };
+                    let Ok(m) = res else { continue };
+                    let Some(ti) = topics.index_of(&m) else {
+                        continue;
+                    };
+                    let Some(part) = parts.get_mut(&(ti, m.partition())) else {
+                        continue;
+                    };
+                    part.last_message = now;
+                    let offset = m.offset();
+                    let seq = record_seq(ti, m.partition(), offset);
+                    let bytes = m.payload().unwrap_or_default();
+                    let stamp = match decode(part.kind, bytes, seq, &spec.table) {
+                        Ok(InputEvent::Order(o)) => {
+                            let stamp = o
+                                .time()
+                                .map_or(c_time, |t| spec.epoch_of(t, wall_ms).max(c_time));
+                            batch.push(stamp, InputEvent::Order(o));
+                            continue;
+                        }
+                        Ok(ev) => {
+                            let t = ev.time();
+                            part.max_event = Some(part.max_event.map_or(t, |x| x.max(t)));
+                            if before.is_some() {
+                                arrivals.push(((ti, m.partition()), t));
+                            }
+                            let stamp = spec.epoch_of(t, wall_ms).max(c_time);
+                            batch.push(stamp, ev);
+                            stamp
+                        }
+                        Err(reason) if part.kind.is_state() => {
+                            // written by hypeflow itself; a record it cannot read is reported, not re-routed
+                            tracing::warn!(
+                                "unreadable record in {} partition {} offset {}: {}",
+                                m.topic(),
+                                m.partition(),
+                                offset,
+                                reason
+                            );
+                            continue;
+                        }
+                        Err(reason) => {
+                            if offset >= part.fresh_from {
+                                let key = m
+                                    .key()
+                                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                                    .unwrap_or_default();
+                                let why = format!(
+                                    "partition {} offset {offset}: {reason}",
+                                    m.partition()
+                                );
+                                dead_letters.publish(m.topic(), &key, bytes, &why);
+                            }
+                            dead_letter(&spec, m.topic(), m.partition(), offset, reason, bytes);
+                            c_time
+                        }
+                    };
+                    match part.delivered.back_mut() {
+                        Some(last) if last.0 >= stamp => last.1 = offset + 1,
+                        _ => part.delivered.push_back((stamp, offset + 1)),
+                    }
+                }
+                if let Some(cap) = cap.as_ref() {
+                    batch.emit(cap, output);
+                }
+                // Watermark: the slowest partition that is not idle; when all are idle, everything seen so far.
+                let data = || parts.iter().filter(|(_, p)| !p.kind.is_state());
+                let busy: Vec<(&(usize, i32), &LivePart)> = data()
+                    .filter(|(_, p)| now.duration_since(p.last_message) < live.idle)
+                    .collect();
+                let wm = if busy.is_empty() {
+                    data().filter_map(|(_, p)| p.max_event).max()
+                } else if busy.iter().all(|(_, p)| p.max_event.is_some()) {
+                    busy.iter().filter_map(|(_, p)| p.max_event).min()
+                } else {
+                    None
+                };
+                if let (Some(wm), Some(c)) = (wm, cap.as_mut()) {
+                    let e = spec.epoch_of(wm - spec.lateness_ms, wall_ms);
+                    if e > *c.time() {
+                        c.downgrade(&e);
+                        if let (Some(log), Some(before)) = (&live.watermark_log, &before) {
+                            let keys: Vec<(usize, i32)> = busy.iter().map(|(k, _)| **k).collect();
+                            let trigger = if keys.is_empty() {
+                                None
+                            } else {
+                                trigger_of(before, &keys, &arrivals, |slowest| {
+                                    spec.epoch_of(slowest - spec.lateness_ms, wall_ms) >= e
+                                })
+                            };
+                            if let Ok(mut l) = log.lock() {
+                                l.push(Advance {
+                                    worker: index,
+                                    epoch: e,
+                                    trigger_ms: trigger,
+                                });
+                            }
+                        }
+                    }
+                }
+                let all_quiet = live
+                    .exit_when_idle
+                    .is_some_and(|d| data().all(|(_, p)| now.duration_since(p.last_message) >= d));
+                if all_quiet {
+                    // Dropping the capability closes every window; what is delivered is processed and committed below.
+                    cap = None;
+                }
+                // Commit behind the frontier: offsets of records whose epoch the output has passed.
+                if cap.is_none() || now.duration_since(last_commit) >= live.commit_every {
+                    last_commit = now;
+                    let frontier = probe.with_frontier(|f| f.first().copied());
+                    commit_behind(
+                        c,
+                        &spec,
+                        parts,
+                        frontier,
+                        rdkafka::consumer::CommitMode::Async,
+                    );
+                }
+                if cap.is_some() {
+                    // More is waiting: come back at once. Otherwise new records wake the source (above); the
+                    // timer only keeps idleness, commits and the exit check moving on a silent topic.
+                    if drained {
+                        activator.activate_after(HEARTBEAT);
+                    } else {
+                        activator.activate();
+                    }
+                }
+            }
+        },
+    );
+    Ok((stream, fin))
+}
+
+/// How often a live source with nothing to read looks at its partitions anyway.
+const HEARTBEAT: Duration = Duration::from_millis(20);
+
+/// The live source's consumer and partitions, shared with the final commit.
+struct LiveState {
+    c: BaseConsumer,
+    parts: BTreeMap<(usize, i32), LivePart>,
+}
+
+/// Commits everything the live source delivered, once the dataflow has finished with it. The dataflow retires
+/// as soon as no capability is left, so this cannot run inside the source; the worker calls it after its last
+/// step.
+pub struct FinalCommit {
+    state: Rc<RefCell<LiveState>>,
+    spec: SourceSpec,
+}
+
+impl FinalCommit {
+    pub fn commit(self) {
+        let mut st = self.state.borrow_mut();
+        let LiveState { c, parts } = &mut *st;
+        commit_behind(
+            c,
+            &self.spec,
+            parts,
+            None,
+            rdkafka::consumer::CommitMode::Sync,
+        );
+    }
+}
+
+/// Commits, per partition, the offset after the last record whose epoch is behind `frontier` (everything
+/// when the frontier is empty), with the event-time watermark as metadata.
+fn commit_behind(
+    c: &BaseConsumer,
+    spec: &SourceSpec,
+    parts: &mut BTreeMap<(usize, i32), LivePart>,
+    frontier: Option<u64>,
+    mode: rdkafka::consumer::CommitMode,
+) {
+    let mut tpl = TopicPartitionList::new();
+    for ((ti, p), part) in parts.iter_mut() {
+        let mut commit_to = None;
+        while let Some(&(e, next)) = part.delivered.front() {
+            if frontier.is_some_and(|f| e >= f) {
+                break;
+            }
+            commit_to = Some(next);
+            part.delivered.pop_front();
+        }
+        if let Some(next) = commit_to {
+            let wm = frontier.map_or(part.max_event.unwrap_or(0), |f| f as i64);
+            if tpl
+                .add_partition_offset(&spec.topics[*ti].0, *p, Offset::Offset(next))
+                .is_ok()
+            {
+                if let Some(mut el) = tpl.find_partition(&spec.topics[*ti].0, *p) {
+                    el.set_metadata(format!("wm={wm}"));
+                }
+            }
+        }
+    }
+    if tpl.count() > 0 {
+        if let Err(e) = c.commit(&tpl, mode) {
+            tracing::warn!(
+                "offset commit failed (harmless: a restart rewinds and deduplicates): {e}"
+            );
+        }
+    }
+}
