@@ -302,8 +302,8 @@ enum SentimentCmd {
     Eval {
         /// lexicon, or llm (needs LLM_API_KEY or DASHSCOPE_API_KEY; posts the model leaves unscored get the
         /// lexicon score, as in the scoring stage, and are counted)
-        #[arg(long, default_value = "lexicon")]
-        model: String,
+        #[arg(long, value_enum, default_value = "lexicon")]
+        model: ModelArg,
         #[command(flatten)]
         llm: scoring::LlmArgs,
         /// CSV with a text column and a label column (positive/negative/neutral)
@@ -321,6 +321,26 @@ enum SentimentCmd {
     Score { text: String },
 }
 
+/// The scorers `sentiment eval` can measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ModelArg {
+    Lexicon,
+    Llm,
+}
+
+/// What `bench` measures (see `--mode` in its help).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BenchMode {
+    Pipeline,
+    SmaBars,
+    Kafka,
+    KafkaLatency,
+    XParse,
+    XLatency,
+    LlmOverhead,
+    Executor,
+}
+
 #[derive(Args)]
 struct BenchArgs {
     /// What to measure: "pipeline" (ticks + posts through the sentiment pipeline), "sma-bars", "kafka"
@@ -329,8 +349,8 @@ struct BenchArgs {
     /// to acknowledged social.tweets records) or "llm-overhead" (scoring stage per batch of 20 against a
     /// model that answers at once, 20 x --seconds batches) or "executor" (10 x --seconds swaps on a local anvil:
     /// intent to broadcast; journal and paper throughput); the Kafka modes need --brokers, a fresh broker each
-    #[arg(long, default_value = "pipeline")]
-    mode: String,
+    #[arg(long, value_enum, default_value = "pipeline")]
+    mode: BenchMode,
     #[arg(long, env = "KAFKA_BOOTSTRAP")]
     brokers: Option<String>,
     /// kafka-latency: ticks per second
@@ -397,8 +417,8 @@ pub fn run() -> Result<()> {
             neutral_band,
         }) => {
             let path = locate(&labels);
-            let (r, name) = match model.as_str() {
-                "lexicon" => (
+            let (r, name) = match model {
+                ModelArg::Lexicon => (
                     eval::evaluate_file(
                         &path,
                         text_column.as_deref(),
@@ -407,7 +427,7 @@ pub fn run() -> Result<()> {
                     )?,
                     LexiconScorer::shared().model_name().to_string(),
                 ),
-                "llm" => {
+                ModelArg::Llm => {
                     let rows =
                         eval::read_labeled(&path, text_column.as_deref(), label_column.as_deref())?;
                     let texts: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
@@ -433,7 +453,6 @@ pub fn run() -> Result<()> {
                         client.model().to_string(),
                     )
                 }
-                other => bail!("--model {other}: use lexicon or llm"),
             };
             println!("model {name} on {}", path.display());
             print!("{}", r.render());
@@ -602,8 +621,8 @@ fn cluster_spec(c: &ClusterArgs) -> Result<hypeflow::dataflow::driver::ClusterSp
 }
 
 fn bench_cmd(b: BenchArgs) -> Result<()> {
-    match b.mode.as_str() {
-        "pipeline" => {
+    match b.mode {
+        BenchMode::Pipeline => {
             let r = hypeflow::bench::pipeline::run_dataflow(b.ticks, b.tweets, b.workers)?;
             println!(
                 "mode=pipeline ticks={} tweets={} workers={} events={} seconds={:.3} events_per_s={:.0} events_per_s_per_core={:.0} intents={} peak_rss_mib={}",
@@ -618,7 +637,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 r.peak_rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "?".into())
             );
         }
-        "sma-bars" => {
+        BenchMode::SmaBars => {
             let (r, baseline, crosses) =
                 hypeflow::bench::pipeline::run_sma_bars(b.bars, b.workers)?;
             println!(
@@ -635,7 +654,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 r.peak_rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "?".into())
             );
         }
-        "kafka" => {
+        BenchMode::Kafka => {
             let brokers = b.brokers.context("--mode kafka needs --brokers")?;
             let r = hypeflow::bench::kafka::throughput(&brokers, b.ticks, b.workers)?;
             println!(
@@ -650,7 +669,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 r.intents
             );
         }
-        "executor" => {
+        BenchMode::Executor => {
             let f = hypeflow::bench::execution::run(b.seconds.max(1) * 10, 2_000)
                 .map_err(anyhow::Error::msg)?;
             println!(
@@ -658,7 +677,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 f.swaps, f.broadcast_p50_us, f.broadcast_p99_us, f.broadcast_max_us, f.journal_per_s, f.paper_per_s
             );
         }
-        "x-parse" => {
+        BenchMode::XParse => {
             let f = hypeflow::bench::ingest::parse(b.ticks);
             println!(
                 "mode=x-parse lines={} posts={} seconds={:.3} lines_per_s_per_core={:.0} mib_per_s={:.1}",
@@ -669,7 +688,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 f.bytes as f64 / f.seconds / 1_048_576.0
             );
         }
-        "x-latency" => {
+        BenchMode::XLatency => {
             let brokers = b.brokers.context("--mode x-latency needs --brokers")?;
             let f = hypeflow::bench::ingest::stream_to_kafka(&brokers, b.rate * b.seconds, b.rate)
                 .map_err(anyhow::Error::msg)?;
@@ -678,7 +697,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 f.posts, f.rate, f.p50_us, f.p99_us, f.max_us, f.steady_p50_us, f.steady_p99_us, f.steady_max_us
             );
         }
-        "llm-overhead" => {
+        BenchMode::LlmOverhead => {
             let (cfg, _, _) = load_pipeline(Path::new("pipelines/influencer_momentum.toml"))?;
             let table = hypeflow::config::TokenTable::new(&cfg.universe);
             let f = hypeflow::bench::ingest::llm_overhead(b.seconds.max(1) * 20, 20, table)
@@ -693,7 +712,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 f.p50_us.saturating_sub(f.bare_p50_us)
             );
         }
-        "kafka-latency" => {
+        BenchMode::KafkaLatency => {
             let brokers = b.brokers.context("--mode kafka-latency needs --brokers")?;
             let r = hypeflow::bench::kafka::latency(&brokers, b.rate, b.seconds, b.fetch_wait_ms)?;
             let pct = |v: &[i64], q| {
@@ -715,7 +734,6 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
                 pct(&r.close_lags_ms, 1.0)
             );
         }
-        m => bail!("unknown bench mode {m:?}: use pipeline, sma-bars, kafka or kafka-latency"),
     }
     Ok(())
 }
