@@ -129,7 +129,6 @@ pub fn run_shares(
     let shares: Arc<Mutex<Vec<Option<Share>>>> =
         Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
     let collected: Arc<Mutex<Vec<PortfolioEvent>>> = Arc::new(Mutex::new(Vec::new()));
-    let counters = Arc::new(Counters::default());
     let fed = Arc::new(AtomicU64::new(0));
     let bar = if show_progress && total > 200_000 {
         let pb = indicatif::ProgressBar::new(total);
@@ -145,14 +144,14 @@ pub fn run_shares(
     };
     let bar = Arc::new(bar);
 
-    let ctx = PipelineContext {
+    let ctx = PipelineContext::new(
         cfg,
         table,
         bar_interval,
-        counters: counters.clone(),
-        history_start: first_time.unwrap_or(0),
-        positions: Positions::Model,
-    };
+        first_time.unwrap_or(0),
+        Positions::Model,
+    );
+    let counters = ctx.counters.clone();
     let (c2, f2, b2) = (collected.clone(), fed.clone(), bar.clone());
     execute(&ClusterSpec::local(workers), move |worker| {
         let index = worker.index();
@@ -294,16 +293,9 @@ where
         + 'static,
 {
     let collected: Arc<Mutex<Vec<PortfolioEvent>>> = Arc::new(Mutex::new(Vec::new()));
-    let counters = Arc::new(Counters::default());
     let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
-    let ctx = PipelineContext {
-        cfg,
-        table,
-        bar_interval,
-        counters: counters.clone(),
-        history_start,
-        positions: Positions::Model,
-    };
+    let ctx = PipelineContext::new(cfg, table, bar_interval, history_start, Positions::Model);
+    let counters = ctx.counters.clone();
     let (c2, e2) = (collected.clone(), errors.clone());
     execute(&cluster, move |worker| {
         let sink = c2.clone();

@@ -45,6 +45,26 @@ pub struct PipelineContext {
     pub positions: Positions,
 }
 
+impl PipelineContext {
+    /// A context with fresh counters, which the run reads back from `counters` when it ends.
+    pub fn new(
+        cfg: Arc<PipelineConfig>,
+        table: Arc<TokenTable>,
+        bar_interval: i64,
+        history_start: i64,
+        positions: Positions,
+    ) -> Self {
+        PipelineContext {
+            cfg,
+            table,
+            bar_interval,
+            counters: Arc::new(Counters::default()),
+            history_start,
+            positions,
+        }
+    }
+}
+
 /// Wires the operators; the same assembly serves backtests, topic replays and live runs.
 pub fn assemble<'s>(
     inputs: Inputs<'s>,

@@ -230,19 +230,13 @@ impl Journal {
         Ok(n == 1)
     }
 
+    /// The outcome of an intent nothing was signed for: `filled` or `rejected` as the fill says.
     pub fn record_outcome(&self, fill: &Fill, now: i64) -> Result<(), JournalError> {
         let state = match fill.status {
             crate::model::FillStatus::Filled => State::Filled,
             crate::model::FillStatus::Rejected => State::Rejected,
         };
-        let json = serde_json::to_string(fill).unwrap_or_default();
-        self.conn
-            .execute(
-                "UPDATE intents SET state = ?2, outcome_json = ?3, updated_at = ?4 WHERE id = ?1",
-                params![fill.intent_id, state.as_str(), json, now],
-            )
-            .map_err(self.sql())?;
-        Ok(())
+        self.record_outcome_as(fill, state, now)
     }
 
     pub fn mark_published(&self, id: &str) -> Result<(), JournalError> {

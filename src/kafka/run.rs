@@ -151,15 +151,8 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
     let history_start = super::source::history_start(&spec)?.unwrap_or(0);
     tracing::debug!("history starts at {history_start}");
     let cfg = Arc::new(req.cfg);
-    let counters = Arc::new(Counters::default());
-    let ctx = PipelineContext {
-        cfg,
-        table,
-        bar_interval,
-        counters: counters.clone(),
-        history_start,
-        positions: req.positions,
-    };
+    let ctx = PipelineContext::new(cfg, table, bar_interval, history_start, req.positions);
+    let counters = ctx.counters.clone();
     let stats = Arc::new(Mutex::new(RunStats::default()));
     let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let (st2, er2, brokers) = (stats.clone(), errors.clone(), req.brokers.clone());

@@ -49,7 +49,8 @@ pub(crate) fn contract_reason(e: &alloy::contract::Error) -> String {
     }
 }
 
-fn parse_addr(s: &str, what: &str) -> Result<Address, VenueError> {
+/// A pinned address from the venue file, or a set-up error naming which one is wrong.
+pub(crate) fn parse_addr(s: &str, what: &str) -> Result<Address, VenueError> {
     s.parse()
         .map_err(|_| VenueError::Setup(format!("{what} {s:?} is not an address")))
 }

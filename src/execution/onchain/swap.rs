@@ -92,10 +92,10 @@ impl<R: Router> OnchainVenue<R> {
 
     fn plan(&self, intent: &OrderIntent) -> Result<Plan, String> {
         let a = &self.acct;
-        let token =
-            *self.acct.tokens.get(&intent.token).ok_or_else(|| {
-                format!("{} is not on the venue's token allow-list", intent.token)
-            })?;
+        let token = *a
+            .tokens
+            .get(&intent.token)
+            .ok_or_else(|| format!("{} is not on the venue's token allow-list", intent.token))?;
         let slippage_bps = if intent.max_slippage_bps > Decimal::ZERO {
             intent.max_slippage_bps
         } else {

@@ -9,7 +9,7 @@
 //! Everything after (the executor's checks, simulation, signing, journal, confirmation) is the shared path
 //! in `swap.rs`. Approvals are bounded to the trade's amount (reset to zero first when an allowance is left).
 
-use super::account::{contract_reason, rpc, Account};
+use super::account::{contract_reason, parse_addr, rpc, Account};
 use super::config::VenueConfig;
 use super::swap::{OnchainVenue, Plan, Prepared, Router};
 use super::units::{from_base_units, to_base_units};
@@ -33,13 +33,9 @@ pub struct Quoter {
 
 impl Quoter {
     pub fn from_config(cfg: &VenueConfig) -> Result<Self, VenueError> {
-        let addr = |s: &str, what: &str| {
-            s.parse::<Address>()
-                .map_err(|_| VenueError::Setup(format!("{what} {s:?} is not an address")))
-        };
         Ok(Quoter {
-            factory: addr(&cfg.contracts.factory, "factory")?,
-            quoter: addr(&cfg.contracts.quoter, "quoter")?,
+            factory: parse_addr(&cfg.contracts.factory, "factory")?,
+            quoter: parse_addr(&cfg.contracts.quoter, "quoter")?,
             tiers: cfg.fee_tiers(),
         })
     }
