@@ -699,7 +699,7 @@ fn bench_cmd(b: BenchArgs) -> Result<()> {
         }
         BenchMode::LlmOverhead => {
             let (cfg, _, _) = load_pipeline(Path::new("pipelines/influencer_momentum.toml"))?;
-            let table = hypeflow::config::TokenTable::new(&cfg.universe);
+            let table = cfg.universe.token_table();
             let f = hypeflow::bench::ingest::llm_overhead(b.seconds.max(1) * 20, 20, table)
                 .map_err(anyhow::Error::msg)?;
             println!(

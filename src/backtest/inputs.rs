@@ -2,11 +2,11 @@
 //! sorted. Bad records go to the dead-letter list with file, line and reason; only problems that make the whole
 //! input meaningless (missing file, wrong CSV header, nothing valid at all) are errors.
 
-use crate::config::TokenTable;
 use crate::dataflow::input::{check_post, check_scored, check_tick, DeadLetter, InputEvent};
 use crate::dataflow::records::{BarRec, TickRec, TweetRec};
 use crate::model::money::{f64_to_decimal, parse_decimal};
 use crate::model::time::{format_duration_ms, parse_time, Millis};
+use crate::model::TokenTable;
 use crate::model::{Bar, PriceTick, Tweet};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -602,10 +602,11 @@ mod tests {
     use std::io::Write;
 
     fn table() -> TokenTable {
-        TokenTable::new(&Universe {
+        Universe {
             tokens: vec!["BTC".into(), "ETH".into()],
             ..Default::default()
-        })
+        }
+        .token_table()
     }
 
     fn write(dir: &Path, name: &str, body: &str) -> PathBuf {

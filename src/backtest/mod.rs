@@ -6,13 +6,14 @@ pub mod metrics;
 pub mod replay;
 pub mod report;
 
-use crate::config::{EndOfData, PipelineConfig, SlippageModel, StopFill, TokenTable};
+use crate::config::{EndOfData, PipelineConfig, SlippageModel, StopFill};
 use crate::dataflow::driver::{run_shares, RunError, RunOutput, Share};
 use crate::dataflow::input::DeadLetter;
 use crate::dataflow::input::InputEvent;
 use crate::dataflow::records::Counters;
 use crate::dataflow::PortfolioEvent;
 use crate::model::time::{format_duration_ms, to_rfc3339, Millis};
+use crate::model::TokenTable;
 use crate::model::{Fill, FillStatus, OrderIntent, Trade};
 use inputs::{Loaded, Sources};
 use metrics::Metrics;
@@ -69,8 +70,8 @@ pub struct BacktestResult {
 
 pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestError> {
     let started = std::time::Instant::now();
-    let table = Arc::new(TokenTable::new(&req.cfg.universe));
-    let tick_interval = req.cfg.bar_interval_ms().map_err(BacktestError::Option)?;
+    let table = Arc::new(req.cfg.universe.token_table());
+    let tick_interval = req.cfg.bar_interval_ms();
     let src = Sources {
         tweets: req.tweets.as_deref(),
         scored: req.scored,

@@ -2,7 +2,7 @@
 //! same outputs. Replaying the published sample gives the same intents and trades as the file backtest.
 
 use super::{finish, BacktestError, BacktestResult};
-use crate::config::{PipelineConfig, TokenTable};
+use crate::config::PipelineConfig;
 use crate::dataflow::driver::{run_source, ClusterSpec};
 use crate::kafka::source::{
     bounded_source, history_start, SourceSpec, TopicKind, DEFAULT_FETCH_WAIT_MS,
@@ -26,8 +26,8 @@ pub struct ReplayRequest {
 
 pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
     let started = std::time::Instant::now();
-    let table = Arc::new(TokenTable::new(&req.cfg.universe));
-    let bar_interval = req.cfg.bar_interval_ms().map_err(BacktestError::Option)?;
+    let table = Arc::new(req.cfg.universe.token_table());
+    let bar_interval = req.cfg.bar_interval_ms();
     let mut topics = vec![(req.ticks_topic.clone(), TopicKind::Ticks)];
     if req.cfg.uses_sentiment() {
         let kind = if req.scored {

@@ -3,12 +3,12 @@
 //! scoring stage adds per batch around the model. The servers here are local stand-ins that answer at once, so
 //! what is measured is ours.
 
-use crate::config::TokenTable;
 use crate::ingest::clock::SystemClock;
 use crate::ingest::x_api::XApi;
 use crate::ingest::x_ingest::{self, StreamOptions};
 use crate::ingest::x_stream::{parse_line, Dedupe, StreamLine};
 use crate::kafka::sink::Sink;
+use crate::model::TokenTable;
 use crate::model::Tweet;
 use crate::sentiment::llm::{LlmClient, LlmConfig};
 use crate::sentiment::scoring_stage::{Pending, ScoringStage, StageConfig};

@@ -11,7 +11,7 @@
 //!   wait for that record (it depends on the feed's rate, not on hypeflow).
 
 use super::pipeline::{Synthetic, BENCH_PIPELINE};
-use crate::config::{PipelineConfig, TokenTable};
+use crate::config::PipelineConfig;
 use crate::dataflow::driver::ClusterSpec;
 use crate::dataflow::input::InputEvent;
 use crate::dataflow::Positions;
@@ -64,7 +64,7 @@ pub fn throughput(
     workers: usize,
 ) -> Result<Throughput, KafkaBenchError> {
     let cfg = bench_config(BENCH_PIPELINE)?;
-    let table = TokenTable::new(&cfg.universe);
+    let table = cfg.universe.token_table();
     let syn = Synthetic {
         ticks,
         tweets: ticks / 10,
@@ -233,7 +233,7 @@ pub fn latency(
             "[signal]\nkind = \"sma_cross\"\nfast = 2\nslow = 5\n[sizing]\nmode = \"fixed_stake\"\nstake = 100\n[risk]\nmax_open_positions = 8\nmax_cluster_fraction = 1",
         );
     let cfg = bench_config(&text)?;
-    let table = TokenTable::new(&cfg.universe);
+    let table = cfg.universe.token_table();
     let symbols: Vec<String> = (0..8).map(|i| table.symbol(i).to_string()).collect();
     let b = brokers.to_string();
     let runner = std::thread::spawn(move || {

@@ -3,7 +3,7 @@
 
 use crate::backtest::inputs::Loaded;
 use crate::backtest::run_loaded;
-use crate::config::{PipelineConfig, SignalConfig, TokenTable};
+use crate::config::{PipelineConfig, SignalConfig};
 use crate::dataflow::driver::{run_shares, Share};
 use crate::dataflow::indicators::Closes;
 use crate::dataflow::input::InputEvent;
@@ -140,12 +140,12 @@ pub struct BenchResult {
 
 pub fn run_dataflow(ticks: u64, tweets: u64, workers: usize) -> anyhow::Result<BenchResult> {
     let cfg = PipelineConfig::parse(BENCH_PIPELINE, "bench")?;
-    let table = Arc::new(TokenTable::new(&cfg.universe));
+    let table = Arc::new(cfg.universe.token_table());
     let syn = Synthetic { ticks, tweets };
     let n = syn.len();
     let workers = workers.max(1);
     let shares = (0..workers).map(|i| syn.share(i, workers)).collect();
-    let interval = cfg.bar_interval_ms().map_err(anyhow::Error::msg)?;
+    let interval = cfg.bar_interval_ms();
     let start = Instant::now();
     let out = run_shares(Arc::new(cfg), table, interval, Some(0), shares, n, false)?;
     let seconds = start.elapsed().as_secs_f64();
@@ -172,7 +172,7 @@ pub fn run_sma_bars(bars: u64, workers: usize) -> anyhow::Result<(BenchResult, f
     if !matches!(cfg.signal, SignalConfig::SmaCross { .. }) {
         anyhow::bail!("bench pipeline did not switch to sma_cross");
     }
-    let table = Arc::new(TokenTable::new(&cfg.universe));
+    let table = Arc::new(cfg.universe.token_table());
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let mut events = Vec::with_capacity(bars as usize);
     let mut px = [100_000i64; 8];

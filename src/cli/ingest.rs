@@ -244,9 +244,9 @@ fn ingest_prices(a: PricesArgs) -> Result<()> {
     let cfg = price_feed::FeedConfig::parse(&text, &path.display().to_string())
         .map_err(anyhow::Error::msg)?;
     let mut providers: Vec<Box<dyn price_provider::PriceProvider>> = Vec::new();
-    for name in &cfg.priority {
-        match name.as_str() {
-            "coingecko" => {
+    for provider in &cfg.priority {
+        match provider {
+            price_feed::Provider::CoinGecko => {
                 let section = cfg
                     .coingecko
                     .clone()
@@ -265,7 +265,7 @@ fn ingest_prices(a: PricesArgs) -> Result<()> {
                         .map_err(anyhow::Error::msg)?,
                 ));
             }
-            "dexscreener" => {
+            price_feed::Provider::DexScreener => {
                 let base = a
                     .dexscreener_url
                     .clone()
@@ -275,7 +275,7 @@ fn ingest_prices(a: PricesArgs) -> Result<()> {
                     dexscreener::DexScreener::new(&base).map_err(anyhow::Error::msg)?,
                 ));
             }
-            "onchain" => {
+            price_feed::Provider::Onchain => {
                 let Some(url) = a.rpc_url.clone().or(cfg.rpc_url.clone()) else {
                     bail!("the onchain provider needs a JSON-RPC endpoint: set RPC_URL, --rpc-url or rpc_url in {}", path.display());
                 };
@@ -284,16 +284,11 @@ fn ingest_prices(a: PricesArgs) -> Result<()> {
                     &cfg.tokens,
                 )?));
             }
-            other => bail!("unknown provider {other}"),
         }
     }
-    let interval = Duration::from_millis(cfg.interval_ms().map_err(anyhow::Error::msg)? as u64);
-    let mut feed = price_feed::PriceFeed::new(
-        providers,
-        cfg.tokens.clone(),
-        interval,
-        cfg.stale_ms().map_err(anyhow::Error::msg)?,
-    );
+    let interval = Duration::from_millis(cfg.interval_ms().unsigned_abs());
+    let mut feed =
+        price_feed::PriceFeed::new(providers, cfg.tokens.clone(), interval, cfg.stale_ms());
     let mut sink = Sink::open(&a.out, "market.ticks")?;
     let stats = feed.run(&mut sink, &SystemClock, a.max_rounds, |r| {
         for (p, why) in &r.skipped {

@@ -70,7 +70,7 @@ pub struct ScoreArgs {
 
 pub fn run(a: ScoreArgs) -> Result<()> {
     let (cfg, _, _) = super::load_pipeline(&a.pipeline)?;
-    let table = hypeflow::config::TokenTable::new(&cfg.universe);
+    let table = cfg.universe.token_table();
     let stage_cfg = StageConfig {
         batch_size: a.llm.batch_size.max(1),
         max_wait: Duration::from_millis(a.max_wait_ms),

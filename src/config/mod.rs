@@ -7,5 +7,5 @@ pub use influencers::InfluencerBook;
 
 pub use pipeline::{
     ConfigError, CorrelationConfig, EndOfData, FillConfig, PipelineConfig, RiskConfig,
-    SentimentConfig, SignalConfig, SizingConfig, SlippageModel, StopFill, TokenTable,
+    SentimentConfig, SignalConfig, SizingConfig, SizingMode, SlippageModel, StopFill,
 };

@@ -2,11 +2,12 @@
 //! errors so a typo never silently falls back to a default with real money behind it.
 
 use crate::model::money::{lenient, lenient_map, lenient_opt};
-use crate::model::time::{format_duration_ms, parse_allowance_ms, parse_duration_ms, Millis};
+use crate::model::time::{format_duration_ms, span, Millis, Span};
+use crate::model::tokens::TokenTable;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,10 @@ pub enum ConfigError {
 
 fn d(s: &str) -> Decimal {
     s.parse().expect("literal decimal")
+}
+
+fn literal_span(s: &str) -> Span {
+    Span::parse(s).expect("literal duration")
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -84,10 +89,10 @@ pub struct Universe {
 pub struct BarsConfig {
     /// Interval of bars built from ticks; bar files bring their own interval.
     #[serde(default = "default_bar_interval")]
-    pub interval: String,
+    pub interval: Span,
 }
-fn default_bar_interval() -> String {
-    "5m".into()
+fn default_bar_interval() -> Span {
+    literal_span("5m")
 }
 impl Default for BarsConfig {
     fn default() -> Self {
@@ -101,9 +106,9 @@ impl Default for BarsConfig {
 #[serde(deny_unknown_fields)]
 pub struct SentimentConfig {
     #[serde(default = "default_window")]
-    pub window: String,
+    pub window: Span,
     #[serde(default = "default_slide")]
-    pub slide: String,
+    pub slide: Span,
     /// Number of past windows (spaced one window apart) the mention-velocity z-score compares against.
     #[serde(default = "default_baseline")]
     pub baseline_windows: usize,
@@ -114,8 +119,8 @@ pub struct SentimentConfig {
     #[serde(default = "default_engagement_weight")]
     pub engagement_weight: f64,
     /// How late (event time) a post may arrive and still count; later ones are counted and dropped.
-    #[serde(default = "default_lateness")]
-    pub allowed_lateness: String,
+    #[serde(default = "default_lateness", deserialize_with = "span::allowance")]
+    pub allowed_lateness: Span,
     /// The influencer list (`hypeflow influencers sync` output): when set, only its accounts' posts count,
     /// and its follower count stands in for a post that carries none.
     #[serde(default)]
@@ -124,11 +129,11 @@ pub struct SentimentConfig {
     #[serde(skip)]
     pub influencer_book: Option<std::sync::Arc<super::InfluencerBook>>,
 }
-fn default_window() -> String {
-    "1h".into()
+fn default_window() -> Span {
+    literal_span("1h")
 }
-fn default_slide() -> String {
-    "5m".into()
+fn default_slide() -> Span {
+    literal_span("5m")
 }
 fn default_baseline() -> usize {
     24
@@ -136,8 +141,8 @@ fn default_baseline() -> usize {
 fn default_engagement_weight() -> f64 {
     0.25
 }
-fn default_lateness() -> String {
-    "0s".into()
+fn default_lateness() -> Span {
+    Span::parse_allowance("0s").expect("literal duration")
 }
 impl Default for SentimentConfig {
     fn default() -> Self {
@@ -177,8 +182,8 @@ pub enum SignalConfig {
         #[serde(default = "default_exit_mentions")]
         exit_min_mentions: u32,
         /// Close a position after this long ("" = never).
-        #[serde(default)]
-        time_stop: String,
+        #[serde(default, with = "span::blank_is_none")]
+        time_stop: Option<Span>,
     },
     /// Moving-average cross on bar closes.
     SmaCross {
@@ -213,13 +218,21 @@ fn default_slow() -> usize {
     30
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SizingMode {
+    /// Risk `risk_fraction` of equity with the stop `stop_atr_mult` ATRs away.
+    #[default]
+    Volatility,
+    /// Spend `stake` quote units per trade.
+    FixedStake,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SizingConfig {
-    /// "volatility": risk `risk_fraction` of equity with the stop `stop_atr_mult` ATRs away;
-    /// "fixed_stake": spend `stake` quote units per trade.
-    #[serde(default = "default_sizing_mode")]
-    pub mode: String,
+    #[serde(default)]
+    pub mode: SizingMode,
     #[serde(default = "default_risk_fraction", deserialize_with = "lenient")]
     pub risk_fraction: Decimal,
     #[serde(default = "default_stake", deserialize_with = "lenient")]
@@ -241,9 +254,6 @@ pub struct SizingConfig {
     #[serde(default = "default_ewma_lambda")]
     pub ewma_lambda: f64,
 }
-fn default_sizing_mode() -> String {
-    "volatility".into()
-}
 fn default_risk_fraction() -> Decimal {
     d("0.02")
 }
@@ -262,7 +272,7 @@ fn default_ewma_lambda() -> f64 {
 impl Default for SizingConfig {
     fn default() -> Self {
         SizingConfig {
-            mode: default_sizing_mode(),
+            mode: SizingMode::default(),
             risk_fraction: default_risk_fraction(),
             stake: default_stake(),
             atr_period: default_atr_period(),
@@ -445,10 +455,10 @@ pub struct BacktestConfig {
     pub risk_free_rate: f64,
     /// Horizons at which signal quality (hit rate of the predicted direction) is judged.
     #[serde(default = "default_horizons")]
-    pub signal_horizons: Vec<String>,
+    pub signal_horizons: Vec<Span>,
 }
-fn default_horizons() -> Vec<String> {
-    vec!["5m".into(), "1h".into(), "24h".into()]
+fn default_horizons() -> Vec<Span> {
+    ["5m", "1h", "24h"].map(literal_span).to_vec()
 }
 fn default_equity() -> Decimal {
     d("10000")
@@ -535,11 +545,8 @@ impl PipelineConfig {
                 ));
             }
         }
-        let bar = self.bar_interval_ms()?;
-        let window = parse_duration_ms(&self.sentiment.window)?;
-        let slide = parse_duration_ms(&self.sentiment.slide)?;
-        parse_allowance_ms(&self.sentiment.allowed_lateness)?;
-        if window % slide != 0 {
+        let bar = self.bar_interval_ms();
+        if self.window_ms() % self.slide_ms() != 0 {
             return Err(format!(
                 "[sentiment] window {} must be a whole number of slides ({})",
                 self.sentiment.window, self.sentiment.slide
@@ -559,25 +566,10 @@ impl PipelineConfig {
                     ));
                 }
             }
-            SignalConfig::Sentiment {
-                time_stop,
-                momentum_bars,
-                ..
-            } => {
-                if !time_stop.is_empty() {
-                    parse_duration_ms(time_stop)?;
-                }
+            SignalConfig::Sentiment { momentum_bars, .. } => {
                 if *momentum_bars == 0 {
                     return Err("[signal] momentum_bars must be at least 1".into());
                 }
-            }
-        }
-        match self.sizing.mode.as_str() {
-            "volatility" | "fixed_stake" => {}
-            m => {
-                return Err(format!(
-                    "[sizing] mode {m:?} is unknown: use \"volatility\" or \"fixed_stake\""
-                ))
             }
         }
         let unit = Decimal::ONE;
@@ -601,9 +593,6 @@ impl PipelineConfig {
         {
             return Err("[fills] fee_rate must be in [0, 1) and slippage_bps >= 0".into());
         }
-        for h in &self.backtest.signal_horizons {
-            parse_duration_ms(h).map_err(|e| format!("[backtest] signal_horizons: {e}"))?;
-        }
         if self.backtest.initial_equity <= Decimal::ZERO {
             return Err("[backtest] initial_equity must be positive".into());
         }
@@ -613,32 +602,26 @@ impl PipelineConfig {
         Ok(())
     }
 
-    pub fn bar_interval_ms(&self) -> Result<Millis, String> {
-        parse_duration_ms(&self.bars.interval)
+    pub fn bar_interval_ms(&self) -> Millis {
+        self.bars.interval.ms()
     }
     pub fn window_ms(&self) -> Millis {
-        parse_duration_ms(&self.sentiment.window).unwrap_or(3_600_000)
+        self.sentiment.window.ms()
     }
     pub fn slide_ms(&self) -> Millis {
-        parse_duration_ms(&self.sentiment.slide).unwrap_or(300_000)
+        self.sentiment.slide.ms()
     }
     pub fn lateness_ms(&self) -> Millis {
-        parse_allowance_ms(&self.sentiment.allowed_lateness).unwrap_or(0)
+        self.sentiment.allowed_lateness.ms()
     }
     pub fn time_stop_ms(&self) -> Option<Millis> {
         match &self.signal {
-            SignalConfig::Sentiment { time_stop, .. } if !time_stop.is_empty() => {
-                parse_duration_ms(time_stop).ok()
-            }
+            SignalConfig::Sentiment { time_stop, .. } => time_stop.as_ref().map(Span::ms),
             _ => None,
         }
     }
     pub fn signal_horizons_ms(&self) -> Vec<Millis> {
-        self.backtest
-            .signal_horizons
-            .iter()
-            .filter_map(|h| parse_duration_ms(h).ok())
-            .collect()
+        self.backtest.signal_horizons.iter().map(Span::ms).collect()
     }
     pub fn uses_sentiment(&self) -> bool {
         matches!(self.signal, SignalConfig::Sentiment { .. })
@@ -680,69 +663,10 @@ fn gcd(a: i64, b: i64) -> i64 {
     }
 }
 
-/// Dense ids for the universe's tokens: records inside the dataflow carry a `u32`, not a string.
-#[derive(Clone, Debug)]
-pub struct TokenTable {
-    /// Sorted; a symbol's id is its position (validation refuses a token listed twice).
-    symbols: Vec<String>,
-    aliases: HashMap<String, u32>,
-    addresses: HashMap<String, u32>,
-}
-
-/// A symbol's id: its position in the sorted symbols.
-fn symbol_position(symbols: &[String], symbol: &str) -> Option<u32> {
-    symbols
-        .binary_search_by(|x| x.as_str().cmp(symbol))
-        .ok()
-        .map(|i| i as u32)
-}
-
-impl TokenTable {
-    pub fn new(universe: &Universe) -> Self {
-        let mut symbols: Vec<String> = universe
-            .tokens
-            .iter()
-            .map(|t| t.to_ascii_uppercase())
-            .collect();
-        symbols.sort();
-        symbols.dedup();
-        let by_target = |(k, v): (&String, &String)| {
-            symbol_position(&symbols, &v.to_ascii_uppercase()).map(|id| (k.to_lowercase(), id))
-        };
-        let aliases = universe.aliases.iter().filter_map(by_target).collect();
-        let addresses = universe.addresses.iter().filter_map(by_target).collect();
-        TokenTable {
-            symbols,
-            aliases,
-            addresses,
-        }
-    }
-    /// Looked up for every tick: a binary search of the sorted symbols costs a few comparisons, where a map
-    /// hashed the symbol with SipHash first.
-    pub fn id(&self, symbol: &str) -> Option<u32> {
-        symbol_position(&self.symbols, symbol)
-            .or_else(|| symbol_position(&self.symbols, &symbol.to_ascii_uppercase()))
-    }
-    pub fn alias(&self, word_lower: &str) -> Option<u32> {
-        self.aliases.get(word_lower).copied()
-    }
-    pub fn address(&self, addr_lower: &str) -> Option<u32> {
-        self.addresses.get(addr_lower).copied()
-    }
-    pub fn symbol(&self, id: u32) -> &str {
-        self.symbols
-            .get(id as usize)
-            .map(String::as_str)
-            .unwrap_or("?")
-    }
-    pub fn len(&self) -> usize {
-        self.symbols.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.symbols.is_empty()
-    }
-    pub fn has_aliases(&self) -> bool {
-        !self.aliases.is_empty()
+impl Universe {
+    /// The dense ids the dataflow's records carry for this universe's tokens.
+    pub fn token_table(&self) -> TokenTable {
+        TokenTable::new(&self.tokens, &self.aliases, &self.addresses)
     }
 }
 
@@ -768,8 +692,8 @@ slow = 5
         assert_eq!(c.sizing.risk_fraction, d("0.02"));
         assert_eq!(c.risk.max_cluster_fraction, d("0.2"));
         assert_eq!(c.risk.drawdown_pause, d("0.1"));
-        assert_eq!(c.bar_interval_ms().unwrap(), 300_000);
-        let t = TokenTable::new(&c.universe);
+        assert_eq!(c.bar_interval_ms(), 300_000);
+        let t = c.universe.token_table();
         assert_eq!(t.alias("bitcoin"), t.id("btc"));
     }
 

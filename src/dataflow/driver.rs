@@ -9,7 +9,8 @@
 use super::input::{split_events, InputEvent, Inputs};
 use super::records::{epoch, BarRec, Counters, TickRec, TweetRec};
 use super::{assemble, PipelineContext, PortfolioEvent, Positions};
-use crate::config::{PipelineConfig, TokenTable};
+use crate::config::PipelineConfig;
+use crate::model::TokenTable;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use timely::container::CapacityContainerBuilder;

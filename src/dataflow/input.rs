@@ -3,7 +3,7 @@
 //! accepted or refused for the same reason whichever way it arrived.
 
 use super::records::{BarRec, OrderState, TickRec, TweetRec};
-use crate::config::TokenTable;
+use crate::model::TokenTable;
 use crate::model::{Millis, ScoredMention, Tweet};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -160,7 +160,7 @@ mod tests {
 
     fn table() -> TokenTable {
         let u: Universe = toml::from_str("tokens = [\"AXL\"]").expect("a universe");
-        TokenTable::new(&u)
+        u.token_table()
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub mod time_stash;
 pub mod token_extraction;
 pub mod token_signals;
 
-use crate::config::{PipelineConfig, TokenTable};
+use crate::config::PipelineConfig;
+use crate::model::TokenTable;
 use input::Inputs;
 use records::Counters;
 use std::sync::Arc;

@@ -14,7 +14,8 @@ use super::fill_model::FillModel;
 use super::records::{BarRec, OrderState, TokenUpdate};
 use super::signal_quality::{SignalOutcome, SignalTracker};
 use super::time_stash::TimeStash;
-use crate::config::{EndOfData, PipelineConfig, TokenTable};
+use crate::config::{EndOfData, PipelineConfig, SizingMode};
+use crate::model::TokenTable;
 use crate::model::{Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade};
 use crate::risk::{volatility_notional, Book, Caps, Skip};
 use rust_decimal::Decimal;
@@ -397,7 +398,7 @@ impl Desk {
             (None, Some(atr)) => Some(atr * sizing.stop_atr_mult),
             (None, None) => None,
         };
-        let wanted = if sizing.mode == "fixed_stake" {
+        let wanted = if sizing.mode == SizingMode::FixedStake {
             sizing.stake
         } else {
             let dist = stop_distance.ok_or(Skip::NoAtrYet)?;
@@ -558,7 +559,7 @@ mod tests {
         ))
         .unwrap();
         let cfg = PipelineConfig::parse(&text, "test").unwrap();
-        let table = Arc::new(TokenTable::new(&cfg.universe));
+        let table = Arc::new(cfg.universe.token_table());
         Desk::new(Arc::new(cfg), table, Positions::Fills)
     }
 

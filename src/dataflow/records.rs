@@ -1,4 +1,4 @@
-//! Records that travel between dataflow operators. Tokens are dense ids (see `config::TokenTable`); the exact
+//! Records that travel between dataflow operators. Tokens are dense ids (see `model::TokenTable`); the exact
 //! event time rides in every record while the timely timestamp is a coarsened copy (`epoch`).
 
 use crate::model::{Fill, FillStatus, Millis, OrderIntent, Signal};

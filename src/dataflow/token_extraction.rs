@@ -3,7 +3,8 @@
 //! influencer list) off the list stop here and are counted.
 
 use super::records::{Counters, TweetRec};
-use crate::config::{InfluencerBook, TokenTable};
+use crate::config::InfluencerBook;
+use crate::model::TokenTable;
 use crate::model::Tweet;
 use crate::sentiment::extract;
 use serde::{Deserialize, Serialize};

@@ -13,7 +13,7 @@ use super::envelope;
 use super::publish::{PublishError, Publisher};
 use super::source::{live_source, Advance, LiveOptions, SourceError, SourceSpec, TopicKind};
 use super::topics;
-use crate::config::{PipelineConfig, TokenTable};
+use crate::config::PipelineConfig;
 use crate::dataflow::driver::{execute, ClusterSpec, RunError};
 use crate::dataflow::input::split_events;
 use crate::dataflow::records::Counters;
@@ -98,8 +98,8 @@ pub const LIVE_QUANTUM_MS: i64 = 1;
 
 pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
     tracing::debug!("run: starting");
-    let table = Arc::new(TokenTable::new(&req.cfg.universe));
-    let bar_interval = req.cfg.bar_interval_ms().map_err(LiveError::Pipeline)?;
+    let table = Arc::new(req.cfg.universe.token_table());
+    let bar_interval = req.cfg.bar_interval_ms();
     let mut topics = vec![(topics::name("market.ticks"), TopicKind::Ticks)];
     if req.cfg.uses_sentiment() {
         topics.push(if req.scored {

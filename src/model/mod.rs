@@ -4,7 +4,9 @@ pub mod events;
 pub mod money;
 pub mod orders;
 pub mod time;
+pub mod tokens;
 
 pub use events::{Bar, Engagement, PriceTick, PriceTickRef, ScoredMention, Tweet};
 pub use orders::{Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade};
 pub use time::Millis;
+pub use tokens::TokenTable;

@@ -118,7 +118,8 @@ pub fn parse_duration_ms(s: &str) -> Result<Millis, String> {
     if n <= 0 {
         return Err(format!("duration {s:?} must be positive"));
     }
-    Ok(n * mult)
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("duration {s:?} is too long: write at most 52 weeks' worth"))
 }
 
 /// As `parse_duration_ms`, but `0`, `0s`, `0ms` are allowed (for lateness and similar allowances).
@@ -148,6 +149,84 @@ pub fn format_duration_ms(ms: Millis) -> String {
         }
     }
     format!("{ms}ms")
+}
+
+/// A length of time as the user wrote it (`5m`, `24h`), parsed once when its file is read: the code reads
+/// `ms()`, and the file's text is kept because the pipeline's fingerprint (and so every intent id) is taken
+/// over what the user wrote, so reading "24h" must not come back as "1d".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    ms: Millis,
+    text: String,
+}
+
+impl Span {
+    /// A positive duration (`parse_duration_ms`).
+    pub fn parse(text: &str) -> Result<Span, String> {
+        Ok(Span {
+            ms: parse_duration_ms(text)?,
+            text: text.to_string(),
+        })
+    }
+    /// A duration that may also be zero (`parse_allowance_ms`), for allowances such as lateness.
+    pub fn parse_allowance(text: &str) -> Result<Span, String> {
+        Ok(Span {
+            ms: parse_allowance_ms(text)?,
+            text: text.to_string(),
+        })
+    }
+    pub fn ms(&self) -> Millis {
+        self.ms
+    }
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl serde::Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        Span::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+/// Serde adapters for spans that are not plain positive durations.
+pub mod span {
+    use super::*;
+
+    /// A span that may be zero: `#[serde(deserialize_with = "span::allowance")]`.
+    pub fn allowance<'de, D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        Span::parse_allowance(&text).map_err(de::Error::custom)
+    }
+
+    /// An optional span written as `""` when absent: `#[serde(default, with = "span::blank_is_none")]`.
+    pub mod blank_is_none {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &Option<Span>, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(v.as_ref().map_or("", Span::text))
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+            let text = <String as serde::Deserialize>::deserialize(d)?;
+            if text.is_empty() {
+                return Ok(None);
+            }
+            Span::parse(&text).map(Some).map_err(de::Error::custom)
+        }
+    }
 }
 
 /// Serde helpers: written as RFC 3339, read from RFC 3339 or integer milliseconds.
@@ -275,5 +354,36 @@ mod tests {
         assert!(parse_duration_ms("0s").is_err());
         assert_eq!(format_duration_ms(300_000), "5m");
         assert_eq!(format_duration_ms(90_000), "90s");
+    }
+
+    #[test]
+    fn spans_keep_the_text_they_were_read_from() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct T {
+            every: Span,
+            #[serde(deserialize_with = "span::allowance")]
+            late: Span,
+            #[serde(default, with = "span::blank_is_none")]
+            stop: Option<Span>,
+        }
+        let t: T = serde_json::from_str(r#"{"every":"24h","late":"0s","stop":""}"#).unwrap();
+        assert_eq!(
+            (t.every.ms(), t.late.ms(), t.stop.clone()),
+            (86_400_000, 0, None)
+        );
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#"{"every":"24h","late":"0s","stop":""}"#
+        );
+        let t: T = serde_json::from_str(r#"{"every":"5m","late":"1s"}"#).unwrap();
+        assert_eq!(t.stop, None);
+        let err = serde_json::from_str::<T>(r#"{"every":"0s","late":"0s"}"#)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("must be positive"), "{err}");
+        let err = serde_json::from_str::<T>(r#"{"every":"9999999999999999w","late":"0s"}"#)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("too long"), "{err}");
     }
 }

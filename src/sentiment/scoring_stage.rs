@@ -7,7 +7,7 @@
 
 use super::llm::{LlmClient, LlmScore, PostIn};
 use super::{extract, LexiconScorer};
-use crate::config::TokenTable;
+use crate::model::TokenTable;
 use crate::model::{ScoredMention, Tweet};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

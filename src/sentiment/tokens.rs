@@ -1,7 +1,7 @@
 //! Which tokens a post talks about: `$CASHTAGS`, contract addresses and configured aliases ("bitcoin").
 //! Mentions of tokens outside the pipeline's universe are counted, not traded.
 
-use crate::config::TokenTable;
+use crate::model::TokenTable;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Extraction {
@@ -102,7 +102,7 @@ mod tests {
             "0x6982508145454Ce325dDbE47a25d4ec3d2311933".into(),
             "PEPE".into(),
         );
-        TokenTable::new(&u)
+        u.token_table()
     }
 
     #[test]

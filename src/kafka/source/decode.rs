@@ -3,10 +3,10 @@
 //! every run; records that fail go to the source's dead letters with where they sit.
 
 use super::{SourceSpec, TopicKind};
-use crate::config::TokenTable;
 use crate::dataflow::input::{check_post, check_scored, check_tick, DeadLetter, InputEvent};
 use crate::dataflow::records::{OrderState, TickRec, TweetRec};
 use crate::kafka::envelope;
+use crate::model::TokenTable;
 use crate::model::{PriceTickRef, Tweet};
 use rdkafka::message::Message;
 use std::collections::BTreeMap;

@@ -20,9 +20,9 @@ pub use bounded::bounded_source;
 pub use consumer::{consumer, history_start, partition_count};
 pub use live::{live_source, Advance, FinalCommit, LiveOptions, WatermarkLog};
 
-use crate::config::TokenTable;
 use crate::dataflow::input::{DeadLetter, InputEvent};
 use crate::dataflow::records::epoch;
+use crate::model::TokenTable;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use timely::container::CapacityContainerBuilder;
@@ -169,7 +169,7 @@ mod tests {
             lateness_ms: 0,
             quantum_ms: 60_000,
             fine_quantum_ms: fine,
-            table: Arc::new(TokenTable::new(&Default::default())),
+            table: Arc::new(crate::config::pipeline::Universe::default().token_table()),
             dead: Default::default(),
             fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
         }
