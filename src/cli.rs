@@ -837,7 +837,7 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
             let rpc = a.rpc_url.clone().or(vc.rpc_url.clone()).context(
                 "no JSON-RPC endpoint: set rpc_url in the venue file, RPC_URL or --rpc-url",
             )?;
-            let key = signer::load(a.keystore.as_deref()).map_err(anyhow::Error::msg)?;
+            let key = signer::load(a.keystore.as_deref())?;
             hypeflow::execution::onchain::connect(vc, &rpc, key)?
         }
     };

@@ -6,8 +6,8 @@ use crate::dataflow::input::{check_post, check_scored, check_tick, DeadLetter, I
 use crate::dataflow::records::{BarRec, TickRec, TweetRec};
 use crate::model::money::{f64_to_decimal, parse_decimal};
 use crate::model::time::{format_duration_ms, parse_time, Millis};
-use crate::model::TokenTable;
 use crate::model::{Bar, PriceTick, Tweet};
+use crate::model::{Invalid, TokenTable};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -33,7 +33,7 @@ pub enum InputError {
     )]
     NothingValid { path: String, rejected: usize },
     #[error("cannot tell the bar interval: {0}; pass --bar-interval (e.g. --bar-interval 5m)")]
-    Interval(String),
+    Interval(Invalid),
     #[error(
         "{path}: unsupported price file (want .jsonl ticks, .csv bars or .json freqtrade candles)"
     )]
@@ -118,7 +118,7 @@ fn load_jsonl<T, K>(
     path: &Path,
     dead: &mut Vec<DeadLetter>,
     what: &str,
-    check: impl Fn(&T) -> Result<K, String>,
+    check: impl Fn(&T) -> Result<K, Invalid>,
     duplicate: impl Fn(&T) -> String,
 ) -> Result<Vec<T>, InputError>
 where
@@ -395,7 +395,7 @@ fn load_bar_json(
 }
 
 /// Most common gap between consecutive bars of each token; all tokens must agree.
-fn infer_interval(raw: &[RawBar]) -> Result<Millis, String> {
+fn infer_interval(raw: &[RawBar]) -> Result<Millis, Invalid> {
     let mut per_token: BTreeMap<u32, Vec<Millis>> = BTreeMap::new();
     for b in raw {
         per_token.entry(b.0).or_default().push(b.1);
@@ -417,16 +417,16 @@ fn infer_interval(raw: &[RawBar]) -> Result<Millis, String> {
         match found {
             None => found = Some(gap),
             Some(f) if f != gap => {
-                return Err(format!(
+                return Err(Invalid(format!(
                     "tokens have different bar intervals ({} and {})",
                     format_duration_ms(f),
                     format_duration_ms(gap)
-                ))
+                )))
             }
             _ => {}
         }
     }
-    found.ok_or_else(|| "no token has two bars".to_string())
+    found.ok_or_else(|| Invalid("no token has two bars".into()))
 }
 
 fn price_files(path: &Path) -> Result<Vec<PathBuf>, InputError> {
@@ -529,7 +529,7 @@ pub fn load(src: &Sources, table: &TokenTable) -> Result<Loaded, InputError> {
                 })
             };
             if let Err(e) = bar.validate() {
-                reject(e);
+                reject(e.into());
                 continue;
             }
             if time < 0 {

@@ -64,7 +64,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         bar_interval,
         start,
         req.cluster.clone(),
-        move |scope| bounded_source(scope, s2.clone()).map_err(|e| e.to_string()),
+        move |scope| bounded_source(scope, s2.clone()),
     )?;
     let dead = std::mem::take(
         &mut *dead

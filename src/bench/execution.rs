@@ -2,6 +2,7 @@
 //! checks, quotes, simulation, signing and the synchronous journal write included; confirmation excluded), and
 //! the journal's and the paper venue's throughput on their own.
 
+use super::{failed, BenchError};
 use crate::chain::devnet::{evm_dir, Anvil, Devnet, DEV_KEYS};
 use crate::config::FillConfig;
 use crate::dataflow::fill_model::FillModel;
@@ -46,28 +47,31 @@ fn pct(sorted: &[u64], q: f64) -> u64 {
         .unwrap_or(0)
 }
 
-pub fn run(swaps: u64, journal_n: u64) -> Result<ExecutorFigures, String> {
+pub fn run(swaps: u64, journal_n: u64) -> Result<ExecutorFigures, BenchError> {
     let dir = tempfile_dir()?;
     let evm = evm_dir();
-    let anvil = Anvil::start(&evm).map_err(|e| e.to_string())?;
-    let dev = Devnet::connect(&anvil.url, DEV_KEYS[0], &evm).map_err(|e| e.to_string())?;
-    let signer: alloy::signers::local::PrivateKeySigner =
-        DEV_KEYS[1].parse().map_err(|_| "bad dev key".to_string())?;
-    let market = dev
-        .demo_market(signer.address())
-        .map_err(|e| e.to_string())?;
-    let cfg = VenueConfig::parse(&Devnet::demo_venue_toml(&anvil.url, &market, ""), "bench")?;
-    let mut venue = UniswapV3Venue::connect(cfg, &anvil.url, signer).map_err(|e| e.to_string())?;
-    let journal = Journal::open(&dir.join("onchain.sqlite")).map_err(|e| e.to_string())?;
+    let anvil = Anvil::start(&evm).map_err(failed)?;
+    let dev = Devnet::connect(&anvil.url, DEV_KEYS[0], &evm).map_err(failed)?;
+    let signer: alloy::signers::local::PrivateKeySigner = DEV_KEYS[1]
+        .parse()
+        .map_err(|_| BenchError("bad dev key".into()))?;
+    let market = dev.demo_market(signer.address()).map_err(failed)?;
+    let cfg = VenueConfig::parse(&Devnet::demo_venue_toml(&anvil.url, &market, ""), "bench")
+        .map_err(failed)?;
+    let mut venue = UniswapV3Venue::connect(cfg, &anvil.url, signer).map_err(failed)?;
+    let journal = Journal::open(&dir.join("onchain.sqlite")).map_err(failed)?;
     let mut lat = Vec::new();
     for i in 0..swaps {
         // alternate buys and sells of what was bought, so the price stays put and allowances are exercised
         let it = intent(i, Side::Buy, Some(Decimal::from(20)), None);
         let start = Instant::now();
-        journal.claim(&it, "bench", 0).map_err(|e| e.to_string())?;
-        let f = venue.execute(&it, &journal).map_err(|e| e.to_string())?;
+        journal.claim(&it, "bench", 0).map_err(failed)?;
+        let f = venue.execute(&it, &journal).map_err(failed)?;
         if f.status != crate::model::FillStatus::Filled {
-            return Err(format!("bench swap {i} was refused: {}", f.reason));
+            return Err(BenchError(format!(
+                "bench swap {i} was refused: {}",
+                f.reason
+            )));
         }
         if let Some(at) = venue.last_broadcast {
             lat.push(at.duration_since(start).as_micros() as u64);
@@ -75,24 +79,24 @@ pub fn run(swaps: u64, journal_n: u64) -> Result<ExecutorFigures, String> {
     }
     lat.sort_unstable();
 
-    let j = Journal::open(&dir.join("journal.sqlite")).map_err(|e| e.to_string())?;
+    let j = Journal::open(&dir.join("journal.sqlite")).map_err(failed)?;
     let paper = FillModel::new(FillConfig::default());
     let t = Instant::now();
     for i in 0..journal_n {
         let it = intent(1_000_000 + i, Side::Buy, Some(Decimal::from(20)), None);
-        j.claim(&it, "bench", 0).map_err(|e| e.to_string())?;
+        j.claim(&it, "bench", 0).map_err(failed)?;
         let f = paper.reject(&it, "journal only".into(), 0);
-        j.record_outcome(&f, 0).map_err(|e| e.to_string())?;
-        j.mark_published(&it.id).map_err(|e| e.to_string())?;
+        j.record_outcome(&f, 0).map_err(failed)?;
+        j.mark_published(&it.id).map_err(failed)?;
     }
     let journal_per_s = journal_n as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
     for i in 0..journal_n {
         let it = intent(2_000_000 + i, Side::Buy, Some(Decimal::from(20)), None);
-        j.claim(&it, "bench", 0).map_err(|e| e.to_string())?;
+        j.claim(&it, "bench", 0).map_err(failed)?;
         let f = paper.fill_now(&it, Decimal::new(25, 1), 0);
-        j.record_outcome(&f, 0).map_err(|e| e.to_string())?;
-        j.mark_published(&it.id).map_err(|e| e.to_string())?;
+        j.record_outcome(&f, 0).map_err(failed)?;
+        j.mark_published(&it.id).map_err(failed)?;
     }
     let paper_per_s = journal_n as f64 / t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
@@ -106,8 +110,8 @@ pub fn run(swaps: u64, journal_n: u64) -> Result<ExecutorFigures, String> {
     })
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf, String> {
+fn tempfile_dir() -> Result<std::path::PathBuf, BenchError> {
     let d = std::env::temp_dir().join(format!("hypeflow-exec-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&d).map_err(failed)?;
     Ok(d)
 }

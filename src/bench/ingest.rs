@@ -3,6 +3,7 @@
 //! scoring stage adds per batch around the model. The servers here are local stand-ins that answer at once, so
 //! what is measured is ours.
 
+use super::{failed, BenchError};
 use crate::ingest::clock::SystemClock;
 use crate::ingest::x_api::XApi;
 use crate::ingest::x_ingest::{self, StreamOptions};
@@ -120,12 +121,9 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
 
 /// A local stream sends `posts` lines at `rate` per second; each is timed from its write to the socket to its
 /// acknowledgement by the broker (through `ingest x`'s reader, parser, dedupe and Kafka sink).
-pub fn stream_to_kafka(brokers: &str, posts: u64, rate: u64) -> Result<LatencyFigures, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+pub fn stream_to_kafka(brokers: &str, posts: u64, rate: u64) -> Result<LatencyFigures, BenchError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(failed)?;
+    let url = format!("http://{}", listener.local_addr().map_err(failed)?);
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let sent_w = sent.clone();
     std::thread::spawn(move || {
@@ -159,9 +157,8 @@ pub fn stream_to_kafka(brokers: &str, posts: u64, rate: u64) -> Result<LatencyFi
         // keep the connection open until the reader has what it wanted
         std::thread::sleep(Duration::from_secs(30));
     });
-    let api = XApi::new(&url, "bench-token".into()).map_err(|e| e.to_string())?;
-    let mut sink =
-        Sink::open(&format!("kafka:{brokers}"), "social.tweets").map_err(|e| e.to_string())?;
+    let api = XApi::new(&url, "bench-token".into()).map_err(failed)?;
+    let mut sink = Sink::open(&format!("kafka:{brokers}"), "social.tweets").map_err(failed)?;
     let mut lat: Vec<u64> = Vec::with_capacity(posts as usize);
     x_ingest::stream_observed(
         &api,
@@ -179,7 +176,7 @@ pub fn stream_to_kafka(brokers: &str, posts: u64, rate: u64) -> Result<LatencyFi
             }
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(failed)?;
     let mut steady: Vec<u64> = lat.iter().skip(rate as usize).copied().collect();
     lat.sort_unstable();
     steady.sort_unstable();
@@ -206,12 +203,9 @@ pub struct LlmFigures {
 }
 
 /// An OpenAI-compatible endpoint that answers every asked id at once.
-fn instant_model() -> Result<String, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}/v1",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+fn instant_model() -> Result<String, BenchError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(failed)?;
+    let url = format!("http://{}/v1", listener.local_addr().map_err(failed)?);
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut s) = conn else { continue };
@@ -255,14 +249,14 @@ pub fn llm_overhead(
     batches: u64,
     batch_size: usize,
     table: TokenTable,
-) -> Result<LlmFigures, String> {
+) -> Result<LlmFigures, BenchError> {
     let url = instant_model()?;
     let cfg = LlmConfig {
         base_url: url.clone(),
         requests_per_minute: 1_000_000,
         ..LlmConfig::default()
     };
-    let client = LlmClient::new(cfg.clone(), "bench-key".into()).map_err(|e| e.to_string())?;
+    let client = LlmClient::new(cfg.clone(), "bench-key".into()).map_err(failed)?;
     let mut stage = ScoringStage::new(
         Some(client),
         table,
@@ -273,7 +267,7 @@ pub fn llm_overhead(
             ..StageConfig::default()
         },
     );
-    let bare = LlmClient::new(cfg, "bench-key".into()).map_err(|e| e.to_string())?;
+    let bare = LlmClient::new(cfg, "bench-key".into()).map_err(failed)?;
     let mut times = Vec::new();
     let mut bare_times = Vec::new();
     for b in 0..batches {
@@ -298,17 +292,17 @@ pub fn llm_overhead(
         let out = stage.score(posts);
         times.push(t.elapsed().as_micros() as u64);
         if out.is_empty() {
-            return Err("the stage wrote nothing".into());
+            return Err(BenchError("the stage wrote nothing".into()));
         }
         let t = Instant::now();
         let _ = bare.score_batch(&[], Duration::from_secs(5));
         bare_times.push(t.elapsed().as_micros() as u64);
     }
     if stage.stats.by_llm == 0 {
-        return Err(format!(
+        return Err(BenchError(format!(
             "no post was scored by the stand-in model: {:?}",
             stage.stats
-        ));
+        )));
     }
     times.sort_unstable();
     bare_times.sort_unstable();

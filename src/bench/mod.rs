@@ -6,3 +6,14 @@ pub mod execution;
 pub mod ingest;
 pub mod kafka;
 pub mod pipeline;
+
+/// A benchmark that could not run (a node, a broker or a fake server failed to come up, a swap was refused):
+/// no figure is written, and the message says which step failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BenchError(pub String);
+
+/// For `map_err`: any failure of a step the benchmark depends on.
+pub(crate) fn failed(e: impl std::fmt::Display) -> BenchError {
+    BenchError(e.to_string())
+}

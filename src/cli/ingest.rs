@@ -19,6 +19,12 @@ pub enum IngestCmd {
     Ohlcv(OhlcvArgs),
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PlanArg {
+    Demo,
+    Pro,
+}
+
 #[derive(Args)]
 pub struct OhlcvArgs {
     /// GeckoTerminal network slug (eth, bsc, base, ...)
@@ -39,9 +45,9 @@ pub struct OhlcvArgs {
     /// Candles (at most 1000)
     #[arg(long, default_value_t = 1000)]
     limit: u32,
-    /// demo or pro (must match the key in COINGECKO_API_KEY)
-    #[arg(long, default_value = "demo")]
-    plan: String,
+    /// The CoinGecko plan (must match the key in COINGECKO_API_KEY)
+    #[arg(long, value_enum, default_value = "demo")]
+    plan: PlanArg,
     #[arg(long)]
     out: PathBuf,
     /// CoinGecko API root (default: the plan's host)
@@ -313,10 +319,9 @@ fn ingest_prices(a: PricesArgs) -> Result<()> {
 fn ingest_ohlcv(a: OhlcvArgs) -> Result<()> {
     use hypeflow::ingest::coingecko::{CoinGecko, Plan};
     use hypeflow::model::time::to_rfc3339;
-    let plan = match a.plan.as_str() {
-        "demo" => Plan::Demo,
-        "pro" => Plan::Pro,
-        other => bail!("--plan {other}: use demo or pro"),
+    let plan = match a.plan {
+        PlanArg::Demo => Plan::Demo,
+        PlanArg::Pro => Plan::Pro,
     };
     let base = a
         .coingecko_url

@@ -2,6 +2,7 @@
 //! counted_on`. With a list, only its accounts' posts count, and its follower count (dated, so its age is
 //! visible) stands in for a post that carries none.
 
+use crate::model::Invalid;
 use std::collections::HashMap;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -11,7 +12,7 @@ pub struct InfluencerBook {
 }
 
 impl InfluencerBook {
-    pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
+    pub fn parse(text: &str, origin: &str) -> Result<Self, Invalid> {
         let mut lines = text
             .lines()
             .enumerate()
@@ -19,22 +20,22 @@ impl InfluencerBook {
         match lines.next() {
             Some((_, h)) if h.trim().starts_with("handle,user_id,followers") => {}
             _ => {
-                return Err(format!(
+                return Err(Invalid(format!(
                     "{origin}: want the header handle,user_id,followers,counted_on (make it with `hypeflow influencers sync`)"
-                ))
+                )))
             }
         }
         let mut book = InfluencerBook::default();
         for (i, line) in lines {
             let f: Vec<&str> = line.split(',').map(str::trim).collect();
             let (Some(handle), Some(id), Some(followers)) = (f.first(), f.get(1), f.get(2)) else {
-                return Err(format!("{origin} line {}: want 4 fields", i + 1));
+                return Err(Invalid(format!("{origin} line {}: want 4 fields", i + 1)));
             };
             let followers: u64 = followers.parse().map_err(|_| {
-                format!(
+                Invalid(format!(
                     "{origin} line {}: followers {followers:?} is not a count",
                     i + 1
-                )
+                ))
             })?;
             if !id.is_empty() {
                 book.by_id.insert(id.to_string(), followers);
@@ -47,7 +48,7 @@ impl InfluencerBook {
             }
         }
         if book.by_id.is_empty() && book.by_handle.is_empty() {
-            return Err(format!("{origin}: the influencer list is empty"));
+            return Err(Invalid(format!("{origin}: the influencer list is empty")));
         }
         Ok(book)
     }
@@ -89,6 +90,7 @@ mod tests {
         assert!(
             InfluencerBook::parse("handle,user_id,followers,counted_on\na,1,many,x\n", "l")
                 .unwrap_err()
+                .0
                 .contains("line 2")
         );
     }

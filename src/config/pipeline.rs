@@ -4,6 +4,7 @@
 use crate::model::money::{lenient, lenient_map, lenient_opt};
 use crate::model::time::{format_duration_ms, span, Millis, Span};
 use crate::model::tokens::TokenTable;
+use crate::model::Invalid;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,7 +21,7 @@ pub enum ConfigError {
     #[error("pipeline file {path} is not valid: {message}")]
     Parse { path: String, message: String },
     #[error("pipeline {path}: {message}")]
-    Invalid { path: String, message: String },
+    Invalid { path: String, message: Invalid },
 }
 
 fn d(s: &str) -> Decimal {
@@ -517,20 +518,24 @@ impl PipelineConfig {
         Ok(cfg)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Invalid> {
         if self.pipeline.id.trim().is_empty() {
-            return Err("[pipeline] id must not be empty".into());
+            return Err(Invalid("[pipeline] id must not be empty".into()));
         }
         if self.universe.tokens.is_empty() {
-            return Err("[universe] tokens must list at least one token".into());
+            return Err(Invalid(
+                "[universe] tokens must list at least one token".into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for t in &self.universe.tokens {
             if t.is_empty() || t.len() > 16 || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(format!("token {t:?} must be 1-16 ASCII letters or digits"));
+                return Err(Invalid(format!(
+                    "token {t:?} must be 1-16 ASCII letters or digits"
+                )));
             }
             if !seen.insert(t.to_ascii_uppercase()) {
-                return Err(format!("token {t} is listed twice"));
+                return Err(Invalid(format!("token {t} is listed twice")));
             }
         }
         for (k, v) in self
@@ -540,64 +545,74 @@ impl PipelineConfig {
             .chain(self.universe.addresses.iter())
         {
             if !seen.contains(&v.to_ascii_uppercase()) {
-                return Err(format!(
+                return Err(Invalid(format!(
                     "alias/address {k:?} points at {v}, which is not in [universe] tokens"
-                ));
+                )));
             }
         }
         let bar = self.bar_interval_ms();
         if self.window_ms() % self.slide_ms() != 0 {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "[sentiment] window {} must be a whole number of slides ({})",
                 self.sentiment.window, self.sentiment.slide
-            ));
+            )));
         }
         if bar % self.epoch_ms(bar) != 0 {
-            return Err("[bars] interval must be a whole number of milliseconds".into());
+            return Err(Invalid(
+                "[bars] interval must be a whole number of milliseconds".into(),
+            ));
         }
         if self.sentiment.baseline_windows < 2 {
-            return Err("[sentiment] baseline_windows must be at least 2".into());
+            return Err(Invalid(
+                "[sentiment] baseline_windows must be at least 2".into(),
+            ));
         }
         match &self.signal {
             SignalConfig::SmaCross { fast, slow } => {
                 if *fast == 0 || fast >= slow {
-                    return Err(format!(
+                    return Err(Invalid(format!(
                         "[signal] sma_cross needs 0 < fast < slow, got fast {fast}, slow {slow}"
-                    ));
+                    )));
                 }
             }
             SignalConfig::Sentiment { momentum_bars, .. } => {
                 if *momentum_bars == 0 {
-                    return Err("[signal] momentum_bars must be at least 1".into());
+                    return Err(Invalid("[signal] momentum_bars must be at least 1".into()));
                 }
             }
         }
         let unit = Decimal::ONE;
         if self.sizing.risk_fraction <= Decimal::ZERO || self.sizing.risk_fraction > unit {
-            return Err("[sizing] risk_fraction must be in (0, 1]".into());
+            return Err(Invalid("[sizing] risk_fraction must be in (0, 1]".into()));
         }
         if self.sizing.stake <= Decimal::ZERO {
-            return Err("[sizing] stake must be positive".into());
+            return Err(Invalid("[sizing] stake must be positive".into()));
         }
         if let Some(s) = self.sizing.stop_loss {
             if s <= Decimal::ZERO || s >= unit {
-                return Err("[sizing] stop_loss must be in (0, 1)".into());
+                return Err(Invalid("[sizing] stop_loss must be in (0, 1)".into()));
             }
         }
         if self.sizing.atr_period == 0 || !(0.0..1.0).contains(&self.sizing.ewma_lambda) {
-            return Err("[sizing] atr_period must be >= 1 and ewma_lambda in [0, 1)".into());
+            return Err(Invalid(
+                "[sizing] atr_period must be >= 1 and ewma_lambda in [0, 1)".into(),
+            ));
         }
         if self.fills.fee_rate < Decimal::ZERO
             || self.fills.fee_rate >= unit
             || self.fills.slippage_bps < Decimal::ZERO
         {
-            return Err("[fills] fee_rate must be in [0, 1) and slippage_bps >= 0".into());
+            return Err(Invalid(
+                "[fills] fee_rate must be in [0, 1) and slippage_bps >= 0".into(),
+            ));
         }
         if self.backtest.initial_equity <= Decimal::ZERO {
-            return Err("[backtest] initial_equity must be positive".into());
+            return Err(Invalid("[backtest] initial_equity must be positive".into()));
         }
         if self.correlation.window_bars < 3 || self.correlation.min_observations < 3 {
-            return Err("[correlation] window_bars and min_observations must be at least 3".into());
+            return Err(Invalid(
+                "[correlation] window_bars and min_observations must be at least 3".into(),
+            ));
         }
         Ok(())
     }

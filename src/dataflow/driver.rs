@@ -277,7 +277,7 @@ impl ClusterSpec {
 /// Runs the pipeline with a source operator built per worker (a topic replay), until the source drops its
 /// capability and the dataflow drains. The portfolio lives on worker 0, so in a cluster only process 0 returns
 /// events.
-pub fn run_source<F>(
+pub fn run_source<F, E>(
     cfg: Arc<PipelineConfig>,
     table: Arc<TokenTable>,
     bar_interval: i64,
@@ -288,10 +288,11 @@ pub fn run_source<F>(
 where
     F: for<'s> Fn(
             timely::dataflow::Scope<'s, u64>,
-        ) -> Result<timely::dataflow::Stream<'s, u64, Vec<InputEvent>>, String>
+        ) -> Result<timely::dataflow::Stream<'s, u64, Vec<InputEvent>>, E>
         + Send
         + Sync
         + 'static,
+    E: std::fmt::Display,
 {
     let collected: Arc<Mutex<Vec<PortfolioEvent>>> = Arc::new(Mutex::new(Vec::new()));
     let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
@@ -305,7 +306,7 @@ where
             Ok(events) => collect(assemble(split_events(events), &ctx), sink),
             Err(e) => {
                 if let Ok(mut v) = errs.lock() {
-                    v.push(e);
+                    v.push(e.to_string());
                 }
             }
         });

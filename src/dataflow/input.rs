@@ -3,7 +3,7 @@
 //! accepted or refused for the same reason whichever way it arrived.
 
 use super::records::{BarRec, OrderState, TickRec, TweetRec};
-use crate::model::TokenTable;
+use crate::model::{Invalid, TokenTable};
 use crate::model::{Millis, ScoredMention, Tweet};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -57,43 +57,43 @@ pub fn check_tick(
     volume: Decimal,
     event_time: Millis,
     table: &TokenTable,
-) -> Result<u32, String> {
+) -> Result<u32, Invalid> {
     let id = table
         .id(token)
-        .ok_or_else(|| format!("token {token} is not in the pipeline's universe"))?;
+        .ok_or_else(|| Invalid(format!("token {token} is not in the pipeline's universe")))?;
     if price <= Decimal::ZERO {
-        return Err(format!("price {price} is not positive"));
+        return Err(Invalid(format!("price {price} is not positive")));
     }
     if volume < Decimal::ZERO {
-        return Err(format!("volume {volume} is negative"));
+        return Err(Invalid(format!("volume {volume} is negative")));
     }
     if event_time < 0 {
-        return Err("event_time is before 1970".into());
+        return Err(Invalid("event_time is before 1970".into()));
     }
     Ok(id)
 }
 
 /// A post's checks: an id, a time not before 1970.
-pub fn check_post(t: &Tweet) -> Result<(), String> {
+pub fn check_post(t: &Tweet) -> Result<(), Invalid> {
     if t.id.trim().is_empty() {
-        return Err("tweet has an empty id".into());
+        return Err(Invalid("tweet has an empty id".into()));
     }
     if t.created_at < 0 {
-        return Err("created_at is before 1970".into());
+        return Err(Invalid("created_at is before 1970".into()));
     }
     Ok(())
 }
 
 /// A scored mention's checks: the post's id, a score in [-1, 1], a time not before 1970.
-pub fn check_scored(m: &ScoredMention) -> Result<(), String> {
+pub fn check_scored(m: &ScoredMention) -> Result<(), Invalid> {
     if m.tweet_id.trim().is_empty() {
-        return Err("scored mention has an empty tweet_id".into());
+        return Err(Invalid("scored mention has an empty tweet_id".into()));
     }
     if !(-1.0..=1.0).contains(&m.score) {
-        return Err(format!("score {} is outside [-1, 1]", m.score));
+        return Err(Invalid(format!("score {} is outside [-1, 1]", m.score)));
     }
     if m.created_at < 0 {
-        return Err("created_at is before 1970".into());
+        return Err(Invalid("created_at is before 1970".into()));
     }
     Ok(())
 }
@@ -175,7 +175,7 @@ mod tests {
             ("AXL", one, one, -1, "before 1970"),
         ] {
             let e = check_tick(token, price, volume, time, &t).unwrap_err();
-            assert!(e.contains(why), "{e}");
+            assert!(e.0.contains(why), "{e}");
         }
         let mut post: Tweet = serde_json::from_str(
             r#"{"id":"1","author_id":"2","text":"$AXL","created_at":"2025-03-01T00:00:00Z"}"#,
@@ -183,9 +183,9 @@ mod tests {
         .expect("a post");
         assert_eq!(check_post(&post), Ok(()));
         post.created_at = -5;
-        assert!(check_post(&post).unwrap_err().contains("before 1970"));
+        assert!(check_post(&post).unwrap_err().0.contains("before 1970"));
         post.created_at = 0;
         post.id = " ".into();
-        assert!(check_post(&post).unwrap_err().contains("empty id"));
+        assert!(check_post(&post).unwrap_err().0.contains("empty id"));
     }
 }

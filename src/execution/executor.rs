@@ -179,7 +179,7 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
                 publisher.flush()?;
                 stats.dead_lettered += 1;
                 // whoever sent it learns it was refused, when it can be told which intent it was
-                if let Some(f) = malformed_reject(payload, &reason) {
+                if let Some(f) = malformed_reject(payload, &reason.0) {
                     publish_outcome(&mut publisher, &f)?;
                     stats.rejected += 1;
                 }

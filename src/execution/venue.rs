@@ -17,6 +17,18 @@ pub enum VenueError {
     Journal(#[from] JournalError),
 }
 
+/// Why a venue will not make a trade (a limit, the allow-list, a quote, a failed simulation): the intent gets
+/// a rejected fill carrying this reason, and the run goes on. Failures that stop the run are `VenueError`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl From<&str> for Refused {
+    fn from(reason: &str) -> Refused {
+        Refused(reason.to_string())
+    }
+}
+
 pub trait Venue {
     /// The name fills and rejects carry (`paper`, `uniswap-v3`, ...).
     fn name(&self) -> &str;

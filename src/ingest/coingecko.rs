@@ -55,7 +55,11 @@ pub struct CoinGecko {
 
 impl CoinGecko {
     /// `key` from `COINGECKO_API_KEY`; without one the Demo host still answers, rate-limited per IP.
-    pub fn new(base: &str, plan: Plan, key: Option<String>) -> Result<Self, String> {
+    pub fn new(
+        base: &str,
+        plan: Plan,
+        key: Option<String>,
+    ) -> Result<Self, crate::net::ClientError> {
         if key.is_none() {
             tracing::warn!("COINGECKO_API_KEY is not set: CoinGecko calls go without a key and are limited per IP");
         }

@@ -39,7 +39,7 @@ struct Liquidity {
 }
 
 impl DexScreener {
-    pub fn new(base: &str) -> Result<Self, String> {
+    pub fn new(base: &str) -> Result<Self, crate::net::ClientError> {
         Ok(DexScreener {
             base: base.trim_end_matches('/').to_string(),
             http: http::client(Duration::from_secs(10))?,

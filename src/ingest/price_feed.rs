@@ -10,7 +10,7 @@ use super::clock::Clock;
 use super::price_provider::{PriceProvider, TokenFeed};
 use crate::kafka::sink::{Sink, SinkError};
 use crate::model::time::{to_rfc3339, Millis, Span};
-use crate::model::PriceTick;
+use crate::model::{Invalid, PriceTick};
 use crate::net::http::ProviderError;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -61,13 +61,13 @@ pub enum Provider {
 }
 
 impl FeedConfig {
-    pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
-        let c: FeedConfig = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+    pub fn parse(text: &str, origin: &str) -> Result<Self, Invalid> {
+        let c: FeedConfig = toml::from_str(text).map_err(|e| Invalid(format!("{origin}: {e}")))?;
         if c.priority.is_empty() {
-            return Err(format!("{origin}: priority names no provider"));
+            return Err(Invalid(format!("{origin}: priority names no provider")));
         }
         if c.tokens.is_empty() {
-            return Err(format!("{origin}: no [[tokens]]"));
+            return Err(Invalid(format!("{origin}: no [[tokens]]")));
         }
         Ok(c)
     }

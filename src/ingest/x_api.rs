@@ -12,9 +12,8 @@ const MAX_RATE_LIMITED_RETRIES: u32 = 5;
 pub enum XError {
     #[error("X_BEARER_TOKEN is not set: export the app's bearer token (it is read from the environment only)")]
     NoToken,
-    /// The HTTP client could not be built; the message says why.
-    #[error("{0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(#[from] crate::net::ClientError),
     #[error("{method} {url} failed: {message}")]
     Transport {
         method: &'static str,
@@ -208,5 +207,5 @@ pub fn header(h: &reqwest::header::HeaderMap, k: &str) -> Option<String> {
 }
 
 pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, XError> {
-    crate::net::http::client(timeout).map_err(XError::Client)
+    Ok(crate::net::http::client(timeout)?)
 }

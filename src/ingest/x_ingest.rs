@@ -318,7 +318,7 @@ fn search(
         let page = match parse_search_page(&body) {
             Ok(p) => p,
             Err(why) => {
-                st.dead(body.as_bytes(), &why)?;
+                st.dead(body.as_bytes(), &why.0)?;
                 return Ok(newest);
             }
         };

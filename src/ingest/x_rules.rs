@@ -59,12 +59,12 @@ fn valid_cashtag(t: &str) -> bool {
     (1..=10).contains(&t.len()) && t.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
-/// Trimmed, normalised, sorted and deduplicated; the invalid ones listed as the error.
+/// Trimmed, normalised, sorted and deduplicated; the invalid ones as the error.
 fn normalised(
     items: &[String],
     norm: impl Fn(&str) -> String,
     valid: impl Fn(&str) -> bool,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Vec<String>> {
     let mut v: Vec<String> = items
         .iter()
         .map(|i| norm(i.trim()))
@@ -72,11 +72,11 @@ fn normalised(
         .collect();
     v.sort();
     v.dedup();
-    let bad: Vec<&str> = v.iter().filter(|i| !valid(i)).map(String::as_str).collect();
+    let bad: Vec<String> = v.iter().filter(|i| !valid(i)).cloned().collect();
     if bad.is_empty() {
         Ok(v)
     } else {
-        Err(bad.join(", "))
+        Err(bad)
     }
 }
 
@@ -92,13 +92,13 @@ pub fn build(
         |h| h.trim_start_matches('@').to_ascii_lowercase(),
         valid_handle,
     )
-    .map_err(RulesError::BadHandles)?;
+    .map_err(|bad| RulesError::BadHandles(bad.join(", ")))?;
     let tags = normalised(
         cashtags,
         |t| t.trim_start_matches('$').to_ascii_uppercase(),
         valid_cashtag,
     )
-    .map_err(RulesError::BadCashtags)?;
+    .map_err(|bad| RulesError::BadCashtags(bad.join(", ")))?;
     let suffix = if tags.is_empty() {
         " -is:retweet".to_string()
     } else {

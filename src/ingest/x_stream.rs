@@ -4,7 +4,7 @@
 //! error objects and disconnect notices. A line that cannot be read becomes a reason for the dead-letter path.
 
 use crate::model::time::parse_time;
-use crate::model::{Engagement, Tweet};
+use crate::model::{Engagement, Invalid, Tweet};
 use serde::Deserialize;
 
 /// What a line said.
@@ -97,7 +97,7 @@ pub fn parse_line(line: &str) -> StreamLine {
         let users = l.includes.map(|i| i.users).unwrap_or_default();
         return match post_of(post, &users) {
             Ok(t) => StreamLine::Post(t),
-            Err(why) => StreamLine::Unreadable(why),
+            Err(why) => StreamLine::Unreadable(why.into()),
         };
     }
     if let Some(errors) = l.errors {
@@ -134,19 +134,19 @@ pub fn parse_line(line: &str) -> StreamLine {
     StreamLine::Unreadable("neither data, errors nor a connection notice".into())
 }
 
-fn post_of(p: Post, users: &[User]) -> Result<Tweet, String> {
+fn post_of(p: Post, users: &[User]) -> Result<Tweet, Invalid> {
     let (Some(id), Some(author_id), Some(text)) = (p.id, p.author_id, p.text) else {
-        return Err("a post without id, author_id or text".into());
+        return Err(Invalid("a post without id, author_id or text".into()));
     };
     if id.is_empty() || author_id.is_empty() {
-        return Err("a post with an empty id or author_id".into());
+        return Err(Invalid("a post with an empty id or author_id".into()));
     }
     let Some(created) = p.created_at else {
-        return Err(format!(
+        return Err(Invalid(format!(
             "post {id} has no created_at: request tweet.fields=created_at"
-        ));
+        )));
     };
-    let created_at = parse_time(&created).map_err(|e| format!("post {id}: {e}"))?;
+    let created_at = parse_time(&created).map_err(|e| Invalid(format!("post {id}: {e}")))?;
     let author = users
         .iter()
         .find(|u| u.id.as_deref() == Some(author_id.as_str()));
@@ -198,9 +198,9 @@ struct PageMeta {
     next_token: Option<String>,
 }
 
-pub fn parse_search_page(body: &str) -> Result<SearchPage, String> {
+pub fn parse_search_page(body: &str) -> Result<SearchPage, Invalid> {
     let page: RawPage =
-        serde_json::from_str(body).map_err(|e| format!("not a search response: {e}"))?;
+        serde_json::from_str(body).map_err(|e| Invalid(format!("not a search response: {e}")))?;
     let users = page.includes.map(|i| i.users).unwrap_or_default();
     let posts = page
         .data
@@ -208,9 +208,9 @@ pub fn parse_search_page(body: &str) -> Result<SearchPage, String> {
         .map(|v| {
             let raw = v.to_string();
             serde_json::from_value::<Post>(v)
-                .map_err(|e| e.to_string())
+                .map_err(|e| Invalid(e.to_string()))
                 .and_then(|p| post_of(p, &users))
-                .map_err(|why| (raw, why))
+                .map_err(|why| (raw, why.into()))
         })
         .collect();
     Ok(SearchPage {

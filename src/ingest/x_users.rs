@@ -5,6 +5,7 @@
 
 use super::x_api::XApi;
 pub use super::x_api::XError;
+use crate::model::Invalid;
 use serde::Deserialize;
 
 const PER_CALL: usize = 100;
@@ -78,7 +79,7 @@ impl XUsers {
             )?;
             let page = parse_users(&body).map_err(|message| XError::Body {
                 url: self.api.url("/2/users/by"),
-                message,
+                message: message.into(),
             })?;
             out.accounts.extend(page.accounts);
             out.missing.extend(page.missing);
@@ -87,8 +88,8 @@ impl XUsers {
     }
 }
 
-fn parse_users(body: &str) -> Result<Lookup, String> {
-    let r: UsersResponse = serde_json::from_str(body).map_err(|e| e.to_string())?;
+fn parse_users(body: &str) -> Result<Lookup, Invalid> {
+    let r: UsersResponse = serde_json::from_str(body).map_err(|e| Invalid(e.to_string()))?;
     let mut out = Lookup::default();
     for u in r.data {
         match (u.id, u.username) {

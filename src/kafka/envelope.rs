@@ -3,7 +3,7 @@
 
 use crate::model::money::parse_decimal;
 use crate::model::time::parse_time;
-use crate::model::PriceTickRef;
+use crate::model::{Invalid, PriceTickRef};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -36,20 +36,20 @@ pub fn encode<T: Serialize>(schema: &str, data: &T) -> Vec<u8> {
 
 /// Decodes a value of the expected schema; the error says what was wrong, for the dead-letter reason. `T` may
 /// borrow from `bytes` (the Kafka source reads ticks that way).
-pub fn decode<'a, T: Deserialize<'a>>(schema: &str, bytes: &'a [u8]) -> Result<T, String> {
-    let m: In<'a, T> =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a valid {schema} envelope: {e}"))?;
+pub fn decode<'a, T: Deserialize<'a>>(schema: &str, bytes: &'a [u8]) -> Result<T, Invalid> {
+    let m: In<'a, T> = serde_json::from_slice(bytes)
+        .map_err(|e| Invalid(format!("not a valid {schema} envelope: {e}")))?;
     if m.schema != schema {
-        return Err(format!(
+        return Err(Invalid(format!(
             "schema {:?} where {schema:?} was expected",
             m.schema
-        ));
+        )));
     }
     if m.v != VERSION {
-        return Err(format!(
+        return Err(Invalid(format!(
             "schema version {} of {schema} is not supported (this build reads {VERSION})",
             m.v
-        ));
+        )));
     }
     Ok(m.data)
 }
@@ -212,10 +212,12 @@ mod tests {
         assert_eq!(decode::<PriceTick>("tick", &b).unwrap(), t);
         assert!(decode::<PriceTick>("tweet", &b)
             .unwrap_err()
+            .0
             .contains("schema"));
         let v2 = String::from_utf8(b).unwrap().replace("\"v\":1", "\"v\":2");
         assert!(decode::<PriceTick>("tick", v2.as_bytes())
             .unwrap_err()
+            .0
             .contains("version 2"));
         assert!(decode::<PriceTick>("tick", b"{oops").is_err());
     }

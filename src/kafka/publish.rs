@@ -309,8 +309,8 @@ fn keyed<T: serde::de::DeserializeOwned + serde::Serialize>(
     line: &str,
     schema: &str,
     key: impl Fn(&T) -> (&String, i64),
-) -> Result<(String, i64, Vec<u8>), String> {
-    let r: T = serde_json::from_str(line).map_err(|e| e.to_string())?;
+) -> Result<(String, i64, Vec<u8>), serde_json::Error> {
+    let r: T = serde_json::from_str(line)?;
     let (k, ts) = key(&r);
     Ok((k.clone(), ts, envelope::encode(schema, &r)))
 }

@@ -2,6 +2,7 @@
 
 use super::money::lenient;
 use super::time::{rfc3339, Millis};
+use super::Invalid;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -115,9 +116,9 @@ impl Bar {
     }
 
     /// Structural checks a bar must pass before it is used.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.interval_ms <= 0 {
-            return Err("bar interval must be positive".into());
+            return Err(Invalid("bar interval must be positive".into()));
         }
         for (name, v) in [
             ("open", self.open),
@@ -126,24 +127,24 @@ impl Bar {
             ("close", self.close),
         ] {
             if v <= Decimal::ZERO {
-                return Err(format!("{name} price {v} is not positive"));
+                return Err(Invalid(format!("{name} price {v} is not positive")));
             }
         }
         if self.volume < Decimal::ZERO {
-            return Err(format!("volume {} is negative", self.volume));
+            return Err(Invalid(format!("volume {} is negative", self.volume)));
         }
         if self.high < self.low {
-            return Err(format!("high {} < low {}", self.high, self.low));
+            return Err(Invalid(format!("high {} < low {}", self.high, self.low)));
         }
         if self.open > self.high
             || self.open < self.low
             || self.close > self.high
             || self.close < self.low
         {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "open {} / close {} outside the bar's range [{}, {}]",
                 self.open, self.close, self.low, self.high
-            ));
+            )));
         }
         Ok(())
     }
@@ -231,6 +232,6 @@ mod tests {
         assert!(b.validate().is_ok());
         assert_eq!(b.close_time(), 60_000);
         b.low = Decimal::from(13);
-        assert!(b.validate().unwrap_err().contains("high"));
+        assert!(b.validate().unwrap_err().0.contains("high"));
     }
 }

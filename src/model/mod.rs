@@ -1,12 +1,14 @@
 //! Events, ids and exact money shared by every stage.
 
 pub mod events;
+pub mod invalid;
 pub mod money;
 pub mod orders;
 pub mod time;
 pub mod tokens;
 
 pub use events::{Bar, Engagement, PriceTick, PriceTickRef, ScoredMention, Tweet};
+pub use invalid::Invalid;
 pub use orders::{Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade};
 pub use time::Millis;
 pub use tokens::TokenTable;

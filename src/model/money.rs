@@ -1,16 +1,17 @@
 //! Exact money. Input files write prices as strings or JSON numbers; a number is read through its shortest
 //! decimal spelling so `0.1` stays `0.1` instead of the binary float's 0.1000000000000000055...
 
+use super::Invalid;
 use rust_decimal::Decimal;
 use serde::{de, Deserializer};
 use std::fmt;
 use std::str::FromStr;
 
-pub fn parse_decimal(s: &str) -> Result<Decimal, String> {
+pub fn parse_decimal(s: &str) -> Result<Decimal, Invalid> {
     let s = s.trim();
     Decimal::from_str(s)
         .or_else(|_| Decimal::from_scientific(s))
-        .map_err(|_| format!("not a decimal number: {s:?}"))
+        .map_err(|_| Invalid(format!("not a decimal number: {s:?}")))
 }
 
 pub fn f64_to_decimal(v: f64) -> Option<Decimal> {

@@ -1,6 +1,7 @@
 //! Event time: milliseconds since the Unix epoch, UTC. Records carry the exact time; timely timestamps carry
 //! a coarsened copy (see `dataflow::epoch`).
 
+use super::Invalid;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{de, Deserializer, Serializer};
 use std::fmt;
@@ -15,7 +16,7 @@ pub fn to_rfc3339(ms: Millis) -> String {
     }
 }
 
-pub fn parse_time(s: &str) -> Result<Millis, String> {
+pub fn parse_time(s: &str) -> Result<Millis, Invalid> {
     let s = s.trim();
     // Every record on the topics carries this form; chrono's general parser below cost a tenth of the
     // Kafka source's time.
@@ -25,14 +26,14 @@ pub fn parse_time(s: &str) -> Result<Millis, String> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
         return s
             .parse::<i64>()
-            .map_err(|e| format!("bad millisecond timestamp {s:?}: {e}"));
+            .map_err(|e| Invalid(format!("bad millisecond timestamp {s:?}: {e}")));
     }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc).timestamp_millis())
         .map_err(|e| {
-            format!(
+            Invalid(format!(
                 "bad time {s:?} (want RFC 3339 like 2024-01-31T12:00:00Z or ms since epoch): {e}"
-            )
+            ))
         })
 }
 
@@ -95,12 +96,14 @@ fn days_since_epoch(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// Parses durations like `500ms`, `30s`, `5m`, `1h`, `2d`, `1w`.
-pub fn parse_duration_ms(s: &str) -> Result<Millis, String> {
+pub fn parse_duration_ms(s: &str) -> Result<Millis, Invalid> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: i64 = num.parse().map_err(|_| {
-        format!("bad duration {s:?}: want a number and a unit (ms, s, m, h, d, w), e.g. 5m")
+        Invalid(format!(
+            "bad duration {s:?}: want a number and a unit (ms, s, m, h, d, w), e.g. 5m"
+        ))
     })?;
     let mult = match unit {
         "ms" => 1,
@@ -110,20 +113,23 @@ pub fn parse_duration_ms(s: &str) -> Result<Millis, String> {
         "d" => 86_400_000,
         "w" => 7 * 86_400_000,
         _ => {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "bad duration unit in {s:?}: use ms, s, m, h, d or w"
-            ))
+            )))
         }
     };
     if n <= 0 {
-        return Err(format!("duration {s:?} must be positive"));
+        return Err(Invalid(format!("duration {s:?} must be positive")));
     }
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("duration {s:?} is too long: write at most 52 weeks' worth"))
+    n.checked_mul(mult).ok_or_else(|| {
+        Invalid(format!(
+            "duration {s:?} is too long: write at most 52 weeks' worth"
+        ))
+    })
 }
 
 /// As `parse_duration_ms`, but `0`, `0s`, `0ms` are allowed (for lateness and similar allowances).
-pub fn parse_allowance_ms(s: &str) -> Result<Millis, String> {
+pub fn parse_allowance_ms(s: &str) -> Result<Millis, Invalid> {
     let t = s.trim();
     if t == "0"
         || t.trim_start_matches('0')
@@ -162,14 +168,14 @@ pub struct Span {
 
 impl Span {
     /// A positive duration (`parse_duration_ms`).
-    pub fn parse(text: &str) -> Result<Span, String> {
+    pub fn parse(text: &str) -> Result<Span, Invalid> {
         Ok(Span {
             ms: parse_duration_ms(text)?,
             text: text.to_string(),
         })
     }
     /// A duration that may also be zero (`parse_allowance_ms`), for allowances such as lateness.
-    pub fn parse_allowance(text: &str) -> Result<Span, String> {
+    pub fn parse_allowance(text: &str) -> Result<Span, Invalid> {
         Ok(Span {
             ms: parse_allowance_ms(text)?,
             text: text.to_string(),

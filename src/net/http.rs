@@ -114,11 +114,17 @@ pub fn install_tls() {
     });
 }
 
-pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
+/// The HTTP client could not be built (the TLS back end failed to initialise).
+/// Kept as text so the errors that carry it can stay `Clone` and comparable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientError(String);
+
+pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, ClientError> {
     install_tls();
     reqwest::blocking::Client::builder()
         .timeout(timeout)
         .user_agent(super::USER_AGENT)
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        .map_err(|e| ClientError(e.to_string()))
 }

@@ -5,7 +5,7 @@
 pub mod http;
 pub mod rate_limit;
 
-pub use http::{install_tls, ProviderError};
+pub use http::{install_tls, ClientError, ProviderError};
 
 /// Sent with every request, so a provider's logs can tell hypeflow's traffic apart.
 pub const USER_AGENT: &str = concat!("hypeflow/", env!("CARGO_PKG_VERSION"));

@@ -165,15 +165,56 @@ pub struct SampleStats {
     pub effective_episodes: usize,
 }
 
+/// The random draws, in one place so every step takes them from the same stream in the same order: the sample
+/// is a pure function of the seed.
+struct Draws {
+    rng: ChaCha8Rng,
+    /// Student-t(3), scaled by `t_scale` to unit variance (it has variance 3).
+    t_dist: StudentT<f64>,
+    t_scale: f64,
+    n01: Normal<f64>,
+    vol: LogNormal<f64>,
+}
+
+impl Draws {
+    fn new(seed: u64) -> std::io::Result<Draws> {
+        Ok(Draws {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            t_dist: StudentT::new(3.0).map_err(std::io::Error::other)?,
+            t_scale: 1.0 / 3f64.sqrt(),
+            n01: Normal::new(0.0, 1.0).map_err(std::io::Error::other)?,
+            vol: LogNormal::new(0.0, 1.0).map_err(std::io::Error::other)?,
+        })
+    }
+    /// A heavy-tailed innovation (times `t_scale` for unit variance).
+    fn t(&mut self) -> f64 {
+        self.t_dist.sample(&mut self.rng)
+    }
+}
+
 pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
     std::fs::create_dir_all(out)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let mut d = Draws::new(spec.seed)?;
     let minutes = spec.days as i64 * 1440;
-    let t_dist = StudentT::new(3.0).map_err(std::io::Error::other)?;
-    // Student-t(3) has variance 3; scale innovations to unit variance.
-    let t_scale = 1.0 / 3f64.sqrt();
+    let accounts = accounts(&mut d.rng);
+    let episodes = episodes(&mut d.rng, minutes);
+    let prices = minute_prices(&mut d, &episodes, minutes);
+    let ticks = write_ticks(&mut d, spec, &prices, out)?;
+    let bars = write_bars(&mut d, spec, &prices, out)?;
+    let posts = write_posts(&mut d, spec, &accounts, &episodes, out)?;
+    let stats = SampleStats {
+        ticks,
+        bars,
+        tweets: posts,
+        episodes: episodes.len(),
+        effective_episodes: episodes.iter().filter(|e| e.effect != 0.0).count(),
+    };
+    write_readme(spec, out, &stats)?;
+    Ok(stats)
+}
 
-    // Accounts: 40 influencers (50k..3M followers) and 300 noise accounts (20..5k).
+/// 40 influencers (50k..3M followers) and 300 noise accounts (20..5k).
+fn accounts(rng: &mut ChaCha8Rng) -> Vec<Account> {
     let mut accounts = Vec::new();
     for i in 0..40 {
         let followers = (50_000.0 * (60.0f64).powf(rng.random::<f64>())) as u64;
@@ -193,8 +234,11 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
             influencer: false,
         });
     }
+    accounts
+}
 
-    // Hype episodes: about one per token per day; 60% move the price, the rest do nothing.
+/// About one hype episode per token per day; 60% move the price, the rest do nothing.
+fn episodes(rng: &mut ChaCha8Rng, minutes: i64) -> Vec<Episode> {
     let mut episodes = Vec::new();
     for (k, _) in TOKENS.iter().enumerate() {
         let mut m = rng.random_range(120..600) as i64;
@@ -223,9 +267,14 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
     }
     episodes.sort_by_key(|e| e.start_min);
 
+    episodes
+}
+
+/// Each token's price at every minute: factor returns with volatility clustering, plus the episodes' drift.
+fn minute_prices(d: &mut Draws, episodes: &[Episode], minutes: i64) -> Vec<Vec<f64>> {
     // Drift per token per minute from episodes: spread each effect evenly over its duration after the lag.
     let mut drift = vec![vec![0.0f64; TOKENS.len()]; minutes as usize];
-    for e in &episodes {
+    for e in episodes {
         if e.effect == 0.0 {
             continue;
         }
@@ -238,43 +287,49 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
         }
     }
 
-    // Minute price paths.
-    let n01 = Normal::new(0.0, 1.0).map_err(std::io::Error::other)?;
     let mut prices = vec![Vec::with_capacity(minutes as usize); TOKENS.len()];
     let mut p: Vec<f64> = TOKENS.iter().map(|t| t.start_price).collect();
     let mut regime = 1.0f64;
     for drift_now in &drift {
         // volatility clustering: slowly mean-reverting log-vol multiplier
-        regime = (regime.ln() * 0.995 + 0.06 * n01.sample(&mut rng))
+        regime = (regime.ln() * 0.995 + 0.06 * d.n01.sample(&mut d.rng))
             .exp()
             .clamp(0.4, 3.0);
-        let market = 0.0009 * regime * t_scale * t_dist.sample(&mut rng);
+        let market = 0.0009 * regime * d.t_scale * d.t();
         let clusters = [
-            0.0008 * regime * t_scale * t_dist.sample(&mut rng),
-            0.0014 * regime * t_scale * t_dist.sample(&mut rng),
+            0.0008 * regime * d.t_scale * d.t(),
+            0.0014 * regime * d.t_scale * d.t(),
         ];
         for (k, t) in TOKENS.iter().enumerate() {
-            let idio = t.idio * regime * t_scale * t_dist.sample(&mut rng);
+            let idio = t.idio * regime * d.t_scale * d.t();
             let r = t.beta * market + t.gamma * clusters[t.cluster] + idio + drift_now[k];
             p[k] *= r.clamp(-0.25, 0.25).exp();
             prices[k].push(p[k]);
         }
     }
+    prices
+}
 
-    // Ticks: Poisson arrivals per token, price = minute path plus a little microstructure noise.
+/// Poisson arrivals per token, price = minute path plus a little microstructure noise; returns how many.
+fn write_ticks(
+    d: &mut Draws,
+    spec: &SampleSpec,
+    prices: &[Vec<f64>],
+    out: &Path,
+) -> std::io::Result<usize> {
+    let minutes = spec.days as i64 * 1440;
     let mut ticks: Vec<(i64, usize, String)> = Vec::new();
-    let vol_dist = LogNormal::new(0.0, 1.0).map_err(std::io::Error::other)?;
     for (k, t) in TOKENS.iter().enumerate() {
         let mut at = 0.0f64;
         loop {
-            at += -spec.tick_every_s * (1.0 - rng.random::<f64>()).ln();
+            at += -spec.tick_every_s * (1.0 - d.rng.random::<f64>()).ln();
             let ms = (at * 1000.0) as i64;
             if ms >= minutes * 60_000 {
                 break;
             }
             let minute = (ms / 60_000) as usize;
-            let price = prices[k][minute] * (1.0 + 0.0004 * n01.sample(&mut rng));
-            let notional = 2_000.0 * vol_dist.sample(&mut rng);
+            let price = prices[k][minute] * (1.0 + 0.0004 * d.n01.sample(&mut d.rng));
+            let notional = 2_000.0 * d.vol.sample(&mut d.rng);
             let qty = notional / price;
             let time = spec.start_ms + ms;
             let line = format!(
@@ -294,7 +349,17 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
     }
     w.flush()?;
 
-    // Bars from the minute path (open = first minute, close = last), for bar-based pipelines.
+    Ok(ticks.len())
+}
+
+/// Bars from the minute path (open = the previous minute's close, close = the last), for bar-based pipelines.
+fn write_bars(
+    d: &mut Draws,
+    spec: &SampleSpec,
+    prices: &[Vec<f64>],
+    out: &Path,
+) -> std::io::Result<usize> {
+    let minutes = spec.days as i64 * 1440;
     let mut w = std::io::BufWriter::new(std::fs::File::create(
         out.join(format!("bars_{}m.csv", spec.bar_minutes)),
     )?);
@@ -312,7 +377,7 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
             let lo = seg.iter().copied().fold(open, f64::min);
             let close = seg[seg.len() - 1];
             let vol: f64 = (0..spec.bar_minutes)
-                .map(|_| vol_dist.sample(&mut rng) * 100.0)
+                .map(|_| d.vol.sample(&mut d.rng) * 100.0)
                 .sum::<f64>()
                 / close.max(1e-12);
             writeln!(
@@ -331,7 +396,19 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
     }
     w.flush()?;
 
-    // Posts.
+    Ok(bars)
+}
+
+/// Hype-episode posts by influencers, then background chatter by everyone; returns how many.
+fn write_posts(
+    d: &mut Draws,
+    spec: &SampleSpec,
+    accounts: &[Account],
+    episodes: &[Episode],
+    out: &Path,
+) -> std::io::Result<usize> {
+    let minutes = spec.days as i64 * 1440;
+    let (rng, vol_dist) = (&mut d.rng, d.vol);
     let influencers: Vec<usize> = accounts
         .iter()
         .enumerate()
@@ -365,7 +442,7 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
         posts.push((time, line));
     };
     let pick = |rng: &mut ChaCha8Rng, v: &[&str]| v[rng.random_range(0..v.len())].to_string();
-    for e in &episodes {
+    for e in episodes {
         let sym = TOKENS[e.token].symbol;
         for _ in 0..e.posts {
             let acct = &accounts[influencers[rng.random_range(0..influencers.len())]];
@@ -373,11 +450,11 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
             let on_tone = rng.random::<f64>() < 0.8;
             let positive = (e.tone > 0.0) == on_tone;
             let tpl = if rng.random::<f64>() < 0.15 {
-                pick(&mut rng, NEUTRAL)
+                pick(rng, NEUTRAL)
             } else if positive {
-                pick(&mut rng, POSITIVE)
+                pick(rng, POSITIVE)
             } else {
-                pick(&mut rng, NEGATIVE)
+                pick(rng, NEGATIVE)
             };
             let mut text = tpl.replace("{T}", sym);
             if sym == "BOLT" && rng.random::<f64>() < 0.3 {
@@ -387,7 +464,7 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
                 text.push_str(" CA: 0x7a3f5c1e9b2d4a6c8e0f1a3b5c7d9e1f2a4b6c8d");
             }
             let time = spec.start_ms + (e.start_min * 60_000) + rng.random_range(0..(40 * 60_000));
-            post(&mut rng, &mut posts, acct, text, time);
+            post(rng, &mut posts, acct, text, time);
         }
     }
     // Background chatter: everyone, any token (including outsiders), no price effect.
@@ -401,18 +478,18 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
         };
         let r = rng.random::<f64>();
         let tpl = if r < 0.4 {
-            pick(&mut rng, NEUTRAL)
+            pick(rng, NEUTRAL)
         } else if r < 0.72 {
-            pick(&mut rng, POSITIVE)
+            pick(rng, POSITIVE)
         } else {
-            pick(&mut rng, NEGATIVE)
+            pick(rng, NEGATIVE)
         };
         let mut text = tpl.replace("{T}", sym);
         if rng.random::<f64>() < 0.08 {
             text = "gm frens, coffee first then charts".into();
         }
         let time = spec.start_ms + rng.random_range(0..minutes * 60_000);
-        post(&mut rng, &mut posts, acct, text, time);
+        post(rng, &mut posts, acct, text, time);
     }
     // Arrival order is not event order: shuffle lightly by writing in id order (which tracks creation only roughly).
     posts.sort_by_key(|(t, _)| *t / 600_000);
@@ -422,6 +499,10 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
     }
     w.flush()?;
 
+    Ok(posts.len())
+}
+
+fn write_readme(spec: &SampleSpec, out: &Path, stats: &SampleStats) -> std::io::Result<()> {
     let mut readme = std::fs::File::create(out.join("README.md"))?;
     writeln!(
         readme,
@@ -435,17 +516,11 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<SampleStats> {
         spec.days,
         out.display(),
         TOKENS.iter().map(|t| t.symbol).collect::<Vec<_>>().join(", "),
-        ticks.len(),
+        stats.ticks,
         spec.bar_minutes,
-        bars,
-        posts.len(),
-        episodes.len()
+        stats.bars,
+        stats.tweets,
+        stats.episodes
     )?;
-    Ok(SampleStats {
-        ticks: ticks.len(),
-        bars,
-        tweets: posts.len(),
-        episodes: episodes.len(),
-        effective_episodes: episodes.iter().filter(|e| e.effect != 0.0).count(),
-    })
+    Ok(())
 }

@@ -65,6 +65,12 @@ pub enum LlmError {
     Provider(#[from] ProviderError),
     #[error("the model's reply is not the asked JSON: {0}")]
     Reply(String),
+    #[error(transparent)]
+    Client(#[from] crate::net::ClientError),
+    #[error("the {0:?} latency budget was spent before the call")]
+    OverBudget(Duration),
+    #[error("the thread asking the model panicked")]
+    Panicked,
 }
 
 pub struct LlmClient {
@@ -96,7 +102,7 @@ impl LlmClient {
     }
 
     pub fn new(cfg: LlmConfig, key: String) -> Result<Self, LlmError> {
-        let http = http::client(cfg.timeout).map_err(LlmError::Reply)?;
+        let http = http::client(cfg.timeout)?;
         let limit = RateLimit::new(
             "llm",
             cfg.requests_per_minute.max(1),

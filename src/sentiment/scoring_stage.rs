@@ -5,7 +5,7 @@
 //! gets the lexicon score instead, named as such, so nothing waits on a slow model and nothing is guessed. Scores
 //! are cached by post id, so a post seen again (a restart re-reading uncommitted records) gets the same score.
 
-use super::llm::{LlmClient, LlmScore, PostIn};
+use super::llm::{LlmClient, LlmError, LlmScore, PostIn};
 use super::{extract, LexiconScorer};
 use crate::model::TokenTable;
 use crate::model::{ScoredMention, Tweet};
@@ -134,10 +134,7 @@ impl ScoringStage {
                         .collect();
                     handles
                         .into_iter()
-                        .map(|h| {
-                            h.join()
-                                .unwrap_or_else(|_| Err("scoring thread panicked".into()))
-                        })
+                        .map(|h| h.join().unwrap_or(Err(LlmError::Panicked)))
                         .collect()
                 });
                 for r in results {
@@ -205,7 +202,7 @@ fn ask(
     llm: &LlmClient,
     batch: &[&Pending],
     budget: Duration,
-) -> Result<super::llm::BatchOutcome, String> {
+) -> Result<super::llm::BatchOutcome, LlmError> {
     let oldest = batch
         .iter()
         .map(|p| p.arrived)
@@ -213,9 +210,7 @@ fn ask(
         .unwrap_or_else(Instant::now);
     let left = budget.saturating_sub(oldest.elapsed());
     if left < Duration::from_millis(50) {
-        return Err(format!(
-            "the {budget:?} latency budget was spent before the call"
-        ));
+        return Err(LlmError::OverBudget(budget));
     }
     let posts: Vec<PostIn> = batch
         .iter()
@@ -226,5 +221,5 @@ fn ask(
             text: &p.tweet.text,
         })
         .collect();
-    llm.score_batch(&posts, left).map_err(|e| e.to_string())
+    llm.score_batch(&posts, left)
 }

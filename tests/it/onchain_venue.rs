@@ -138,7 +138,7 @@ fn simulation_catches_an_unmeetable_minimum_and_a_past_deadline_without_sending(
     };
     let r = v.send_prepared(&i, &view, too_much, &journal).unwrap();
     assert!(
-        r.as_ref().unwrap_err().contains("Too little received"),
+        r.as_ref().unwrap_err().0.contains("Too little received"),
         "{r:?}"
     );
 
@@ -154,7 +154,7 @@ fn simulation_catches_an_unmeetable_minimum_and_a_past_deadline_without_sending(
         .unwrap();
     let r = v.send_prepared(&i, &view, past, &journal).unwrap();
     assert!(
-        r.as_ref().unwrap_err().contains("Transaction too old"),
+        r.as_ref().unwrap_err().0.contains("Transaction too old"),
         "{r:?}"
     );
     assert_eq!(m.nonce(m.trader), nonce, "nothing was sent");

@@ -7,6 +7,7 @@
 use super::config::VenueConfig;
 use crate::chain::contracts::IERC20;
 use crate::execution::journal::{Journal, State, TxRow, TxState};
+use crate::execution::venue::Refused;
 use crate::execution::venue::VenueError;
 use alloy::eips::eip2718::Encodable2718;
 use alloy::eips::BlockNumberOrTag;
@@ -187,17 +188,17 @@ impl Account {
     }
 
     /// `eth_call` then `eth_estimateGas` of the exact transaction; the gas limit with 20% headroom.
-    pub fn simulate(&self, tx: &TransactionRequest) -> Result<u64, String> {
+    pub fn simulate(&self, tx: &TransactionRequest) -> Result<u64, Refused> {
         self.rt.block_on(async {
             self.provider
                 .call(tx.clone())
                 .await
-                .map_err(|e| format!("simulation reverted: {}", revert_reason(&e)))?;
+                .map_err(|e| Refused(format!("simulation reverted: {}", revert_reason(&e))))?;
             let gas = self
                 .provider
                 .estimate_gas(tx.clone())
                 .await
-                .map_err(|e| format!("gas estimate failed: {}", revert_reason(&e)))?;
+                .map_err(|e| Refused(format!("gas estimate failed: {}", revert_reason(&e))))?;
             Ok(gas.saturating_mul(12) / 10)
         })
     }
@@ -206,7 +207,7 @@ impl Account {
     /// priority fees (at least 1 wei), max fee = twice the next block's base fee plus the priority (room for
     /// six full blocks of base-fee growth).
     pub async fn fees(&self) -> Result<alloy::eips::eip1559::Eip1559Estimation, VenueError> {
-        let pct = self.cfg.priority_fee_percentile.clamp(0.0, 100.0);
+        let pct = self.cfg.priority_fee_percentile;
         let h = self
             .provider
             .get_fee_history(10, BlockNumberOrTag::Latest, &[pct])
@@ -264,13 +265,13 @@ impl Account {
         })
     }
 
-    pub fn send_raw(&self, raw: &[u8]) -> Result<(), String> {
+    pub fn send_raw(&self, raw: &[u8]) -> Result<(), Refused> {
         self.rt.block_on(async {
             match self.broadcast.send_raw_transaction(raw).await {
                 Ok(_) => Ok(()),
                 // a rebroadcast of what the node already has is fine
                 Err(e) if e.to_string().contains("already known") => Ok(()),
-                Err(e) => Err(revert_reason(&e)),
+                Err(e) => Err(Refused(revert_reason(&e))),
             }
         })
     }
@@ -325,25 +326,27 @@ impl Account {
     }
 
     /// Sends a plain transaction (an approval) and waits for it.
-    fn send_and_wait(&self, what: &str, tx: TransactionRequest) -> Result<(), String> {
+    fn send_and_wait(&self, what: &str, tx: TransactionRequest) -> Result<(), Refused> {
         let gas = self.simulate(&tx)?;
-        let (raw, hash, _, _) = self.sign(tx, gas).map_err(|e| e.to_string())?;
+        let (raw, hash, _, _) = self.sign(tx, gas).map_err(|e| Refused(e.to_string()))?;
         self.send_raw(&raw)?;
-        match self.wait(hash).map_err(|e| e.to_string())? {
+        match self.wait(hash).map_err(|e| Refused(e.to_string()))? {
             Some(rc) if rc.status() => Ok(()),
-            Some(_) => Err(format!("{what} {hash} reverted")),
-            None => Err(format!("{what} {hash} not mined within the timeout")),
+            Some(_) => Err(Refused(format!("{what} {hash} reverted"))),
+            None => Err(Refused(format!(
+                "{what} {hash} not mined within the timeout"
+            ))),
         }
     }
 
     /// Allowance for the router of exactly what this trade needs (reset to zero first if some is left, as
     /// USDT-like tokens require).
-    pub fn ensure_allowance(&self, token: Address, amount: U256) -> Result<(), String> {
+    pub fn ensure_allowance(&self, token: Address, amount: U256) -> Result<(), Refused> {
         let erc = IERC20::new(token, &self.provider);
         let current = self
             .rt
             .block_on(async { erc.allowance(self.address, self.router).call().await })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Refused(e.to_string()))?;
         if current >= amount {
             return Ok(());
         }

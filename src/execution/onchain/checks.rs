@@ -3,6 +3,7 @@
 //! to `orders.rejects`; nothing is signed.
 
 use super::config::Limits;
+use crate::execution::venue::Refused;
 use crate::model::{Fill, FillStatus, OrderIntent, Side};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -64,47 +65,47 @@ pub fn pre_trade(
     allowed: bool,
     book: &mut DayBook,
     now_ms: i64,
-) -> Result<(), String> {
+) -> Result<(), Refused> {
     if let Some(f) = &limits.kill_switch_file {
         if f.exists() {
-            return Err(format!(
+            return Err(Refused(format!(
                 "kill switch: {} exists; no new trades until it is removed",
                 f.display()
-            ));
+            )));
         }
     }
     let age_s = (now_ms - intent.decision_time) / 1000;
     if age_s > limits.max_intent_age_s as i64 {
-        return Err(format!(
+        return Err(Refused(format!(
             "stale intent: decided {age_s} s ago, the limit is {} s",
             limits.max_intent_age_s
-        ));
+        )));
     }
     if !allowed {
-        return Err(format!(
+        return Err(Refused(format!(
             "{} is not on the venue's token allow-list",
             intent.token
-        ));
+        )));
     }
     if notional > limits.max_notional_per_trade {
-        return Err(format!(
+        return Err(Refused(format!(
             "notional {notional} is over the per-trade limit {}",
             limits.max_notional_per_trade
-        ));
+        )));
     }
     book.roll(now_ms);
     if book.notional + notional > limits.max_notional_per_day {
-        return Err(format!(
+        return Err(Refused(format!(
             "the day's notional would be {} (limit {})",
             book.notional + notional,
             limits.max_notional_per_day
-        ));
+        )));
     }
     if -book.realized >= limits.max_daily_loss && intent.side == Side::Buy {
-        return Err(format!(
+        return Err(Refused(format!(
             "the day's realized loss {} has reached the limit {}; only exits go through",
             -book.realized, limits.max_daily_loss
-        ));
+        )));
     }
     Ok(())
 }
@@ -174,7 +175,7 @@ mod tests {
             now
         )
         .is_ok());
-        let e = |r: Result<(), String>| r.unwrap_err();
+        let e = |r: Result<(), Refused>| r.unwrap_err().0;
         assert!(e(pre_trade(
             &intent(Side::Buy, now - 61_000),
             Decimal::from(100),

@@ -3,6 +3,7 @@
 //! that can move money is checked again here whatever the pipeline decided; unknown keys are errors.
 
 use crate::model::money::lenient;
+use crate::model::Invalid;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -157,30 +158,167 @@ fn default_slippage() -> Decimal {
 }
 
 impl VenueConfig {
-    pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
-        let c: VenueConfig = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
-        if c.tokens.is_empty() {
-            return Err(format!("{origin}: [tokens] allows no token"));
-        }
-        if c.limits.max_notional_per_trade <= Decimal::ZERO
-            || c.limits.max_notional_per_day <= Decimal::ZERO
-        {
-            return Err(format!("{origin}: [limits] notionals must be positive"));
-        }
-        if c.quote.native && !c.quote.address.eq_ignore_ascii_case(&c.contracts.weth) {
-            return Err(format!(
-                "{origin}: [quote] native = true needs the quote token to be contracts.weth"
-            ));
-        }
-        if c.confirmations == 0 {
-            return Err(format!("{origin}: confirmations must be at least 1"));
-        }
+    pub fn parse(text: &str, origin: &str) -> Result<Self, Invalid> {
+        let c: VenueConfig = toml::from_str(text).map_err(|e| Invalid(format!("{origin}: {e}")))?;
+        c.check().map_err(|e| e.context(origin))?;
         Ok(c)
+    }
+
+    /// Every key within its range: a value outside one is refused rather than clamped, since a wrong limit
+    /// with real money behind it must stop the start, not pass quietly.
+    fn check(&self) -> Result<(), Invalid> {
+        let bad = |m: &str| Err(Invalid(m.to_string()));
+        let (bps_max, l) = (Decimal::from(10_000), &self.limits);
+        if self.tokens.is_empty() {
+            return bad("[tokens] allows no token");
+        }
+        if l.max_notional_per_trade <= Decimal::ZERO || l.max_notional_per_day <= Decimal::ZERO {
+            return bad("[limits] notionals must be positive");
+        }
+        if l.max_daily_loss < Decimal::ZERO {
+            return bad("[limits] max_daily_loss must not be negative");
+        }
+        if !(1..=86_400).contains(&l.max_intent_age_s) {
+            return bad("[limits] max_intent_age_s must be 1 to 86400 seconds");
+        }
+        if l.min_pool_liquidity < Decimal::ZERO {
+            return bad("[limits] min_pool_liquidity must not be negative");
+        }
+        if l.max_token_tax_bps < Decimal::ZERO || l.max_token_tax_bps > bps_max {
+            return bad("[limits] max_token_tax_bps must be 0 to 10000");
+        }
+        if self.quote.native
+            && !self
+                .quote
+                .address
+                .eq_ignore_ascii_case(&self.contracts.weth)
+        {
+            return bad("[quote] native = true needs the quote token to be contracts.weth");
+        }
+        if !(1..=64).contains(&self.confirmations) {
+            return bad("confirmations must be 1 to 64");
+        }
+        if !(10..=3_600).contains(&self.deadline_s) {
+            return bad("deadline_s must be 10 to 3600 seconds");
+        }
+        if !(1..=3_600).contains(&self.receipt_timeout_s) {
+            return bad("receipt_timeout_s must be 1 to 3600 seconds");
+        }
+        if self.max_replacements > 20 {
+            return bad("max_replacements must be at most 20");
+        }
+        if self.gas_budget_bps <= Decimal::ZERO || self.gas_budget_bps > bps_max {
+            return bad("gas_budget_bps must be in (0, 10000]");
+        }
+        if !(0.0..=100.0).contains(&self.priority_fee_percentile) {
+            return bad("priority_fee_percentile must be 0 to 100");
+        }
+        if self.default_slippage_bps <= Decimal::ZERO || self.default_slippage_bps > bps_max {
+            return bad("default_slippage_bps must be in (0, 10000]");
+        }
+        if let Some(t) = self
+            .fee_tiers
+            .iter()
+            .flatten()
+            .find(|t| **t == 0 || **t >= 1_000_000)
+        {
+            return Err(Invalid(format!(
+                "fee tier {t} is not a fee in hundredths of a basis point (0 < tier < 1000000)"
+            )));
+        }
+        Ok(())
     }
 
     pub fn fee_tiers(&self) -> Vec<u32> {
         self.fee_tiers
             .clone()
             .unwrap_or_else(|| self.venue.default_fee_tiers())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"venue = "uniswap-v3"
+chain_id = 31337
+receipt_timeout_s = 30
+[contracts]
+factory = "0x0000000000000000000000000000000000000001"
+router = "0x0000000000000000000000000000000000000002"
+quoter = "0x0000000000000000000000000000000000000003"
+weth = "0x0000000000000000000000000000000000000004"
+[quote]
+symbol = "USD"
+address = "0x0000000000000000000000000000000000000005"
+[tokens]
+TKA = "0x0000000000000000000000000000000000000006"
+[limits]
+max_notional_per_trade = "500"
+max_notional_per_day = "5000"
+max_daily_loss = "100"
+"#;
+
+    #[test]
+    fn every_key_outside_its_range_is_refused() {
+        assert!(VenueConfig::parse(GOOD, "v").is_ok());
+        for (from, to, why) in [
+            (
+                "receipt_timeout_s = 30",
+                "receipt_timeout_s = 0",
+                "receipt_timeout_s",
+            ),
+            (
+                "chain_id = 31337",
+                "chain_id = 31337\nconfirmations = 0",
+                "confirmations",
+            ),
+            (
+                "chain_id = 31337",
+                "chain_id = 31337\ndeadline_s = 5",
+                "deadline_s",
+            ),
+            (
+                "chain_id = 31337",
+                "chain_id = 31337\npriority_fee_percentile = 150.0",
+                "percentile",
+            ),
+            (
+                "chain_id = 31337",
+                "chain_id = 31337\ngas_budget_bps = 0",
+                "gas_budget_bps",
+            ),
+            (
+                "chain_id = 31337",
+                "chain_id = 31337\nfee_tiers = [0]",
+                "fee tier 0",
+            ),
+            (
+                "chain_id = 31337",
+                "chain_id = 31337\nmax_replacements = 99",
+                "max_replacements",
+            ),
+            (
+                "max_daily_loss = \"100\"",
+                "max_daily_loss = \"-1\"",
+                "max_daily_loss",
+            ),
+            (
+                "max_daily_loss = \"100\"",
+                "max_daily_loss = \"100\"\nmax_intent_age_s = 0",
+                "max_intent_age_s",
+            ),
+            (
+                "max_daily_loss = \"100\"",
+                "max_daily_loss = \"100\"\nmax_token_tax_bps = \"20000\"",
+                "max_token_tax_bps",
+            ),
+        ] {
+            let err = VenueConfig::parse(&GOOD.replace(from, to), "v").unwrap_err();
+            assert!(
+                err.0.starts_with("v: ") && err.0.contains(why),
+                "{to}: {err}"
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@ use super::account::Account;
 use super::config::VenueConfig;
 use super::swap::{OnchainVenue, Plan, Prepared, Router};
 use super::uniswap_v3::Quoter;
+use crate::execution::venue::Refused;
 use crate::execution::venue::VenueError;
 use crate::net::http::{self, Call, ProviderError};
 use crate::net::rate_limit::RateLimit;
@@ -45,16 +46,17 @@ fn body_err(message: String) -> ProviderError {
 }
 
 impl OneInch {
-    pub fn from_env(base: &str, chain_id: u64) -> Result<Self, String> {
+    pub fn from_env(base: &str, chain_id: u64) -> Result<Self, VenueError> {
         let key = std::env::var("ONEINCH_API_KEY")
             .ok()
             .filter(|k| !k.trim().is_empty())
-            .ok_or("ONEINCH_API_KEY is not set: export the 1inch API key (read from the environment only)")?;
+            .ok_or_else(|| VenueError::Setup("ONEINCH_API_KEY is not set: export the 1inch API key (read from the environment only)".into()))?;
         Ok(OneInch {
             base: base.trim_end_matches('/').to_string(),
             chain_id,
             key,
-            http: http::client(Duration::from_secs(10))?,
+            http: http::client(Duration::from_secs(10))
+                .map_err(|e| VenueError::Setup(e.to_string()))?,
             // the developer portal's free tier allows one request a second
             limit: RateLimit::new("1inch", 1, Duration::from_secs(1), Instant::now()),
         })
@@ -160,7 +162,7 @@ impl OnchainVenue<OneInchRouter> {
             .or(cfg.oneinch_base_url.clone())
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
         let router = OneInchRouter {
-            api: OneInch::from_env(&base, cfg.chain_id).map_err(VenueError::Setup)?,
+            api: OneInch::from_env(&base, cfg.chain_id)?,
             quoter: Quoter::from_config(&cfg)?,
         };
         OnchainVenue::new(Account::connect(cfg, rpc_url, signer)?, router)
@@ -189,7 +191,7 @@ impl Router for OneInchRouter {
 
     /// The route for a plan, accepted only if it goes to the pinned router and sends no native value (the
     /// input is always a token here).
-    fn prepare(&mut self, acct: &Account, plan: &Plan) -> Result<Prepared, String> {
+    fn prepare(&mut self, acct: &Account, plan: &Plan) -> Result<Prepared, Refused> {
         let pct = (plan.slippage_bps / Decimal::from(100))
             .normalize()
             .to_string();
@@ -202,18 +204,18 @@ impl Router for OneInchRouter {
                 acct.address,
                 &pct,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Refused(e.to_string()))?;
         if s.to != acct.router {
-            return Err(format!(
+            return Err(Refused(format!(
                 "1inch returned a transaction to {}, not the allow-listed router {}; refused",
                 s.to, acct.router
-            ));
+            )));
         }
         if !s.value.is_zero() {
-            return Err(format!(
+            return Err(Refused(format!(
                 "1inch asked to send {} wei of native value with a token swap; refused",
                 s.value
-            ));
+            )));
         }
         let tx = TransactionRequest::default()
             .with_from(acct.address)

@@ -9,7 +9,7 @@ use super::checks::{pre_trade, DayBook};
 use super::units::{from_base_units, to_base_units};
 use crate::chain::contracts::IERC20;
 use crate::execution::journal::{Journal, State, TxRow, TxState};
-use crate::execution::venue::{Venue, VenueError};
+use crate::execution::venue::{Refused, Venue, VenueError};
 use crate::model::{Fill, FillStatus, OrderIntent, Side};
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, U256};
@@ -27,7 +27,7 @@ pub trait Router {
     /// Checks the router's pinned contracts against the chain before anything is traded.
     fn verify(&mut self, acct: &Account) -> Result<(), VenueError>;
     /// The transaction for a plan, or why the trade is refused; nothing is signed here.
-    fn prepare(&mut self, acct: &Account, plan: &Plan) -> Result<Prepared, String>;
+    fn prepare(&mut self, acct: &Account, plan: &Plan) -> Result<Prepared, Refused>;
     /// One whole native coin in the quote token; None when it cannot be priced.
     fn native_price(&self, acct: &Account) -> Option<Decimal>;
 }
@@ -75,7 +75,7 @@ impl<R: Router> OnchainVenue<R> {
     }
 
     /// Allowance for the router of exactly `amount` of `token` (see `Account::ensure_allowance`).
-    pub fn ensure_allowance(&self, token: Address, amount: U256) -> Result<(), String> {
+    pub fn ensure_allowance(&self, token: Address, amount: U256) -> Result<(), Refused> {
         self.acct.ensure_allowance(token, amount)
     }
 
@@ -90,12 +90,14 @@ impl<R: Router> OnchainVenue<R> {
         )
     }
 
-    fn plan(&self, intent: &OrderIntent) -> Result<Plan, String> {
+    fn plan(&self, intent: &OrderIntent) -> Result<Plan, Refused> {
         let a = &self.acct;
-        let token = *a
-            .tokens
-            .get(&intent.token)
-            .ok_or_else(|| format!("{} is not on the venue's token allow-list", intent.token))?;
+        let token = *a.tokens.get(&intent.token).ok_or_else(|| {
+            Refused(format!(
+                "{} is not on the venue's token allow-list",
+                intent.token
+            ))
+        })?;
         let slippage_bps = if intent.max_slippage_bps > Decimal::ZERO {
             intent.max_slippage_bps
         } else {
@@ -146,7 +148,7 @@ impl<R: Router> OnchainVenue<R> {
         let fill = match self.try_execute(intent, journal)? {
             Ok(f) => f,
             Err(reason) => {
-                let f = self.reject(intent, reason);
+                let f = self.reject(intent, reason.0);
                 journal.record_outcome_as(&f, State::Rejected, now_ms())?;
                 f
             }
@@ -158,7 +160,7 @@ impl<R: Router> OnchainVenue<R> {
         &mut self,
         intent: &OrderIntent,
         journal: &Journal,
-    ) -> Result<Result<Fill, String>, VenueError> {
+    ) -> Result<Result<Fill, Refused>, VenueError> {
         let plan = match self.plan(intent) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
@@ -193,7 +195,7 @@ impl<R: Router> OnchainVenue<R> {
         plan: &PlanView,
         prepared: Prepared,
         journal: &Journal,
-    ) -> Result<Result<Fill, String>, VenueError> {
+    ) -> Result<Result<Fill, Refused>, VenueError> {
         let gas = match self.acct.simulate(&prepared.tx) {
             Ok(g) => g,
             Err(e) => return Ok(Err(e)),
@@ -207,17 +209,17 @@ impl<R: Router> OnchainVenue<R> {
             Some(px) => {
                 let budget = plan.notional * self.acct.cfg.gas_budget_bps / Decimal::from(10_000);
                 if worst_gas * px > budget {
-                    return Ok(Err(format!(
+                    return Ok(Err(Refused(format!(
                         "gas budget: up to {} in gas (gas {gas} x max fee {max_fee} wei) is over {} bps of the notional",
                         (worst_gas * px).round_dp(6),
                         self.acct.cfg.gas_budget_bps
-                    )));
+                    ))));
                 }
             }
             None => {
-                return Ok(Err(
+                return Ok(Err(Refused(
                     "cannot price gas in the quote token: no WETH pool quotes it".into(),
-                ))
+                )))
             }
         }
         let row = TxRow {
@@ -242,7 +244,7 @@ impl<R: Router> OnchainVenue<R> {
         if let Err(e) = self.acct.send_raw(&raw) {
             // nothing went out: the nonce is still free, the intent is refused
             journal.set_tx_state(&row.tx_hash, TxState::NotSent, now_ms())?;
-            return Ok(Err(format!("broadcast refused: {e}")));
+            return Ok(Err(Refused(format!("broadcast refused: {e}"))));
         }
         self.last_broadcast = Some(Instant::now());
         journal.set_tx_state(&row.tx_hash, TxState::Broadcast, now_ms())?;

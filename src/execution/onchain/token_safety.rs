@@ -4,6 +4,7 @@
 //! amounts; a sell that reverts is a honeypot. A token over the tax limit or that cannot be sold is refused.
 
 use crate::chain::contracts::{ISwapRouter02, IERC20};
+use crate::execution::venue::Refused;
 use alloy::primitives::{aliases::U24, Address, Bytes, U160, U256};
 use alloy::sol_types::SolCall;
 use rust_decimal::Decimal;
@@ -120,43 +121,48 @@ fn bps_lost(expected: U256, got: U256) -> Decimal {
 }
 
 /// Reads `eth_simulateV1`'s answer for the round trip: the taxes, or why the token is unsellable.
-pub fn judge(rt: &RoundTrip, result: &serde_json::Value) -> Result<Report, String> {
-    let calls = result[0]["calls"]
-        .as_array()
-        .ok_or_else(|| format!("the node's simulation answer has no calls: {result}"))?;
+pub fn judge(rt: &RoundTrip, result: &serde_json::Value) -> Result<Report, Refused> {
+    let calls = result[0]["calls"].as_array().ok_or_else(|| {
+        Refused(format!(
+            "the node's simulation answer has no calls: {result}"
+        ))
+    })?;
     if calls.len() != rt.calls.len() {
-        return Err(format!(
+        return Err(Refused(format!(
             "the simulation ran {} of {} calls",
             calls.len(),
             rt.calls.len()
-        ));
+        )));
     }
     let ok = |i: usize| calls[i]["status"].as_str() == Some("0x1");
     let data = |i: usize| calls[i]["returnData"].as_str().unwrap_or("0x");
     for (i, what) in [(1, "approving the buy"), (2, "the buy")] {
         if !ok(i) {
-            return Err(format!("{what} fails in simulation: {}", calls[i]["error"]));
+            return Err(Refused(format!(
+                "{what} fails in simulation: {}",
+                calls[i]["error"]
+            )));
         }
     }
     let before = word(data(0)).unwrap_or_default();
     let after = word(data(3)).unwrap_or_default();
     let buy_tax_bps = bps_lost(rt.quoted_buy, after.saturating_sub(before));
     if !ok(4) {
-        return Err(format!(
+        return Err(Refused(format!(
             "a transfer of the token reverts: {}",
             calls[4]["error"]
-        ));
+        )));
     }
     let transfer_tax_bps = bps_lost(rt.transfer, word(data(5)).unwrap_or_default());
     if !ok(6) || !ok(7) {
-        return Err(format!(
+        return Err(Refused(format!(
             "honeypot: selling the token back reverts ({}); measured buy tax {buy_tax_bps} bps, transfer tax {transfer_tax_bps} bps",
             if ok(6) {
                 &calls[7]["error"]
             } else {
                 &calls[6]["error"]
             }
-        ));
+        )));
     }
     // multicall returns bytes[] holding exactInputSingle's amountOut: its last word
     let sold_for = word(data(7)).unwrap_or_default();
@@ -243,6 +249,6 @@ mod tests {
         let mut s = ok;
         s[7] = "0x0";
         let honeypot = answer(s, std::array::from_fn(|_| word_hex(1)));
-        assert!(judge(&rt(), &honeypot).unwrap_err().contains("honeypot"));
+        assert!(judge(&rt(), &honeypot).unwrap_err().0.contains("honeypot"));
     }
 }

@@ -14,6 +14,7 @@ use super::config::VenueConfig;
 use super::swap::{OnchainVenue, Plan, Prepared, Router};
 use super::units::{from_base_units, to_base_units};
 use crate::chain::contracts::{IQuoterV2, ISwapRouter02, IUniswapV3Factory, IERC20};
+use crate::execution::venue::Refused;
 use crate::execution::venue::VenueError;
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{aliases::U24, Address, Bytes, U160, U256};
@@ -47,7 +48,7 @@ impl Quoter {
         token_in: Address,
         token_out: Address,
         amount_in: U256,
-    ) -> Result<(u32, U256), String> {
+    ) -> Result<(u32, U256), Refused> {
         acct.rt.block_on(async {
             let f = IUniswapV3Factory::new(self.factory, &acct.provider);
             let q = IQuoterV2::new(self.quoter, &acct.provider);
@@ -58,7 +59,7 @@ impl Quoter {
                     .getPool(token_in, token_out, U24::from(fee))
                     .call()
                     .await
-                    .map_err(|e| format!("factory.getPool: {e}"))?;
+                    .map_err(|e| Refused(format!("factory.getPool: {e}")))?;
                 if pool.is_zero() {
                     continue;
                 }
@@ -81,14 +82,14 @@ impl Quoter {
             }
             tracing::debug!("quotes by fee tier: {}", tried.join(", "));
             best.filter(|(_, out)| !out.is_zero()).ok_or_else(|| {
-                format!(
+                Refused(format!(
                     "no pool quotes {token_in} -> {token_out} (tiers tried: {})",
                     if tried.is_empty() {
                         "none exists".to_string()
                     } else {
                         tried.join(", ")
                     }
-                )
+                ))
             })
         })
     }
@@ -147,7 +148,7 @@ impl OnchainVenue<UniswapV3> {
         slippage_bps: Decimal,
         deadline_override: Option<u64>,
         min_out_override: Option<U256>,
-    ) -> Result<Prepared, String> {
+    ) -> Result<Prepared, Refused> {
         self.router.swap_tx(
             &self.acct,
             token_in,
@@ -167,7 +168,7 @@ impl OnchainVenue<UniswapV3> {
         token_in: Address,
         token_out: Address,
         amount_in: U256,
-    ) -> Result<(u32, U256), String> {
+    ) -> Result<(u32, U256), Refused> {
         self.router
             .quoter
             .best(&self.acct, token_in, token_out, amount_in)
@@ -184,7 +185,7 @@ impl UniswapV3 {
         amount_in: U256,
         slippage_bps: Decimal,
         overrides: Overrides,
-    ) -> Result<Prepared, String> {
+    ) -> Result<Prepared, Refused> {
         let Overrides {
             deadline: deadline_override,
             min_out: min_out_override,
@@ -197,7 +198,10 @@ impl UniswapV3 {
         .unwrap_or_default();
         let min_out = min_out_override
             .unwrap_or(quoted * (U256::from(10_000u64) - bps) / U256::from(10_000u64));
-        let (_, head_ts) = acct.rt.block_on(acct.head()).map_err(|e| e.to_string())?;
+        let (_, head_ts) = acct
+            .rt
+            .block_on(acct.head())
+            .map_err(|e| Refused(e.to_string()))?;
         let deadline = deadline_override.unwrap_or(head_ts + acct.cfg.deadline_s);
         let native_in = acct.native_in(token_in);
         let native_out = acct.native_out(token_out);
@@ -251,7 +255,12 @@ impl UniswapV3 {
     }
 
     /// The simulated round trip before a token's first buy (see `token_safety`).
-    fn token_safety(&self, acct: &Account, plan: &Plan, prepared: &Prepared) -> Result<(), String> {
+    fn token_safety(
+        &self,
+        acct: &Account,
+        plan: &Plan,
+        prepared: &Prepared,
+    ) -> Result<(), Refused> {
         use super::token_safety::{judge, round_trip};
         use alloy::providers::Provider;
         let half = prepared.quoted_out / U256::from(2u8);
@@ -291,7 +300,9 @@ impl UniswapV3 {
                     .raw_request("eth_simulateV1".into(), (payload, "latest")),
             )
             .map_err(|e| {
-                format!("the node cannot simulate the round trip (eth_simulateV1): {e}")
+                Refused(format!(
+                    "the node cannot simulate the round trip (eth_simulateV1): {e}"
+                ))
             })?;
         let r = judge(&rt, &result)?;
         let limit = acct.cfg.limits.max_token_tax_bps;
@@ -301,9 +312,9 @@ impl UniswapV3 {
             ("sell", r.sell_tax_bps),
         ] {
             if tax > limit {
-                return Err(format!(
+                return Err(Refused(format!(
                     "{what} tax {tax} bps is over the limit of {limit} bps"
-                ));
+                )));
             }
         }
         tracing::info!(
@@ -318,7 +329,12 @@ impl UniswapV3 {
 
     /// The pool must hold at least the liquidity floor of the quote token, and the trade's price impact (its
     /// output per unit against a tiny trade's, the pool fee cancelling out) must stay within the slippage bound.
-    fn market_check(&self, acct: &Account, plan: &Plan, prepared: &Prepared) -> Result<(), String> {
+    fn market_check(
+        &self,
+        acct: &Account,
+        plan: &Plan,
+        prepared: &Prepared,
+    ) -> Result<(), Refused> {
         let floor = acct.cfg.limits.min_pool_liquidity;
         if floor > Decimal::ZERO {
             let held = acct.rt.block_on(async {
@@ -326,19 +342,19 @@ impl UniswapV3 {
                     .getPool(plan.token_in, plan.token_out, U24::from(prepared.fee_tier))
                     .call()
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Refused(e.to_string()))?;
                 IERC20::new(acct.quote, &acct.provider)
                     .balanceOf(pool)
                     .call()
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| Refused(e.to_string()))
             })?;
             let held = from_base_units(held, acct.dec(acct.quote)).unwrap_or_default();
             if held < floor {
-                return Err(format!(
+                return Err(Refused(format!(
                     "the pool holds {held} {} of liquidity, under the floor of {floor}",
                     acct.cfg.quote.symbol
-                ));
+                )));
             }
         }
         let tiny_in = (plan.amount_in / U256::from(10_000u64)).max(U256::from(1u8));
@@ -354,10 +370,10 @@ impl UniswapV3 {
             Decimal::from(10_000) - from_base_units(lhs / rhs, 0).unwrap_or_default()
         };
         if impact_bps > plan.slippage_bps {
-            return Err(format!(
+            return Err(Refused(format!(
                 "price impact {impact_bps} bps at this size is over the slippage bound of {} bps",
                 plan.slippage_bps
-            ));
+            )));
         }
         Ok(())
     }
@@ -386,7 +402,7 @@ impl Router for UniswapV3 {
         Ok(())
     }
 
-    fn prepare(&mut self, acct: &Account, plan: &Plan) -> Result<Prepared, String> {
+    fn prepare(&mut self, acct: &Account, plan: &Plan) -> Result<Prepared, Refused> {
         let p = self.swap_tx(
             acct,
             plan.token_in,
@@ -398,7 +414,7 @@ impl Router for UniswapV3 {
         self.market_check(acct, plan, &p)?;
         if plan.token_out != acct.quote && !self.safe_tokens.contains(&plan.token_out) {
             self.token_safety(acct, plan, &p)
-                .map_err(|e| format!("token safety: {e}"))?;
+                .map_err(|e| Refused(format!("token safety: {e}")))?;
             self.safe_tokens.insert(plan.token_out);
         }
         Ok(p)

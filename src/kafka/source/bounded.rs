@@ -114,7 +114,14 @@ pub fn bounded_source<'s>(
                                 batch.push(epoch(t, spec.quantum_ms).max(c_time), ev);
                             }
                             Err(reason) => {
-                                dead_letter(&spec, m.topic(), m.partition(), offset, reason, bytes);
+                                dead_letter(
+                                    &spec,
+                                    m.topic(),
+                                    m.partition(),
+                                    offset,
+                                    reason.into(),
+                                    bytes,
+                                );
                             }
                         }
                     }

@@ -6,7 +6,7 @@ use super::{SourceSpec, TopicKind};
 use crate::dataflow::input::{check_post, check_scored, check_tick, DeadLetter, InputEvent};
 use crate::dataflow::records::{OrderState, TickRec, TweetRec};
 use crate::kafka::envelope;
-use crate::model::TokenTable;
+use crate::model::{Invalid, TokenTable};
 use crate::model::{PriceTickRef, Tweet};
 use rdkafka::message::Message;
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ pub(super) fn decode(
     bytes: &[u8],
     seq: u64,
     table: &TokenTable,
-) -> Result<InputEvent, String> {
+) -> Result<InputEvent, Invalid> {
     match kind {
         TopicKind::Ticks => {
             let t: PriceTickRef = match envelope::decode_tick_canonical(bytes) {

@@ -4,18 +4,19 @@
 
 use super::consumer::{consumer, offset_at_time, partition_count, watermarks};
 use super::decode::{dead_letter, decode, record_seq, TopicLookup};
-use super::{Batch, SourceError, SourceSpec, TopicKind};
+use super::{Batch, Output, SourceError, SourceSpec, TopicKind};
 use crate::dataflow::input::InputEvent;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, Stream};
 
 /// How a live source behaves (the `run` command).
@@ -228,181 +229,255 @@ pub fn live_source<'s>(
     probe: timely::dataflow::ProbeHandle<u64>,
 ) -> Result<(Stream<'s, u64, Vec<InputEvent>>, FinalCommit), SourceError> {
     let index = scope.index();
-    let peers = scope.peers();
-    let state = Rc::new(RefCell::new(assign(&spec, &live, index, peers)?));
-    let topic_index = spec.topic_index();
+    let state = Rc::new(RefCell::new(assign(&spec, &live, index, scope.peers())?));
     let fin = FinalCommit {
         state: state.clone(),
         spec: spec.clone(),
     };
-
     let stream = source::<_, CapacityContainerBuilder<Vec<InputEvent>>, _, _>(
         scope,
         "KafkaLiveSource",
         move |cap, info| {
-            let activator = scope.activator_for(info.address.clone());
             // librdkafka calls this from its own thread when the consumer's queue stops being empty, so a
             // record is read as soon as it arrives instead of at the next timer tick.
             let wake = scope.worker().sync_activator_for(info.address.to_vec());
             state.borrow_mut().c.set_nonempty_callback(move || {
                 let _ = wake.activate();
             });
-            let mut cap = Some(cap);
-            let mut batch = Batch::default();
-            let mut last_commit = std::time::Instant::now();
-            let mut dead_letters = DeadLetterTopic::new(spec.brokers.clone());
-            let mut arrivals: Vec<((usize, i32), i64)> = Vec::new();
-            let mut topics = TopicLookup::new(topic_index);
-            move |output| {
-                let now = std::time::Instant::now();
-                let wall_ms = chrono::Utc::now().timestamp_millis();
-                let mut st = state.borrow_mut();
-                let LiveState { c, parts } = &mut *st;
-                let Some(c_time) = cap.as_ref().map(|c| *c.time()) else {
-                    return;
-                };
-                let before: Option<BTreeMap<(usize, i32), Option<i64>>> =
-                    live.watermark_log.as_ref().map(|_| {
-                        arrivals.clear();
-                        parts.iter().map(|(k, p)| (*k, p.max_event)).collect()
-                    });
-                let mut drained = false;
-                for _ in 0..4096 {
-                    let Some(res) = c.poll(Duration::ZERO) else {
-                        drained = true;
-                        break;
-                    };
-                    let Ok(m) = res else { continue };
-                    let Some(ti) = topics.index_of(&m) else {
-                        continue;
-                    };
-                    let Some(part) = parts.get_mut(&(ti, m.partition())) else {
-                        continue;
-                    };
-                    part.last_message = now;
-                    let offset = m.offset();
-                    let seq = record_seq(ti, m.partition(), offset);
-                    let bytes = m.payload().unwrap_or_default();
-                    let stamp = match decode(part.kind, bytes, seq, &spec.table) {
-                        Ok(InputEvent::Order(o)) => {
-                            let stamp = o
-                                .time()
-                                .map_or(c_time, |t| spec.epoch_of(t, wall_ms).max(c_time));
-                            batch.push(stamp, InputEvent::Order(o));
-                            continue;
-                        }
-                        Ok(ev) => {
-                            let t = ev.time();
-                            part.max_event = Some(part.max_event.map_or(t, |x| x.max(t)));
-                            if before.is_some() {
-                                arrivals.push(((ti, m.partition()), t));
-                            }
-                            let stamp = spec.epoch_of(t, wall_ms).max(c_time);
-                            batch.push(stamp, ev);
-                            stamp
-                        }
-                        Err(reason) if part.kind.is_state() => {
-                            // written by hypeflow itself; a record it cannot read is reported, not re-routed
-                            tracing::warn!(
-                                "unreadable record in {} partition {} offset {}: {}",
-                                m.topic(),
-                                m.partition(),
-                                offset,
-                                reason
-                            );
-                            continue;
-                        }
-                        Err(reason) => {
-                            if offset >= part.fresh_from {
-                                let key = m
-                                    .key()
-                                    .map(|k| String::from_utf8_lossy(k).into_owned())
-                                    .unwrap_or_default();
-                                let why = format!(
-                                    "partition {} offset {offset}: {reason}",
-                                    m.partition()
-                                );
-                                dead_letters.publish(m.topic(), &key, bytes, &why);
-                            }
-                            dead_letter(&spec, m.topic(), m.partition(), offset, reason, bytes);
-                            c_time
-                        }
-                    };
-                    match part.delivered.back_mut() {
-                        Some(last) if last.0 >= stamp => last.1 = offset + 1,
-                        _ => part.delivered.push_back((stamp, offset + 1)),
-                    }
-                }
-                if let Some(cap) = cap.as_ref() {
-                    batch.emit(cap, output);
-                }
-                // Watermark: the slowest partition that is not idle; when all are idle, everything seen so far.
-                let data = || parts.iter().filter(|(_, p)| !p.kind.is_state());
-                let busy: Vec<(&(usize, i32), &LivePart)> = data()
-                    .filter(|(_, p)| now.duration_since(p.last_message) < live.idle)
-                    .collect();
-                let wm = if busy.is_empty() {
-                    data().filter_map(|(_, p)| p.max_event).max()
-                } else if busy.iter().all(|(_, p)| p.max_event.is_some()) {
-                    busy.iter().filter_map(|(_, p)| p.max_event).min()
-                } else {
-                    None
-                };
-                if let (Some(wm), Some(c)) = (wm, cap.as_mut()) {
-                    let e = spec.epoch_of(wm - spec.lateness_ms, wall_ms);
-                    if e > *c.time() {
-                        c.downgrade(&e);
-                        if let (Some(log), Some(before)) = (&live.watermark_log, &before) {
-                            let keys: Vec<(usize, i32)> = busy.iter().map(|(k, _)| **k).collect();
-                            let trigger = if keys.is_empty() {
-                                None
-                            } else {
-                                trigger_of(before, &keys, &arrivals, |slowest| {
-                                    spec.epoch_of(slowest - spec.lateness_ms, wall_ms) >= e
-                                })
-                            };
-                            if let Ok(mut l) = log.lock() {
-                                l.push(Advance {
-                                    worker: index,
-                                    epoch: e,
-                                    trigger_ms: trigger,
-                                });
-                            }
-                        }
-                    }
-                }
-                let all_quiet = live
-                    .exit_when_idle
-                    .is_some_and(|d| data().all(|(_, p)| now.duration_since(p.last_message) >= d));
-                if all_quiet {
-                    // Dropping the capability closes every window; what is delivered is processed and committed below.
-                    cap = None;
-                }
-                // Commit behind the frontier: offsets of records whose epoch the output has passed.
-                if cap.is_none() || now.duration_since(last_commit) >= live.commit_every {
-                    last_commit = now;
-                    let frontier = probe.with_frontier(|f| f.first().copied());
-                    commit_behind(
-                        c,
-                        &spec,
-                        parts,
-                        frontier,
-                        rdkafka::consumer::CommitMode::Async,
-                    );
-                }
-                if cap.is_some() {
-                    // More is waiting: come back at once. Otherwise new records wake the source (above); the
-                    // timer only keeps idleness, commits and the exit check moving on a silent topic.
-                    if drained {
-                        activator.activate_after(HEARTBEAT);
-                    } else {
-                        activator.activate();
-                    }
-                }
-            }
+            let mut run = LiveLoop {
+                activator: scope.activator_for(info.address.clone()),
+                topics: TopicLookup::new(spec.topic_index()),
+                dead_letters: DeadLetterTopic::new(spec.brokers.clone()),
+                state,
+                spec,
+                live,
+                probe,
+                index,
+                cap: Some(cap),
+                batch: Batch::default(),
+                last_commit: Instant::now(),
+                arrivals: Vec::new(),
+            };
+            move |output| run.step(output)
         },
     );
     Ok((stream, fin))
+}
+
+type Parts = BTreeMap<(usize, i32), LivePart>;
+
+/// What the live source keeps between activations.
+struct LiveLoop {
+    state: Rc<RefCell<LiveState>>,
+    spec: SourceSpec,
+    live: LiveOptions,
+    probe: timely::dataflow::ProbeHandle<u64>,
+    activator: timely::scheduling::Activator,
+    index: usize,
+    /// None once the source has finished (every partition quiet for `exit_when_idle`).
+    cap: Option<Capability<u64>>,
+    batch: Batch,
+    last_commit: Instant,
+    dead_letters: DeadLetterTopic,
+    /// (partition, event time) of each record read this activation, kept only for the watermark log.
+    arrivals: Vec<((usize, i32), i64)>,
+    topics: TopicLookup,
+}
+
+impl LiveLoop {
+    /// One activation: read what is waiting, emit it, advance the watermark, commit behind the frontier, and
+    /// ask to be scheduled again.
+    fn step(&mut self, output: &mut Output<'_>) {
+        let now = Instant::now();
+        let wall_ms = chrono::Utc::now().timestamp_millis();
+        let Some(c_time) = self.cap.as_ref().map(|c| *c.time()) else {
+            return;
+        };
+        let state = self.state.clone();
+        let mut st = state.borrow_mut();
+        let LiveState { c, parts } = &mut *st;
+        let before: Option<BTreeMap<(usize, i32), Option<i64>>> =
+            self.live.watermark_log.as_ref().map(|_| {
+                self.arrivals.clear();
+                parts.iter().map(|(k, p)| (*k, p.max_event)).collect()
+            });
+        let drained = self.read(c, parts, c_time, wall_ms, now, before.is_some());
+        if let Some(cap) = self.cap.as_ref() {
+            self.batch.emit(cap, output);
+        }
+        self.advance(parts, before.as_ref(), now, wall_ms);
+        let all_quiet = self
+            .live
+            .exit_when_idle
+            .is_some_and(|d| data(parts).all(|(_, p)| now.duration_since(p.last_message) >= d));
+        if all_quiet {
+            // Dropping the capability closes every window; what is delivered is processed and committed below.
+            self.cap = None;
+        }
+        // Commit behind the frontier: offsets of records whose epoch the output has passed.
+        if self.cap.is_none() || now.duration_since(self.last_commit) >= self.live.commit_every {
+            self.last_commit = now;
+            let frontier = self.probe.with_frontier(|f| f.first().copied());
+            commit_behind(c, &self.spec, parts, frontier, CommitMode::Async);
+        }
+        if self.cap.is_some() {
+            // More is waiting: come back at once. Otherwise new records wake the source (above); the
+            // timer only keeps idleness, commits and the exit check moving on a silent topic.
+            if drained {
+                self.activator.activate_after(HEARTBEAT);
+            } else {
+                self.activator.activate();
+            }
+        }
+    }
+
+    /// Reads up to 4096 records into the batch; true when the consumer's queue ran dry.
+    fn read(
+        &mut self,
+        c: &BaseConsumer,
+        parts: &mut Parts,
+        c_time: u64,
+        wall_ms: i64,
+        now: Instant,
+        track: bool,
+    ) -> bool {
+        for _ in 0..4096 {
+            let Some(res) = c.poll(Duration::ZERO) else {
+                return true;
+            };
+            let Ok(m) = res else { continue };
+            let Some(ti) = self.topics.index_of(&m) else {
+                continue;
+            };
+            let Some(part) = parts.get_mut(&(ti, m.partition())) else {
+                continue;
+            };
+            part.last_message = now;
+            let Some(stamp) = self.take(&m, ti, part, c_time, wall_ms, track) else {
+                continue;
+            };
+            let next = m.offset() + 1;
+            match part.delivered.back_mut() {
+                Some(last) if last.0 >= stamp => last.1 = next,
+                _ => part.delivered.push_back((stamp, next)),
+            }
+        }
+        false
+    }
+
+    /// One record into the batch, or to the dead letters; the stamp its offset counts as delivered under, or
+    /// None for a record that does not move the partition's delivered offsets (orders, unreadable state).
+    fn take(
+        &mut self,
+        m: &BorrowedMessage<'_>,
+        ti: usize,
+        part: &mut LivePart,
+        c_time: u64,
+        wall_ms: i64,
+        track: bool,
+    ) -> Option<u64> {
+        let offset = m.offset();
+        let seq = record_seq(ti, m.partition(), offset);
+        let bytes = m.payload().unwrap_or_default();
+        let spec = &self.spec;
+        match decode(part.kind, bytes, seq, &spec.table) {
+            Ok(InputEvent::Order(o)) => {
+                let stamp = o
+                    .time()
+                    .map_or(c_time, |t| spec.epoch_of(t, wall_ms).max(c_time));
+                self.batch.push(stamp, InputEvent::Order(o));
+                None
+            }
+            Ok(ev) => {
+                let t = ev.time();
+                part.max_event = Some(part.max_event.map_or(t, |x| x.max(t)));
+                if track {
+                    self.arrivals.push(((ti, m.partition()), t));
+                }
+                let stamp = spec.epoch_of(t, wall_ms).max(c_time);
+                self.batch.push(stamp, ev);
+                Some(stamp)
+            }
+            Err(reason) if part.kind.is_state() => {
+                // written by hypeflow itself; a record it cannot read is reported, not re-routed
+                tracing::warn!(
+                    "unreadable record in {} partition {} offset {}: {}",
+                    m.topic(),
+                    m.partition(),
+                    offset,
+                    reason
+                );
+                None
+            }
+            Err(reason) => {
+                if offset >= part.fresh_from {
+                    let key = m
+                        .key()
+                        .map(|k| String::from_utf8_lossy(k).into_owned())
+                        .unwrap_or_default();
+                    let why = format!("partition {} offset {offset}: {reason}", m.partition());
+                    self.dead_letters.publish(m.topic(), &key, bytes, &why);
+                }
+                let p = m.partition();
+                dead_letter(spec, m.topic(), p, offset, reason.into(), bytes);
+                Some(c_time)
+            }
+        }
+    }
+
+    /// Moves the capability up to the watermark: the slowest partition that is not idle; when all are idle,
+    /// everything seen so far. With a watermark log, each advance is logged with the record that allowed it.
+    fn advance(
+        &mut self,
+        parts: &Parts,
+        before: Option<&BTreeMap<(usize, i32), Option<i64>>>,
+        now: Instant,
+        wall_ms: i64,
+    ) {
+        let idle = self.live.idle;
+        let busy: Vec<(&(usize, i32), &LivePart)> = data(parts)
+            .filter(|(_, p)| now.duration_since(p.last_message) < idle)
+            .collect();
+        let wm = if busy.is_empty() {
+            data(parts).filter_map(|(_, p)| p.max_event).max()
+        } else if busy.iter().all(|(_, p)| p.max_event.is_some()) {
+            busy.iter().filter_map(|(_, p)| p.max_event).min()
+        } else {
+            None
+        };
+        let spec = &self.spec;
+        let (Some(wm), Some(c)) = (wm, self.cap.as_mut()) else {
+            return;
+        };
+        let e = spec.epoch_of(wm - spec.lateness_ms, wall_ms);
+        if e <= *c.time() {
+            return;
+        }
+        c.downgrade(&e);
+        let (Some(log), Some(before)) = (&self.live.watermark_log, before) else {
+            return;
+        };
+        let keys: Vec<(usize, i32)> = busy.iter().map(|(k, _)| **k).collect();
+        let trigger = if keys.is_empty() {
+            None
+        } else {
+            trigger_of(before, &keys, &self.arrivals, |slowest| {
+                spec.epoch_of(slowest - spec.lateness_ms, wall_ms) >= e
+            })
+        };
+        if let Ok(mut l) = log.lock() {
+            l.push(Advance {
+                worker: self.index,
+                epoch: e,
+                trigger_ms: trigger,
+            });
+        }
+    }
+}
+
+/// The partitions of data topics (the state topics do not hold the watermark back).
+fn data(parts: &Parts) -> impl Iterator<Item = (&(usize, i32), &LivePart)> {
+    parts.iter().filter(|(_, p)| !p.kind.is_state())
 }
 
 /// How often a live source with nothing to read looks at its partitions anyway.

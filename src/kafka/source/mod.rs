@@ -120,6 +120,13 @@ struct Batch {
     index: BTreeMap<u64, usize>,
 }
 
+/// What a source operator writes its events to.
+pub(super) type Output<'a> = timely::dataflow::operators::generic::OutputBuilderSession<
+    'a,
+    u64,
+    CapacityContainerBuilder<Vec<InputEvent>>,
+>;
+
 impl Batch {
     fn push(&mut self, stamp: u64, ev: InputEvent) {
         let Batch { groups, index } = self;
@@ -137,11 +144,7 @@ impl Batch {
     fn emit(
         &mut self,
         cap: &timely::dataflow::operators::Capability<u64>,
-        output: &mut timely::dataflow::operators::generic::OutputBuilderSession<
-            '_,
-            u64,
-            CapacityContainerBuilder<Vec<InputEvent>>,
-        >,
+        output: &mut Output<'_>,
     ) {
         self.index.clear();
         self.groups.sort_by_key(|(t, _)| *t);
