@@ -10,6 +10,7 @@ use hypeflow::sentiment::{eval, LexiconScorer};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+mod bench;
 mod ingest;
 mod scoring;
 
@@ -389,25 +390,7 @@ pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Backtest(a) => backtest_cmd(a),
-        Command::Sample(SampleCmd::Generate { out, seed, days }) => {
-            let spec = SampleSpec {
-                seed,
-                days,
-                ..Default::default()
-            };
-            let s = generate(&spec, &out)
-                .with_context(|| format!("writing sample data to {}", out.display()))?;
-            println!(
-                "wrote {}: {} ticks, {} bars, {} posts ({} hype episodes, {} with a price effect). SYNTHETIC data.",
-                out.display(),
-                s.ticks,
-                s.bars,
-                s.tweets,
-                s.episodes,
-                s.effective_episodes
-            );
-            Ok(())
-        }
+        Command::Sample(SampleCmd::Generate { out, seed, days }) => sample_cmd(&out, seed, days),
         Command::Sentiment(SentimentCmd::Eval {
             model,
             llm,
@@ -415,116 +398,154 @@ pub fn run() -> Result<()> {
             text_column,
             label_column,
             neutral_band,
-        }) => {
-            let path = locate(&labels);
-            let (r, name) = match model {
-                ModelArg::Lexicon => (
-                    eval::evaluate_file(
-                        &path,
-                        text_column.as_deref(),
-                        label_column.as_deref(),
-                        neutral_band,
-                    )?,
-                    LexiconScorer::shared().model_name().to_string(),
-                ),
-                ModelArg::Llm => {
-                    let rows =
-                        eval::read_labeled(&path, text_column.as_deref(), label_column.as_deref())?;
-                    let texts: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
-                    let client = llm.client(std::time::Duration::from_secs(60))?;
-                    let (scores, requests) = client.score_texts(&texts, llm.batch_size);
-                    let lexicon = LexiconScorer::shared();
-                    let fell_back = scores.iter().filter(|s| s.is_none()).count();
-                    let pairs: Vec<(eval::Label, eval::Label)> = rows
-                        .iter()
-                        .zip(&scores)
-                        .map(|((text, gold), s)| {
-                            let score = s.unwrap_or_else(|| lexicon.score(text));
-                            (*gold, eval::Label::from_score(score, neutral_band))
-                        })
-                        .collect();
-                    println!(
-                        "{} requests; {fell_back} of {} texts unscored by the model (lexicon used)",
-                        requests,
-                        texts.len()
-                    );
-                    (
-                        eval::EvalReport::from_pairs(&pairs, neutral_band),
-                        client.model().to_string(),
-                    )
-                }
-            };
-            println!("model {name} on {}", path.display());
-            print!("{}", r.render());
-            Ok(())
-        }
+        }) => sentiment_eval_cmd(model, llm, &labels, text_column, label_column, neutral_band),
         Command::Sentiment(SentimentCmd::Score { text }) => {
             println!("{:.4}", LexiconScorer::shared().score(&text));
             Ok(())
         }
-        Command::Bench(b) => bench_cmd(b),
+        Command::Bench(b) => bench::run(b),
         Command::Ingest(c) => ingest::run(c),
         Command::Score(a) => scoring::run(a),
-        Command::DevBroker(a) => {
-            let topics = hypeflow::kafka::topics::load(a.topics.as_deref())?;
-            hypeflow::kafka::dev_broker::serve(
-                a.brokers,
-                &topics,
-                a.partitions,
-                std::io::stdin().lock(),
-            )?;
-            Ok(())
-        }
-        Command::Influencers(InfluencersCmd::Sync {
-            seed,
-            out,
-            min_followers,
-            base_url,
-        }) => {
-            use hypeflow::ingest::x_users;
-            let seed_path = locate(&seed);
-            let text = std::fs::read_to_string(&seed_path)
-                .with_context(|| format!("cannot read the seed list {}", seed_path.display()))?;
-            let handles = x_users::read_seed(&text);
-            if handles.is_empty() {
-                bail!("{} holds no handles", seed_path.display());
-            }
-            let found = x_users::XUsers::from_env(&base_url)?.lookup(&handles)?;
-            let kept: Vec<x_users::Account> = found
-                .accounts
+        Command::DevBroker(a) => dev_broker_cmd(a),
+        Command::Influencers(c) => influencers_cmd(c),
+        Command::Topics(c) => topics_cmd(c),
+        Command::Publish(a) => publish_cmd(a),
+        Command::Replay(a) => replay_cmd(a),
+        Command::Execute(a) => execute_cmd(a),
+        Command::Run(a) => run_cmd(a),
+    }
+}
+
+fn sample_cmd(out: &Path, seed: u64, days: u32) -> Result<()> {
+    let spec = SampleSpec {
+        seed,
+        days,
+        ..Default::default()
+    };
+    let s = generate(&spec, out)
+        .with_context(|| format!("writing sample data to {}", out.display()))?;
+    println!(
+            "wrote {}: {} ticks, {} bars, {} posts ({} hype episodes, {} with a price effect). SYNTHETIC data.",
+            out.display(),
+            s.ticks,
+            s.bars,
+            s.tweets,
+            s.episodes,
+            s.effective_episodes
+        );
+    Ok(())
+}
+
+fn sentiment_eval_cmd(
+    model: ModelArg,
+    llm: scoring::LlmArgs,
+    labels: &Path,
+    text_column: Option<String>,
+    label_column: Option<String>,
+    neutral_band: f64,
+) -> Result<()> {
+    let path = locate(labels);
+    let (r, name) = match model {
+        ModelArg::Lexicon => (
+            eval::evaluate_file(
+                &path,
+                text_column.as_deref(),
+                label_column.as_deref(),
+                neutral_band,
+            )?,
+            LexiconScorer::shared().model_name().to_string(),
+        ),
+        ModelArg::Llm => {
+            let rows = eval::read_labeled(&path, text_column.as_deref(), label_column.as_deref())?;
+            let texts: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
+            let client = llm.client(std::time::Duration::from_secs(60))?;
+            let (scores, requests) = client.score_texts(&texts, llm.batch_size);
+            let lexicon = LexiconScorer::shared();
+            let fell_back = scores.iter().filter(|s| s.is_none()).count();
+            let pairs: Vec<(eval::Label, eval::Label)> = rows
                 .iter()
-                .filter(|a| a.followers >= min_followers)
-                .cloned()
+                .zip(&scores)
+                .map(|((text, gold), s)| {
+                    let score = s.unwrap_or_else(|| lexicon.score(text));
+                    (*gold, eval::Label::from_score(score, neutral_band))
+                })
                 .collect();
-            let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-            std::fs::write(&out, x_users::write_influencers(&kept, &today))
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            for (handle, why) in &found.missing {
-                eprintln!("not found: {handle}: {why}");
-            }
             println!(
-                "handles {} found {} kept {} (>= {} followers) not found {} -> {}",
-                handles.len(),
-                found.accounts.len(),
-                kept.len(),
-                min_followers,
-                found.missing.len(),
-                out.display()
+                "{} requests; {fell_back} of {} texts unscored by the model (lexicon used)",
+                requests,
+                texts.len()
             );
-            Ok(())
+            (
+                eval::EvalReport::from_pairs(&pairs, neutral_band),
+                client.model().to_string(),
+            )
         }
-        Command::Topics(TopicsCmd::Create {
+    };
+    println!("model {name} on {}", path.display());
+    print!("{}", r.render());
+    Ok(())
+}
+
+fn dev_broker_cmd(a: DevBrokerArgs) -> Result<()> {
+    let topics = hypeflow::kafka::topics::load(a.topics.as_deref())?;
+    hypeflow::kafka::dev_broker::serve(a.brokers, &topics, a.partitions, std::io::stdin().lock())?;
+    Ok(())
+}
+
+fn influencers_cmd(c: InfluencersCmd) -> Result<()> {
+    let InfluencersCmd::Sync {
+        seed,
+        out,
+        min_followers,
+        base_url,
+    } = c;
+    use hypeflow::ingest::x_users;
+    let seed_path = locate(&seed);
+    let text = std::fs::read_to_string(&seed_path)
+        .with_context(|| format!("cannot read the seed list {}", seed_path.display()))?;
+    let handles = x_users::read_seed(&text);
+    if handles.is_empty() {
+        bail!("{} holds no handles", seed_path.display());
+    }
+    let found = x_users::XUsers::from_env(&base_url)?.lookup(&handles)?;
+    let kept: Vec<x_users::Account> = found
+        .accounts
+        .iter()
+        .filter(|a| a.followers >= min_followers)
+        .cloned()
+        .collect();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    std::fs::write(&out, x_users::write_influencers(&kept, &today))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    for (handle, why) in &found.missing {
+        eprintln!("not found: {handle}: {why}");
+    }
+    println!(
+        "handles {} found {} kept {} (>= {} followers) not found {} -> {}",
+        handles.len(),
+        found.accounts.len(),
+        kept.len(),
+        min_followers,
+        found.missing.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn topics_cmd(c: TopicsCmd) -> Result<()> {
+    match c {
+        TopicsCmd::Create {
             brokers,
             topics,
             max_replication,
-        }) => {
+        } => {
             let specs = hypeflow::kafka::topics::load(topics.as_deref())?;
             for (t, state) in hypeflow::kafka::admin::create(&brokers, &specs, max_replication)? {
                 println!("{t}: {state}");
             }
             Ok(())
         }
-        Command::Topics(TopicsCmd::Describe { brokers, topics }) => {
+        TopicsCmd::Describe { brokers, topics } => {
             let specs = hypeflow::kafka::topics::load(topics.as_deref())?;
             let mut missing = 0;
             for (t, want, got) in hypeflow::kafka::admin::describe(&brokers, &specs)? {
@@ -542,10 +563,6 @@ pub fn run() -> Result<()> {
             }
             Ok(())
         }
-        Command::Publish(a) => publish_cmd(a),
-        Command::Replay(a) => replay_cmd(a),
-        Command::Execute(a) => execute_cmd(a),
-        Command::Run(a) => run_cmd(a),
     }
 }
 
@@ -618,124 +635,6 @@ fn cluster_spec(c: &ClusterArgs) -> Result<hypeflow::dataflow::driver::ClusterSp
         process,
         addresses,
     })
-}
-
-fn bench_cmd(b: BenchArgs) -> Result<()> {
-    match b.mode {
-        BenchMode::Pipeline => {
-            let r = hypeflow::bench::pipeline::run_dataflow(b.ticks, b.tweets, b.workers)?;
-            println!(
-                "mode=pipeline ticks={} tweets={} workers={} events={} seconds={:.3} events_per_s={:.0} events_per_s_per_core={:.0} intents={} peak_rss_mib={}",
-                b.ticks,
-                b.tweets,
-                b.workers,
-                r.events,
-                r.seconds,
-                r.events as f64 / r.seconds,
-                r.events as f64 / r.seconds / b.workers as f64,
-                r.intents,
-                r.peak_rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "?".into())
-            );
-        }
-        BenchMode::SmaBars => {
-            let (r, baseline, crosses) =
-                hypeflow::bench::pipeline::run_sma_bars(b.bars, b.workers)?;
-            println!(
-                "mode=sma-bars bars={} workers={} seconds={:.3} bars_per_s={:.0} baseline_loop_seconds={:.3} baseline_bars_per_s={:.0} dataflow_vs_baseline={:.3} intents={} baseline_crosses={} peak_rss_mib={}",
-                r.events,
-                b.workers,
-                r.seconds,
-                r.events as f64 / r.seconds,
-                baseline,
-                r.events as f64 / baseline,
-                baseline / r.seconds,
-                r.intents,
-                crosses,
-                r.peak_rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "?".into())
-            );
-        }
-        BenchMode::Kafka => {
-            let brokers = b.brokers.context("--mode kafka needs --brokers")?;
-            let r = hypeflow::bench::kafka::throughput(&brokers, b.ticks, b.workers)?;
-            println!(
-                "mode=kafka workers={} records={} raw_consume_seconds={:.3} raw_records_per_s={:.0} run_seconds={:.3} run_records_per_s={:.0} run_vs_raw={:.3} intents={}",
-                b.workers,
-                r.records,
-                r.raw_seconds,
-                r.records as f64 / r.raw_seconds,
-                r.pipeline_seconds,
-                r.records as f64 / r.pipeline_seconds,
-                r.raw_seconds / r.pipeline_seconds,
-                r.intents
-            );
-        }
-        BenchMode::Executor => {
-            let f = hypeflow::bench::execution::run(b.seconds.max(1) * 10, 2_000)
-                .map_err(anyhow::Error::msg)?;
-            println!(
-                "mode=executor swaps={} intent_to_broadcast_us_p50={} p99={} max={} journal_intents_per_s={:.0} paper_intents_per_s={:.0}",
-                f.swaps, f.broadcast_p50_us, f.broadcast_p99_us, f.broadcast_max_us, f.journal_per_s, f.paper_per_s
-            );
-        }
-        BenchMode::XParse => {
-            let f = hypeflow::bench::ingest::parse(b.ticks);
-            println!(
-                "mode=x-parse lines={} posts={} seconds={:.3} lines_per_s_per_core={:.0} mib_per_s={:.1}",
-                f.lines,
-                f.posts,
-                f.seconds,
-                f.lines as f64 / f.seconds,
-                f.bytes as f64 / f.seconds / 1_048_576.0
-            );
-        }
-        BenchMode::XLatency => {
-            let brokers = b.brokers.context("--mode x-latency needs --brokers")?;
-            let f = hypeflow::bench::ingest::stream_to_kafka(&brokers, b.rate * b.seconds, b.rate)
-                .map_err(anyhow::Error::msg)?;
-            println!(
-                "mode=x-latency posts={} posts_per_s={} arrival_to_ack_us_p50={} p99={} max={} after_first_second_p50={} p99={} max={}",
-                f.posts, f.rate, f.p50_us, f.p99_us, f.max_us, f.steady_p50_us, f.steady_p99_us, f.steady_max_us
-            );
-        }
-        BenchMode::LlmOverhead => {
-            let (cfg, _, _) = load_pipeline(Path::new("pipelines/influencer_momentum.toml"))?;
-            let table = cfg.universe.token_table();
-            let f = hypeflow::bench::ingest::llm_overhead(b.seconds.max(1) * 20, 20, table)
-                .map_err(anyhow::Error::msg)?;
-            println!(
-                "mode=llm-overhead batches={} batch_size={} stage_us_per_batch_p50={} p99={} bare_round_trip_us_p50={} stage_minus_bare_us_p50={}",
-                f.batches,
-                f.batch_size,
-                f.p50_us,
-                f.p99_us,
-                f.bare_p50_us,
-                f.p50_us.saturating_sub(f.bare_p50_us)
-            );
-        }
-        BenchMode::KafkaLatency => {
-            let brokers = b.brokers.context("--mode kafka-latency needs --brokers")?;
-            let r = hypeflow::bench::kafka::latency(&brokers, b.rate, b.seconds, b.fetch_wait_ms)?;
-            let pct = |v: &[i64], q| {
-                hypeflow::bench::kafka::percentile(v, q).map_or("?".into(), |v: i64| v.to_string())
-            };
-            println!(
-                "mode=kafka-latency ticks={} seconds={:.1} ticks_per_s={:.0} fetch_wait_ms={} intents={} excluded_edge_intents={} trigger_to_ack_ms_p50={} p99={} max={} close_to_ack_ms_p50={} p99={} max={}",
-                r.ticks,
-                r.seconds,
-                r.ticks as f64 / r.seconds,
-                b.fetch_wait_ms,
-                r.close_lags_ms.len(),
-                r.excluded,
-                pct(&r.trigger_lags_ms, 0.5),
-                pct(&r.trigger_lags_ms, 0.99),
-                pct(&r.trigger_lags_ms, 1.0),
-                pct(&r.close_lags_ms, 0.5),
-                pct(&r.close_lags_ms, 0.99),
-                pct(&r.close_lags_ms, 1.0)
-            );
-        }
-    }
-    Ok(())
 }
 
 fn publish_cmd(a: PublishArgs) -> Result<()> {

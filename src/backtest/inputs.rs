@@ -506,67 +506,100 @@ pub fn load(src: &Sources, table: &TokenTable) -> Result<Loaded, InputError> {
             None => infer_interval(&raw_bars).map_err(InputError::Interval)?,
         };
         loaded.bar_interval = interval;
-        raw_bars.sort_by_key(|b| (b.0, b.1, b.3));
-        let mut last: HashMap<u32, Millis> = HashMap::new();
-        for (token, time, v, line, raw, fidx) in raw_bars {
-            let bar = Bar {
-                token: table.symbol(token).to_string(),
-                open_time: time,
-                interval_ms: interval,
-                open: v[0],
-                high: v[1],
-                low: v[2],
-                close: v[3],
-                volume: v[4],
-            };
-            let file = bar_files.get(fidx).cloned().unwrap_or_default();
-            let mut reject = |reason: String| {
-                loaded.dead.push(DeadLetter {
-                    file: file.clone(),
-                    line,
-                    reason,
-                    raw: truncate(&raw),
-                })
-            };
-            if let Err(e) = bar.validate() {
-                reject(e.into());
-                continue;
-            }
-            if time < 0 {
-                reject("timestamp is before 1970".into());
-                continue;
-            }
-            if let Some(prev) = last.get(&token) {
-                if *prev == time {
-                    reject(format!(
-                        "duplicate bar for {} at {}",
-                        bar.token,
-                        crate::model::time::to_rfc3339(time)
-                    ));
-                    continue;
-                }
-                if time < prev + interval {
-                    reject(format!(
-                        "bar overlaps the previous one (interval {})",
-                        format_duration_ms(interval)
-                    ));
-                    continue;
-                }
-            }
-            last.insert(token, time);
-            loaded.bars += 1;
-            events.push(InputEvent::Bar(BarRec {
-                token,
-                open_time: time,
-                interval,
-                open: bar.open,
-                high: bar.high,
-                low: bar.low,
-                close: bar.close,
-                volume: bar.volume,
-            }));
-        }
+        let bars = checked_bars(raw_bars, &bar_files, interval, table, &mut loaded.dead);
+        loaded.bars = bars.len();
+        events.extend(bars.into_iter().map(InputEvent::Bar));
     }
+    load_posts(src, &mut loaded, &mut events)?;
+    // Replay order: event time, then file order (stable), which also fixes every tie-break sequence number.
+    events.sort_by_key(|e| e.time());
+    for (i, e) in events.iter_mut().enumerate() {
+        e.set_seq(i as u64);
+    }
+    loaded.first_time = events.first().map(|e| e.time());
+    loaded.last_time = events.last().map(|e| e.time());
+    loaded.events = events;
+    Ok(loaded)
+}
+
+/// Bars in (token, time, line) order, each checked against its shape and against the token's previous bar
+/// (no duplicates, no overlaps at `interval`); the refused ones go to the dead letters.
+fn checked_bars(
+    mut raw_bars: Vec<RawBar>,
+    bar_files: &[String],
+    interval: Millis,
+    table: &TokenTable,
+    dead: &mut Vec<DeadLetter>,
+) -> Vec<BarRec> {
+    raw_bars.sort_by_key(|b| (b.0, b.1, b.3));
+    let mut last: HashMap<u32, Millis> = HashMap::new();
+    let mut events = Vec::new();
+    for (token, time, v, line, raw, fidx) in raw_bars {
+        let bar = Bar {
+            token: table.symbol(token).to_string(),
+            open_time: time,
+            interval_ms: interval,
+            open: v[0],
+            high: v[1],
+            low: v[2],
+            close: v[3],
+            volume: v[4],
+        };
+        let file = bar_files.get(fidx).cloned().unwrap_or_default();
+        let mut reject = |reason: String| {
+            dead.push(DeadLetter {
+                file: file.clone(),
+                line,
+                reason,
+                raw: truncate(&raw),
+            })
+        };
+        if let Err(e) = bar.validate() {
+            reject(e.into());
+            continue;
+        }
+        if time < 0 {
+            reject("timestamp is before 1970".into());
+            continue;
+        }
+        if let Some(prev) = last.get(&token) {
+            if *prev == time {
+                reject(format!(
+                    "duplicate bar for {} at {}",
+                    bar.token,
+                    crate::model::time::to_rfc3339(time)
+                ));
+                continue;
+            }
+            if time < prev + interval {
+                reject(format!(
+                    "bar overlaps the previous one (interval {})",
+                    format_duration_ms(interval)
+                ));
+                continue;
+            }
+        }
+        last.insert(token, time);
+        events.push(BarRec {
+            token,
+            open_time: time,
+            interval,
+            open: bar.open,
+            high: bar.high,
+            low: bar.low,
+            close: bar.close,
+            volume: bar.volume,
+        });
+    }
+    events
+}
+
+/// The posts (or scored mentions) file, when the run has one.
+fn load_posts(
+    src: &Sources,
+    loaded: &mut Loaded,
+    events: &mut Vec<InputEvent>,
+) -> Result<(), InputError> {
     if let (Some(tp), true) = (src.tweets, src.scored) {
         let scored = load_scored(tp, &mut loaded.dead)?;
         loaded.tweets = scored.len();
@@ -584,15 +617,7 @@ pub fn load(src: &Sources, table: &TokenTable) -> Result<Loaded, InputError> {
                 .map(|tweet| InputEvent::Tweet(TweetRec::post(0, tweet))),
         );
     }
-    // Replay order: event time, then file order (stable), which also fixes every tie-break sequence number.
-    events.sort_by_key(|e| e.time());
-    for (i, e) in events.iter_mut().enumerate() {
-        e.set_seq(i as u64);
-    }
-    loaded.first_time = events.first().map(|e| e.time());
-    loaded.last_time = events.last().map(|e| e.time());
-    loaded.events = events;
-    Ok(loaded)
+    Ok(())
 }
 
 #[cfg(test)]

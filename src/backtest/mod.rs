@@ -11,6 +11,7 @@ use crate::dataflow::driver::{run_shares, RunError, RunOutput, Share};
 use crate::dataflow::input::DeadLetter;
 use crate::dataflow::input::InputEvent;
 use crate::dataflow::records::Counters;
+use crate::dataflow::signal_quality::SignalOutcome;
 use crate::dataflow::PortfolioEvent;
 use crate::model::time::{format_duration_ms, to_rfc3339, Millis};
 use crate::model::TokenTable;
@@ -124,6 +125,44 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
     ))
 }
 
+/// The dataflow's output sorted by kind: equity points at one time collapse to the last, skipped entries are
+/// counted by reason, and clusters keep each token's latest label.
+#[derive(Default)]
+struct Sorted {
+    intents: Vec<OrderIntent>,
+    fills: Vec<Fill>,
+    trades: Vec<Trade>,
+    equity: Vec<(Millis, Decimal)>,
+    skipped: BTreeMap<String, usize>,
+    clusters: BTreeMap<String, String>,
+    cluster_changes: usize,
+    outcomes: Vec<SignalOutcome>,
+}
+
+impl From<Vec<PortfolioEvent>> for Sorted {
+    fn from(events: Vec<PortfolioEvent>) -> Sorted {
+        let mut s = Sorted::default();
+        for ev in events {
+            match ev {
+                PortfolioEvent::Intent(i) => s.intents.push(i),
+                PortfolioEvent::Fill(f) => s.fills.push(f),
+                PortfolioEvent::Trade(t) => s.trades.push(t),
+                PortfolioEvent::Equity(t, e) => match s.equity.last_mut() {
+                    Some(last) if last.0 == t => last.1 = e,
+                    _ => s.equity.push((t, e)),
+                },
+                PortfolioEvent::Skipped(_, _, why) => *s.skipped.entry(why).or_default() += 1,
+                PortfolioEvent::SignalOutcome(o) => s.outcomes.push(o),
+                PortfolioEvent::Cluster(_, tok, label) => {
+                    s.cluster_changes += 1;
+                    s.clusters.insert(tok, label);
+                }
+            }
+        }
+        s
+    }
+}
+
 /// Turns what the dataflow emitted into the result: canonical order, metrics, summary. Shared by file
 /// backtests and topic replays so both write the same outputs the same way.
 #[allow(clippy::too_many_arguments)]
@@ -137,31 +176,16 @@ pub fn finish(
     workers: usize,
     started: std::time::Instant,
 ) -> BacktestResult {
-    let mut intents = Vec::new();
-    let mut fills = Vec::new();
-    let mut trades = Vec::new();
-    let mut equity: Vec<(Millis, Decimal)> = Vec::new();
-    let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
-    let mut clusters = BTreeMap::new();
-    let mut cluster_changes = 0usize;
-    let mut outcomes = Vec::new();
-    for ev in out.events {
-        match ev {
-            PortfolioEvent::Intent(i) => intents.push(i),
-            PortfolioEvent::Fill(f) => fills.push(f),
-            PortfolioEvent::Trade(t) => trades.push(t),
-            PortfolioEvent::Equity(t, e) => match equity.last_mut() {
-                Some(last) if last.0 == t => last.1 = e,
-                _ => equity.push((t, e)),
-            },
-            PortfolioEvent::Skipped(_, _, why) => *skipped.entry(why).or_default() += 1,
-            PortfolioEvent::SignalOutcome(o) => outcomes.push(o),
-            PortfolioEvent::Cluster(_, tok, label) => {
-                cluster_changes += 1;
-                clusters.insert(tok, label);
-            }
-        }
-    }
+    let Sorted {
+        mut intents,
+        fills,
+        mut trades,
+        equity,
+        skipped,
+        clusters,
+        cluster_changes,
+        outcomes,
+    } = Sorted::from(out.events);
     // Canonical orders: intents by (decision time, id), trades by (exit, entry, token).
     intents.sort_by(|a, b| (a.decision_time, &a.id).cmp(&(b.decision_time, &b.id)));
     trades.sort_by(|a, b| {

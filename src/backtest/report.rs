@@ -217,26 +217,10 @@ fn optf(v: Option<f64>) -> String {
 }
 
 pub fn render(r: &ReportInput) -> String {
-    let m = r.metrics;
     let curve: Vec<(i64, f64)> = r
         .curve
         .iter()
         .map(|(t, e)| (*t, e.to_f64().unwrap_or(0.0)))
-        .collect();
-    let mut peak = f64::MIN;
-    let dd: Vec<(i64, f64)> = curve
-        .iter()
-        .map(|(t, e)| {
-            peak = peak.max(*e);
-            (
-                *t,
-                if peak > 0.0 {
-                    -(1.0 - e / peak) * 100.0
-                } else {
-                    0.0
-                },
-            )
-        })
         .collect();
     let mut per_token: BTreeMap<String, Decimal> = BTreeMap::new();
     for t in r.trades {
@@ -256,7 +240,61 @@ pre{{background:#f7f7f7;padding:10px;font-size:12px;overflow:auto}}.note{{color:
         title = escape(r.title)
     );
     h.push_str("<h2>Metrics</h2><table><tr><th class=l>metric</th><th>value</th></tr>");
-    let rows: Vec<(&str, String)> = vec![
+    for (k, v) in metric_rows(r.metrics) {
+        let _ = write!(
+            h,
+            "<tr><td class=l>{}</td><td>{}</td></tr>",
+            escape(k),
+            escape(&v)
+        );
+    }
+    h.push_str("</table>");
+    let _ = write!(
+        h,
+        "<h2>Equity</h2>{}",
+        line_chart(&curve, "#264653", false, "equity curve")
+    );
+    let _ = write!(
+        h,
+        "<h2>Drawdown (%)</h2>{}",
+        line_chart(&drawdown_pct(&curve), "#e76f51", true, "drawdown")
+    );
+    let _ = write!(h, "<h2>PnL per token</h2>{}", pnl_bars(&per_token));
+    h.push_str("<h2>Run summary</h2><table>");
+    text_rows(&mut h, r.summary);
+    h.push_str("</table><h2>Fill conventions in force</h2><table>");
+    text_rows(&mut h, r.conventions);
+    let _ = write!(
+        h,
+        "</table><h2>Pipeline parameters</h2><pre>{}</pre>",
+        escape(r.pipeline_toml)
+    );
+    trades_table(&mut h, r.trades);
+    h.push_str("</table></body></html>\n");
+    h
+}
+
+/// The drawdown below the running peak, in percent (0 or negative).
+fn drawdown_pct(curve: &[(i64, f64)]) -> Vec<(i64, f64)> {
+    let mut peak = f64::MIN;
+    curve
+        .iter()
+        .map(|(t, e)| {
+            peak = peak.max(*e);
+            (
+                *t,
+                if peak > 0.0 {
+                    -(1.0 - e / peak) * 100.0
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect()
+}
+
+fn metric_rows(m: &Metrics) -> Vec<(&'static str, String)> {
+    vec![
         ("total_return", optf(m.total_return)),
         ("cagr", optf(m.cagr)),
         ("sharpe (daily, ddof=1, sqrt 365)", optf(m.sharpe)),
@@ -290,52 +328,24 @@ pre{{background:#f7f7f7;padding:10px;font-size:12px;overflow:auto}}.note{{color:
                 opt(&m.final_equity.map(|d| d.round_dp(2)))
             ),
         ),
-    ];
+    ]
+}
+
+fn text_rows(h: &mut String, rows: &[(String, String)]) {
     for (k, v) in rows {
         let _ = write!(
             h,
-            "<tr><td class=l>{}</td><td>{}</td></tr>",
-            escape(k),
-            escape(&v)
-        );
-    }
-    h.push_str("</table>");
-    let _ = write!(
-        h,
-        "<h2>Equity</h2>{}",
-        line_chart(&curve, "#264653", false, "equity curve")
-    );
-    let _ = write!(
-        h,
-        "<h2>Drawdown (%)</h2>{}",
-        line_chart(&dd, "#e76f51", true, "drawdown")
-    );
-    let _ = write!(h, "<h2>PnL per token</h2>{}", pnl_bars(&per_token));
-    h.push_str("<h2>Run summary</h2><table>");
-    for (k, v) in r.summary {
-        let _ = write!(
-            h,
             "<tr><td class=l>{}</td><td class=l>{}</td></tr>",
             escape(k),
             escape(v)
         );
     }
-    h.push_str("</table><h2>Fill conventions in force</h2><table>");
-    for (k, v) in r.conventions {
-        let _ = write!(
-            h,
-            "<tr><td class=l>{}</td><td class=l>{}</td></tr>",
-            escape(k),
-            escape(v)
-        );
-    }
-    let _ = write!(
-        h,
-        "</table><h2>Pipeline parameters</h2><pre>{}</pre>",
-        escape(r.pipeline_toml)
-    );
-    let _ = write!(h, "<h2>Trades ({})</h2><table><tr><th class=l>token</th><th class=l>entry</th><th>entry price</th><th class=l>exit</th><th>exit price</th><th>quantity</th><th>fees</th><th>pnl</th><th>return</th><th class=l>exit reason</th></tr>", r.trades.len());
-    for t in r.trades {
+}
+
+/// The trades table, left open for the caller to close.
+fn trades_table(h: &mut String, trades: &[Trade]) {
+    let _ = write!(h, "<h2>Trades ({})</h2><table><tr><th class=l>token</th><th class=l>entry</th><th>entry price</th><th class=l>exit</th><th>exit price</th><th>quantity</th><th>fees</th><th>pnl</th><th>return</th><th class=l>exit reason</th></tr>", trades.len());
+    for t in trades {
         let cls = if t.pnl > Decimal::ZERO {
             "pos"
         } else if t.pnl < Decimal::ZERO {
@@ -358,8 +368,6 @@ pre{{background:#f7f7f7;padding:10px;font-size:12px;overflow:auto}}.note{{color:
             escape(&t.exit_reason)
         );
     }
-    h.push_str("</table></body></html>\n");
-    h
 }
 
 #[cfg(test)]

@@ -131,20 +131,7 @@ pub fn run_shares(
         Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
     let collected: Arc<Mutex<Vec<PortfolioEvent>>> = Arc::new(Mutex::new(Vec::new()));
     let fed = Arc::new(AtomicU64::new(0));
-    let bar = if show_progress && total > 200_000 {
-        let pb = indicatif::ProgressBar::new(total);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} replay {bar:40} {pos}/{len} events ({per_sec}, eta {eta})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(pb)
-    } else {
-        None
-    };
-    let bar = Arc::new(bar);
-
+    let bar = Arc::new(progress_bar(show_progress, total));
     let ctx = PipelineContext::new(
         cfg,
         table,
@@ -161,70 +148,41 @@ pub fn run_shares(
             .ok()
             .and_then(|mut s| s.get_mut(index).and_then(Option::take))
             .unwrap_or_else(|| Box::new(std::iter::empty()));
-        let mut ticks: InputHandle<u64, CapacityContainerBuilder<Vec<TickRec>>> =
-            InputHandle::new();
-        let mut bars: InputHandle<u64, CapacityContainerBuilder<Vec<BarRec>>> = InputHandle::new();
-        let mut tweets: InputHandle<u64, CapacityContainerBuilder<Vec<TweetRec>>> =
-            InputHandle::new();
+        let mut inputs = FileInputs::default();
         let probe = ProbeHandle::new();
         let sink = c2.clone();
         worker.dataflow::<u64, _, _>(|scope| {
-            let events = assemble(
-                Inputs {
-                    ticks: ticks.to_stream(scope),
-                    bars: bars.to_stream(scope),
-                    tweets: tweets.to_stream(scope),
-                    orders: None,
-                },
-                &ctx,
-            );
+            let events = assemble(inputs.streams(scope), &ctx);
             collect(events.probe_with(&probe), sink);
         });
-
-        let mut current = 0u64;
+        let mut pace = Pace::default();
         let mut since_report = 0u64;
-        let mut in_flight = 0u64;
-        let mut epochs_in_flight = 0u32;
         for ev in mine {
             let e = epoch(ev.time(), quantum);
-            if e > current {
-                let previous = current;
-                current = e;
-                ticks.advance_to(e);
-                bars.advance_to(e);
-                tweets.advance_to(e);
-                epochs_in_flight += 1;
+            if let Some(previous) = pace.advance(e) {
+                inputs.advance_to(e);
                 // Bounded lag: a few epochs and at most MAX_IN_FLIGHT records may be ahead of the output, so
                 // memory is bounded by the windows and this budget, never by the history's length.
-                if in_flight >= MAX_IN_FLIGHT || epochs_in_flight >= MAX_EPOCHS_IN_FLIGHT {
+                if pace.must_wait() {
                     worker.step_while(|| probe.less_than(&previous));
-                    in_flight = 0;
-                    epochs_in_flight = 0;
+                    pace.caught_up();
                 } else {
                     worker.step();
                 }
             }
-            in_flight += 1;
-            match ev {
-                InputEvent::Tick(t) => ticks.send(t),
-                InputEvent::Bar(b) => bars.send(b),
-                InputEvent::Tweet(t) => tweets.send(t),
-                // file histories carry no order lifecycle; the fill model decides positions
-                InputEvent::Order(_) => {}
-            }
+            pace.in_flight += 1;
+            inputs.send(ev);
             since_report += 1;
             if since_report == 65_536 {
                 let done = f2.fetch_add(since_report, Ordering::Relaxed) + since_report;
                 since_report = 0;
-                if let Some(pb) = b2.as_ref() {
-                    if index == 0 {
-                        pb.set_position(done);
-                    }
+                if let (Some(pb), 0) = (b2.as_ref(), index) {
+                    pb.set_position(done);
                 }
             }
         }
         f2.fetch_add(since_report, Ordering::Relaxed);
-        drop((ticks, bars, tweets));
+        drop(inputs);
         while worker.step_or_park(None) {}
     })?;
     if let Some(pb) = bar.as_ref() {
@@ -235,6 +193,81 @@ pub fn run_shares(
         counters,
         fed: fed.load(Ordering::Relaxed),
     })
+}
+
+/// A progress bar for replays long enough to want one.
+fn progress_bar(show: bool, total: u64) -> Option<indicatif::ProgressBar> {
+    if !show || total <= 200_000 {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} replay {bar:40} {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(pb)
+}
+
+/// The inputs a file replay feeds, one per record kind.
+#[derive(Default)]
+struct FileInputs {
+    ticks: InputHandle<u64, CapacityContainerBuilder<Vec<TickRec>>>,
+    bars: InputHandle<u64, CapacityContainerBuilder<Vec<BarRec>>>,
+    tweets: InputHandle<u64, CapacityContainerBuilder<Vec<TweetRec>>>,
+}
+
+impl FileInputs {
+    fn streams<'s>(&mut self, scope: timely::dataflow::Scope<'s, u64>) -> Inputs<'s> {
+        Inputs {
+            ticks: self.ticks.to_stream(scope),
+            bars: self.bars.to_stream(scope),
+            tweets: self.tweets.to_stream(scope),
+            orders: None,
+        }
+    }
+    fn advance_to(&mut self, e: u64) {
+        self.ticks.advance_to(e);
+        self.bars.advance_to(e);
+        self.tweets.advance_to(e);
+    }
+    fn send(&mut self, ev: InputEvent) {
+        match ev {
+            InputEvent::Tick(t) => self.ticks.send(t),
+            InputEvent::Bar(b) => self.bars.send(b),
+            InputEvent::Tweet(t) => self.tweets.send(t),
+            // file histories carry no order lifecycle; the fill model decides positions
+            InputEvent::Order(_) => {}
+        }
+    }
+}
+
+/// How far the replay has run ahead of the dataflow's output.
+#[derive(Default)]
+struct Pace {
+    current: u64,
+    in_flight: u64,
+    epochs_in_flight: u32,
+}
+
+impl Pace {
+    /// Moves to epoch `e`; the epoch left behind when `e` is a new one.
+    fn advance(&mut self, e: u64) -> Option<u64> {
+        if e <= self.current {
+            return None;
+        }
+        let previous = std::mem::replace(&mut self.current, e);
+        self.epochs_in_flight += 1;
+        Some(previous)
+    }
+    fn must_wait(&self) -> bool {
+        self.in_flight >= MAX_IN_FLIGHT || self.epochs_in_flight >= MAX_EPOCHS_IN_FLIGHT
+    }
+    fn caught_up(&mut self) {
+        self.in_flight = 0;
+        self.epochs_in_flight = 0;
+    }
 }
 
 /// Where the workers run: threads in this process, or one process of a timely cluster over TCP.

@@ -237,7 +237,44 @@ impl Desk {
             }
         }
         self.apply_orders(orders, out);
-        // Cluster membership as of this time: retractions before insertions.
+        self.apply_clusters(cluster_changes, out);
+        if updates.is_empty() {
+            return;
+        }
+        updates.sort_by_key(|u| (u.bar.token, u.bar.open_time));
+        if !self.started {
+            self.started = true;
+            let start = updates.iter().map(|u| u.bar.open_time).min().unwrap_or(0);
+            out.push(PortfolioEvent::Equity(start, self.book.equity()));
+        }
+
+        // 1. The venue works this bar: pending intents fill at the open, resting stops are checked. Following
+        //    the executor, crossed protective levels become sell intents instead.
+        if self.positions == Positions::Fills {
+            self.protective_exits(&updates, out);
+        }
+        self.work_bars(&updates, out);
+        let now = updates
+            .iter()
+            .map(|u| u.bar.close_time())
+            .max()
+            .unwrap_or(0);
+        self.last_time = now;
+        let equity = self.book.equity();
+        let drawdown = self.book.drawdown();
+        out.push(PortfolioEvent::Equity(now, equity));
+        // 2. Exits: signal exits and time stops, for positions without an order in flight.
+        self.exits(&updates, out);
+        // 3. Entries, strongest first.
+        self.entries(&updates, equity, drawdown, out);
+    }
+
+    /// Cluster membership as of this time: retractions before insertions.
+    fn apply_clusters(
+        &mut self,
+        mut cluster_changes: Vec<ClusterUpdate>,
+        out: &mut Vec<PortfolioEvent>,
+    ) {
         cluster_changes.sort_by_key(|((tok, label), _, diff)| (*diff, *tok, *label));
         let mut changed = Vec::new();
         for ((tok, label), time, diff) in cluster_changes {
@@ -257,22 +294,11 @@ impl Desk {
                 self.table.symbol(label).into(),
             ));
         }
-        if updates.is_empty() {
-            return;
-        }
-        updates.sort_by_key(|u| (u.bar.token, u.bar.open_time));
-        if !self.started {
-            self.started = true;
-            let start = updates.iter().map(|u| u.bar.open_time).min().unwrap_or(0);
-            out.push(PortfolioEvent::Equity(start, self.book.equity()));
-        }
+    }
 
-        // 1. The venue works this bar: pending intents fill at the open, resting stops are checked. Following
-        //    the executor, crossed protective levels become sell intents instead.
-        if self.positions == Positions::Fills {
-            self.protective_exits(&updates, out);
-        }
-        for u in &updates {
+    /// Fills of the fill model (when it decides positions), marks, and the signal outcomes this bar judges.
+    fn work_bars(&mut self, updates: &[TokenUpdate], out: &mut Vec<PortfolioEvent>) {
+        for u in updates {
             let tok = u.bar.token;
             if self.positions == Positions::Model {
                 let free = self.book.cash - self.reserved_except(tok);
@@ -291,19 +317,11 @@ impl Desk {
             self.signals.observe(u, &mut judged);
             out.extend(judged.into_iter().map(PortfolioEvent::SignalOutcome));
         }
-        let now = updates
-            .iter()
-            .map(|u| u.bar.close_time())
-            .max()
-            .unwrap_or(0);
-        self.last_time = now;
-        let equity = self.book.equity();
-        let drawdown = self.book.drawdown();
-        out.push(PortfolioEvent::Equity(now, equity));
+    }
 
-        // 2. Exits: signal exits and time stops, for positions without an order in flight.
+    fn exits(&mut self, updates: &[TokenUpdate], out: &mut Vec<PortfolioEvent>) {
         let time_stop = self.cfg.time_stop_ms();
-        for u in &updates {
+        for u in updates {
             let tok = u.bar.token;
             let Some(pos) = self.book.positions.get(&tok) else {
                 continue;
@@ -325,8 +343,15 @@ impl Desk {
                 self.paper.submit(tok, i);
             }
         }
+    }
 
-        // 3. Entries, strongest first.
+    fn entries(
+        &mut self,
+        updates: &[TokenUpdate],
+        equity: Decimal,
+        drawdown: Decimal,
+        out: &mut Vec<PortfolioEvent>,
+    ) {
         let mut candidates: Vec<(&TokenUpdate, f64, String)> = updates
             .iter()
             .filter_map(|u| match &u.signal {

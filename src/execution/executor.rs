@@ -103,25 +103,17 @@ fn publish_outcome(p: &mut Publisher, f: &Fill) -> Result<(), PublishError> {
 
 /// The executor loop over any venue.
 pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats, ExecutorError> {
-    let journal = Journal::open(&cfg.journal)?;
     let mut publisher = Publisher::immediate(&cfg.brokers)?;
     publisher.warm_up(&topics::name("orders.fills"));
-    let mut stats = ExecutorStats::default();
-    venue.refresh()?;
-
-    // Recovery: transactions signed before a stop are settled on chain (never signed again); what this
-    // instance claimed and signed nothing for is executed; what was journaled but not acked is published.
-    stats.recovered += venue.recover(&journal)?.len() as u64;
-    for intent in journal.unfinished(&cfg.instance)? {
-        venue.execute(&intent, &journal)?;
-    }
-    for f in journal.unpublished()? {
-        publish_outcome(&mut publisher, &f)?;
-        publisher.flush()?;
-        journal.mark_published(&f.intent_id)?;
-        stats.republished += 1;
-    }
-
+    let mut ex = Executor {
+        cfg,
+        venue,
+        journal: Journal::open(&cfg.journal)?,
+        publisher,
+        stats: ExecutorStats::default(),
+    };
+    ex.venue.refresh()?;
+    ex.recover()?;
     let consumer: BaseConsumer =
         crate::kafka::client::group_member(&cfg.brokers, &topics::name(&cfg.group))
             .create()
@@ -129,28 +121,12 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
     consumer
         .subscribe(&[topics::name("orders.intents").as_str()])
         .map_err(kafka(&cfg.brokers))?;
-    let mut last_activity = Instant::now();
-    // The idle clock starts once the group has given us partitions (joining takes seconds), or after 30 s.
-    let started = Instant::now();
-    let mut assigned = false;
+    let mut idle = IdleClock::new();
     loop {
-        venue.refresh()?;
-        if !assigned {
-            assigned = consumer
-                .assignment()
-                .map(|a| a.count() > 0)
-                .unwrap_or(false);
-            if assigned || started.elapsed() > Duration::from_secs(30) {
-                assigned = true;
-                last_activity = Instant::now();
-            }
-        }
+        ex.venue.refresh()?;
+        idle.watch_assignment(&consumer);
         let Some(res) = consumer.poll(Duration::from_millis(100)) else {
-            if assigned
-                && cfg
-                    .exit_when_idle
-                    .is_some_and(|d| last_activity.elapsed() > d)
-            {
+            if idle.expired(cfg.exit_when_idle) {
                 break;
             }
             continue;
@@ -162,54 +138,113 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
                 continue;
             }
         };
-        last_activity = Instant::now();
-        let payload = m.payload().unwrap_or_default();
-        match envelope::decode::<OrderIntent>("intent", payload) {
-            Err(reason) => {
-                publisher.dead_letter(
-                    "orders.intents",
-                    "",
-                    payload,
-                    &format!(
-                        "partition {} offset {}: {reason}",
-                        m.partition(),
-                        m.offset()
-                    ),
-                )?;
-                publisher.flush()?;
-                stats.dead_lettered += 1;
-                // whoever sent it learns it was refused, when it can be told which intent it was
-                if let Some(f) = malformed_reject(payload, &reason.0) {
-                    publish_outcome(&mut publisher, &f)?;
-                    stats.rejected += 1;
-                }
-            }
-            Ok(intent) => {
-                if journal.claim(&intent, &cfg.instance, now_ms())? {
-                    let f = venue.execute(&intent, &journal)?;
-                    publish_outcome(&mut publisher, &f)?;
-                    publisher.flush()?;
-                    journal.mark_published(&f.intent_id)?;
-                    match f.status {
-                        FillStatus::Filled => stats.filled += 1,
-                        FillStatus::Rejected => stats.rejected += 1,
-                    }
-                } else {
-                    stats.duplicates += 1;
-                }
-            }
-        }
+        idle.touch();
+        let at = format!("partition {} offset {}", m.partition(), m.offset());
+        ex.handle(m.payload().unwrap_or_default(), &at)?;
         // The outcome is journaled and acknowledged: now the offset may move. A commit refused during a
         // rebalance only means the intent may be delivered again, which the journal turns into a duplicate.
         if let Err(e) = consumer.commit_message(&m, CommitMode::Sync) {
-            tracing::warn!(
-                "commit of orders.intents partition {} offset {} failed: {e}",
-                m.partition(),
-                m.offset()
-            );
-            stats.commit_failures += 1;
+            tracing::warn!("commit of orders.intents {at} failed: {e}");
+            ex.stats.commit_failures += 1;
         }
     }
-    publisher.finish()?;
-    Ok(stats)
+    ex.publisher.finish()?;
+    Ok(ex.stats)
+}
+
+/// When the executor has been idle long enough to stop: the clock starts once the group has given it
+/// partitions (joining takes seconds), or after 30 s.
+struct IdleClock {
+    started: Instant,
+    last_activity: Instant,
+    assigned: bool,
+}
+
+impl IdleClock {
+    fn new() -> Self {
+        IdleClock {
+            started: Instant::now(),
+            last_activity: Instant::now(),
+            assigned: false,
+        }
+    }
+    fn watch_assignment(&mut self, consumer: &BaseConsumer) {
+        if self.assigned {
+            return;
+        }
+        self.assigned = consumer
+            .assignment()
+            .map(|a| a.count() > 0)
+            .unwrap_or(false);
+        if self.assigned || self.started.elapsed() > Duration::from_secs(30) {
+            self.assigned = true;
+            self.last_activity = Instant::now();
+        }
+    }
+    fn touch(&mut self) {
+        self.last_activity = Instant::now();
+    }
+    fn expired(&self, exit_when_idle: Option<Duration>) -> bool {
+        self.assigned && exit_when_idle.is_some_and(|d| self.last_activity.elapsed() > d)
+    }
+}
+
+/// What one executor holds while it runs.
+struct Executor<'a> {
+    cfg: &'a ExecutorConfig,
+    venue: &'a mut dyn Venue,
+    journal: Journal,
+    publisher: Publisher,
+    stats: ExecutorStats,
+}
+
+impl Executor<'_> {
+    /// Transactions signed before a stop are settled on chain (never signed again); what this instance
+    /// claimed and signed nothing for is executed; what was journaled but not acknowledged is published.
+    fn recover(&mut self) -> Result<(), ExecutorError> {
+        self.stats.recovered += self.venue.recover(&self.journal)?.len() as u64;
+        for intent in self.journal.unfinished(&self.cfg.instance)? {
+            self.venue.execute(&intent, &self.journal)?;
+        }
+        for f in self.journal.unpublished()? {
+            publish_outcome(&mut self.publisher, &f)?;
+            self.publisher.flush()?;
+            self.journal.mark_published(&f.intent_id)?;
+            self.stats.republished += 1;
+        }
+        Ok(())
+    }
+
+    /// One record of `orders.intents` (found `at` a partition and offset) to its published outcome.
+    fn handle(&mut self, payload: &[u8], at: &str) -> Result<(), ExecutorError> {
+        let intent = match envelope::decode::<OrderIntent>("intent", payload) {
+            Ok(i) => i,
+            Err(reason) => {
+                let why = format!("{at}: {reason}");
+                self.publisher
+                    .dead_letter("orders.intents", "", payload, &why)?;
+                self.publisher.flush()?;
+                self.stats.dead_lettered += 1;
+                // whoever sent it learns it was refused, when it can be told which intent it was
+                if let Some(f) = malformed_reject(payload, &reason.0) {
+                    publish_outcome(&mut self.publisher, &f)?;
+                    self.stats.rejected += 1;
+                }
+                return Ok(());
+            }
+        };
+        if !self.journal.claim(&intent, &self.cfg.instance, now_ms())? {
+            self.stats.duplicates += 1;
+            return Ok(());
+        }
+        let f = self.venue.execute(&intent, &self.journal)?;
+        publish_outcome(&mut self.publisher, &f)?;
+        self.publisher.flush()?;
+        self.journal.mark_published(&f.intent_id)?;
+        match f.status {
+            FillStatus::Filled => self.stats.filled += 1,
+            FillStatus::Rejected => self.stats.rejected += 1,
+        }
+        Ok(())
+    }
 }

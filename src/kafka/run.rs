@@ -15,9 +15,10 @@ use super::source::{live_source, Advance, LiveOptions, SourceError, SourceSpec, 
 use super::topics;
 use crate::config::PipelineConfig;
 use crate::dataflow::driver::{execute, ClusterSpec, RunError};
-use crate::dataflow::input::split_events;
+use crate::dataflow::input::{split_events, DeadLetter};
 use crate::dataflow::records::Counters;
 use crate::dataflow::{assemble, PipelineContext, PortfolioEvent, Positions};
+use crate::model::{OrderIntent, TokenTable};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -96,10 +97,14 @@ pub fn rewind_ms(cfg: &PipelineConfig, bar_interval: i64) -> i64 {
 /// event time; `replay` uses the coarse quantum and gives the same intents).
 pub const LIVE_QUANTUM_MS: i64 = 1;
 
-pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
-    tracing::debug!("run: starting");
-    let table = Arc::new(req.cfg.universe.token_table());
-    let bar_interval = req.cfg.bar_interval_ms();
+/// The topics the run reads and how: ticks, the sentiment topic its pipeline needs, and with `--positions
+/// fills` the executor's intents, fills and rejects.
+fn source_spec(
+    req: &RunRequest,
+    table: Arc<TokenTable>,
+    bar_interval: i64,
+    dead: Arc<Mutex<Vec<DeadLetter>>>,
+) -> SourceSpec {
     let mut topics = vec![(topics::name("market.ticks"), TopicKind::Ticks)];
     if req.cfg.uses_sentiment() {
         topics.push(if req.scored {
@@ -113,8 +118,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
         topics.push((topics::name("orders.fills"), TopicKind::Fills));
         topics.push((topics::name("orders.rejects"), TopicKind::Rejects));
     }
-    let dead = Arc::new(Mutex::new(Vec::new()));
-    let spec = SourceSpec {
+    SourceSpec {
         brokers: req.brokers.clone(),
         group_id: topics::name(&format!("hypeflow-run-{}", req.cfg.pipeline.id)),
         topics,
@@ -123,10 +127,34 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
         lateness_ms: req.cfg.lateness_ms(),
         quantum_ms: req.cfg.epoch_ms(bar_interval),
         fine_quantum_ms: Some(LIVE_QUANTUM_MS),
-        table: table.clone(),
-        dead: dead.clone(),
+        table,
+        dead,
         fetch_wait_ms: req.fetch_wait_ms,
-    };
+    }
+}
+
+type EarlyPublisher = std::thread::JoinHandle<Result<Publisher, PublishError>>;
+
+/// The intents producer, made and warmed up (leader connection, idempotent producer id: ~50 ms) while the
+/// history probe runs; worker 0 takes it, so the first decision does not wait for it.
+fn early_publisher(req: &RunRequest) -> Option<EarlyPublisher> {
+    (req.cluster.process == 0).then(|| {
+        let brokers = req.brokers.clone();
+        std::thread::spawn(move || {
+            Publisher::immediate(&brokers).map(|mut p| {
+                p.warm_up(&topics::name("orders.intents"));
+                p
+            })
+        })
+    })
+}
+
+pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
+    tracing::debug!("run: starting");
+    let table = Arc::new(req.cfg.universe.token_table());
+    let bar_interval = req.cfg.bar_interval_ms();
+    let dead = Arc::new(Mutex::new(Vec::new()));
+    let spec = source_spec(&req, table.clone(), bar_interval, dead.clone());
     let live = LiveOptions {
         idle: req.idle,
         exit_when_idle: req.exit_when_idle,
@@ -135,18 +163,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
         watermark_log: req.trace_watermarks.then(Default::default),
     };
     let watermark_log = live.watermark_log.clone();
-    // The intents producer is made and warmed up (leader connection, idempotent producer id: ~50 ms) while the
-    // history probe runs; worker 0 takes it, so the first decision does not wait for it.
-    let early_publisher = (req.cluster.process == 0).then(|| {
-        let brokers = req.brokers.clone();
-        std::thread::spawn(move || {
-            Publisher::immediate(&brokers).map(|mut p| {
-                p.warm_up(&topics::name("orders.intents"));
-                p
-            })
-        })
-    });
-    let early_publisher = Arc::new(Mutex::new(early_publisher));
+    let early_publisher = Arc::new(Mutex::new(early_publisher(&req)));
     // The velocity baseline needs a history start all workers agree on: the earliest record in the topics.
     let history_start = super::source::history_start(&spec)?.unwrap_or(0);
     tracing::debug!("history starts at {history_start}");
@@ -158,13 +175,12 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
     let (st2, er2, brokers) = (stats.clone(), errors.clone(), req.brokers.clone());
     execute(&req.cluster, move |worker| {
         let probe = ProbeHandle::new();
-        let (st3, er3, b3) = (st2.clone(), er2.clone(), brokers.clone());
         let final_commit = worker.dataflow::<u64, _, _>(|scope| {
             match live_source(scope, spec.clone(), live.clone(), probe.clone()) {
                 Ok((events, final_commit)) => {
                     // Intents are only decided on worker 0; a producer that failed to start is made again (and
                     // its error reported) at the first intent.
-                    let mut publisher: Option<Publisher> = if scope.index() == 0 {
+                    let publisher = if scope.index() == 0 {
                         early_publisher
                             .lock()
                             .ok()
@@ -174,67 +190,23 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
                     } else {
                         None
                     };
-                    // Within one process an id goes out once; across restarts the executor's journal dedupes.
-                    let mut seen: HashSet<String> = HashSet::new();
-                    let intents_topic = topics::name("orders.intents");
+                    let mut out = IntentsOut {
+                        publisher,
+                        seen: HashSet::new(),
+                        topic: topics::name("orders.intents"),
+                        brokers: brokers.clone(),
+                        stats: st2.clone(),
+                        errors: er2.clone(),
+                    };
                     assemble(split_events(events), &ctx)
                         .probe_with(&probe)
                         .sink(Pipeline, "IntentsOut", move |(input, _)| {
                             input.for_each_stamp(|_, data| {
-                                for batch in data {
-                                    for ev in batch.drain(..) {
-                                        let PortfolioEvent::Intent(i) = ev else {
-                                            continue;
-                                        };
-                                        if !seen.insert(i.id.clone()) {
-                                            if let Ok(mut s) = st3.lock() {
-                                                s.repeats_suppressed += 1;
-                                            }
-                                            continue;
+                                for ev in data.flat_map(|b| b.drain(..)) {
+                                    if let PortfolioEvent::Intent(i) = ev {
+                                        if !out.publish(&i) {
+                                            return;
                                         }
-                                        if publisher.is_none() {
-                                            match Publisher::immediate(&b3) {
-                                                Ok(p) => publisher = Some(p),
-                                                Err(e) => {
-                                                    if let Ok(mut v) = er3.lock() {
-                                                        v.push(e.to_string());
-                                                    }
-                                                    return;
-                                                }
-                                            }
-                                        }
-                                        let Some(p) = publisher.as_mut() else { return };
-                                        // an intent must reach the topic: retry through outages
-                                        let sent = p.send_until_acked(
-                                            &intents_topic,
-                                            &i.token,
-                                            &envelope::encode("intent", &i),
-                                            i.decision_time,
-                                        );
-                                        if let Ok(mut s) = st3.lock() {
-                                            match sent {
-                                                Ok(()) => {
-                                                    s.intents_published += 1;
-                                                    s.decision_lags_ms.push((
-                                                        i.decision_time,
-                                                        chrono::Utc::now().timestamp_millis()
-                                                            - i.decision_time,
-                                                    ));
-                                                }
-                                                Err(e) => {
-                                                    if let Ok(mut v) = er3.lock() {
-                                                        v.push(e.to_string());
-                                                    }
-                                                }
-                                            }
-                                        }
-                                        tracing::info!(
-                                            "intent {} {} {} at {}",
-                                            i.id,
-                                            i.side.as_str(),
-                                            i.token,
-                                            i.decision_time
-                                        );
                                     }
                                 }
                             });
@@ -242,9 +214,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
                     Some(final_commit)
                 }
                 Err(e) => {
-                    if let Ok(mut v) = er2.lock() {
-                        v.push(e.to_string());
-                    }
+                    push_error(&er2, e.to_string());
                     None
                 }
             }
@@ -275,4 +245,66 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
         })?);
     }
     Ok(out)
+}
+
+fn push_error(errors: &Mutex<Vec<String>>, e: String) {
+    if let Ok(mut v) = errors.lock() {
+        v.push(e);
+    }
+}
+
+/// Worker 0's end of the dataflow: every new intent to `orders.intents`, acknowledged.
+struct IntentsOut {
+    publisher: Option<Publisher>,
+    /// Within one process an id goes out once; across restarts the executor's journal dedupes.
+    seen: HashSet<String>,
+    topic: String,
+    brokers: String,
+    stats: Arc<Mutex<RunStats>>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl IntentsOut {
+    /// Publishes one intent (a repeat is counted and dropped); false when no producer can be made, which
+    /// stops this batch and is reported as the run's error.
+    fn publish(&mut self, i: &OrderIntent) -> bool {
+        if !self.seen.insert(i.id.clone()) {
+            if let Ok(mut s) = self.stats.lock() {
+                s.repeats_suppressed += 1;
+            }
+            return true;
+        }
+        if self.publisher.is_none() {
+            match Publisher::immediate(&self.brokers) {
+                Ok(p) => self.publisher = Some(p),
+                Err(e) => {
+                    push_error(&self.errors, e.to_string());
+                    return false;
+                }
+            }
+        }
+        let Some(p) = self.publisher.as_mut() else {
+            return false;
+        };
+        // an intent must reach the topic: retry through outages
+        let sent = p.send_until_acked(
+            &self.topic,
+            &i.token,
+            &envelope::encode("intent", i),
+            i.decision_time,
+        );
+        match sent {
+            Ok(()) => {
+                if let Ok(mut s) = self.stats.lock() {
+                    s.intents_published += 1;
+                    let lag = chrono::Utc::now().timestamp_millis() - i.decision_time;
+                    s.decision_lags_ms.push((i.decision_time, lag));
+                }
+            }
+            Err(e) => push_error(&self.errors, e.to_string()),
+        }
+        let (id, side, token) = (&i.id, i.side.as_str(), &i.token);
+        tracing::info!("intent {id} {side} {token} at {}", i.decision_time);
+        true
+    }
 }
