@@ -223,8 +223,8 @@ impl Journal {
             .conn
             .execute(
                 "INSERT OR IGNORE INTO intents (id, token, side, state, executor, intent_json, received_at, updated_at)
-                 VALUES (?1, ?2, ?3, 'received', ?4, ?5, ?6, ?6)",
-                params![intent.id, intent.token, intent.side.as_str(), executor, json, now],
+                 VALUES (?1, ?2, ?3, ?7, ?4, ?5, ?6, ?6)",
+                params![intent.id, intent.token, intent.side.as_str(), executor, json, now, State::Received.as_str()],
             )
             .map_err(self.sql())?;
         Ok(n == 1)
@@ -260,8 +260,8 @@ impl Journal {
     /// Filled outcomes journaled since `since_ms` (the daily limits are rebuilt from them at start).
     pub fn outcomes_since(&self, since_ms: i64) -> Result<Vec<Fill>, JournalError> {
         self.json_rows(
-            "SELECT id, outcome_json FROM intents WHERE state = 'filled' AND updated_at >= ?1 ORDER BY updated_at",
-            params![since_ms],
+            "SELECT id, outcome_json FROM intents WHERE state = ?2 AND updated_at >= ?1 ORDER BY updated_at",
+            params![since_ms, State::Filled.as_str()],
         )
     }
 
@@ -304,8 +304,8 @@ impl Journal {
         )
         .map_err(self.sql())?;
         t.execute(
-            "UPDATE intents SET state = 'signed', updated_at = ?2 WHERE id = ?1",
-            params![tx.intent_id, now],
+            "UPDATE intents SET state = ?3, updated_at = ?2 WHERE id = ?1",
+            params![tx.intent_id, now, State::Signed.as_str()],
         )
         .map_err(self.sql())?;
         t.commit().map_err(self.sql())
@@ -328,11 +328,14 @@ impl Journal {
             .prepare(
                 "SELECT t.tx_hash, t.intent_id, t.chain_id, t.account, t.nonce, t.raw_tx, t.state, i.intent_json
                  FROM txs t JOIN intents i ON i.id = t.intent_id
-                 WHERE i.state IN ('signed', 'broadcast') ORDER BY t.nonce, t.created_at",
+                 WHERE i.state IN (?1, ?2) ORDER BY t.nonce, t.created_at",
             )
             .map_err(self.sql())?;
+        let unresolved = [State::Signed.as_str(), State::Broadcast.as_str()];
         let rows = st
-            .query_map([], |r| Ok((TxRow::from_row(r)?, r.get::<_, String>(7)?)))
+            .query_map(unresolved, |r| {
+                Ok((TxRow::from_row(r)?, r.get::<_, String>(7)?))
+            })
             .map_err(self.sql())?;
         let mut out = Vec::new();
         for row in rows {
@@ -375,8 +378,8 @@ impl Journal {
     /// safe to execute again from the start.
     pub fn unfinished(&self, executor: &str) -> Result<Vec<OrderIntent>, JournalError> {
         self.json_rows(
-            "SELECT id, intent_json FROM intents WHERE state IN ('received', 'simulated') AND executor = ?1 ORDER BY received_at, id",
-            params![executor],
+            "SELECT id, intent_json FROM intents WHERE state IN (?2, ?3) AND executor = ?1 ORDER BY received_at, id",
+            params![executor, State::Received.as_str(), State::Simulated.as_str()],
         )
     }
 
