@@ -136,7 +136,8 @@ struct ExecuteArgs {
     /// Journal file (SQLite); executors that may take over each other's partitions must share it
     #[arg(long, default_value = "hypeflow-journal.sqlite")]
     journal: PathBuf,
-    /// Name of this executor instance in the journal (default: host name and process id)
+    /// Name of this executor instance in the journal (default: host name and group, the same on every start;
+    /// a second live executor with the same name is refused)
     #[arg(long)]
     instance: Option<String>,
     /// Pipeline file whose [fills] section sets the paper fill model (so paper and backtest agree)
@@ -740,12 +741,9 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
             hypeflow::execution::onchain::connect(vc, &rpc, key)?
         }
     };
-    let instance = a.instance.unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "host".into());
-        format!("{host}-{}", std::process::id())
-    });
+    let instance = a
+        .instance
+        .unwrap_or_else(|| hypeflow::execution::executor::default_instance(&a.group));
     let stats = hypeflow::execution::executor::run(
         &hypeflow::execution::executor::ExecutorConfig {
             brokers: a.brokers,

@@ -27,6 +27,64 @@ pub enum ExecutorError {
         brokers: String,
         source: rdkafka::error::KafkaError,
     },
+    #[error("another executor is running as instance {instance} on journal {journal}: stop it, or start this one with its own --instance")]
+    InstanceBusy { instance: String, journal: String },
+    #[error("cannot take the instance lock {path}: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The default instance name: the host and the consumer group, the same on every start, so a restarted
+/// executor finds and finishes the intents it had claimed (a name with the process id never would).
+pub fn default_instance(group: &str) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    format!("{host}-{group}")
+}
+
+/// Held while an executor runs as an instance: two live processes with one name would each take the other's
+/// claims for their own unfinished work and execute them, so the second one is refused.
+struct InstanceLock {
+    _file: std::fs::File,
+}
+
+impl InstanceLock {
+    fn take(journal: &std::path::Path, instance: &str) -> Result<InstanceLock, ExecutorError> {
+        let safe: String = instance
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = PathBuf::from(format!("{}.{safe}.lock", journal.display()));
+        let lock_err = |source| ExecutorError::Lock {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(lock_err)?;
+        match file.try_lock() {
+            Ok(()) => Ok(InstanceLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(ExecutorError::InstanceBusy {
+                instance: instance.into(),
+                journal: journal.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(lock_err(e)),
+        }
+    }
 }
 
 pub struct ExecutorConfig {
@@ -103,6 +161,7 @@ fn publish_outcome(p: &mut Publisher, f: &Fill) -> Result<(), PublishError> {
 
 /// The executor loop over any venue.
 pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats, ExecutorError> {
+    let _lock = InstanceLock::take(&cfg.journal, &cfg.instance)?;
     let mut publisher = Publisher::immediate(&cfg.brokers)?;
     publisher.warm_up(&topics::name("orders.fills"));
     let mut ex = Executor {

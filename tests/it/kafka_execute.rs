@@ -183,3 +183,97 @@ fn malformed_intents_are_refused_with_a_reason_and_dead_lettered() {
         2
     );
 }
+
+/// An executor that stopped between claiming an intent and executing it: restarted with no `--instance`, it
+/// finds its claim under the same default name and finishes the intent (with a name carrying the process id,
+/// the claim belonged to nobody alive and the intent never got a fill or a reject). While it runs, a second
+/// executor under the same name is refused.
+#[test]
+fn a_restart_without_instance_finishes_what_it_had_claimed() {
+    use hypeflow::execution::executor::default_instance;
+    use hypeflow::execution::journal::Journal;
+    use hypeflow::model::OrderIntent;
+    let broker = dev_broker(2);
+    let b = broker.bootstrap.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let bt = dir.path().join("bt");
+    run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
+    run_ok(&[
+        "publish",
+        "--brokers",
+        b,
+        "--topic",
+        "market.ticks",
+        "data/sample/ticks.jsonl",
+    ]);
+    let intents: Vec<OrderIntent> = common::read_jsonl(&bt.join("intents.jsonl"));
+    let claimed = &intents[0];
+    let journal = dir.path().join("journal.sqlite");
+    {
+        // the stop: claimed under the default name, nothing executed
+        let j = Journal::open(&journal).unwrap();
+        let me = default_instance("hypeflow-executor");
+        assert!(j.claim(claimed, &me, 0).unwrap());
+        assert_eq!(
+            j.state_text(&claimed.id).unwrap().as_deref(),
+            Some("received")
+        );
+    }
+    let jp = journal.to_str().unwrap();
+    let first = bin()
+        .args([
+            "execute",
+            "--brokers",
+            b,
+            "--journal",
+            jp,
+            "--exit-when-idle",
+            "6",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let second = bin()
+        .args([
+            "execute",
+            "--brokers",
+            b,
+            "--journal",
+            jp,
+            "--exit-when-idle",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !second.status.success(),
+        "a second executor under one name must not start"
+    );
+    let why = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        why.contains("another executor is running as instance"),
+        "{why}"
+    );
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = Journal::open(&journal)
+        .unwrap()
+        .state_text(&claimed.id)
+        .unwrap();
+    assert!(
+        matches!(state.as_deref(), Some("filled") | Some("rejected")),
+        "the claimed intent was finished: {state:?}"
+    );
+    let outcomes: Vec<serde_json::Value> = ["orders.fills", "orders.rejects"]
+        .iter()
+        .flat_map(|t| topic_data(b, t))
+        .filter(|v| v["intent_id"] == claimed.id.as_str())
+        .collect();
+    assert_eq!(outcomes.len(), 1, "published once: {outcomes:?}");
+}

@@ -32,6 +32,18 @@ impl DayBook {
         }
     }
 
+    /// The book after `fills` (any order: they are taken by fill time), rolled to `now_ms`'s day: costs come
+    /// from the whole history, the notional and realized PnL are today's.
+    pub fn rebuild(mut fills: Vec<Fill>, now_ms: i64) -> DayBook {
+        fills.sort_by_key(|f| f.fill_time);
+        let mut book = DayBook::default();
+        for f in &fills {
+            book.add(f);
+        }
+        book.roll(now_ms);
+        book
+    }
+
     /// Counts a confirmed fill.
     pub fn add(&mut self, f: &Fill) {
         if f.status != FillStatus::Filled {
@@ -57,6 +69,9 @@ impl DayBook {
     }
 }
 
+/// How far ahead of this clock an intent's decision time may be (clocks of two hosts never agree exactly).
+pub const MAX_CLOCK_SKEW_MS: i64 = 5_000;
+
 /// Refuses an intent that breaks a limit; `notional` is what it would trade in the quote token.
 pub fn pre_trade(
     intent: &OrderIntent,
@@ -73,6 +88,12 @@ pub fn pre_trade(
                 f.display()
             )));
         }
+    }
+    if intent.decision_time > now_ms + MAX_CLOCK_SKEW_MS {
+        return Err(Refused(format!(
+            "intent decided {} s in the future: the deciding clock and this one disagree; fix the clocks",
+            (intent.decision_time - now_ms) / 1000
+        )));
     }
     let age_s = (now_ms - intent.decision_time) / 1000;
     if age_s > limits.max_intent_age_s as i64 {
@@ -263,5 +284,49 @@ mod tests {
             now
         ))
         .contains("kill switch"));
+    }
+
+    #[test]
+    fn an_intent_from_the_future_is_refused() {
+        let now = 10 * 86_400_000;
+        let mut book = DayBook::default();
+        let at = |t| {
+            pre_trade(
+                &intent(Side::Buy, t),
+                Decimal::ONE,
+                &limits(None),
+                true,
+                &mut DayBook::default(),
+                now,
+            )
+        };
+        assert!(at(now + MAX_CLOCK_SKEW_MS).is_ok(), "within the skew");
+        let r = pre_trade(
+            &intent(Side::Buy, now + 60_000),
+            Decimal::ONE,
+            &limits(None),
+            true,
+            &mut book,
+            now,
+        );
+        assert!(r.unwrap_err().0.contains("in the future"));
+    }
+
+    #[test]
+    fn a_restart_counts_todays_loss_on_a_position_bought_days_before() {
+        let day = 86_400_000;
+        let now = 10 * day + 3_600_000;
+        // bought three days ago at 10, sold today at 8: a loss of 20 today
+        let fills = vec![
+            fill(Side::Sell, 10, 8, now - 60_000),
+            fill(Side::Buy, 10, 10, now - 3 * day),
+        ];
+        let book = DayBook::rebuild(fills, now);
+        assert_eq!(book.realized, Decimal::from(-20));
+        assert_eq!(book.notional, Decimal::from(80), "only today's notional");
+        // the window of the last 24 hours alone saw a sale of tokens it never saw bought: a gain of 80
+        let mut windowed = DayBook::default();
+        windowed.add(&fill(Side::Sell, 10, 8, now - 60_000));
+        assert_eq!(windowed.realized, Decimal::from(80));
     }
 }

@@ -123,9 +123,6 @@ pub struct VenueConfig {
     /// The priority fee: this percentile of the priority fees paid in the last 10 blocks (eth_feeHistory).
     #[serde(default = "default_priority_percentile")]
     pub priority_fee_percentile: f64,
-    /// Slippage used when an intent names none, in basis points.
-    #[serde(default = "default_slippage", deserialize_with = "lenient")]
-    pub default_slippage_bps: Decimal,
     pub contracts: Contracts,
     /// 1inch API root (or ONEINCH_BASE_URL); the key is ONEINCH_API_KEY.
     pub oneinch_base_url: Option<String>,
@@ -152,9 +149,6 @@ fn default_replacements() -> u32 {
 }
 fn default_gas_budget() -> Decimal {
     Decimal::from(100)
-}
-fn default_slippage() -> Decimal {
-    Decimal::from(50)
 }
 
 impl VenueConfig {
@@ -212,9 +206,6 @@ impl VenueConfig {
         }
         if !(0.0..=100.0).contains(&self.priority_fee_percentile) {
             return bad("priority_fee_percentile must be 0 to 100");
-        }
-        if self.default_slippage_bps <= Decimal::ZERO || self.default_slippage_bps > bps_max {
-            return bad("default_slippage_bps must be in (0, 10000]");
         }
         if let Some(t) = self
             .fee_tiers

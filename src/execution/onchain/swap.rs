@@ -98,11 +98,8 @@ impl<R: Router> OnchainVenue<R> {
                 intent.token
             ))
         })?;
-        let slippage_bps = if intent.max_slippage_bps > Decimal::ZERO {
-            intent.max_slippage_bps
-        } else {
-            a.cfg.default_slippage_bps
-        };
+        // the intent's bound as written: 0 means no slippage at all, never "use a default"
+        let slippage_bps = intent.max_slippage_bps;
         match intent.side {
             Side::Buy => {
                 let notional = intent
@@ -355,11 +352,13 @@ impl<R: Router> OnchainVenue<R> {
             18,
         )
         .unwrap_or_default();
-        let fee = self
+        // Fill convention (as the fill model's): `fee` and `gas` are both in the quote token and counted once
+        // each. The pool's fee is inside the execution price, so `fee` is zero; `gas` is the gas paid, priced
+        // in the quote token (the native amount is in the reason).
+        let gas_quote = self
             .router
             .native_price(&self.acct)
-            .map(|p| (gas_native * p).round_dp(8))
-            .unwrap_or_default();
+            .map(|p| gas_native * p);
         let block_ts = self.acct.rt.block_on(async {
             let b = match rc.block_number {
                 Some(n) => self
@@ -380,15 +379,20 @@ impl<R: Router> OnchainVenue<R> {
             side: intent.side,
             quantity,
             price,
-            fee,
-            gas: gas_native,
+            fee: Decimal::ZERO,
+            gas: gas_quote.unwrap_or_default(),
             tx_hash: Some(format!("{:#x}", rc.transaction_hash)),
             status: FillStatus::Filled,
             reason: format!(
-                "block {} gas {} ({} native); paid {paid_d} received {got_d}",
+                "block {} gas {} ({} native{}); paid {paid_d} received {got_d}",
                 rc.block_number.unwrap_or_default(),
                 rc.gas_used,
-                gas_native
+                gas_native,
+                if gas_quote.is_some() {
+                    ""
+                } else {
+                    ", not priced in the quote token: no pool quotes it"
+                }
             ),
             fill_time: block_ts.unwrap_or_else(now_ms),
         })
@@ -463,12 +467,10 @@ impl<R: Router> Venue for OnchainVenue<R> {
         self.router.name()
     }
 
-    /// The day's limits are rebuilt from the journal's fills of the last 24 hours, then every transaction
-    /// signed before a stop is settled on chain (never signed again).
+    /// The day's limits are rebuilt from every fill in the journal (a sell's loss needs the cost of a buy made
+    /// days before), then every transaction signed before a stop is settled on chain (never signed again).
     fn recover(&mut self, journal: &Journal) -> Result<Vec<Fill>, VenueError> {
-        for f in journal.outcomes_since(now_ms() - 86_400_000)? {
-            self.book.add(&f);
-        }
+        self.book = DayBook::rebuild(journal.outcomes_since(i64::MIN)?, now_ms());
         self.recover_txs(journal)
     }
 

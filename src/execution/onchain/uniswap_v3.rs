@@ -1,8 +1,9 @@
 //! The Uniswap V3 venue (PancakeSwap V3 is the same with its own address table and fee tiers): an intent
 //! becomes one `exactInputSingle` on SwapRouter02 inside `multicall(deadline, ...)`, and only after
 //! - every fee tier is quoted on QuoterV2 (an `eth_call`) and the best output chosen;
-//! - `amountOutMinimum` is set from that quote and the intent's slippage, and the deadline from the chain
-//!   head's timestamp, both inside the transaction;
+//! - `amountOutMinimum` is set from that quote and the intent's slippage, and the deadline from the later of
+//!   the chain head's timestamp and the clock (an idle chain's head can be hours old), both inside the
+//!   transaction;
 //! - the pool holds the liquidity floor and the trade's price impact is within its slippage bound;
 //! - before a token's first buy, a simulated round trip (buy, transfer, sell) measures its taxes.
 //!
@@ -175,6 +176,13 @@ impl OnchainVenue<UniswapV3> {
     }
 }
 
+/// The swap's deadline: `deadline_s` after the later of the chain head's time and ours. The next block's
+/// timestamp is at least the head's, and on a chain that has been idle it is about now: a deadline from an
+/// old head alone would already be past when the swap is mined.
+pub fn deadline_of(head_ts: u64, now_s: u64, deadline_s: u64) -> u64 {
+    head_ts.max(now_s).saturating_add(deadline_s)
+}
+
 impl UniswapV3 {
     /// The swap transaction for a plan: `multicall(deadline, [exactInputSingle])` with the minimum inside.
     pub fn swap_tx(
@@ -202,7 +210,9 @@ impl UniswapV3 {
             .rt
             .block_on(acct.head())
             .map_err(|e| Refused(e.to_string()))?;
-        let deadline = deadline_override.unwrap_or(head_ts + acct.cfg.deadline_s);
+        let now_s = u64::try_from(super::account::now_ms() / 1000).unwrap_or(0);
+        let deadline =
+            deadline_override.unwrap_or(deadline_of(head_ts, now_s, acct.cfg.deadline_s));
         let native_in = acct.native_in(token_in);
         let native_out = acct.native_out(token_out);
         // native out: the router keeps the WETH (address(2) means "the router") and unwraps it to us
@@ -422,5 +432,19 @@ impl Router for UniswapV3 {
 
     fn native_price(&self, acct: &Account) -> Option<Decimal> {
         self.quoter.native_price(acct)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deadline_of;
+
+    #[test]
+    fn the_deadline_counts_from_the_clock_when_the_chain_head_is_old() {
+        // a head an hour old: the old rule gave head + 120, an hour in the past when the swap is mined
+        assert_eq!(deadline_of(1_000, 4_600, 120), 4_720);
+        // a head ahead of the clock (the chain's clock runs fast) still counts from the head
+        assert_eq!(deadline_of(5_000, 4_600, 120), 5_120);
+        assert_eq!(deadline_of(u64::MAX, 0, 120), u64::MAX);
     }
 }
