@@ -59,6 +59,27 @@ enum Command {
     Execute(ExecuteArgs),
     /// The live dataflow: market.ticks and social.tweets in, orders.intents out
     Run(RunArgs),
+    /// The live book from the executor's journal: positions, cash, PnL, fees, gas, drawdown per pipeline
+    Book(BookArgs),
+}
+
+#[derive(Args)]
+struct BookArgs {
+    /// The executor's journal (SQLite)
+    #[arg(long, default_value = "hypeflow-journal.sqlite")]
+    journal: PathBuf,
+    /// Capital each pipeline's book starts from, in the quote token
+    #[arg(long, default_value = "10000")]
+    capital: rust_decimal::Decimal,
+    /// Only this pipeline's book
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Mark open positions to the latest market.ticks price on this broker (default: their last fill price)
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    brokers: Option<String>,
+    /// JSON instead of text
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -414,6 +435,7 @@ pub fn run() -> Result<()> {
         Command::Replay(a) => replay_cmd(a),
         Command::Execute(a) => execute_cmd(a),
         Command::Run(a) => run_cmd(a),
+        Command::Book(a) => book_cmd(a),
     }
 }
 
@@ -636,6 +658,45 @@ fn cluster_spec(c: &ClusterArgs) -> Result<hypeflow::dataflow::driver::ClusterSp
         process,
         addresses,
     })
+}
+
+fn book_cmd(a: BookArgs) -> Result<()> {
+    use hypeflow::execution::book::LiveBook;
+    use hypeflow::execution::journal::Journal;
+    if a.capital <= rust_decimal::Decimal::ZERO {
+        bail!("--capital must be positive");
+    }
+    if !a.journal.exists() {
+        bail!(
+            "no journal at {}: pass the executor's --journal",
+            a.journal.display()
+        );
+    }
+    let journal = Journal::open(&a.journal)?;
+    let mut books = LiveBook::from_journal(&journal, a.capital)?;
+    books.retain(|b| a.pipeline.as_ref().is_none_or(|p| &b.pipeline == p));
+    if let Some(brokers) = &a.brokers {
+        let mut prices = hypeflow::execution::prices::LatestPrices::connect(brokers, 10_000)?;
+        prices.catch_up(std::time::Duration::from_secs(10));
+        for b in &mut books {
+            for p in b.view().positions {
+                if let Some((at, price)) = prices.get(&p.token) {
+                    b.mark(&p.token, price, at);
+                }
+            }
+        }
+    }
+    let views: Vec<_> = books.iter().map(LiveBook::view).collect();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+    } else if views.is_empty() {
+        println!("no fills in {}", a.journal.display());
+    } else {
+        for v in &views {
+            print!("{}", v.render());
+        }
+    }
+    Ok(())
 }
 
 fn publish_cmd(a: PublishArgs) -> Result<()> {

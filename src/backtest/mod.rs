@@ -2,7 +2,6 @@
 //! intents, metrics and the report.
 
 pub mod inputs;
-pub mod metrics;
 pub mod replay;
 pub mod report;
 
@@ -16,8 +15,8 @@ use crate::dataflow::PortfolioEvent;
 use crate::model::time::{format_duration_ms, to_rfc3339, Millis};
 use crate::model::TokenTable;
 use crate::model::{Fill, FillStatus, OrderIntent, Trade};
+use crate::risk::metrics::{self, Metrics};
 use inputs::{Loaded, Sources};
-use metrics::Metrics;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::io::Write;

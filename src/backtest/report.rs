@@ -1,9 +1,9 @@
 //! report.html: one self-contained file (no scripts, no network) with the equity curve, drawdown, per-token
 //! PnL, the trade list, the metrics, the pipeline parameters and the fill conventions in force.
 
-use super::metrics::Metrics;
 use crate::model::time::to_rfc3339;
 use crate::model::Trade;
+use crate::risk::metrics::Metrics;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;

@@ -5,6 +5,7 @@
 
 use super::records::TokenUpdate;
 use crate::model::Signal;
+use crate::risk::metrics::SignalQuality;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -101,22 +102,6 @@ impl SignalTracker {
             }
         }
     }
-}
-
-/// Aggregates per horizon for metrics.json.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SignalQuality {
-    pub horizon: String,
-    /// signals judged at this horizon (later data existed)
-    pub evaluated: usize,
-    pub up_signals: usize,
-    pub down_signals: usize,
-    /// share of judged signals whose forward return had the predicted sign (a zero return is a miss)
-    pub hit_rate: Option<f64>,
-    /// share of up signals (entries) not followed by a rise
-    pub false_positive_rate: Option<f64>,
-    /// mean forward return x predicted direction
-    pub mean_directional_return: Option<f64>,
 }
 
 pub fn summarize(outcomes: &[SignalOutcome], horizons: &[i64]) -> Vec<SignalQuality> {

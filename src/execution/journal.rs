@@ -257,6 +257,37 @@ impl Journal {
         )
     }
 
+    /// Every filled outcome with the pipeline whose intent it was, in fill order (the live book's input).
+    pub fn filled_by_pipeline(&self) -> Result<Vec<(String, Fill)>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, intent_json, outcome_json FROM intents WHERE state = ?1")
+            .map_err(self.sql())?;
+        let rows = st
+            .query_map([State::Filled.as_str()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, intent, outcome) = row.map_err(self.sql())?;
+            let corrupt = |e: serde_json::Error| JournalError::Corrupt {
+                path: self.path.clone(),
+                id: id.clone(),
+                message: e.to_string(),
+            };
+            let intent: OrderIntent = serde_json::from_str(&intent).map_err(corrupt)?;
+            let fill: Fill = serde_json::from_str(&outcome).map_err(corrupt)?;
+            out.push((intent.pipeline_id, fill));
+        }
+        out.sort_by(|a, b| (a.1.fill_time, &a.1.intent_id).cmp(&(b.1.fill_time, &b.1.intent_id)));
+        Ok(out)
+    }
+
     /// Filled outcomes journaled since `since_ms` (the daily limits are rebuilt from them at start).
     pub fn outcomes_since(&self, since_ms: i64) -> Result<Vec<Fill>, JournalError> {
         self.json_rows(

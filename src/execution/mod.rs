@@ -2,8 +2,10 @@
 //! and 1inch, over one shared transaction path), the journal that makes execution at-most-once per intent id,
 //! and the Kafka executor loop.
 
+pub mod book;
 pub mod executor;
 pub mod journal;
 pub mod onchain;
 pub mod paper;
+pub mod prices;
 pub mod venue;

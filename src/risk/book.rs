@@ -73,7 +73,9 @@ impl Book {
         self.positions.get(&token).map(|p| p.quantity)
     }
 
-    /// Applies a fill; a sell closing a position returns the round trip.
+    /// Applies a fill; a sell returns the round trip it closes. A buy into a held position averages in (the
+    /// entry price weighted by quantity, costs added); a sell of part of a position closes that part, with
+    /// its share of the entry costs, and leaves the rest open. Selling more than is held closes what is held.
     pub fn apply(&mut self, token: u32, fill: &Fill) -> Option<Trade> {
         if fill.status != FillStatus::Filled {
             return None;
@@ -82,34 +84,57 @@ impl Book {
         match fill.side {
             Side::Buy => {
                 self.cash -= gross + fill.fee + fill.gas;
-                self.positions.insert(
-                    token,
-                    Position {
-                        symbol: fill.token.clone(),
-                        quantity: fill.quantity,
-                        entry_price: fill.price,
-                        entry_time: fill.fill_time,
-                        entry_costs: fill.fee + fill.gas,
-                        intent_id: fill.intent_id.clone(),
-                    },
-                );
+                let costs = fill.fee + fill.gas;
+                match self.positions.get_mut(&token) {
+                    Some(p) if p.quantity + fill.quantity > Decimal::ZERO => {
+                        let qty = p.quantity + fill.quantity;
+                        p.entry_price = (p.quantity * p.entry_price + gross) / qty;
+                        p.quantity = qty;
+                        p.entry_costs += costs;
+                    }
+                    _ => {
+                        self.positions.insert(
+                            token,
+                            Position {
+                                symbol: fill.token.clone(),
+                                quantity: fill.quantity,
+                                entry_price: fill.price,
+                                entry_time: fill.fill_time,
+                                entry_costs: costs,
+                                intent_id: fill.intent_id.clone(),
+                            },
+                        );
+                    }
+                }
                 self.mark(token, fill.price);
                 None
             }
             Side::Sell => {
                 self.cash += gross - fill.fee - fill.gas;
-                let p = self.positions.remove(&token)?;
-                let cost = p.quantity * p.entry_price;
-                let fees = p.entry_costs + fill.fee + fill.gas;
-                let pnl = gross - cost - fees;
+                let p = self.positions.get_mut(&token)?;
+                let (symbol, entry_time, entry_price) =
+                    (p.symbol.clone(), p.entry_time, p.entry_price);
+                let (closed, entry_costs) = if fill.quantity < p.quantity {
+                    let share = p.entry_costs * fill.quantity / p.quantity;
+                    p.quantity -= fill.quantity;
+                    p.entry_costs -= share;
+                    (fill.quantity, share)
+                } else {
+                    let whole = (p.quantity, p.entry_costs);
+                    self.positions.remove(&token);
+                    whole
+                };
+                let cost = closed * entry_price;
+                let fees = entry_costs + fill.fee + fill.gas;
+                let pnl = closed * fill.price - cost - fees;
                 Some(Trade {
-                    token: p.symbol,
+                    token: symbol,
                     side: "long".into(),
-                    entry_time: p.entry_time,
-                    entry_price: p.entry_price,
+                    entry_time,
+                    entry_price,
                     exit_time: fill.fill_time,
                     exit_price: fill.price,
-                    quantity: p.quantity,
+                    quantity: closed,
                     fees,
                     pnl,
                     ret: if cost.is_zero() {
@@ -160,5 +185,32 @@ mod tests {
         assert_eq!(t.ret, d("0.0979"));
         assert_eq!(b.cash, d("1009.79"));
         assert!(b.positions.is_empty());
+    }
+
+    #[test]
+    fn adds_average_in_and_partial_sells_close_their_share() {
+        let mut b = Book::new(d("1000"));
+        b.apply(0, &fill(Side::Buy, "2", "50", "1", 1));
+        b.apply(0, &fill(Side::Buy, "2", "60", "1", 2));
+        let p = &b.positions[&0];
+        assert_eq!(
+            (p.quantity, p.entry_price, p.entry_costs),
+            (d("4"), d("55"), d("2"))
+        );
+        assert_eq!(b.cash, d("778"));
+        // a quarter out at 70: pnl = 70 - 55 - (0.5 entry share + 1 fee)
+        let t = b.apply(0, &fill(Side::Sell, "1", "70", "1", 3)).unwrap();
+        assert_eq!((t.quantity, t.pnl), (d("1"), d("13.5")));
+        let p = &b.positions[&0];
+        assert_eq!((p.quantity, p.entry_costs), (d("3"), d("1.5")));
+        // the rest, and more than is held: only what is held closes
+        let t = b.apply(0, &fill(Side::Sell, "3", "50", "0", 4)).unwrap();
+        assert_eq!((t.quantity, t.pnl), (d("3"), d("-16.5")));
+        assert!(b.positions.is_empty());
+        assert_eq!(
+            b.cash,
+            d("997"),
+            "1000 and the two round trips, 13.5 - 16.5"
+        );
     }
 }

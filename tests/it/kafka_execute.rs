@@ -277,3 +277,138 @@ fn a_restart_without_instance_finishes_what_it_had_claimed() {
         .collect();
     assert_eq!(outcomes.len(), 1, "published once: {outcomes:?}");
 }
+
+/// `hypeflow book` after a paper run: its cash, positions and realized PnL recompute from the fills the
+/// executor published, and open positions are marked to the latest market.ticks price.
+#[test]
+fn the_book_is_what_the_published_fills_add_up_to() {
+    use rust_decimal::Decimal;
+    use std::collections::BTreeMap;
+    let broker = dev_broker(2);
+    let b = broker.bootstrap.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let bt = dir.path().join("bt");
+    run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
+    run_ok(&[
+        "publish",
+        "--brokers",
+        b,
+        "--topic",
+        "market.ticks",
+        "data/sample/ticks.jsonl",
+    ]);
+    run_ok(&[
+        "publish",
+        "--brokers",
+        b,
+        "--topic",
+        "orders.intents",
+        bt.join("intents.jsonl").to_str().unwrap(),
+    ]);
+    let journal = dir.path().join("journal.sqlite");
+    let j = journal.to_str().unwrap();
+    run_ok(&[
+        "execute",
+        "--brokers",
+        b,
+        "--journal",
+        j,
+        "--exit-when-idle",
+        "4",
+    ]);
+    let out = run_ok(&[
+        "book",
+        "--journal",
+        j,
+        "--capital",
+        "10000",
+        "--brokers",
+        b,
+        "--json",
+    ]);
+    let books: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(books.len(), 1, "one pipeline: {out}");
+    let book = &books[0];
+    let dec = |v: &serde_json::Value| -> Decimal { v.as_str().unwrap().parse().unwrap() };
+    // recompute from orders.fills, in fill-time order
+    let mut fills = topic_data(b, "orders.fills");
+    fills.sort_by_key(|f| {
+        (
+            f["fill_time"].as_str().unwrap().to_string(),
+            f["intent_id"].as_str().unwrap().to_string(),
+        )
+    });
+    assert!(fills.len() > 10);
+    let mut cash = Decimal::from(10_000);
+    let mut held: BTreeMap<String, (Decimal, Decimal, Decimal)> = BTreeMap::new(); // qty, cost, entry costs
+    let mut realized = Decimal::ZERO;
+    for f in &fills {
+        let (q, p, fee, gas) = (
+            dec(&f["quantity"]),
+            dec(&f["price"]),
+            dec(&f["fee"]),
+            dec(&f["gas"]),
+        );
+        let e = held
+            .entry(f["token"].as_str().unwrap().to_string())
+            .or_default();
+        if f["side"] == "buy" {
+            cash -= q * p + fee + gas;
+            *e = (e.0 + q, e.1 + q * p, e.2 + fee + gas);
+        } else {
+            // a sell closes what is held of it (average cost, its share of the entry costs)
+            cash += q * p - fee - gas;
+            let closed = q.min(e.0);
+            if closed > Decimal::ZERO {
+                let (cost, costs) = (e.1 * closed / e.0, e.2 * closed / e.0);
+                realized += closed * p - cost - costs - fee - gas;
+                *e = (e.0 - closed, e.1 - cost, e.2 - costs);
+            }
+        }
+    }
+    assert_eq!(dec(&book["cash"]), cash);
+    // average costs divide: the two orders of division agree to far below a cent
+    let diff = (dec(&book["realized"]) - realized).abs();
+    assert!(
+        diff < Decimal::new(1, 12),
+        "{} vs {realized}",
+        book["realized"]
+    );
+    let open: BTreeMap<String, Decimal> = held
+        .into_iter()
+        .filter(|(_, v)| v.0 > Decimal::ZERO)
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    let shown: BTreeMap<String, Decimal> = book["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["token"].as_str().unwrap().to_string(),
+                dec(&p["quantity"]),
+            )
+        })
+        .collect();
+    assert_eq!(shown, open);
+    // marked to market.ticks: equity = cash + the positions' values at their marks
+    let value: Decimal = book["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| dec(&p["value"]))
+        .sum();
+    assert_eq!(dec(&book["equity"]), cash + value);
+    for p in book["positions"].as_array().unwrap() {
+        assert!(
+            p["marked_at"].as_str().unwrap().starts_with("2025-03-1"),
+            "marked to the last ticks: {p}"
+        );
+    }
+    // and the text form says the same
+    let text = run_ok(&["book", "--journal", j]);
+    assert!(
+        text.contains(&format!("realized {}", realized.round_dp(2))),
+        "{text}"
+    );
+}

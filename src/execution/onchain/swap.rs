@@ -355,10 +355,7 @@ impl<R: Router> OnchainVenue<R> {
         // Fill convention (as the fill model's): `fee` and `gas` are both in the quote token and counted once
         // each. The pool's fee is inside the execution price, so `fee` is zero; `gas` is the gas paid, priced
         // in the quote token (the native amount is in the reason).
-        let gas_quote = self
-            .router
-            .native_price(&self.acct)
-            .map(|p| gas_native * p);
+        let gas_quote = self.router.native_price(&self.acct).map(|p| gas_native * p);
         let block_ts = self.acct.rt.block_on(async {
             let b = match rc.block_number {
                 Some(n) => self

@@ -38,8 +38,24 @@ pub struct Metrics {
     pub final_equity: Option<Decimal>,
     pub daily_returns: usize,
     pub risk_free_rate: f64,
-    /// How signal onsets (see `dataflow::signal_quality`) fared at each horizon.
-    pub signal_quality: Vec<crate::dataflow::signal_quality::SignalQuality>,
+    /// How signal onsets (judged by `dataflow::signal_quality`) fared at each horizon.
+    pub signal_quality: Vec<SignalQuality>,
+}
+
+/// Aggregates per horizon for metrics.json.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SignalQuality {
+    pub horizon: String,
+    /// signals judged at this horizon (later data existed)
+    pub evaluated: usize,
+    pub up_signals: usize,
+    pub down_signals: usize,
+    /// share of judged signals whose forward return had the predicted sign (a zero return is a miss)
+    pub hit_rate: Option<f64>,
+    /// share of up signals (entries) not followed by a rise
+    pub false_positive_rate: Option<f64>,
+    /// mean forward return x predicted direction
+    pub mean_directional_return: Option<f64>,
 }
 
 /// Last equity of each UTC day from the first to the last day, carrying values over empty days.

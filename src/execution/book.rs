@@ -1,0 +1,325 @@
+//! The live book: what the executor's fills have made of its capital, per pipeline. Positions, cash and round
+//! trips follow the backtest's accounting exactly (`risk::Book`: fees and gas counted once, a buy into a held
+//! position averaging in, a partial sell closing its share), and the equity curve feeds the backtest's own
+//! metric definitions (`risk::metrics`), so a live Sharpe or drawdown means what a backtest's does.
+
+use super::journal::{Journal, JournalError};
+use crate::model::time::{to_rfc3339, Millis};
+use crate::model::{Fill, FillStatus, Trade};
+use crate::risk::metrics::{self, Metrics};
+use crate::risk::Book;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One pipeline's book.
+#[derive(Clone, Debug)]
+pub struct LiveBook {
+    pub pipeline: String,
+    pub capital: Decimal,
+    book: Book,
+    /// Dense ids for `risk::Book`, in the order tokens first traded.
+    ids: BTreeMap<String, u32>,
+    pub trades: Vec<Trade>,
+    /// Equity after each fill and each mark, in time order (the metrics' curve).
+    pub curve: Vec<(Millis, Decimal)>,
+    pub fees: Decimal,
+    pub gas: Decimal,
+    pub fills: u64,
+    /// Time of each token's mark (a fill price until a market price arrives).
+    marked_at: BTreeMap<String, Millis>,
+}
+
+impl LiveBook {
+    pub fn new(pipeline: &str, capital: Decimal, start: Millis) -> LiveBook {
+        LiveBook {
+            pipeline: pipeline.into(),
+            capital,
+            book: Book::new(capital),
+            ids: BTreeMap::new(),
+            trades: Vec::new(),
+            curve: vec![(start, capital)],
+            fees: Decimal::ZERO,
+            gas: Decimal::ZERO,
+            fills: 0,
+            marked_at: BTreeMap::new(),
+        }
+    }
+
+    /// Every pipeline's book from the journal's fills, each starting from `capital` at its first fill.
+    pub fn from_journal(
+        journal: &Journal,
+        capital: Decimal,
+    ) -> Result<Vec<LiveBook>, JournalError> {
+        let mut books: BTreeMap<String, LiveBook> = BTreeMap::new();
+        for (pipeline, fill) in journal.filled_by_pipeline()? {
+            books
+                .entry(pipeline.clone())
+                .or_insert_with(|| LiveBook::new(&pipeline, capital, fill.fill_time))
+                .apply(&fill);
+        }
+        Ok(books.into_values().collect())
+    }
+
+    fn id(&mut self, token: &str) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.ids.entry(token.to_string()).or_insert(next)
+    }
+
+    /// Counts a fill (a refusal changes nothing).
+    pub fn apply(&mut self, f: &Fill) {
+        if f.status != FillStatus::Filled {
+            return;
+        }
+        let id = self.id(&f.token);
+        if let Some(t) = self.book.apply(id, f) {
+            self.trades.push(t);
+        }
+        self.fees += f.fee;
+        self.gas += f.gas;
+        self.fills += 1;
+        self.marked_at.insert(f.token.clone(), f.fill_time);
+        self.point(f.fill_time);
+    }
+
+    /// Marks a held token to a market price seen at `at`; older prices than the last mark are ignored.
+    pub fn mark(&mut self, token: &str, price: Decimal, at: Millis) {
+        let Some(&id) = self.ids.get(token) else {
+            return;
+        };
+        if self.book.quantity(id).is_none() || self.marked_at.get(token).is_some_and(|t| *t > at) {
+            return;
+        }
+        self.book.mark(id, price);
+        self.marked_at.insert(token.into(), at);
+        self.point(at);
+    }
+
+    fn point(&mut self, at: Millis) {
+        let e = self.book.equity();
+        match self.curve.last_mut() {
+            Some(last) if last.0 == at => last.1 = e,
+            Some(last) if last.0 > at => {}
+            _ => self.curve.push((at, e)),
+        }
+        self.book.drawdown();
+    }
+
+    pub fn equity(&self) -> Decimal {
+        self.book.equity()
+    }
+
+    /// Drawdown from the equity peak (fraction).
+    pub fn drawdown(&self) -> Decimal {
+        let peak = self.book.peak_equity.max(self.equity());
+        if peak.is_zero() {
+            Decimal::ZERO
+        } else {
+            Decimal::ONE - self.equity() / peak
+        }
+    }
+
+    /// The backtest's metrics over this book's curve and round trips.
+    pub fn metrics(&self, risk_free_rate: f64) -> Metrics {
+        metrics::compute(&self.curve, &self.trades, risk_free_rate)
+    }
+
+    /// What `hypeflow book` prints.
+    pub fn view(&self) -> BookView {
+        let positions: Vec<PositionView> = self
+            .book
+            .positions
+            .iter()
+            .map(|(id, p)| {
+                let mark = self.book.mark_of(*id).unwrap_or(p.entry_price);
+                PositionView {
+                    token: p.symbol.clone(),
+                    quantity: p.quantity,
+                    entry_price: p.entry_price,
+                    mark,
+                    marked_at: self.marked_at.get(&p.symbol).map(|t| to_rfc3339(*t)),
+                    value: p.quantity * mark,
+                    unrealized: p.quantity * (mark - p.entry_price) - p.entry_costs,
+                }
+            })
+            .collect();
+        let realized: Decimal = self.trades.iter().map(|t| t.pnl).sum();
+        let unrealized: Decimal = positions.iter().map(|p| p.unrealized).sum();
+        BookView {
+            pipeline: self.pipeline.clone(),
+            capital: self.capital,
+            cash: self.book.cash,
+            equity: self.equity(),
+            realized,
+            unrealized,
+            fees: self.fees,
+            gas: self.gas,
+            peak_equity: self.book.peak_equity.max(self.equity()),
+            drawdown: self.drawdown().round_dp(6),
+            fills: self.fills,
+            round_trips: self.trades.len(),
+            positions,
+            daily_equity: metrics::daily_series(&self.curve)
+                .into_iter()
+                .map(|(day, e)| (to_rfc3339(day * 86_400_000)[..10].to_string(), e))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PositionView {
+    pub token: String,
+    pub quantity: Decimal,
+    pub entry_price: Decimal,
+    pub mark: Decimal,
+    pub marked_at: Option<String>,
+    pub value: Decimal,
+    /// (mark - entry) x quantity less the entry's fees and gas: what closing at the mark, before the exit's
+    /// own costs, would add to the realized PnL.
+    pub unrealized: Decimal,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct BookView {
+    pub pipeline: String,
+    pub capital: Decimal,
+    pub cash: Decimal,
+    pub equity: Decimal,
+    pub realized: Decimal,
+    pub unrealized: Decimal,
+    pub fees: Decimal,
+    pub gas: Decimal,
+    pub peak_equity: Decimal,
+    pub drawdown: Decimal,
+    pub fills: u64,
+    pub round_trips: usize,
+    pub positions: Vec<PositionView>,
+    /// (UTC day, last equity of the day): the series the Sharpe is computed on.
+    pub daily_equity: Vec<(String, Decimal)>,
+}
+
+impl BookView {
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "pipeline {}\n  capital {}  cash {}  equity {}  peak {}  drawdown {:.2}%\n  realized {}  unrealized {}  fees {}  gas {}  fills {}  round trips {}\n",
+            self.pipeline,
+            self.capital,
+            self.cash.round_dp(2),
+            self.equity.round_dp(2),
+            self.peak_equity.round_dp(2),
+            self.drawdown * Decimal::from(100),
+            self.realized.round_dp(2),
+            self.unrealized.round_dp(2),
+            self.fees.round_dp(4),
+            self.gas.round_dp(4),
+            self.fills,
+            self.round_trips
+        );
+        for p in &self.positions {
+            s.push_str(&format!(
+                "  {} qty {} entry {} mark {} ({}) value {} unrealized {}\n",
+                p.token,
+                p.quantity.round_dp(8),
+                p.entry_price.round_dp(8),
+                p.mark.round_dp(8),
+                p.marked_at.as_deref().unwrap_or("?"),
+                p.value.round_dp(2),
+                p.unrealized.round_dp(2)
+            ));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Side;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn fill(token: &str, side: Side, qty: &str, price: &str, fee: &str, t: Millis) -> Fill {
+        Fill {
+            intent_id: format!("{token}-{t}"),
+            venue: "paper".into(),
+            token: token.into(),
+            side,
+            quantity: d(qty),
+            price: d(price),
+            fee: d(fee),
+            gas: d("0.5"),
+            tx_hash: None,
+            status: FillStatus::Filled,
+            reason: String::new(),
+            fill_time: t,
+        }
+    }
+
+    #[test]
+    fn the_book_counts_cash_positions_pnl_and_marks() {
+        let day = 86_400_000;
+        let mut b = LiveBook::new("p", d("1000"), 0);
+        b.apply(&fill("AXL", Side::Buy, "10", "10", "0.1", day));
+        b.apply(&fill("BOLT", Side::Buy, "5", "20", "0.1", day + 1));
+        // 1000 - 100.6 - 100.6
+        assert_eq!(b.view().cash, d("798.8"));
+        b.mark("AXL", d("12"), 2 * day);
+        b.mark("AXL", d("1"), 2 * day - 1); // older than the last mark: ignored
+        b.mark("DOGX", d("5"), 2 * day); // not held: ignored
+        let v = b.view();
+        assert_eq!(v.equity, d("798.8") + d("120") + d("100"));
+        assert_eq!(v.positions[0].unrealized, d("20") - d("0.6"));
+        b.apply(&fill("AXL", Side::Sell, "10", "11", "0.1", 3 * day));
+        let v = b.view();
+        // 110 - 100 - (0.6 entry + 0.6 exit)
+        assert_eq!(v.realized, d("8.8"));
+        assert_eq!(
+            (v.fees, v.gas, v.fills, v.round_trips),
+            (d("0.3"), d("1.5"), 3, 1)
+        );
+        assert_eq!(v.positions.len(), 1);
+        // the peak was at the AXL mark of 12: 1018.8; now 1000 + 8.8 less BOLT's entry costs 0.6
+        assert_eq!(v.peak_equity, d("1018.8"));
+        assert_eq!(v.equity, d("1008.2"));
+        assert_eq!(v.daily_equity.len(), 4, "{:?}", v.daily_equity);
+        let m = b.metrics(0.0);
+        assert_eq!(m.trades, 1);
+        assert_eq!(m.win_rate, Some(1.0));
+    }
+
+    #[test]
+    fn books_come_from_the_journal_per_pipeline() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        for (pipe, f) in [
+            ("a", fill("AXL", Side::Buy, "1", "10", "0", 10)),
+            ("b", fill("AXL", Side::Buy, "2", "10", "0", 20)),
+        ] {
+            let i = crate::model::OrderIntent {
+                id: f.intent_id.clone(),
+                pipeline_id: pipe.into(),
+                token: f.token.clone(),
+                side: f.side,
+                quantity: None,
+                notional: Some(d("10")),
+                reference_price: d("10"),
+                max_slippage_bps: d("50"),
+                protection: Default::default(),
+                reason: String::new(),
+                decision_time: f.fill_time,
+                inputs_version: "v".into(),
+            };
+            assert!(j.claim(&i, "t", 0).unwrap());
+            j.record_outcome(&f, f.fill_time).unwrap();
+        }
+        let books = LiveBook::from_journal(&j, d("100")).unwrap();
+        let v: Vec<(String, Decimal)> = books
+            .iter()
+            .map(|b| (b.pipeline.clone(), b.view().cash))
+            .collect();
+        assert_eq!(v, vec![("a".into(), d("89.5")), ("b".into(), d("79.5"))]);
+    }
+}
