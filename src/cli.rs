@@ -11,6 +11,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 mod bench;
+mod capital;
 mod ingest;
 mod scoring;
 
@@ -61,6 +62,9 @@ enum Command {
     Run(RunArgs),
     /// The live book from the executor's journal: positions, cash, PnL, fees, gas, drawdown per pipeline
     Book(BookArgs),
+    /// The capital ladder: status of the gates, promotion, resuming after a drawdown pause
+    #[command(subcommand)]
+    Capital(capital::CapitalCmd),
 }
 
 #[derive(Args)]
@@ -167,6 +171,9 @@ struct ExecuteArgs {
     /// Exit after this many seconds without a new intent (default: run until stopped)
     #[arg(long)]
     exit_when_idle: Option<u64>,
+    /// The capital ladder (phases, caps, gates, drawdown pause) enforced on every intent; required on chain
+    #[arg(long)]
+    capital: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -436,6 +443,7 @@ pub fn run() -> Result<()> {
         Command::Execute(a) => execute_cmd(a),
         Command::Run(a) => run_cmd(a),
         Command::Book(a) => book_cmd(a),
+        Command::Capital(c) => capital::run(c),
     }
 }
 
@@ -769,6 +777,14 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
     use hypeflow::execution::onchain::{signer, VenueConfig};
     use hypeflow::execution::paper::PaperVenue;
     use hypeflow::execution::venue::Venue;
+    let capital = match &a.capital {
+        Some(p) => Some(capital::load_config(p)?),
+        None if a.venue != VenueArg::Paper => bail!(
+            "an on-chain venue runs under the capital ladder: pass --capital capital/ladder.toml, and promote \
+             to an on-chain phase first (hypeflow capital status / promote)"
+        ),
+        None => None,
+    };
     let mut venue: Box<dyn Venue> = match a.venue {
         VenueArg::Paper => {
             let (cfg, _, _) = load_pipeline(&a.pipeline)?;
@@ -812,6 +828,7 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
             journal: a.journal,
             instance,
             exit_when_idle: a.exit_when_idle.map(std::time::Duration::from_secs),
+            capital,
         },
         venue.as_mut(),
     )?;

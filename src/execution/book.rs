@@ -5,7 +5,7 @@
 
 use super::journal::{Journal, JournalError};
 use crate::model::time::{to_rfc3339, Millis};
-use crate::model::{Fill, FillStatus, Trade};
+use crate::model::{Fill, FillStatus, OrderIntent, Side, Trade};
 use crate::risk::metrics::{self, Metrics};
 use crate::risk::Book;
 use rust_decimal::Decimal;
@@ -26,6 +26,10 @@ pub struct LiveBook {
     pub fees: Decimal,
     pub gas: Decimal,
     pub fills: u64,
+    /// (fill time, realized slippage in bps against the intent's decision price; positive = worse).
+    pub slippage_bps: Vec<(Millis, Decimal)>,
+    /// (fill time, notional) of every fill, for the day's notional.
+    notional_log: Vec<(Millis, Decimal)>,
     /// Time of each token's mark (a fill price until a market price arrives).
     marked_at: BTreeMap<String, Millis>,
 }
@@ -42,6 +46,8 @@ impl LiveBook {
             fees: Decimal::ZERO,
             gas: Decimal::ZERO,
             fills: 0,
+            slippage_bps: Vec::new(),
+            notional_log: Vec::new(),
             marked_at: BTreeMap::new(),
         }
     }
@@ -52,13 +58,41 @@ impl LiveBook {
         capital: Decimal,
     ) -> Result<Vec<LiveBook>, JournalError> {
         let mut books: BTreeMap<String, LiveBook> = BTreeMap::new();
-        for (pipeline, fill) in journal.filled_by_pipeline()? {
+        for (intent, fill) in journal.filled()? {
+            let pipeline = intent.pipeline_id.clone();
             books
                 .entry(pipeline.clone())
                 .or_insert_with(|| LiveBook::new(&pipeline, capital, fill.fill_time))
-                .apply(&fill);
+                .apply_for(&intent, &fill);
         }
         Ok(books.into_values().collect())
+    }
+
+    /// One book over every pipeline's fills: the account's, which the capital ladder judges.
+    pub fn account_from_journal(
+        journal: &Journal,
+        capital: Decimal,
+        start: Millis,
+    ) -> Result<LiveBook, JournalError> {
+        let mut book = LiveBook::new("(account)", capital, start);
+        for (intent, fill) in journal.filled()? {
+            book.apply_for(&intent, &fill);
+        }
+        Ok(book)
+    }
+
+    /// Counts a fill of `intent`, with its slippage against the intent's decision price.
+    pub fn apply_for(&mut self, intent: &OrderIntent, f: &Fill) {
+        if f.status == FillStatus::Filled && intent.reference_price > Decimal::ZERO {
+            let ratio = f.price / intent.reference_price - Decimal::ONE;
+            let against = match f.side {
+                Side::Buy => ratio,
+                Side::Sell => -ratio,
+            };
+            self.slippage_bps
+                .push((f.fill_time, (against * Decimal::from(10_000)).round_dp(4)));
+        }
+        self.apply(f);
     }
 
     fn id(&mut self, token: &str) -> u32 {
@@ -78,6 +112,7 @@ impl LiveBook {
         self.fees += f.fee;
         self.gas += f.gas;
         self.fills += 1;
+        self.notional_log.push((f.fill_time, f.quantity * f.price));
         self.marked_at.insert(f.token.clone(), f.fill_time);
         self.point(f.fill_time);
     }
@@ -107,6 +142,58 @@ impl LiveBook {
 
     pub fn equity(&self) -> Decimal {
         self.book.equity()
+    }
+
+    /// How much of `token` is held.
+    pub fn held(&self, token: &str) -> Decimal {
+        self.ids
+            .get(token)
+            .and_then(|id| self.book.quantity(*id))
+            .unwrap_or(Decimal::ZERO)
+    }
+
+    /// A held token's value at its mark.
+    pub fn position_value(&self, token: &str) -> Decimal {
+        self.ids
+            .get(token)
+            .map(|id| self.book.position_value(*id))
+            .unwrap_or(Decimal::ZERO)
+    }
+
+    /// The open positions' value at their marks.
+    pub fn exposure(&self) -> Decimal {
+        self.book
+            .positions
+            .keys()
+            .map(|id| self.book.position_value(*id))
+            .sum()
+    }
+
+    /// Notional traded on `at`'s UTC day.
+    pub fn day_notional(&self, at: Millis) -> Decimal {
+        let day = at.div_euclid(86_400_000);
+        self.notional_log
+            .iter()
+            .rev()
+            .take_while(|(t, _)| t.div_euclid(86_400_000) == day)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// The highest equity since `since`: the equity standing at that moment, every point after, and now.
+    pub fn peak_since(&self, since: Millis) -> Decimal {
+        let standing = self
+            .curve
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= since)
+            .map(|(_, e)| *e);
+        self.curve
+            .iter()
+            .filter(|(t, _)| *t > since)
+            .map(|(_, e)| *e)
+            .chain(standing)
+            .fold(self.equity(), Decimal::max)
     }
 
     /// Drawdown from the equity peak (fraction).
@@ -235,7 +322,6 @@ impl BookView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Side;
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()

@@ -3,7 +3,9 @@
 //! commit the intent's offset. Executors sharing a journal file never execute an id twice, whatever the group
 //! rebalances or Kafka redelivers.
 
-use super::journal::{Journal, JournalError};
+use super::capital::CapitalConfig;
+use super::guard::Guard;
+use super::journal::{Journal, JournalError, State};
 use super::venue::{Venue, VenueError};
 use crate::kafka::envelope;
 use crate::kafka::publish::{PublishError, Publisher};
@@ -94,6 +96,8 @@ pub struct ExecutorConfig {
     pub instance: String,
     /// Stop after this long without a new intent (batch runs and tests); None = run until killed.
     pub exit_when_idle: Option<Duration>,
+    /// The capital ladder whose phase caps, pause and step-down the executor enforces on every intent.
+    pub capital: Option<CapitalConfig>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +174,7 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
         journal: Journal::open(&cfg.journal)?,
         publisher,
         stats: ExecutorStats::default(),
+        guard: None,
     };
     ex.venue.refresh()?;
     ex.recover()?;
@@ -255,15 +260,26 @@ struct Executor<'a> {
     journal: Journal,
     publisher: Publisher,
     stats: ExecutorStats,
+    guard: Option<Guard>,
 }
 
 impl Executor<'_> {
     /// Transactions signed before a stop are settled on chain (never signed again); what this instance
-    /// claimed and signed nothing for is executed; what was journaled but not acknowledged is published.
+    /// claimed and signed nothing for is executed (through the protections); what was journaled but not
+    /// acknowledged is published.
     fn recover(&mut self) -> Result<(), ExecutorError> {
         self.stats.recovered += self.venue.recover(&self.journal)?.len() as u64;
+        // the protections start from the book with what recovery settled
+        if let Some(c) = &self.cfg.capital {
+            self.guard = Some(Guard::open(
+                c.clone(),
+                &self.journal,
+                self.venue.name(),
+                now_ms(),
+            )?);
+        }
         for intent in self.journal.unfinished(&self.cfg.instance)? {
-            self.venue.execute(&intent, &self.journal)?;
+            self.execute(&intent)?;
         }
         for f in self.journal.unpublished()? {
             publish_outcome(&mut self.publisher, &f)?;
@@ -272,6 +288,38 @@ impl Executor<'_> {
             self.stats.republished += 1;
         }
         Ok(())
+    }
+
+    /// A claimed intent through the protections to the venue; the outcome is journaled either way.
+    fn execute(&mut self, intent: &OrderIntent) -> Result<Fill, ExecutorError> {
+        let Some(guard) = self.guard.as_mut() else {
+            return Ok(self.venue.execute(intent, &self.journal)?);
+        };
+        let now = now_ms();
+        for token in guard.book.view().positions.iter().map(|p| p.token.clone()) {
+            if let Some((at, price)) = self.venue.last_price(&token) {
+                guard.mark(&token, price, at);
+            }
+        }
+        match guard.check(intent, &self.journal, now)? {
+            Ok(allowed) => {
+                let f = self.venue.execute(&allowed, &self.journal)?;
+                guard.after_fill(&allowed, &f, &self.journal, now_ms())?;
+                Ok(f)
+            }
+            Err(refused) => {
+                let f = Fill::refusal(
+                    &intent.id,
+                    "executor",
+                    &intent.token,
+                    intent.side,
+                    refused.0,
+                    now,
+                );
+                self.journal.record_outcome_as(&f, State::Rejected, now)?;
+                Ok(f)
+            }
+        }
     }
 
     /// One record of `orders.intents` (found `at` a partition and offset) to its published outcome.
@@ -296,7 +344,7 @@ impl Executor<'_> {
             self.stats.duplicates += 1;
             return Ok(());
         }
-        let f = self.venue.execute(&intent, &self.journal)?;
+        let f = self.execute(&intent)?;
         publish_outcome(&mut self.publisher, &f)?;
         self.publisher.flush()?;
         self.journal.mark_published(&f.intent_id)?;

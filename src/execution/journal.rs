@@ -174,7 +174,12 @@ impl Journal {
                 created_at INTEGER NOT NULL,
                 updated_at INTEGER NOT NULL
             );
-            CREATE INDEX IF NOT EXISTS txs_by_intent ON txs (intent_id);",
+            CREATE INDEX IF NOT EXISTS txs_by_intent ON txs (intent_id);
+            CREATE TABLE IF NOT EXISTS capital_events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                at INTEGER NOT NULL,
+                event_json TEXT NOT NULL
+            );",
         )
         .map_err(err)?;
         Ok(Journal { conn, path: p })
@@ -257,8 +262,32 @@ impl Journal {
         )
     }
 
-    /// Every filled outcome with the pipeline whose intent it was, in fill order (the live book's input).
-    pub fn filled_by_pipeline(&self) -> Result<Vec<(String, Fill)>, JournalError> {
+    /// Appends a change of the capital ladder's state (a phase change, a pause, a resume) as JSON.
+    pub fn record_capital_event<T: serde::Serialize>(
+        &self,
+        at: i64,
+        event: &T,
+    ) -> Result<(), JournalError> {
+        let json = serde_json::to_string(event).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO capital_events (at, event_json) VALUES (?1, ?2)",
+                params![at, json],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Every capital event, oldest first.
+    pub fn capital_events<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, JournalError> {
+        self.json_rows(
+            "SELECT CAST(seq AS TEXT), event_json FROM capital_events ORDER BY seq",
+            [],
+        )
+    }
+
+    /// Every filled outcome with its intent, in fill order (the live book's input).
+    pub fn filled(&self) -> Result<Vec<(OrderIntent, Fill)>, JournalError> {
         let mut st = self
             .conn
             .prepare("SELECT id, intent_json, outcome_json FROM intents WHERE state = ?1")
@@ -282,7 +311,7 @@ impl Journal {
             };
             let intent: OrderIntent = serde_json::from_str(&intent).map_err(corrupt)?;
             let fill: Fill = serde_json::from_str(&outcome).map_err(corrupt)?;
-            out.push((intent.pipeline_id, fill));
+            out.push((intent, fill));
         }
         out.sort_by(|a, b| (a.1.fill_time, &a.1.intent_id).cmp(&(b.1.fill_time, &b.1.intent_id)));
         Ok(out)

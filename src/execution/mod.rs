@@ -3,7 +3,9 @@
 //! and the Kafka executor loop.
 
 pub mod book;
+pub mod capital;
 pub mod executor;
+pub mod guard;
 pub mod journal;
 pub mod onchain;
 pub mod paper;

@@ -3,6 +3,7 @@
 //! `layers` checks that the library's modules import only downwards.
 
 mod backtest_cli;
+mod capital_ladder;
 mod common;
 mod kafka_execute;
 mod kafka_faults;

@@ -32,6 +32,19 @@ fn killed_between_journal_and_broadcast_the_swap_lands_exactly_once() {
     publish_file(b, "orders.intents", &intents);
     let tka0 = m.balance(m.tka, m.trader);
 
+    // on chain the executor runs under the capital ladder, in an on-chain phase (forced here: no record yet)
+    let jp = journal.to_str().unwrap();
+    common::run_ok(&[
+        "capital",
+        "promote",
+        "--journal",
+        jp,
+        "--to",
+        "micro",
+        "--force",
+        "--reason",
+        "anvil test",
+    ]);
     let execute = |fault: bool| {
         let mut c = bin();
         c.args([
@@ -47,7 +60,7 @@ fn killed_between_journal_and_broadcast_the_swap_lands_exactly_once() {
         .arg(&venue)
         .arg("--journal")
         .arg(&journal)
-        .args(["--instance", "exec-1"])
+        .args(["--instance", "exec-1", "--capital", "capital/ladder.toml"])
         .env("HYPEFLOW_LOG", "debug")
         .env("HYPEFLOW_PRIVATE_KEY", TRADER_KEY);
         if fault {

@@ -1,0 +1,733 @@
+//! The capital ladder: phases from paper to scaled capital, each with its venue and hard caps, gates that a
+//! phase's record must pass before the next one is allowed, an automatic pause on drawdown and a step down on
+//! degradation. Its state is the journal's `capital_events`, so it survives restarts; its figures come from the
+//! live book with the backtest's metric definitions.
+
+use super::book::LiveBook;
+use super::journal::{Journal, JournalError};
+use crate::model::money::lenient;
+use crate::model::time::{span, to_rfc3339, Millis, Span};
+use crate::model::Invalid;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// `capital/ladder.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapitalConfig {
+    /// What the account's book starts from, in the quote token.
+    #[serde(deserialize_with = "lenient")]
+    pub starting_capital: Decimal,
+    /// Annual risk-free rate for the Sharpe ratio of the gates (fraction).
+    #[serde(default)]
+    pub risk_free_rate: f64,
+    #[serde(default)]
+    pub pause: PauseConfig,
+    #[serde(default)]
+    pub gates: Gates,
+    #[serde(default)]
+    pub demotion: Demotion,
+    #[serde(rename = "phase")]
+    pub phases: Vec<Phase>,
+}
+
+/// Freqtrade's MaxDrawdown protection: at `max_drawdown` below the equity peak new entries stop for `lock`
+/// (absent = until `hypeflow capital resume`); then the drawdown is measured from a new peak.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PauseConfig {
+    #[serde(default = "default_pause_drawdown", deserialize_with = "lenient")]
+    pub max_drawdown: Decimal,
+    #[serde(default = "default_lock", with = "span::blank_is_none")]
+    pub lock: Option<Span>,
+}
+
+fn default_pause_drawdown() -> Decimal {
+    Decimal::new(10, 2)
+}
+fn default_lock() -> Option<Span> {
+    Span::parse("24h").ok()
+}
+impl Default for PauseConfig {
+    fn default() -> Self {
+        PauseConfig {
+            max_drawdown: default_pause_drawdown(),
+            lock: default_lock(),
+        }
+    }
+}
+
+/// What a phase's record must show before the next phase is allowed (defaults: the user's plan).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gates {
+    pub min_days: u32,
+    pub min_trades: u32,
+    pub min_win_rate: f64,
+    pub min_sharpe: f64,
+    pub max_drawdown: f64,
+    /// 95th percentile of realized slippage against the decision price, bps (judged from micro on: paper
+    /// fills have no market of their own).
+    #[serde(deserialize_with = "lenient")]
+    pub max_slippage_p95_bps: Decimal,
+}
+
+impl Default for Gates {
+    fn default() -> Self {
+        Gates {
+            min_days: 30,
+            min_trades: 20,
+            min_win_rate: 0.60,
+            min_sharpe: 1.5,
+            max_drawdown: 0.15,
+            max_slippage_p95_bps: Decimal::from(50),
+        }
+    }
+}
+
+/// A phase whose last `window_trades` round trips fall below these floors steps down one phase.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Demotion {
+    pub window_trades: usize,
+    pub min_win_rate: f64,
+    pub min_sharpe: f64,
+}
+
+impl Default for Demotion {
+    fn default() -> Self {
+        Demotion {
+            window_trades: 20,
+            min_win_rate: 0.40,
+            min_sharpe: 0.0,
+        }
+    }
+}
+
+/// Where a phase trades.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub enum PhaseVenue {
+    #[serde(rename = "paper")]
+    Paper,
+    #[serde(rename = "uniswap-v3")]
+    UniswapV3,
+    #[serde(rename = "pancakeswap-v3")]
+    PancakeswapV3,
+    #[serde(rename = "1inch")]
+    Oneinch,
+}
+
+impl PhaseVenue {
+    /// The name the venue's fills carry (`Venue::name`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseVenue::Paper => "paper",
+            PhaseVenue::UniswapV3 => "uniswap-v3",
+            PhaseVenue::PancakeswapV3 => "pancakeswap-v3",
+            PhaseVenue::Oneinch => "1inch",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub name: String,
+    pub venue: PhaseVenue,
+    /// Largest value of one position, in the quote token.
+    #[serde(deserialize_with = "lenient")]
+    pub max_position: Decimal,
+    #[serde(deserialize_with = "lenient")]
+    pub max_notional_per_day: Decimal,
+    /// Largest value of all open positions together.
+    #[serde(deserialize_with = "lenient")]
+    pub max_exposure: Decimal,
+}
+
+impl CapitalConfig {
+    pub fn parse(text: &str, origin: &str) -> Result<Self, Invalid> {
+        let c: CapitalConfig =
+            toml::from_str(text).map_err(|e| Invalid(format!("{origin}: {e}")))?;
+        c.check().map_err(|e| e.context(origin))?;
+        Ok(c)
+    }
+
+    fn check(&self) -> Result<(), Invalid> {
+        let bad = |m: String| Err(Invalid(m));
+        let unit = |v: f64| (0.0..=1.0).contains(&v);
+        if self.starting_capital <= Decimal::ZERO {
+            return bad("starting_capital must be positive".into());
+        }
+        if !(-0.5..=0.5).contains(&self.risk_free_rate) {
+            return bad("risk_free_rate must be a yearly fraction in [-0.5, 0.5]".into());
+        }
+        if self.pause.max_drawdown <= Decimal::ZERO || self.pause.max_drawdown >= Decimal::ONE {
+            return bad("[pause] max_drawdown must be in (0, 1)".into());
+        }
+        let g = &self.gates;
+        if g.min_days > 3650 || g.min_trades > 100_000 {
+            return bad(
+                "[gates] min_days must be at most 3650 and min_trades at most 100000".into(),
+            );
+        }
+        if !unit(g.min_win_rate) || !unit(g.max_drawdown) || !(-10.0..=10.0).contains(&g.min_sharpe)
+        {
+            return bad(
+                "[gates] min_win_rate and max_drawdown must be in [0, 1], min_sharpe in [-10, 10]"
+                    .into(),
+            );
+        }
+        if g.max_slippage_p95_bps < Decimal::ZERO || g.max_slippage_p95_bps > Decimal::from(10_000)
+        {
+            return bad("[gates] max_slippage_p95_bps must be 0 to 10000".into());
+        }
+        let d = &self.demotion;
+        if !(2..=10_000).contains(&d.window_trades)
+            || !unit(d.min_win_rate)
+            || !(-10.0..=10.0).contains(&d.min_sharpe)
+        {
+            return bad("[demotion] window_trades must be 2 to 10000, min_win_rate in [0, 1], min_sharpe in [-10, 10]".into());
+        }
+        if self.phases.is_empty() {
+            return bad("no [[phase]]: list the ladder, paper first".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for p in &self.phases {
+            if p.name.trim().is_empty() || !names.insert(p.name.as_str()) {
+                return bad(format!("phase name {:?} is empty or listed twice", p.name));
+            }
+            if p.max_position <= Decimal::ZERO
+                || p.max_notional_per_day <= Decimal::ZERO
+                || p.max_exposure <= Decimal::ZERO
+            {
+                return bad(format!("phase {}: max_position, max_notional_per_day and max_exposure must be positive", p.name));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn phase_index(&self, name: &str) -> Option<usize> {
+        self.phases.iter().position(|p| p.name == name)
+    }
+}
+
+/// A change of the ladder's state, as journaled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CapitalEvent {
+    /// Into `phase` (up or down); `forced` when an operator overrode failing gates.
+    Phase {
+        at: Millis,
+        from: String,
+        phase: String,
+        reason: String,
+        forced: bool,
+        figures: Vec<GateResult>,
+    },
+    /// New entries stop until `until` (None: until a resume).
+    Pause {
+        at: Millis,
+        until: Option<Millis>,
+        reason: String,
+    },
+    Resume {
+        at: Millis,
+        reason: String,
+    },
+}
+
+impl CapitalEvent {
+    pub fn at(&self) -> Millis {
+        match self {
+            CapitalEvent::Phase { at, .. }
+            | CapitalEvent::Pause { at, .. }
+            | CapitalEvent::Resume { at, .. } => *at,
+        }
+    }
+}
+
+/// One gate's judgement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    pub gate: String,
+    /// None when the record cannot say yet (no trades, no daily returns).
+    pub figure: Option<f64>,
+    pub threshold: f64,
+    pub pass: bool,
+    /// Since when it has passed without interruption (RFC 3339), when it passes.
+    pub since: Option<String>,
+}
+
+/// The ladder's state, read back from the journal's events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LadderState {
+    pub phase: usize,
+    pub phase_since: Millis,
+    /// The pause in force: (since, until).
+    pub paused: Option<(Millis, Option<Millis>)>,
+    /// Drawdown is measured from the peak after this (the last resume or phase change).
+    pub baseline: Millis,
+}
+
+impl LadderState {
+    pub fn from_events(
+        cfg: &CapitalConfig,
+        events: &[CapitalEvent],
+        start: Millis,
+        now: Millis,
+    ) -> LadderState {
+        let mut s = LadderState {
+            phase: 0,
+            phase_since: start,
+            paused: None,
+            baseline: start,
+        };
+        for e in events {
+            match e {
+                CapitalEvent::Phase { at, phase, .. } => {
+                    s.phase = cfg.phase_index(phase).unwrap_or(s.phase);
+                    s.phase_since = *at;
+                    s.paused = None;
+                    s.baseline = *at;
+                }
+                CapitalEvent::Pause { at, until, .. } => s.paused = Some((*at, *until)),
+                CapitalEvent::Resume { at, .. } => {
+                    s.paused = None;
+                    s.baseline = *at;
+                }
+            }
+        }
+        // a lock that has run out ends the pause, and the drawdown starts again from a new peak
+        if let Some((_, Some(until))) = s.paused {
+            if until <= now {
+                s.paused = None;
+                s.baseline = until;
+            }
+        }
+        s
+    }
+}
+
+/// Reads the events and the account's book.
+pub fn load(
+    cfg: &CapitalConfig,
+    journal: &Journal,
+    now: Millis,
+) -> Result<(LiveBook, Vec<CapitalEvent>, LadderState), JournalError> {
+    let events: Vec<CapitalEvent> = journal.capital_events()?;
+    let first_fill = journal.filled()?.first().map(|(_, f)| f.fill_time);
+    let start = events
+        .first()
+        .map(CapitalEvent::at)
+        .into_iter()
+        .chain(first_fill)
+        .min()
+        .unwrap_or(now);
+    let book = LiveBook::account_from_journal(journal, cfg.starting_capital, start)?;
+    let state = LadderState::from_events(cfg, &events, start, now);
+    Ok((book, events, state))
+}
+
+/// The gates of the current phase judged on its record (fills since the phase began) at `now`.
+pub fn gates(
+    cfg: &CapitalConfig,
+    book: &LiveBook,
+    state: &LadderState,
+    now: Millis,
+) -> Vec<GateResult> {
+    // evaluated at every close of a round trip in the phase and now: "since" is the start of the last run of
+    // passes that reaches now
+    let since = state.phase_since;
+    let mut points: Vec<Millis> = book
+        .trades
+        .iter()
+        .map(|t| t.exit_time)
+        .filter(|t| *t >= since && *t <= now)
+        .collect();
+    points.push(now);
+    let mut history: Vec<Vec<GateResult>> =
+        points.iter().map(|t| judge(cfg, book, state, *t)).collect();
+    let mut out = history.pop().unwrap_or_default();
+    for (i, g) in out.iter_mut().enumerate() {
+        if !g.pass {
+            continue;
+        }
+        let mut first = now;
+        for (at, h) in points.iter().zip(&history).rev() {
+            if h.get(i).is_some_and(|x| x.pass) {
+                first = *at;
+            } else {
+                break;
+            }
+        }
+        g.since = Some(to_rfc3339(first));
+    }
+    out
+}
+
+/// The gates at one moment, on the phase's record up to it.
+fn judge(cfg: &CapitalConfig, book: &LiveBook, state: &LadderState, at: Millis) -> Vec<GateResult> {
+    let g = &cfg.gates;
+    let since = state.phase_since;
+    let curve: Vec<(Millis, Decimal)> = book
+        .curve
+        .iter()
+        .copied()
+        .filter(|(t, _)| *t >= since && *t <= at)
+        .collect();
+    let trades: Vec<_> = book
+        .trades
+        .iter()
+        .filter(|t| t.exit_time >= since && t.exit_time <= at)
+        .cloned()
+        .collect();
+    let m = crate::risk::metrics::compute(&curve, &trades, cfg.risk_free_rate);
+    let days = (at - since) as f64 / 86_400_000.0;
+    let mut out = vec![
+        gate(
+            "days in phase",
+            Some(days),
+            g.min_days as f64,
+            days >= g.min_days as f64,
+        ),
+        gate(
+            "closed trades",
+            Some(trades.len() as f64),
+            g.min_trades as f64,
+            trades.len() >= g.min_trades as usize,
+        ),
+        gate(
+            "win rate",
+            m.win_rate,
+            g.min_win_rate,
+            m.win_rate.is_some_and(|w| w > g.min_win_rate),
+        ),
+        gate(
+            "sharpe",
+            m.sharpe,
+            g.min_sharpe,
+            m.sharpe.is_some_and(|s| s > g.min_sharpe),
+        ),
+        gate(
+            "max drawdown",
+            Some(m.max_drawdown.unwrap_or(0.0)),
+            g.max_drawdown,
+            m.max_drawdown.unwrap_or(0.0) < g.max_drawdown,
+        ),
+    ];
+    if cfg.phases[state.phase].venue != PhaseVenue::Paper {
+        let p95 = percentile_95(
+            book.slippage_bps
+                .iter()
+                .filter(|(t, _)| *t >= since && *t <= at)
+                .map(|(_, b)| *b)
+                .collect(),
+        );
+        let limit = g.max_slippage_p95_bps;
+        out.push(gate(
+            "slippage p95 (bps)",
+            p95.and_then(|p| p.to_f64()),
+            limit.to_f64().unwrap_or(0.0),
+            p95.is_some_and(|p| p <= limit),
+        ));
+    }
+    out
+}
+
+fn gate(name: &str, figure: Option<f64>, threshold: f64, pass: bool) -> GateResult {
+    GateResult {
+        gate: name.into(),
+        figure,
+        threshold,
+        pass,
+        since: None,
+    }
+}
+
+/// The nearest-rank 95th percentile.
+fn percentile_95(mut v: Vec<Decimal>) -> Option<Decimal> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort();
+    let rank = (v.len() * 95).div_ceil(100).max(1);
+    v.get(rank - 1).copied()
+}
+
+/// Whether the last `window_trades` round trips of the phase have fallen below the demotion floors; the
+/// reason when they have.
+pub fn degraded(cfg: &CapitalConfig, book: &LiveBook, state: &LadderState) -> Option<String> {
+    let d = &cfg.demotion;
+    let trades: Vec<_> = book
+        .trades
+        .iter()
+        .filter(|t| t.exit_time >= state.phase_since)
+        .collect();
+    if trades.len() < d.window_trades {
+        return None;
+    }
+    let window: Vec<_> = trades[trades.len() - d.window_trades..]
+        .iter()
+        .map(|t| (*t).clone())
+        .collect();
+    let from = window
+        .first()
+        .map_or(state.phase_since, |t| t.entry_time.min(t.exit_time));
+    let curve: Vec<(Millis, Decimal)> = book
+        .curve
+        .iter()
+        .copied()
+        .filter(|(t, _)| *t >= from)
+        .collect();
+    let m = crate::risk::metrics::compute(&curve, &window, cfg.risk_free_rate);
+    let win = m.win_rate.unwrap_or(0.0);
+    if win < d.min_win_rate {
+        return Some(format!(
+            "win rate {win:.3} over the last {} trades is under {}",
+            d.window_trades, d.min_win_rate
+        ));
+    }
+    match m.sharpe {
+        Some(s) if s < d.min_sharpe => Some(format!(
+            "sharpe {s:.3} over the last {} trades is under {}",
+            d.window_trades, d.min_sharpe
+        )),
+        _ => None,
+    }
+}
+
+/// The drawdown from the peak since the state's baseline.
+pub fn drawdown(book: &LiveBook, state: &LadderState) -> Decimal {
+    let peak = book.peak_since(state.baseline);
+    if peak <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    Decimal::ONE - book.equity() / peak
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Fill, FillStatus, OrderIntent, Side};
+
+    const DAY: Millis = 86_400_000;
+
+    fn ladder() -> CapitalConfig {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/capital/ladder.toml"))
+                .unwrap();
+        CapitalConfig::parse(&text, "ladder").unwrap()
+    }
+
+    fn intent(side: Side, price: Decimal) -> OrderIntent {
+        OrderIntent {
+            id: "i".into(),
+            pipeline_id: "p".into(),
+            token: "AXL".into(),
+            side,
+            quantity: None,
+            notional: None,
+            reference_price: price,
+            max_slippage_bps: Decimal::from(50),
+            protection: Default::default(),
+            reason: String::new(),
+            decision_time: 0,
+            inputs_version: "v".into(),
+        }
+    }
+
+    fn fill(side: Side, qty: i64, price: Decimal, at: Millis) -> Fill {
+        Fill {
+            intent_id: format!("{at}"),
+            venue: "paper".into(),
+            token: "AXL".into(),
+            side,
+            quantity: Decimal::from(qty),
+            price,
+            fee: Decimal::ZERO,
+            gas: Decimal::ZERO,
+            tx_hash: None,
+            status: FillStatus::Filled,
+            reason: String::new(),
+            fill_time: at,
+        }
+    }
+
+    /// One round trip a day for `days` days, every `loss_every`-th one a small loss, the rest a gain.
+    fn record(days: i64, loss_every: i64) -> LiveBook {
+        let mut b = LiveBook::new("(account)", Decimal::from(10_000), 0);
+        for d in 0..days {
+            let buy = Decimal::from(10);
+            let sell = if d % loss_every == loss_every - 1 {
+                Decimal::new(99, 1)
+            } else {
+                Decimal::new(102, 1)
+            };
+            b.apply_for(
+                &intent(Side::Buy, buy),
+                &fill(Side::Buy, 100, buy, d * DAY + 1_000),
+            );
+            b.apply_for(
+                &intent(Side::Sell, sell),
+                &fill(Side::Sell, 100, sell, d * DAY + 3_600_000),
+            );
+        }
+        b
+    }
+
+    #[test]
+    fn the_shipped_ladder_reads_and_every_key_has_a_range() {
+        let c = ladder();
+        assert_eq!(c.phases[0].venue, PhaseVenue::Paper);
+        assert_eq!(c.gates.min_days, 30);
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/capital/ladder.toml"))
+                .unwrap();
+        for (from, to, why) in [
+            (
+                "max_drawdown = \"0.10\"",
+                "max_drawdown = \"1.5\"",
+                "max_drawdown",
+            ),
+            (
+                "starting_capital = \"10000\"",
+                "starting_capital = \"0\"",
+                "starting_capital",
+            ),
+            ("min_win_rate = 0.60", "min_win_rate = 1.60", "min_win_rate"),
+            ("window_trades = 20", "window_trades = 1", "window_trades"),
+            (
+                "max_position = \"500\"",
+                "max_position = \"-5\"",
+                "positive",
+            ),
+            ("name = \"micro\"", "name = \"paper\"", "twice"),
+            (
+                "venue = \"paper\"",
+                "venue = \"binance\"",
+                "unknown variant",
+            ),
+        ] {
+            let err = CapitalConfig::parse(&text.replacen(from, to, 1), "l").unwrap_err();
+            assert!(err.0.contains(why), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn gates_pass_on_a_record_that_meets_the_plan_and_not_before() {
+        let c = ladder();
+        let state = LadderState::from_events(&c, &[], 0, 40 * DAY);
+        let good = record(35, 5);
+        let g = gates(&c, &good, &state, 35 * DAY);
+        assert!(g.iter().all(|g| g.pass), "{g:?}");
+        // "since" (judged at each round trip's close): the days gate since the first close after day 30, the
+        // trades gate since the 20th round trip
+        let since = |name: &str| {
+            g.iter()
+                .find(|x| x.gate == name)
+                .unwrap()
+                .since
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(since("days in phase"), to_rfc3339(30 * DAY + 3_600_000));
+        assert!(
+            since("closed trades").starts_with("1970-01-20"),
+            "{}",
+            since("closed trades")
+        );
+        // too early: 10 days
+        let g = gates(&c, &record(10, 5), &state, 10 * DAY);
+        assert!(!g.iter().find(|x| x.gate == "days in phase").unwrap().pass);
+        // losing half the time: the win rate fails
+        let g = gates(&c, &record(35, 2), &state, 35 * DAY);
+        assert!(
+            !g.iter().find(|x| x.gate == "win rate").unwrap().pass,
+            "{g:?}"
+        );
+        // paper is not judged on slippage; micro is
+        let micro = LadderState {
+            phase: 1,
+            ..state.clone()
+        };
+        assert!(gates(&c, &good, &micro, 35 * DAY)
+            .iter()
+            .any(|g| g.gate.starts_with("slippage") && g.pass));
+    }
+
+    #[test]
+    fn pauses_lock_and_resume_and_phases_come_from_the_events() {
+        let c = ladder();
+        let ev = vec![
+            CapitalEvent::Phase {
+                at: 5,
+                from: "paper".into(),
+                phase: "micro".into(),
+                reason: "r".into(),
+                forced: true,
+                figures: vec![],
+            },
+            CapitalEvent::Pause {
+                at: 10,
+                until: Some(10 + DAY),
+                reason: "dd".into(),
+            },
+        ];
+        let s = LadderState::from_events(&c, &ev, 0, 20);
+        assert_eq!(
+            (s.phase, s.phase_since, s.paused),
+            (1, 5, Some((10, Some(10 + DAY))))
+        );
+        // the lock runs out: no pause, and the drawdown is measured from then
+        let s = LadderState::from_events(&c, &ev, 0, 10 + DAY);
+        assert_eq!((s.paused, s.baseline), (None, 10 + DAY));
+        let mut ev2 = ev.clone();
+        ev2[1] = CapitalEvent::Pause {
+            at: 10,
+            until: None,
+            reason: "dd".into(),
+        };
+        assert!(
+            LadderState::from_events(&c, &ev2, 0, 100 * DAY)
+                .paused
+                .is_some(),
+            "until a resume"
+        );
+        ev2.push(CapitalEvent::Resume {
+            at: 50,
+            reason: "ok".into(),
+        });
+        let s = LadderState::from_events(&c, &ev2, 0, 100);
+        assert_eq!((s.paused, s.baseline), (None, 50));
+    }
+
+    #[test]
+    fn a_degraded_phase_is_named_with_its_figure() {
+        let c = ladder();
+        let s = LadderState::from_events(&c, &[], 0, 0);
+        assert!(degraded(&c, &record(30, 5), &s).is_none());
+        let why = degraded(&c, &record(30, 1), &s).unwrap();
+        assert!(why.contains("win rate 0.000"), "{why}");
+    }
+
+    #[test]
+    fn slippage_is_against_the_decision_price_and_the_p95_is_nearest_rank() {
+        let mut b = LiveBook::new("a", Decimal::from(1000), 0);
+        b.apply_for(
+            &intent(Side::Buy, Decimal::from(100)),
+            &fill(Side::Buy, 1, Decimal::from(101), 1),
+        );
+        b.apply_for(
+            &intent(Side::Sell, Decimal::from(100)),
+            &fill(Side::Sell, 1, Decimal::from(99), 2),
+        );
+        assert_eq!(
+            b.slippage_bps.iter().map(|s| s.1).collect::<Vec<_>>(),
+            vec![Decimal::from(100), Decimal::from(100)]
+        );
+        let v: Vec<Decimal> = (1..=100).map(Decimal::from).collect();
+        assert_eq!(percentile_95(v), Some(Decimal::from(95)));
+        assert_eq!(percentile_95(vec![]), None);
+    }
+}

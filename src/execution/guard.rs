@@ -1,0 +1,315 @@
+//! The executor's own protections, for every venue (paper included), whatever the dataflow decided: the
+//! capital phase's venue and caps (per position, per day, total exposure), the drawdown pause, sells bounded
+//! by what is held; after each fill the book is updated, and the pause and the step down on degradation are
+//! journaled when their figures say so.
+
+use super::book::LiveBook;
+use super::capital::{self, CapitalConfig, CapitalEvent, LadderState};
+use super::journal::{Journal, JournalError};
+use super::venue::Refused;
+use crate::model::time::{to_rfc3339, Millis};
+use crate::model::{Fill, OrderIntent, Side};
+use rust_decimal::Decimal;
+
+pub struct Guard {
+    cfg: CapitalConfig,
+    pub book: LiveBook,
+    pub state: LadderState,
+    /// The venue this executor trades on (`Venue::name`).
+    venue: String,
+}
+
+impl Guard {
+    pub fn open(
+        cfg: CapitalConfig,
+        journal: &Journal,
+        venue: &str,
+        now: Millis,
+    ) -> Result<Guard, JournalError> {
+        let (book, _, state) = capital::load(&cfg, journal, now)?;
+        let phase = &cfg.phases[state.phase];
+        if phase.venue.as_str() != venue {
+            tracing::warn!(
+                "capital phase {} trades on {}; this executor is on {venue}: it will only sell",
+                phase.name,
+                phase.venue.as_str()
+            );
+        }
+        Ok(Guard {
+            cfg,
+            book,
+            state,
+            venue: venue.into(),
+        })
+    }
+
+    /// Marks a held token (the drawdown pause needs market prices, not fill prices).
+    pub fn mark(&mut self, token: &str, price: Decimal, at: Millis) {
+        self.book.mark(token, price, at);
+    }
+
+    /// The intent as the venue may execute it (a sell bounded by what is held), or why not.
+    pub fn check(
+        &mut self,
+        intent: &OrderIntent,
+        journal: &Journal,
+        now: Millis,
+    ) -> Result<Result<OrderIntent, Refused>, JournalError> {
+        self.refresh(journal, now)?;
+        Ok(match intent.side {
+            Side::Sell => self.check_sell(intent),
+            Side::Buy => self.check_buy(intent, now).map(|()| intent.clone()),
+        })
+    }
+
+    fn check_sell(&self, intent: &OrderIntent) -> Result<OrderIntent, Refused> {
+        let held = self.book.held(&intent.token);
+        if held <= Decimal::ZERO {
+            return Err(Refused(format!(
+                "nothing of {} is held: a sell has nothing to sell",
+                intent.token
+            )));
+        }
+        let mut out = intent.clone();
+        match intent.quantity {
+            Some(q) if q <= held => {}
+            // more than is held (a paper or an earlier fill came out smaller): sell what is held
+            _ => out.quantity = Some(held),
+        }
+        Ok(out)
+    }
+
+    fn check_buy(&self, intent: &OrderIntent, now: Millis) -> Result<(), Refused> {
+        let phase = &self.cfg.phases[self.state.phase];
+        if let Some((since, until)) = self.state.paused {
+            let till = until.map_or(
+                "an operator resumes (hypeflow capital resume)".to_string(),
+                to_rfc3339,
+            );
+            return Err(Refused(format!(
+                "entries paused since {}: drawdown protection; until {till}",
+                to_rfc3339(since)
+            )));
+        }
+        if phase.venue.as_str() != self.venue {
+            return Err(Refused(format!(
+                "capital phase {} trades on {}, this executor on {}: entries only where the phase allows",
+                phase.name,
+                phase.venue.as_str(),
+                self.venue
+            )));
+        }
+        let notional = intent
+            .notional
+            .or_else(|| intent.quantity.map(|q| q * intent.reference_price))
+            .unwrap_or(Decimal::ZERO);
+        let position = self.book.position_value(&intent.token) + notional;
+        if position > phase.max_position {
+            return Err(Refused(format!(
+                "the {} position would be {} (phase {} allows {} per position)",
+                intent.token,
+                position.round_dp(2),
+                phase.name,
+                phase.max_position
+            )));
+        }
+        let day = self.book.day_notional(now) + notional;
+        if day > phase.max_notional_per_day {
+            return Err(Refused(format!(
+                "the day's notional would be {} (phase {} allows {})",
+                day.round_dp(2),
+                phase.name,
+                phase.max_notional_per_day
+            )));
+        }
+        let exposure = self.book.exposure() + notional;
+        if exposure > phase.max_exposure {
+            return Err(Refused(format!(
+                "exposure would be {} (phase {} allows {})",
+                exposure.round_dp(2),
+                phase.name,
+                phase.max_exposure
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts a fill; the drawdown pause and the step down are checked on the new figures.
+    pub fn after_fill(
+        &mut self,
+        intent: &OrderIntent,
+        fill: &Fill,
+        journal: &Journal,
+        now: Millis,
+    ) -> Result<(), JournalError> {
+        self.book.apply_for(intent, fill);
+        self.refresh(journal, now)?;
+        if let Some(reason) = capital::degraded(&self.cfg, &self.book, &self.state) {
+            if self.state.phase > 0 {
+                let from = self.cfg.phases[self.state.phase].name.clone();
+                let to = self.cfg.phases[self.state.phase - 1].name.clone();
+                let figures = capital::gates(&self.cfg, &self.book, &self.state, now);
+                tracing::warn!("capital: stepping down from {from} to {to}: {reason}");
+                self.record(
+                    journal,
+                    CapitalEvent::Phase {
+                        at: now,
+                        from,
+                        phase: to,
+                        reason,
+                        forced: false,
+                        figures,
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a lock that has run out, and pauses when the drawdown from the peak has reached the limit.
+    fn refresh(&mut self, journal: &Journal, now: Millis) -> Result<(), JournalError> {
+        let events: Vec<CapitalEvent> = journal.capital_events()?;
+        self.state = LadderState::from_events(&self.cfg, &events, self.start(now), now);
+        if self.state.paused.is_some() {
+            return Ok(());
+        }
+        let dd = capital::drawdown(&self.book, &self.state);
+        if dd >= self.cfg.pause.max_drawdown {
+            let until = self.cfg.pause.lock.as_ref().map(|l| now + l.ms());
+            let reason = format!(
+                "drawdown {:.2}% from the peak {} reached the {}% limit",
+                dd * Decimal::from(100),
+                self.book.peak_since(self.state.baseline).round_dp(2),
+                self.cfg.pause.max_drawdown * Decimal::from(100)
+            );
+            tracing::warn!("capital: entries paused: {reason}");
+            self.record(
+                journal,
+                CapitalEvent::Pause {
+                    at: now,
+                    until,
+                    reason,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// When the ladder's record begins: the account book's first point.
+    fn start(&self, now: Millis) -> Millis {
+        self.book.curve.first().map_or(now, |c| c.0)
+    }
+
+    fn record(&mut self, journal: &Journal, e: CapitalEvent) -> Result<(), JournalError> {
+        journal.record_capital_event(e.at(), &e)?;
+        let events: Vec<CapitalEvent> = journal.capital_events()?;
+        self.state = LadderState::from_events(&self.cfg, &events, self.start(e.at()), e.at());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FillStatus, Protection};
+
+    fn intent(id: &str, side: Side, notional: Option<i64>, qty: Option<i64>) -> OrderIntent {
+        OrderIntent {
+            id: id.into(),
+            pipeline_id: "p".into(),
+            token: "AXL".into(),
+            side,
+            quantity: qty.map(Decimal::from),
+            notional: notional.map(Decimal::from),
+            reference_price: Decimal::from(10),
+            max_slippage_bps: Decimal::from(50),
+            protection: Protection::default(),
+            reason: String::new(),
+            decision_time: 0,
+            inputs_version: "v".into(),
+        }
+    }
+
+    fn fill(i: &OrderIntent, qty: i64, price: i64, at: Millis) -> Fill {
+        Fill {
+            intent_id: i.id.clone(),
+            venue: "paper".into(),
+            token: i.token.clone(),
+            side: i.side,
+            quantity: Decimal::from(qty),
+            price: Decimal::from(price),
+            fee: Decimal::ZERO,
+            gas: Decimal::ZERO,
+            tx_hash: None,
+            status: FillStatus::Filled,
+            reason: String::new(),
+            fill_time: at,
+        }
+    }
+
+    #[test]
+    fn a_pause_stops_buys_but_a_held_position_still_sells_and_sells_stop_at_what_is_held() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/capital/ladder.toml"))
+                .unwrap()
+                .replacen("max_drawdown = \"0.10\"", "max_drawdown = \"0.03\"", 1);
+        let cfg = CapitalConfig::parse(&text, "ladder").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        let mut g = Guard::open(cfg, &j, "paper", 1_000).unwrap();
+        let buy = g
+            .check(&intent("b1", Side::Buy, Some(400), None), &j, 1_000)
+            .unwrap()
+            .unwrap();
+        g.after_fill(&buy, &fill(&buy, 40, 10, 1_000), &j, 1_000)
+            .unwrap();
+        // the price halves: 200 of 10000 lost is 2%, under the 3% pause
+        g.mark("AXL", Decimal::from(5), 2_000);
+        assert!(g
+            .check(&intent("b2", Side::Buy, Some(100), None), &j, 2_000)
+            .unwrap()
+            .is_ok());
+        // over the cap: 200 held at the mark + 400 > 500 per position
+        let over = g
+            .check(&intent("b3", Side::Buy, Some(400), None), &j, 2_000)
+            .unwrap();
+        assert!(over
+            .unwrap_err()
+            .0
+            .contains("phase paper allows 500 per position"));
+        // the price goes to zero: 400 lost is 4%, the pause is journaled and entries stop
+        g.mark("AXL", Decimal::ZERO, 3_000);
+        let paused = g
+            .check(&intent("b4", Side::Buy, Some(10), None), &j, 3_000)
+            .unwrap();
+        assert!(paused.unwrap_err().0.contains("entries paused"));
+        let events: Vec<CapitalEvent> = j.capital_events().unwrap();
+        assert!(
+            matches!(&events[..], [CapitalEvent::Pause { until: Some(u), .. }] if *u == 3_000 + 86_400_000)
+        );
+        // exits go through, bounded by what is held
+        let sell = g
+            .check(&intent("s1", Side::Sell, None, Some(100)), &j, 3_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            sell.quantity,
+            Some(Decimal::from(40)),
+            "clipped to the 40 held"
+        );
+        let mut other = intent("s2", Side::Sell, None, Some(1));
+        other.token = "BOLT".into();
+        assert!(g
+            .check(&other, &j, 3_000)
+            .unwrap()
+            .unwrap_err()
+            .0
+            .contains("nothing of BOLT is held"));
+        // after the 24 h lock, entries resume and the drawdown counts from the new peak
+        let later = 3_000 + 86_400_000;
+        assert!(g
+            .check(&intent("b5", Side::Buy, Some(10), None), &j, later)
+            .unwrap()
+            .is_ok());
+    }
+}

@@ -1,0 +1,277 @@
+//! The capital ladder enforced by the paper executor against a dev broker: the phase's caps refuse what is
+//! over them, the drawdown pause stops entries (not exits) until an operator resumes, a promotion is refused
+//! on failing gates and recorded when forced, and a phase on another venue lets this executor only sell.
+
+use crate::common;
+
+use common::{bin, dev_broker, run_ok, topic_data};
+
+/// The shipped ladder with `edits` applied (each a (from, to) replacement that must match).
+fn ladder(dir: &std::path::Path, edits: &[(&str, &str)]) -> String {
+    let mut text =
+        common::read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("capital/ladder.toml"));
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replacen(from, to, 1);
+    }
+    let p = dir.join("ladder.toml");
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// A broker with the sample's ticks and its backtest's intents on it.
+fn market(dir: &std::path::Path) -> (common::Broker, usize) {
+    let broker = dev_broker(2);
+    let b = broker.bootstrap.clone();
+    let bt = dir.join("bt");
+    run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
+    run_ok(&[
+        "publish",
+        "--brokers",
+        &b,
+        "--topic",
+        "market.ticks",
+        "data/sample/ticks.jsonl",
+    ]);
+    run_ok(&[
+        "publish",
+        "--brokers",
+        &b,
+        "--topic",
+        "orders.intents",
+        bt.join("intents.jsonl").to_str().unwrap(),
+    ]);
+    let n = common::intent_ids_in(&bt.join("intents.jsonl")).len();
+    (broker, n)
+}
+
+fn reasons(b: &str) -> Vec<(String, String)> {
+    topic_data(b, "orders.rejects")
+        .iter()
+        .map(|r| {
+            (
+                r["side"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_phase_caps_refuse_what_is_over_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, n) = market(dir.path());
+    let b = broker.bootstrap.as_str();
+    let cap = ladder(
+        dir.path(),
+        &[("max_position = \"500\"", "max_position = \"50\"")],
+    );
+    let j = dir.path().join("j.sqlite");
+    run_ok(&[
+        "execute",
+        "--brokers",
+        b,
+        "--journal",
+        j.to_str().unwrap(),
+        "--capital",
+        &cap,
+        "--exit-when-idle",
+        "4",
+    ]);
+    assert!(
+        topic_data(b, "orders.fills").is_empty(),
+        "nothing is under a 50 cap"
+    );
+    let r = reasons(b);
+    assert_eq!(r.len(), n);
+    for (side, why) in &r {
+        match side.as_str() {
+            "buy" => assert!(why.contains("phase paper allows 50 per position"), "{why}"),
+            _ => assert!(why.contains("is held: a sell has nothing to sell"), "{why}"),
+        }
+    }
+}
+
+#[test]
+fn the_drawdown_pause_stops_entries_until_an_operator_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, _) = market(dir.path());
+    let b = broker.bootstrap.as_str();
+    // every paper round trip here loses its fees: a 0.05% drawdown is reached within a few
+    let cap = ladder(
+        dir.path(),
+        &[
+            ("max_drawdown = \"0.10\"", "max_drawdown = \"0.0005\""),
+            ("lock = \"24h\"", "lock = \"\""),
+            // room for the sample's positions (about 2000 each), so the drawdown is what refuses
+            ("max_position = \"500\"", "max_position = \"5000\""),
+            (
+                "max_notional_per_day = \"5000\"",
+                "max_notional_per_day = \"1000000\"",
+            ),
+            ("max_exposure = \"2500\"", "max_exposure = \"1000000\""),
+        ],
+    );
+    let j = dir.path().join("j.sqlite");
+    let jp = j.to_str().unwrap();
+    run_ok(&[
+        "execute",
+        "--brokers",
+        b,
+        "--journal",
+        jp,
+        "--capital",
+        &cap,
+        "--exit-when-idle",
+        "4",
+    ]);
+    let r = reasons(b);
+    let paused: Vec<&(String, String)> = r
+        .iter()
+        .filter(|(_, why)| why.contains("entries paused"))
+        .collect();
+    assert!(!paused.is_empty(), "{r:?}");
+    assert!(
+        paused.iter().all(|(side, _)| side == "buy"),
+        "exits are never paused"
+    );
+    // a sell is refused only when nothing of its token is held (the guard's unit test sells through a pause)
+    assert!(
+        r.iter()
+            .filter(|(s, _)| s == "sell")
+            .all(|(_, why)| why.contains("is held")),
+        "{r:?}"
+    );
+    let status = |extra: &[&str]| {
+        let mut args = vec!["capital", "status", "--capital", &cap, "--journal", jp];
+        args.extend_from_slice(extra);
+        run_ok(&args)
+    };
+    let s: serde_json::Value = serde_json::from_str(&status(&["--json"])).unwrap();
+    assert!(s["paused"]["since"].is_string(), "{s}");
+    assert!(
+        s["paused"]["until"].is_null(),
+        "until an operator resumes: {s}"
+    );
+    assert!(status(&[]).contains("PAUSED since"));
+    run_ok(&[
+        "capital",
+        "resume",
+        "--capital",
+        &cap,
+        "--journal",
+        jp,
+        "--reason",
+        "looked at it",
+    ]);
+    let s: serde_json::Value = serde_json::from_str(&status(&["--json"])).unwrap();
+    assert!(s["paused"].is_null(), "{s}");
+    assert_eq!(s["drawdown"], "0", "measured from a new peak: {s}");
+}
+
+#[test]
+fn promotion_needs_passing_gates_and_a_phase_elsewhere_only_sells() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, _) = market(dir.path());
+    let b = broker.bootstrap.as_str();
+    let cap = ladder(dir.path(), &[]);
+    let j = dir.path().join("j.sqlite");
+    let jp = j.to_str().unwrap();
+    let refused = bin()
+        .args([
+            "capital",
+            "promote",
+            "--capital",
+            &cap,
+            "--journal",
+            jp,
+            "--to",
+            "micro",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("these gates fail: days in phase, closed trades, win rate, sharpe"),
+        "{why}"
+    );
+    let skip = bin()
+        .args([
+            "capital",
+            "promote",
+            "--capital",
+            &cap,
+            "--journal",
+            jp,
+            "--to",
+            "scaled-1",
+            "--reason",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&skip.stderr).contains("one at a time"));
+    let out = run_ok(&[
+        "capital",
+        "promote",
+        "--capital",
+        &cap,
+        "--journal",
+        jp,
+        "--to",
+        "micro",
+        "--force",
+        "--reason",
+        "test of the override",
+    ]);
+    assert!(out.contains("paper -> micro (forced"), "{out}");
+    let s: serde_json::Value = serde_json::from_str(&run_ok(&[
+        "capital",
+        "status",
+        "--capital",
+        &cap,
+        "--journal",
+        jp,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(s["phase"]["name"], "micro");
+    // micro trades on uniswap-v3: this paper executor refuses every entry
+    run_ok(&[
+        "execute",
+        "--brokers",
+        b,
+        "--journal",
+        jp,
+        "--capital",
+        &cap,
+        "--exit-when-idle",
+        "4",
+    ]);
+    assert!(topic_data(b, "orders.fills").is_empty());
+    let r = reasons(b);
+    assert!(
+        r.iter()
+            .filter(|(s, _)| s == "buy")
+            .all(|(_, w)| w.contains("capital phase micro trades on uniswap-v3")),
+        "{r:?}"
+    );
+    // and an on-chain executor without the ladder does not start
+    let o = bin()
+        .args([
+            "execute",
+            "--venue",
+            "uniswap-v3",
+            "--brokers",
+            b,
+            "--journal",
+            jp,
+            "--venue-config",
+            "x.toml",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("runs under the capital ladder"));
+}
