@@ -4,9 +4,9 @@
 //! rebalances or Kafka redelivers.
 
 use super::capital::CapitalConfig;
-use super::guard::Guard;
+use super::guard::{intent_in_range, Guard};
 use super::journal::{Journal, JournalError, State};
-use super::venue::{Venue, VenueError};
+use super::venue::{Refused, Venue, VenueError};
 use crate::kafka::envelope;
 use crate::kafka::publish::{PublishError, Publisher};
 use crate::kafka::topics;
@@ -292,10 +292,13 @@ impl Executor<'_> {
 
     /// A claimed intent through the protections to the venue; the outcome is journaled either way.
     fn execute(&mut self, intent: &OrderIntent) -> Result<Fill, ExecutorError> {
+        let now = now_ms();
+        if let Err(refused) = intent_in_range(intent, now) {
+            return self.refuse(intent, refused, now);
+        }
         let Some(guard) = self.guard.as_mut() else {
             return Ok(self.venue.execute(intent, &self.journal)?);
         };
-        let now = now_ms();
         for token in guard.book.view().positions.iter().map(|p| p.token.clone()) {
             if let Some((at, price)) = self.venue.last_price(&token) {
                 guard.mark(&token, price, at);
@@ -307,19 +310,27 @@ impl Executor<'_> {
                 guard.after_fill(&allowed, &f, &self.journal, now_ms())?;
                 Ok(f)
             }
-            Err(refused) => {
-                let f = Fill::refusal(
-                    &intent.id,
-                    "executor",
-                    &intent.token,
-                    intent.side,
-                    refused.0,
-                    now,
-                );
-                self.journal.record_outcome_as(&f, State::Rejected, now)?;
-                Ok(f)
-            }
+            Err(refused) => self.refuse(intent, refused, now),
         }
+    }
+
+    /// The executor's own refusal, journaled as the intent's outcome.
+    fn refuse(
+        &mut self,
+        intent: &OrderIntent,
+        refused: Refused,
+        now: i64,
+    ) -> Result<Fill, ExecutorError> {
+        let f = Fill::refusal(
+            &intent.id,
+            "executor",
+            &intent.token,
+            intent.side,
+            refused.0,
+            now,
+        );
+        self.journal.record_outcome_as(&f, State::Rejected, now)?;
+        Ok(f)
     }
 
     /// One record of `orders.intents` (found `at` a partition and offset) to its published outcome.

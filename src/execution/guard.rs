@@ -11,6 +11,52 @@ use crate::model::time::{to_rfc3339, Millis};
 use crate::model::{Fill, OrderIntent, Side};
 use rust_decimal::Decimal;
 
+/// How far ahead of this clock an intent's decision time may be (clocks of two hosts never agree exactly).
+pub const MAX_CLOCK_SKEW_MS: i64 = 5_000;
+
+/// The intent's own fields within their ranges, before anything else looks at it: a decision price, a
+/// slippage bound of 0 to 10000 bps, a buy with a positive notional or quantity, a sell with a positive
+/// quantity, a decision time not in the future.
+pub fn intent_in_range(intent: &OrderIntent, now: Millis) -> Result<(), Refused> {
+    let bad = |m: String| Err(Refused(format!("malformed intent: {m}")));
+    if intent.token.trim().is_empty() {
+        return bad("no token".into());
+    }
+    if intent.reference_price <= Decimal::ZERO {
+        return bad(format!(
+            "reference_price {} is not positive",
+            intent.reference_price
+        ));
+    }
+    if intent.max_slippage_bps < Decimal::ZERO || intent.max_slippage_bps > Decimal::from(10_000) {
+        return bad(format!(
+            "max_slippage_bps {} is outside 0..10000",
+            intent.max_slippage_bps
+        ));
+    }
+    let positive = |v: Option<Decimal>| v.is_some_and(|x| x > Decimal::ZERO);
+    let negative = |v: Option<Decimal>| v.is_some_and(|x| x < Decimal::ZERO);
+    if negative(intent.notional) || negative(intent.quantity) {
+        return bad("a negative notional or quantity".into());
+    }
+    match intent.side {
+        Side::Buy if !positive(intent.notional) && !positive(intent.quantity) => {
+            return bad("a buy needs a positive notional or quantity".into())
+        }
+        Side::Sell if !positive(intent.quantity) => {
+            return bad("a sell needs a positive quantity".into())
+        }
+        _ => {}
+    }
+    if intent.decision_time > now + MAX_CLOCK_SKEW_MS {
+        return Err(Refused(format!(
+            "intent decided {} s in the future: the deciding clock and this one disagree; fix the clocks",
+            (intent.decision_time - now) / 1000
+        )));
+    }
+    Ok(())
+}
+
 pub struct Guard {
     cfg: CapitalConfig,
     pub book: LiveBook,
@@ -245,6 +291,71 @@ mod tests {
             reason: String::new(),
             fill_time: at,
         }
+    }
+
+    #[test]
+    fn an_intent_out_of_range_is_refused_with_what_is_wrong() {
+        let now = 1_000_000;
+        let ok = intent("i", Side::Buy, Some(10), None);
+        assert!(intent_in_range(&ok, now).is_ok());
+        let cases: Vec<(OrderIntent, &str)> = vec![
+            (
+                OrderIntent {
+                    reference_price: Decimal::ZERO,
+                    ..ok.clone()
+                },
+                "reference_price",
+            ),
+            (
+                OrderIntent {
+                    max_slippage_bps: Decimal::from(-1),
+                    ..ok.clone()
+                },
+                "max_slippage_bps",
+            ),
+            (
+                OrderIntent {
+                    max_slippage_bps: Decimal::from(10_001),
+                    ..ok.clone()
+                },
+                "max_slippage_bps",
+            ),
+            (
+                OrderIntent {
+                    notional: Some(Decimal::from(-5)),
+                    ..ok.clone()
+                },
+                "negative",
+            ),
+            (
+                OrderIntent {
+                    notional: None,
+                    ..ok.clone()
+                },
+                "positive notional",
+            ),
+            (intent("s", Side::Sell, None, None), "positive quantity"),
+            (
+                OrderIntent {
+                    decision_time: now + 60_000,
+                    ..ok.clone()
+                },
+                "in the future",
+            ),
+        ];
+        for (i, why) in cases {
+            let e = intent_in_range(&i, now).unwrap_err();
+            assert!(e.0.contains(why), "{why}: {e}");
+        }
+        // zero slippage is a bound like any other
+        assert!(intent_in_range(
+            &OrderIntent {
+                max_slippage_bps: Decimal::ZERO,
+                ..ok
+            },
+            now
+        )
+        .is_ok());
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use super::journal::Journal;
 use super::prices::LatestPrices;
-use super::venue::{Venue, VenueError};
+use super::venue::{drift_guard, Venue, VenueError};
 use crate::config::FillConfig;
 use crate::dataflow::fill_model::FillModel;
-use crate::model::{Fill, OrderIntent};
+use crate::model::{Fill, FillStatus, OrderIntent};
 
 pub struct PaperVenue {
     model: FillModel,
@@ -45,7 +45,15 @@ impl Venue for PaperVenue {
     fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError> {
         self.prices.drain();
         let f = match self.prices.get(&intent.token) {
-            Some((time, price)) => self.model.fill_now(intent, price, time),
+            Some((time, price)) => {
+                let f = self.model.fill_now(intent, price, time);
+                match drift_guard(intent, Some(f.price)) {
+                    Err(why) if f.status == FillStatus::Filled => {
+                        self.model.reject(intent, why.0, time)
+                    }
+                    _ => f,
+                }
+            }
             None => self.model.reject(
                 intent,
                 format!("no market.ticks price for {} yet", intent.token),

@@ -3,7 +3,8 @@
 //! paper venue and every on-chain venue implement it; the executor loop knows nothing else about them.
 
 use super::journal::{Journal, JournalError};
-use crate::model::{Fill, OrderIntent};
+use crate::model::{Fill, OrderIntent, Side};
+use rust_decimal::Decimal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VenueError {
@@ -29,6 +30,37 @@ impl From<&str> for Refused {
     }
 }
 
+/// Refuses an entry whose executable price is worse than the intent's decision price by more than the
+/// intent's slippage bound: price impact against the pool is bounded elsewhere, but a market that has run away
+/// since the decision (a buy decided at 1.0 when the pool now sells at 2.0) must not be chased. Exits are not
+/// held back by it: a position must always be able to close.
+pub fn drift_guard(intent: &OrderIntent, executable: Option<Decimal>) -> Result<(), Refused> {
+    if intent.side != Side::Buy {
+        return Ok(());
+    }
+    let Some(px) = executable else {
+        return Err(Refused(
+            "no executable price: the quote came back empty".into(),
+        ));
+    };
+    if intent.reference_price <= Decimal::ZERO {
+        return Err(Refused(
+            "the intent has no decision price to hold the fill to".into(),
+        ));
+    }
+    let drift = (px / intent.reference_price - Decimal::ONE) * Decimal::from(10_000);
+    if drift > intent.max_slippage_bps {
+        return Err(Refused(format!(
+            "price drift: executable {} is {:.1} bps above the decision price {} (bound {} bps)",
+            px.round_dp(10),
+            drift,
+            intent.reference_price,
+            intent.max_slippage_bps
+        )));
+    }
+    Ok(())
+}
+
 pub trait Venue {
     /// The name fills and rejects carry (`paper`, `uniswap-v3`, ...).
     fn name(&self) -> &str;
@@ -48,4 +80,39 @@ pub trait Venue {
 
     /// Carries out one claimed intent; the returned fill or refusal is journaled when this returns.
     fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_held_to_its_decision_price_and_an_exit_is_not() {
+        let mut i = OrderIntent {
+            id: "i".into(),
+            pipeline_id: "p".into(),
+            token: "AXL".into(),
+            side: Side::Buy,
+            quantity: None,
+            notional: Some(Decimal::from(100)),
+            reference_price: Decimal::ONE,
+            max_slippage_bps: Decimal::from(50),
+            protection: Default::default(),
+            reason: String::new(),
+            decision_time: 0,
+            inputs_version: "v".into(),
+        };
+        assert!(
+            drift_guard(&i, Some(Decimal::new(1005, 3))).is_ok(),
+            "50 bps is within"
+        );
+        let e = drift_guard(&i, Some(Decimal::from(2))).unwrap_err();
+        assert!(
+            e.0.contains("10000.0 bps above the decision price 1"),
+            "{e}"
+        );
+        assert!(drift_guard(&i, None).is_err());
+        i.side = Side::Sell;
+        assert!(drift_guard(&i, Some(Decimal::from(2))).is_ok());
+    }
 }

@@ -166,7 +166,7 @@ fn simulation_catches_an_unmeetable_minimum_and_a_past_deadline_without_sending(
 }
 
 #[test]
-fn the_kill_switch_limits_and_allow_list_refuse_before_signing() {
+fn the_kill_switch_limits_allow_list_and_price_drift_refuse_before_signing() {
     let m = Market::start();
     let dir = tempfile::tempdir().unwrap();
     let kill = dir.path().join("KILL");
@@ -193,6 +193,14 @@ fn the_kill_switch_limits_and_allow_list_refuse_before_signing() {
     let mut other = intent("other", Side::Buy, Some("10"), None);
     other.token = "NOPE".into();
     assert!(refused(&mut v, other).contains("allow-list"));
+    // decided at 2.0 while the pool sells at about 2.5: the market ran away, the entry is not chased
+    let mut chased = intent("chase", Side::Buy, Some("10"), None);
+    chased.reference_price = Decimal::from(2);
+    let why = refused(&mut v, chased);
+    assert!(
+        why.contains("price drift") && why.contains("above the decision price 2"),
+        "{why}"
+    );
     assert_eq!(m.nonce(m.trader), nonce, "nothing was sent");
     // and after the switch is gone, trading resumes
     let ok = intent("ok", Side::Buy, Some("10"), None);
@@ -363,7 +371,8 @@ fn native_eth_in_and_out_through_the_router() {
     };
     let (eth0, tka0) = (eth(&m), m.balance(m.tka, m.trader));
     let mut b = intent("eth-buy", Side::Buy, Some("1"), None);
-    b.reference_price = Decimal::new(125, 5);
+    // the decision price near what the pool asks (fee included): the drift guard holds the buy to it
+    b.reference_price = Decimal::new(1256, 6);
     journal.claim(&b, "t", 0).unwrap();
     let f = v.execute(&b, &journal).unwrap();
     assert_eq!(f.status, FillStatus::Filled, "{}", f.reason);

@@ -3,6 +3,7 @@
 //! to `orders.rejects`; nothing is signed.
 
 use super::config::Limits;
+use crate::execution::guard::MAX_CLOCK_SKEW_MS;
 use crate::execution::venue::Refused;
 use crate::model::{Fill, FillStatus, OrderIntent, Side};
 use rust_decimal::Decimal;
@@ -68,9 +69,6 @@ impl DayBook {
         }
     }
 }
-
-/// How far ahead of this clock an intent's decision time may be (clocks of two hosts never agree exactly).
-pub const MAX_CLOCK_SKEW_MS: i64 = 5_000;
 
 /// Refuses an intent that breaks a limit; `notional` is what it would trade in the quote token.
 pub fn pre_trade(

@@ -9,7 +9,7 @@ use super::checks::{pre_trade, DayBook};
 use super::units::{from_base_units, to_base_units};
 use crate::chain::contracts::IERC20;
 use crate::execution::journal::{Journal, State, TxRow, TxState};
-use crate::execution::venue::{Refused, Venue, VenueError};
+use crate::execution::venue::{drift_guard, Refused, Venue, VenueError};
 use crate::model::{Fill, FillStatus, OrderIntent, Side};
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, U256};
@@ -176,6 +176,15 @@ impl<R: Router> OnchainVenue<R> {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
+        if intent.side == Side::Buy {
+            let out = from_base_units(prepared.quoted_out, self.acct.dec(plan.token_out));
+            let executable = out
+                .filter(|o| *o > Decimal::ZERO)
+                .map(|o| plan.notional / o);
+            if let Err(e) = drift_guard(intent, executable) {
+                return Ok(Err(e));
+            }
+        }
         // the approval only once the trade is known to be worth making (none for the native coin)
         if !self.acct.native_in(plan.token_in) {
             if let Err(e) = self.acct.ensure_allowance(plan.token_in, plan.amount_in) {
