@@ -297,9 +297,17 @@ pub struct RiskConfig {
     /// Cap on the summed notional of open positions in one correlation cluster, as a fraction of equity.
     #[serde(default = "default_cluster_fraction", deserialize_with = "lenient")]
     pub max_cluster_fraction: Decimal,
-    /// No new entries while equity is this far (fraction) below its peak.
+    /// Equity this far (fraction) below its peak stops new entries for `drawdown_lock`; then the peak starts
+    /// again from the equity at that moment (Freqtrade's MaxDrawdown protection), so trading always resumes.
     #[serde(default = "default_drawdown_pause", deserialize_with = "lenient")]
     pub drawdown_pause: Decimal,
+    /// How long the drawdown pause lasts. Left out of the pipeline's fingerprint when it is the default, so
+    /// files that do not set it keep their intent ids.
+    #[serde(
+        default = "default_drawdown_lock",
+        skip_serializing_if = "is_default_lock"
+    )]
+    pub drawdown_lock: Span,
     /// Positions smaller than this notional are not opened.
     #[serde(default = "default_min_notional", deserialize_with = "lenient")]
     pub min_notional: Decimal,
@@ -313,6 +321,12 @@ fn default_cluster_fraction() -> Decimal {
 fn default_drawdown_pause() -> Decimal {
     d("0.1")
 }
+fn default_drawdown_lock() -> Span {
+    literal_span("24h")
+}
+fn is_default_lock(s: &Span) -> bool {
+    s.ms() == default_drawdown_lock().ms()
+}
 fn default_min_notional() -> Decimal {
     d("10")
 }
@@ -323,6 +337,7 @@ impl Default for RiskConfig {
             max_position_notional: None,
             max_cluster_fraction: default_cluster_fraction(),
             drawdown_pause: default_drawdown_pause(),
+            drawdown_lock: default_drawdown_lock(),
             min_notional: default_min_notional(),
         }
     }

@@ -70,6 +70,8 @@ pub struct Desk {
     last_bar: BTreeMap<u32, BarRec>,
     started: bool,
     last_time: i64,
+    /// While the drawdown pause lasts: when it ends.
+    paused_until: Option<i64>,
     signals: SignalTracker,
     positions: Positions,
     /// Intent ids whose outcome was applied (or that were rejected before being seen): never pending again.
@@ -89,6 +91,7 @@ impl Desk {
             last_bar: BTreeMap::new(),
             started: false,
             last_time: 0,
+            paused_until: None,
             signals: SignalTracker::new(horizons),
             positions,
             settled: HashSet::new(),
@@ -261,12 +264,30 @@ impl Desk {
             .unwrap_or(0);
         self.last_time = now;
         let equity = self.book.equity();
-        let drawdown = self.book.drawdown();
+        self.drawdown_pause(now);
         out.push(PortfolioEvent::Equity(now, equity));
         // 2. Exits: signal exits and time stops, for positions without an order in flight.
         self.exits(&updates, out);
         // 3. Entries, strongest first.
-        self.entries(&updates, equity, drawdown, out);
+        self.entries(&updates, equity, out);
+    }
+
+    /// The drawdown pause at `now`: reaching `drawdown_pause` stops entries for
+    /// `drawdown_lock`; when the lock ends the peak restarts from the equity then, so the pause cannot last for
+    /// ever (a peak-only rule never recovers once flat).
+    fn drawdown_pause(&mut self, now: i64) {
+        let risk = &self.cfg.risk;
+        if self.paused_until.is_some_and(|until| now >= until) {
+            self.paused_until = None;
+            self.book.peak_equity = self.book.equity();
+        }
+        let drawdown = self.book.drawdown();
+        if self.paused_until.is_none()
+            && risk.drawdown_pause < Decimal::ONE
+            && drawdown >= risk.drawdown_pause
+        {
+            self.paused_until = Some(now.saturating_add(risk.drawdown_lock.ms()));
+        }
     }
 
     /// Cluster membership as of this time: retractions before insertions.
@@ -345,13 +366,7 @@ impl Desk {
         }
     }
 
-    fn entries(
-        &mut self,
-        updates: &[TokenUpdate],
-        equity: Decimal,
-        drawdown: Decimal,
-        out: &mut Vec<PortfolioEvent>,
-    ) {
+    fn entries(&mut self, updates: &[TokenUpdate], equity: Decimal, out: &mut Vec<PortfolioEvent>) {
         let mut candidates: Vec<(&TokenUpdate, f64, String)> = updates
             .iter()
             .filter_map(|u| match &u.signal {
@@ -367,7 +382,7 @@ impl Desk {
         for (u, _, reason) in candidates {
             let tok = u.bar.token;
             let t = u.bar.close_time();
-            match self.size_entry(u, equity, drawdown) {
+            match self.size_entry(u, equity) {
                 Ok((notional, protection)) => {
                     let mut i = self.intent(tok, Side::Buy, t, u.bar.close, reason);
                     i.notional = Some(notional);
@@ -398,15 +413,10 @@ impl Desk {
         all - own
     }
 
-    fn size_entry(
-        &self,
-        u: &TokenUpdate,
-        equity: Decimal,
-        drawdown: Decimal,
-    ) -> Result<(Decimal, Protection), Skip> {
+    fn size_entry(&self, u: &TokenUpdate, equity: Decimal) -> Result<(Decimal, Protection), Skip> {
         let risk = &self.cfg.risk;
         let sizing = &self.cfg.sizing;
-        if risk.drawdown_pause < Decimal::ONE && drawdown >= risk.drawdown_pause {
+        if self.paused_until.is_some() {
             return Err(Skip::DrawdownPause);
         }
         let pending_buys = self

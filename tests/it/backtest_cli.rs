@@ -528,3 +528,76 @@ fn an_influencer_list_keeps_only_its_accounts_posts() {
     backtest(&unfiltered, &[]);
     assert!(a != decisions(&unfiltered), "the list changed nothing");
 }
+
+/// The drawdown pause locks entries for `drawdown_lock` and then measures from a new peak: on 40 synthetic
+/// days that reach a 5% drawdown within the first two weeks, the SMA pipeline keeps trading to the end (a
+/// peak-only rule stopped it for good: its last trade closed on day 12).
+#[test]
+fn the_drawdown_pause_ends_and_trading_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    run_ok(&[
+        "sample",
+        "generate",
+        "--days",
+        "40",
+        "--seed",
+        "11",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    let text = read(Path::new("pipelines/sma_cross.toml"));
+    let pause = replace_line(
+        &text,
+        "drawdown_pause = 1",
+        "drawdown_pause = 0.05\ndrawdown_lock = \"24h\"",
+    );
+    let pipeline = dir.path().join("sma_dd.toml");
+    std::fs::write(&pipeline, pause).unwrap();
+    let out = dir.path().join("out");
+    run_ok(&[
+        "backtest",
+        "--quiet",
+        "--pipeline",
+        pipeline.to_str().unwrap(),
+        "--prices",
+        data.join("bars_15m.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let report = read(&out.join("report.html"));
+    assert!(report.contains("drawdown_pause"), "the pause was hit");
+    let trades = read(&out.join("trades.csv"));
+    let last_exit = trades
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(4)
+        .unwrap()
+        .to_string();
+    let header: Vec<&str> = trades.lines().next().unwrap().split(',').collect();
+    assert_eq!(header[4], "exit_time", "{header:?}");
+    assert!(
+        last_exit.as_str() > "2025-04-05",
+        "still trading in the last days: {last_exit}"
+    );
+}
+
+/// Replaces the line starting with `prefix` (the rest of it, a comment, goes too).
+fn replace_line(text: &str, prefix: &str, with: &str) -> String {
+    let mut found = false;
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(prefix) {
+                found = true;
+                with.to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert!(found, "{prefix}");
+    out.join("\n")
+}
