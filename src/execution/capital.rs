@@ -28,6 +28,8 @@ pub struct CapitalConfig {
     pub gates: Gates,
     #[serde(default)]
     pub demotion: Demotion,
+    #[serde(default)]
+    pub breakers: Breakers,
     #[serde(rename = "phase")]
     pub phases: Vec<Phase>,
 }
@@ -101,6 +103,22 @@ impl Default for Demotion {
             window_trades: 20,
             min_win_rate: 0.40,
             min_sharpe: 0.0,
+        }
+    }
+}
+
+/// Conditions that stop new entries by themselves, each for the pause's `lock`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Breakers {
+    /// This many losing round trips in a row (0 = off).
+    pub max_consecutive_losses: u32,
+}
+
+impl Default for Breakers {
+    fn default() -> Self {
+        Breakers {
+            max_consecutive_losses: 5,
         }
     }
 }
@@ -188,6 +206,9 @@ impl CapitalConfig {
             || !(-10.0..=10.0).contains(&d.min_sharpe)
         {
             return bad("[demotion] window_trades must be 2 to 10000, min_win_rate in [0, 1], min_sharpe in [-10, 10]".into());
+        }
+        if self.breakers.max_consecutive_losses > 1000 {
+            return bad("[breakers] max_consecutive_losses must be at most 1000 (0 = off)".into());
         }
         if self.phases.is_empty() {
             return bad("no [[phase]]: list the ladder, paper first".into());
@@ -495,6 +516,15 @@ pub fn degraded(cfg: &CapitalConfig, book: &LiveBook, state: &LadderState) -> Op
         )),
         _ => None,
     }
+}
+
+/// Losing round trips in a row at the end of the record since `since`.
+pub fn losing_streak(book: &LiveBook, since: Millis) -> u32 {
+    book.trades
+        .iter()
+        .rev()
+        .take_while(|t| t.exit_time >= since && t.pnl < Decimal::ZERO)
+        .count() as u32
 }
 
 /// The drawdown from the peak since the state's baseline.

@@ -180,7 +180,8 @@ impl Guard {
         Ok(())
     }
 
-    /// Counts a fill; the drawdown pause and the step down are checked on the new figures.
+    /// Counts a fill; the drawdown pause, the losing-streak breaker and the step down are checked on the new
+    /// figures.
     pub fn after_fill(
         &mut self,
         intent: &OrderIntent,
@@ -188,8 +189,18 @@ impl Guard {
         journal: &Journal,
         now: Millis,
     ) -> Result<(), JournalError> {
+        let closed_before = self.book.trades.len();
         self.book.apply_for(intent, fill);
         self.refresh(journal, now)?;
+        let limit = self.cfg.breakers.max_consecutive_losses;
+        let streak = capital::losing_streak(&self.book, self.state.baseline);
+        let closed_now = self.book.trades.len() > closed_before;
+        if limit > 0 && closed_now && streak >= limit && self.state.paused.is_none() {
+            let until = self.cfg.pause.lock.as_ref().map(|l| now + l.ms());
+            let reason = format!("{streak} losing round trips in a row (breaker at {limit})");
+            tracing::warn!("capital: entries paused: {reason}");
+            self.record(journal, CapitalEvent::Pause { at: now, until, reason })?;
+        }
         if let Some(reason) = capital::degraded(&self.cfg, &self.book, &self.state) {
             if self.state.phase > 0 {
                 let from = self.cfg.phases[self.state.phase].name.clone();
@@ -422,5 +433,30 @@ mod tests {
             .check(&intent("b5", Side::Buy, Some(10), None), &j, later)
             .unwrap()
             .is_ok());
+    }
+
+    #[test]
+    fn a_losing_streak_trips_the_breaker() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/capital/ladder.toml"))
+            .unwrap()
+            .replacen("max_consecutive_losses = 5", "max_consecutive_losses = 2", 1);
+        let cfg = CapitalConfig::parse(&text, "ladder").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        let mut g = Guard::open(cfg, &j, "paper", 1_000).unwrap();
+        for (n, t) in [(1, 1_000), (2, 2_000)] {
+            assert!(g.state.paused.is_none(), "not after {} losses", n - 1);
+            let b = g.check(&intent(&format!("b{n}"), Side::Buy, Some(100), None), &j, t).unwrap().unwrap();
+            g.after_fill(&b, &fill(&b, 10, 10, t), &j, t).unwrap();
+            let s = g.check(&intent(&format!("s{n}"), Side::Sell, None, Some(10)), &j, t).unwrap().unwrap();
+            g.after_fill(&s, &fill(&s, 10, 9, t + 1), &j, t + 1).unwrap();
+        }
+        let events: Vec<CapitalEvent> = j.capital_events().unwrap();
+        assert!(
+            matches!(&events[..], [CapitalEvent::Pause { reason, .. }] if reason.contains("2 losing round trips in a row")),
+            "{events:?}"
+        );
+        let b = g.check(&intent("b3", Side::Buy, Some(100), None), &j, 3_000).unwrap();
+        assert!(b.unwrap_err().0.contains("entries paused"));
     }
 }
