@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 mod bench;
 mod capital;
+mod ctl;
 mod ingest;
 mod scoring;
 
@@ -65,6 +66,8 @@ enum Command {
     /// The capital ladder: status of the gates, promotion, resuming after a drawdown pause
     #[command(subcommand)]
     Capital(capital::CapitalCmd),
+    /// A signed operator command to the running executors (pause, resume, kill, flatten, promote, status)
+    Ctl(ctl::CtlArgs),
 }
 
 #[derive(Args)]
@@ -444,6 +447,7 @@ pub fn run() -> Result<()> {
         Command::Run(a) => run_cmd(a),
         Command::Book(a) => book_cmd(a),
         Command::Capital(c) => capital::run(c),
+        Command::Ctl(a) => ctl::run(a),
     }
 }
 

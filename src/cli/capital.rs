@@ -159,63 +159,22 @@ fn render(
 
 fn promote(at: &Where, to: &str, force: bool, reason: Option<String>, now: i64) -> Result<()> {
     let (cfg, journal) = open(at)?;
-    let (book, _, state) = capital::load(&cfg, &journal, now)?;
-    let Some(target) = cfg.phase_index(to) else {
-        bail!(
-            "no phase {to} in the ladder ({})",
-            cfg.phases
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    };
-    if target == state.phase {
-        bail!("already in phase {to}");
-    }
-    let gates = capital::gates(&cfg, &book, &state, now);
-    let failing: Vec<&str> = gates
-        .iter()
-        .filter(|g| !g.pass)
-        .map(|g| g.gate.as_str())
-        .collect();
-    if target > state.phase + 1 && !force {
-        bail!(
-            "phases are climbed one at a time: the next after {} is {}",
-            cfg.phases[state.phase].name,
-            cfg.phases[state.phase + 1].name
-        );
-    }
-    if target > state.phase && !failing.is_empty() && !force {
-        bail!("refused: these gates fail: {} (see hypeflow capital status; --force --reason TEXT overrides, and is recorded)", failing.join(", "));
-    }
-    let from = cfg.phases[state.phase].name.clone();
-    let reason = reason.unwrap_or_else(|| {
-        if target > state.phase {
-            "every gate passed".into()
-        } else {
-            "stepped down by an operator".into()
-        }
-    });
-    let forced = force && target > state.phase && !failing.is_empty();
-    journal.record_capital_event(
-        now,
-        &CapitalEvent::Phase {
-            at: now,
-            from: from.clone(),
-            phase: to.into(),
-            reason,
+    match capital::promote(&cfg, &journal, to, force, reason, now)? {
+        Ok(CapitalEvent::Phase {
+            from,
+            phase,
             forced,
-            figures: gates,
-        },
-    )?;
-    println!(
-        "{from} -> {to}{}",
-        if forced {
-            " (forced: recorded with the failing gates)"
-        } else {
-            ""
+            ..
+        }) => {
+            let note = if forced {
+                " (forced: recorded with the failing gates)"
+            } else {
+                ""
+            };
+            println!("{from} -> {phase}{note}");
+            Ok(())
         }
-    );
-    Ok(())
+        Ok(_) => Ok(()),
+        Err(why) => bail!("{why}"),
+    }
 }

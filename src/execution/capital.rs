@@ -256,6 +256,11 @@ pub enum CapitalEvent {
         at: Millis,
         reason: String,
     },
+    /// Nothing trades, exits included, until a resume.
+    Kill {
+        at: Millis,
+        reason: String,
+    },
 }
 
 impl CapitalEvent {
@@ -263,7 +268,8 @@ impl CapitalEvent {
         match self {
             CapitalEvent::Phase { at, .. }
             | CapitalEvent::Pause { at, .. }
-            | CapitalEvent::Resume { at, .. } => *at,
+            | CapitalEvent::Resume { at, .. }
+            | CapitalEvent::Kill { at, .. } => *at,
         }
     }
 }
@@ -289,6 +295,8 @@ pub struct LadderState {
     pub paused: Option<(Millis, Option<Millis>)>,
     /// Drawdown is measured from the peak after this (the last resume or phase change).
     pub baseline: Millis,
+    /// Killed by an operator at this time: nothing trades until a resume.
+    pub killed: Option<Millis>,
 }
 
 impl LadderState {
@@ -303,6 +311,7 @@ impl LadderState {
             phase_since: start,
             paused: None,
             baseline: start,
+            killed: None,
         };
         for e in events {
             match e {
@@ -315,8 +324,10 @@ impl LadderState {
                 CapitalEvent::Pause { at, until, .. } => s.paused = Some((*at, *until)),
                 CapitalEvent::Resume { at, .. } => {
                     s.paused = None;
+                    s.killed = None;
                     s.baseline = *at;
                 }
+                CapitalEvent::Kill { at, .. } => s.killed = Some(*at),
             }
         }
         // a lock that has run out ends the pause, and the drawdown starts again from a new peak
@@ -534,6 +545,68 @@ pub fn drawdown(book: &LiveBook, state: &LadderState) -> Decimal {
         return Decimal::ZERO;
     }
     Decimal::ONE - book.equity() / peak
+}
+
+/// A move to phase `to`, journaled: one step up only when every gate passes (or `force`, recorded with the
+/// failing gates), any step down. Returns what was recorded, or why it was refused.
+pub fn promote(
+    cfg: &CapitalConfig,
+    journal: &Journal,
+    to: &str,
+    force: bool,
+    reason: Option<String>,
+    now: Millis,
+) -> Result<Result<CapitalEvent, String>, JournalError> {
+    let (book, _, state) = load(cfg, journal, now)?;
+    let Some(target) = cfg.phase_index(to) else {
+        let names: Vec<&str> = cfg.phases.iter().map(|p| p.name.as_str()).collect();
+        return Ok(Err(format!(
+            "no phase {to} in the ladder ({})",
+            names.join(", ")
+        )));
+    };
+    if target == state.phase {
+        return Ok(Err(format!("already in phase {to}")));
+    }
+    let gates = gates(cfg, &book, &state, now);
+    let failing: Vec<&str> = gates
+        .iter()
+        .filter(|g| !g.pass)
+        .map(|g| g.gate.as_str())
+        .collect();
+    if target > state.phase + 1 && !force {
+        let next = &cfg.phases[state.phase + 1].name;
+        return Ok(Err(format!(
+            "phases are climbed one at a time: the next after {} is {next}",
+            cfg.phases[state.phase].name
+        )));
+    }
+    if target > state.phase && !failing.is_empty() && !force {
+        return Ok(Err(format!(
+            "refused: these gates fail: {} (see hypeflow capital status; --force --reason TEXT overrides, and is recorded)",
+            failing.join(", ")
+        )));
+    }
+    let up = target > state.phase;
+    let forced = force && up && !failing.is_empty();
+    let reason = reason.unwrap_or_else(|| {
+        if up {
+            "every gate passed"
+        } else {
+            "stepped down by an operator"
+        }
+        .into()
+    });
+    let e = CapitalEvent::Phase {
+        at: now,
+        from: cfg.phases[state.phase].name.clone(),
+        phase: to.into(),
+        reason,
+        forced,
+        figures: gates,
+    };
+    journal.record_capital_event(now, &e)?;
+    Ok(Ok(e))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! rebalances or Kafka redelivers.
 
 use super::capital::CapitalConfig;
+use super::control;
 use super::guard::{intent_in_range, Guard};
 use super::journal::{Journal, JournalError, State};
 use super::venue::{Refused, Venue, VenueError};
@@ -13,6 +14,7 @@ use crate::kafka::topics;
 use crate::model::{Fill, FillStatus, OrderIntent};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
+use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -185,10 +187,16 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
     consumer
         .subscribe(&[topics::name("orders.intents").as_str()])
         .map_err(kafka(&cfg.brokers))?;
+    let mut control = ControlIn::subscribe(cfg)?;
     let mut idle = IdleClock::new();
     loop {
         ex.venue.refresh()?;
         idle.watch_assignment(&consumer);
+        if let Some(c) = control.as_mut() {
+            if ex.obey_control(c)? {
+                idle.touch();
+            }
+        }
         let Some(res) = consumer.poll(Duration::from_millis(100)) else {
             if idle.expired(cfg.exit_when_idle) {
                 break;
@@ -253,6 +261,39 @@ impl IdleClock {
     }
 }
 
+/// `control.commands`, read by this instance (its own consumer group, so every executor sees every
+/// command), with the secret that signs them; None when no secret is set.
+struct ControlIn {
+    consumer: BaseConsumer,
+    secret: Vec<u8>,
+}
+
+impl ControlIn {
+    fn subscribe(cfg: &ExecutorConfig) -> Result<Option<ControlIn>, ExecutorError> {
+        let Some(secret) = std::env::var(control::SECRET_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            tracing::info!(
+                "{} is not set: control.commands is not read",
+                control::SECRET_ENV
+            );
+            return Ok(None);
+        };
+        let group = topics::name(&format!("hypeflow-control-{}", cfg.instance));
+        let consumer: BaseConsumer = crate::kafka::client::group_member(&cfg.brokers, &group)
+            .create()
+            .map_err(kafka(&cfg.brokers))?;
+        consumer
+            .subscribe(&[topics::name("control.commands").as_str()])
+            .map_err(kafka(&cfg.brokers))?;
+        Ok(Some(ControlIn {
+            consumer,
+            secret: secret.into_bytes(),
+        }))
+    }
+}
+
 /// What one executor holds while it runs.
 struct Executor<'a> {
     cfg: &'a ExecutorConfig,
@@ -264,6 +305,175 @@ struct Executor<'a> {
 }
 
 impl Executor<'_> {
+    /// Every command waiting on `control.commands`: obeyed when admitted (journaled, answered), else
+    /// dead-lettered with an alert. True when any arrived.
+    fn obey_control(&mut self, c: &mut ControlIn) -> Result<bool, ExecutorError> {
+        let mut any = false;
+        while let Some(res) = c.consumer.poll(Duration::ZERO) {
+            let Ok(m) = res else { continue };
+            any = true;
+            let payload = m.payload().unwrap_or_default().to_vec();
+            let now = now_ms();
+            let journal = &self.journal;
+            let seen = |id: &str| journal.command_seen(id).unwrap_or(true);
+            match control::admit(&payload, &c.secret, now, seen) {
+                Ok(cmd) => {
+                    let reply = self.obey(&cmd, now)?;
+                    tracing::info!(
+                        "control: {:?} from {}: {}",
+                        cmd.action,
+                        cmd.issuer,
+                        reply.message
+                    );
+                    self.journal.record_command(&cmd.id, now, &cmd, &reply)?;
+                    let body = envelope::encode("reply", &reply);
+                    self.publisher.send_until_acked(
+                        &topics::name("control.replies"),
+                        &cmd.id,
+                        &body,
+                        now,
+                    )?;
+                }
+                Err(why) => {
+                    tracing::error!("ALERT: control command refused, not obeyed: {why}");
+                    self.publisher
+                        .dead_letter("control.commands", "", &payload, &why)?;
+                    self.publisher.flush()?;
+                }
+            }
+            if let Err(e) = c.consumer.commit_message(&m, CommitMode::Sync) {
+                tracing::warn!("commit of control.commands failed: {e}");
+            }
+        }
+        Ok(any)
+    }
+
+    /// Carries out an admitted command.
+    fn obey(&mut self, cmd: &control::Command, now: i64) -> Result<control::Reply, ExecutorError> {
+        use super::capital::CapitalEvent;
+        use control::Action;
+        let reply = |ok: bool, message: String| control::Reply {
+            command_id: cmd.id.clone(),
+            ok,
+            message,
+            at: now,
+            status: None,
+        };
+        let reason = format!("operator {}: {}", cmd.issuer, cmd.reason);
+        let Some(guard) = self.guard.as_mut() else {
+            return Ok(reply(
+                false,
+                "this executor runs without the capital ladder: start it with --capital".into(),
+            ));
+        };
+        let out = match cmd.action {
+            Action::Pause => {
+                guard.operator(
+                    &self.journal,
+                    CapitalEvent::Pause {
+                        at: now,
+                        until: None,
+                        reason,
+                    },
+                )?;
+                reply(true, "entries paused until a resume".into())
+            }
+            Action::Resume => {
+                guard.operator(&self.journal, CapitalEvent::Resume { at: now, reason })?;
+                reply(true, "resumed".into())
+            }
+            Action::Kill => {
+                guard.operator(&self.journal, CapitalEvent::Kill { at: now, reason })?;
+                reply(true, "killed: nothing trades until a resume".into())
+            }
+            Action::Promote => {
+                let to = cmd.to.clone().unwrap_or_default();
+                let cfg = guard.config().clone();
+                let r = super::capital::promote(
+                    &cfg,
+                    &self.journal,
+                    &to,
+                    cmd.force,
+                    Some(reason),
+                    now,
+                )?;
+                guard.reload(&self.journal, now)?;
+                match r {
+                    Ok(_) => reply(true, format!("now in phase {to}")),
+                    Err(why) => reply(false, why),
+                }
+            }
+            Action::Status => reply(true, "status".into()),
+            Action::Flatten => {
+                if guard.state.killed.is_some() {
+                    reply(false, "killed: resume first, then flatten".into())
+                } else {
+                    let (sold, refused) = self.flatten(cmd, now)?;
+                    let g = self.guard.as_mut().expect("checked above");
+                    let why = format!("operator {}: flattened", cmd.issuer);
+                    g.operator(
+                        &self.journal,
+                        CapitalEvent::Pause {
+                            at: now,
+                            until: None,
+                            reason: why,
+                        },
+                    )?;
+                    reply(
+                        refused == 0,
+                        format!(
+                            "flattened: {sold} positions sold, {refused} refused; entries paused"
+                        ),
+                    )
+                }
+            }
+        };
+        let status = self.guard.as_ref().map(Guard::status);
+        Ok(control::Reply { status, ..out })
+    }
+
+    /// Sells every position each pipeline's book holds, as intents of that pipeline (so its book closes
+    /// them), through the venue; returns (sold, refused).
+    fn flatten(&mut self, cmd: &control::Command, now: i64) -> Result<(u64, u64), ExecutorError> {
+        let capital = self
+            .cfg
+            .capital
+            .as_ref()
+            .map_or(Default::default(), |c| c.starting_capital);
+        let books = super::book::LiveBook::from_journal(&self.journal, capital)?;
+        let (mut sold, mut refused) = (0, 0);
+        for b in books {
+            for p in b.view().positions {
+                let intent = OrderIntent {
+                    id: format!("flatten-{}-{}-{}", cmd.id, b.pipeline, p.token),
+                    pipeline_id: b.pipeline.clone(),
+                    token: p.token.clone(),
+                    side: crate::model::Side::Sell,
+                    quantity: Some(p.quantity),
+                    notional: None,
+                    reference_price: p.mark,
+                    max_slippage_bps: Decimal::from(10_000),
+                    protection: Default::default(),
+                    reason: format!("flatten by {}", cmd.issuer),
+                    decision_time: now,
+                    inputs_version: "control".into(),
+                };
+                if !self.journal.claim(&intent, &self.cfg.instance, now)? {
+                    continue;
+                }
+                let f = self.execute(&intent)?;
+                publish_outcome(&mut self.publisher, &f)?;
+                self.publisher.flush()?;
+                self.journal.mark_published(&f.intent_id)?;
+                match f.status {
+                    FillStatus::Filled => sold += 1,
+                    FillStatus::Rejected => refused += 1,
+                }
+            }
+        }
+        Ok((sold, refused))
+    }
+
     /// Transactions signed before a stop are settled on chain (never signed again); what this instance
     /// claimed and signed nothing for is executed (through the protections); what was journaled but not
     /// acknowledged is published.

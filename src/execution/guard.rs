@@ -102,6 +102,12 @@ impl Guard {
         now: Millis,
     ) -> Result<Result<OrderIntent, Refused>, JournalError> {
         self.refresh(journal, now)?;
+        if let Some(at) = self.state.killed {
+            return Ok(Err(Refused(format!(
+                "killed by an operator at {}: nothing trades, exits included, until a resume",
+                to_rfc3339(at)
+            ))));
+        }
         Ok(match intent.side {
             Side::Sell => self.check_sell(intent),
             Side::Buy => self.check_buy(intent, now).map(|()| intent.clone()),
@@ -199,7 +205,14 @@ impl Guard {
             let until = self.cfg.pause.lock.as_ref().map(|l| now + l.ms());
             let reason = format!("{streak} losing round trips in a row (breaker at {limit})");
             tracing::warn!("capital: entries paused: {reason}");
-            self.record(journal, CapitalEvent::Pause { at: now, until, reason })?;
+            self.record(
+                journal,
+                CapitalEvent::Pause {
+                    at: now,
+                    until,
+                    reason,
+                },
+            )?;
         }
         if let Some(reason) = capital::degraded(&self.cfg, &self.book, &self.state) {
             if self.state.phase > 0 {
@@ -250,6 +263,36 @@ impl Guard {
             )?;
         }
         Ok(())
+    }
+
+    pub fn config(&self) -> &CapitalConfig {
+        &self.cfg
+    }
+
+    /// Journals an operator's change (pause, resume, kill) and takes it in.
+    pub fn operator(&mut self, journal: &Journal, e: CapitalEvent) -> Result<(), JournalError> {
+        self.record(journal, e)
+    }
+
+    /// Reads the ladder's state again (after a change made elsewhere, e.g. a promotion).
+    pub fn reload(&mut self, journal: &Journal, now: Millis) -> Result<(), JournalError> {
+        let events: Vec<CapitalEvent> = journal.capital_events()?;
+        self.state = LadderState::from_events(&self.cfg, &events, self.start(now), now);
+        Ok(())
+    }
+
+    /// The state an operator's `status` gets.
+    pub fn status(&self) -> serde_json::Value {
+        let phase = &self.cfg.phases[self.state.phase];
+        serde_json::json!({
+            "phase": phase.name,
+            "venue": phase.venue.as_str(),
+            "paused": self.state.paused.map(|(s, u)| serde_json::json!({"since": to_rfc3339(s), "until": u.map(to_rfc3339)})),
+            "killed": self.state.killed.map(to_rfc3339),
+            "equity": self.book.equity(),
+            "drawdown": capital::drawdown(&self.book, &self.state).round_dp(6),
+            "positions": self.book.view().positions,
+        })
     }
 
     /// When the ladder's record begins: the account book's first point.
@@ -437,26 +480,40 @@ mod tests {
 
     #[test]
     fn a_losing_streak_trips_the_breaker() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/capital/ladder.toml"))
-            .unwrap()
-            .replacen("max_consecutive_losses = 5", "max_consecutive_losses = 2", 1);
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/capital/ladder.toml"))
+                .unwrap()
+                .replacen(
+                    "max_consecutive_losses = 5",
+                    "max_consecutive_losses = 2",
+                    1,
+                );
         let cfg = CapitalConfig::parse(&text, "ladder").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
         let mut g = Guard::open(cfg, &j, "paper", 1_000).unwrap();
         for (n, t) in [(1, 1_000), (2, 2_000)] {
             assert!(g.state.paused.is_none(), "not after {} losses", n - 1);
-            let b = g.check(&intent(&format!("b{n}"), Side::Buy, Some(100), None), &j, t).unwrap().unwrap();
+            let b = g
+                .check(&intent(&format!("b{n}"), Side::Buy, Some(100), None), &j, t)
+                .unwrap()
+                .unwrap();
             g.after_fill(&b, &fill(&b, 10, 10, t), &j, t).unwrap();
-            let s = g.check(&intent(&format!("s{n}"), Side::Sell, None, Some(10)), &j, t).unwrap().unwrap();
-            g.after_fill(&s, &fill(&s, 10, 9, t + 1), &j, t + 1).unwrap();
+            let s = g
+                .check(&intent(&format!("s{n}"), Side::Sell, None, Some(10)), &j, t)
+                .unwrap()
+                .unwrap();
+            g.after_fill(&s, &fill(&s, 10, 9, t + 1), &j, t + 1)
+                .unwrap();
         }
         let events: Vec<CapitalEvent> = j.capital_events().unwrap();
         assert!(
             matches!(&events[..], [CapitalEvent::Pause { reason, .. }] if reason.contains("2 losing round trips in a row")),
             "{events:?}"
         );
-        let b = g.check(&intent("b3", Side::Buy, Some(100), None), &j, 3_000).unwrap();
+        let b = g
+            .check(&intent("b3", Side::Buy, Some(100), None), &j, 3_000)
+            .unwrap();
         assert!(b.unwrap_err().0.contains("entries paused"));
     }
 }

@@ -175,6 +175,12 @@ impl Journal {
                 updated_at INTEGER NOT NULL
             );
             CREATE INDEX IF NOT EXISTS txs_by_intent ON txs (intent_id);
+            CREATE TABLE IF NOT EXISTS control_commands (
+                id TEXT PRIMARY KEY,
+                at INTEGER NOT NULL,
+                command_json TEXT NOT NULL,
+                reply_json TEXT NOT NULL
+            );
             CREATE TABLE IF NOT EXISTS capital_events (
                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
                 at INTEGER NOT NULL,
@@ -273,6 +279,40 @@ impl Journal {
             .execute(
                 "INSERT INTO capital_events (at, event_json) VALUES (?1, ?2)",
                 params![at, json],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Whether an operator command with this id was already obeyed.
+    pub fn command_seen(&self, id: &str) -> Result<bool, JournalError> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM control_commands WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .map_err(self.sql())?;
+        Ok(n > 0)
+    }
+
+    /// An obeyed operator command and the reply it got.
+    pub fn record_command<C: serde::Serialize, R: serde::Serialize>(
+        &self,
+        id: &str,
+        at: i64,
+        command: &C,
+        reply: &R,
+    ) -> Result<(), JournalError> {
+        let (c, r) = (
+            serde_json::to_string(command).unwrap_or_default(),
+            serde_json::to_string(reply).unwrap_or_default(),
+        );
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO control_commands (id, at, command_json, reply_json) VALUES (?1, ?2, ?3, ?4)",
+                params![id, at, c, r],
             )
             .map_err(self.sql())?;
         Ok(())

@@ -4,6 +4,7 @@
 
 pub mod book;
 pub mod capital;
+pub mod control;
 pub mod executor;
 pub mod guard;
 pub mod journal;

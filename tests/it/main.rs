@@ -5,6 +5,7 @@
 mod backtest_cli;
 mod capital_ladder;
 mod common;
+mod control;
 mod kafka_execute;
 mod kafka_faults;
 mod kafka_positions;
