@@ -113,12 +113,16 @@ impl Default for Demotion {
 pub struct Breakers {
     /// This many losing round trips in a row (0 = off).
     pub max_consecutive_losses: u32,
+    /// No entry in a token whose latest `market.ticks` price is older than this ("" = off).
+    #[serde(with = "span::blank_is_none")]
+    pub stale_after: Option<Span>,
 }
 
 impl Default for Breakers {
     fn default() -> Self {
         Breakers {
             max_consecutive_losses: 5,
+            stale_after: Span::parse("5m").ok(),
         }
     }
 }

@@ -7,6 +7,7 @@ use super::capital::CapitalConfig;
 use super::control;
 use super::guard::{intent_in_range, Guard};
 use super::journal::{Journal, JournalError, State};
+use super::prices::LatestPrices;
 use super::venue::{Refused, Venue, VenueError};
 use crate::kafka::envelope;
 use crate::kafka::publish::{PublishError, Publisher};
@@ -481,12 +482,9 @@ impl Executor<'_> {
         self.stats.recovered += self.venue.recover(&self.journal)?.len() as u64;
         // the protections start from the book with what recovery settled
         if let Some(c) = &self.cfg.capital {
-            self.guard = Some(Guard::open(
-                c.clone(),
-                &self.journal,
-                self.venue.name(),
-                now_ms(),
-            )?);
+            let mut g = Guard::open(c.clone(), &self.journal, self.venue.name(), now_ms())?;
+            g.prices = Some(LatestPrices::connect(&self.cfg.brokers, 10_000)?);
+            self.guard = Some(g);
         }
         for intent in self.journal.unfinished(&self.cfg.instance)? {
             self.execute(&intent)?;
@@ -509,11 +507,6 @@ impl Executor<'_> {
         let Some(guard) = self.guard.as_mut() else {
             return Ok(self.venue.execute(intent, &self.journal)?);
         };
-        for token in guard.book.view().positions.iter().map(|p| p.token.clone()) {
-            if let Some((at, price)) = self.venue.last_price(&token) {
-                guard.mark(&token, price, at);
-            }
-        }
         match guard.check(intent, &self.journal, now)? {
             Ok(allowed) => {
                 let f = self.venue.execute(&allowed, &self.journal)?;

@@ -6,6 +6,7 @@
 use super::book::LiveBook;
 use super::capital::{self, CapitalConfig, CapitalEvent, LadderState};
 use super::journal::{Journal, JournalError};
+use super::prices::LatestPrices;
 use super::venue::Refused;
 use crate::model::time::{to_rfc3339, Millis};
 use crate::model::{Fill, OrderIntent, Side};
@@ -63,6 +64,9 @@ pub struct Guard {
     pub state: LadderState,
     /// The venue this executor trades on (`Venue::name`).
     venue: String,
+    /// `market.ticks`: marks for the book and the stale-data breaker (None in library use without a broker:
+    /// then the book marks at fill prices and the breaker cannot judge).
+    pub prices: Option<LatestPrices>,
 }
 
 impl Guard {
@@ -86,7 +90,39 @@ impl Guard {
             book,
             state,
             venue: venue.into(),
+            prices: None,
         })
+    }
+
+    /// Marks every held token to the latest `market.ticks` price.
+    fn mark_all(&mut self) {
+        let Some(prices) = self.prices.as_mut() else {
+            return;
+        };
+        prices.drain();
+        for p in self.book.view().positions {
+            if let Some((at, price)) = prices.get(&p.token) {
+                self.book.mark(&p.token, price, at);
+            }
+        }
+    }
+
+    /// Refuses an entry whose token has no recent market price: decisions on a feed that has stopped are
+    /// decisions on a market nobody sees.
+    fn check_fresh(&self, token: &str, now: Millis) -> Result<(), Refused> {
+        let (Some(limit), Some(prices)) = (&self.cfg.breakers.stale_after, &self.prices) else {
+            return Ok(());
+        };
+        match prices.get(token) {
+            None => Err(Refused(format!(
+                "no market.ticks price for {token}: entries need fresh market data (breaker stale_after {limit})"
+            ))),
+            Some((at, _)) if now - at > limit.ms() => Err(Refused(format!(
+                "market data for {token} is {} s old (breaker stale_after {limit})",
+                (now - at) / 1000
+            ))),
+            Some(_) => Ok(()),
+        }
     }
 
     /// Marks a held token (the drawdown pause needs market prices, not fill prices).
@@ -101,6 +137,7 @@ impl Guard {
         journal: &Journal,
         now: Millis,
     ) -> Result<Result<OrderIntent, Refused>, JournalError> {
+        self.mark_all();
         self.refresh(journal, now)?;
         if let Some(at) = self.state.killed {
             return Ok(Err(Refused(format!(
@@ -151,6 +188,7 @@ impl Guard {
                 self.venue
             )));
         }
+        self.check_fresh(&intent.token, now)?;
         let notional = intent
             .notional
             .or_else(|| intent.quantity.map(|q| q * intent.reference_price))

@@ -38,10 +38,6 @@ impl Venue for PaperVenue {
         Ok(())
     }
 
-    fn last_price(&self, token: &str) -> Option<(crate::model::Millis, rust_decimal::Decimal)> {
-        self.prices.get(token)
-    }
-
     fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError> {
         self.prices.drain();
         let f = match self.prices.get(&intent.token) {

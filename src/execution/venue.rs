@@ -72,12 +72,6 @@ pub trait Venue {
     /// Brings the venue's view of the market up to date (prices read, nothing traded).
     fn refresh(&mut self) -> Result<(), VenueError>;
 
-    /// The latest market price the venue knows for a token, (event time, price), to mark the live book; None
-    /// when it keeps none (the book then marks at the last fill).
-    fn last_price(&self, _token: &str) -> Option<(crate::model::Millis, rust_decimal::Decimal)> {
-        None
-    }
-
     /// Carries out one claimed intent; the returned fill or refusal is journaled when this returns.
     fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError>;
 }

@@ -7,9 +7,16 @@ use crate::common;
 use common::{bin, dev_broker, run_ok, topic_data};
 
 /// The shipped ladder with `edits` applied (each a (from, to) replacement that must match).
+/// The sample's ticks are from 2025, so the stale-data breaker is off unless a test asks for it.
 fn ladder(dir: &std::path::Path, edits: &[(&str, &str)]) -> String {
     let mut text =
         common::read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("capital/ladder.toml"));
+    if !edits
+        .iter()
+        .any(|(from, _)| from.starts_with("stale_after"))
+    {
+        text = text.replacen("stale_after = \"5m\"", "stale_after = \"\"", 1);
+    }
     for (from, to) in edits {
         assert!(text.contains(from), "{from}");
         text = text.replacen(from, to, 1);
@@ -274,4 +281,42 @@ fn promotion_needs_passing_gates_and_a_phase_elsewhere_only_sells() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("runs under the capital ladder"));
+}
+
+#[test]
+fn entries_stop_when_the_market_data_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, n) = market(dir.path());
+    let b = broker.bootstrap.as_str();
+    // the shipped breaker: no entry on a price older than five minutes (the sample's are from 2025)
+    let cap = ladder(
+        dir.path(),
+        &[("stale_after = \"5m\"", "stale_after = \"5m\"")],
+    );
+    let j = dir.path().join("j.sqlite");
+    run_ok(&[
+        "execute",
+        "--brokers",
+        b,
+        "--journal",
+        j.to_str().unwrap(),
+        "--capital",
+        &cap,
+        "--exit-when-idle",
+        "4",
+    ]);
+    assert!(topic_data(b, "orders.fills").is_empty());
+    let r = reasons(b);
+    assert_eq!(r.len(), n);
+    let buys: Vec<&String> = r
+        .iter()
+        .filter(|(s, _)| s == "buy")
+        .map(|(_, w)| w)
+        .collect();
+    assert!(!buys.is_empty());
+    assert!(
+        buys.iter()
+            .all(|w| w.contains("s old (breaker stale_after 5m)")),
+        "{buys:?}"
+    );
 }
