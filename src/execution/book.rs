@@ -30,6 +30,8 @@ pub struct LiveBook {
     pub slippage_bps: Vec<(Millis, Decimal)>,
     /// (fill time, notional) of every fill, for the day's notional.
     notional_log: Vec<(Millis, Decimal)>,
+    /// Each held token's stop price (from its latest buy intent's stop-loss), for the portfolio heat.
+    stops: BTreeMap<String, Decimal>,
     /// Time of each token's mark (a fill price until a market price arrives).
     marked_at: BTreeMap<String, Millis>,
 }
@@ -48,6 +50,7 @@ impl LiveBook {
             fills: 0,
             slippage_bps: Vec::new(),
             notional_log: Vec::new(),
+            stops: BTreeMap::new(),
             marked_at: BTreeMap::new(),
         }
     }
@@ -92,7 +95,16 @@ impl LiveBook {
             self.slippage_bps
                 .push((f.fill_time, (against * Decimal::from(10_000)).round_dp(4)));
         }
+        if f.status == FillStatus::Filled && f.side == Side::Buy {
+            match intent.protection.stop_loss {
+                Some(d) => self.stops.insert(f.token.clone(), d.below(f.price)),
+                None => self.stops.remove(&f.token),
+            };
+        }
         self.apply(f);
+        if self.held(&f.token) <= Decimal::ZERO {
+            self.stops.remove(&f.token);
+        }
     }
 
     fn id(&mut self, token: &str) -> u32 {
@@ -166,6 +178,19 @@ impl LiveBook {
             .positions
             .keys()
             .map(|id| self.book.position_value(*id))
+            .sum()
+    }
+
+    /// Portfolio heat: what the open positions lose if every stop is hit, (entry - stop) x quantity summed; a
+    /// position without a stop can lose all of it.
+    pub fn heat(&self) -> Decimal {
+        self.book
+            .positions
+            .values()
+            .map(|p| {
+                let stop = self.stops.get(&p.symbol).copied().unwrap_or(Decimal::ZERO);
+                (p.entry_price - stop).max(Decimal::ZERO) * p.quantity
+            })
             .sum()
     }
 

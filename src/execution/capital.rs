@@ -30,6 +30,10 @@ pub struct CapitalConfig {
     pub demotion: Demotion,
     #[serde(default)]
     pub breakers: Breakers,
+    /// Portfolio heat cap: the open positions' loss if every stop is hit, new entry included, as a fraction
+    /// of equity.
+    #[serde(default = "default_heat", deserialize_with = "lenient")]
+    pub max_heat: Decimal,
     #[serde(rename = "phase")]
     pub phases: Vec<Phase>,
 }
@@ -43,6 +47,10 @@ pub struct PauseConfig {
     pub max_drawdown: Decimal,
     #[serde(default = "default_lock", with = "span::blank_is_none")]
     pub lock: Option<Span>,
+}
+
+fn default_heat() -> Decimal {
+    Decimal::new(6, 2)
 }
 
 fn default_pause_drawdown() -> Decimal {
@@ -183,6 +191,9 @@ impl CapitalConfig {
         }
         if !(-0.5..=0.5).contains(&self.risk_free_rate) {
             return bad("risk_free_rate must be a yearly fraction in [-0.5, 0.5]".into());
+        }
+        if self.max_heat <= Decimal::ZERO || self.max_heat > Decimal::ONE {
+            return bad("max_heat must be in (0, 1]".into());
         }
         if self.pause.max_drawdown <= Decimal::ZERO || self.pause.max_drawdown >= Decimal::ONE {
             return bad("[pause] max_drawdown must be in (0, 1)".into());

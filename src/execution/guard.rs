@@ -212,6 +212,21 @@ impl Guard {
                 phase.max_notional_per_day
             )));
         }
+        let reference = intent.reference_price;
+        let new_heat = match intent.protection.stop_loss {
+            Some(d) => (reference - d.below(reference)).max(Decimal::ZERO) * notional / reference,
+            None => notional,
+        };
+        let heat = self.book.heat() + new_heat;
+        let equity = self.book.equity();
+        if equity <= Decimal::ZERO || heat > self.cfg.max_heat * equity {
+            return Err(Refused(format!(
+                "portfolio heat would be {} ({:.2}% of equity; the cap is {}%): the loss if every stop is hit",
+                heat.round_dp(2),
+                if equity > Decimal::ZERO { heat / equity * Decimal::from(100) } else { Decimal::ZERO },
+                self.cfg.max_heat * Decimal::from(100)
+            )));
+        }
         let exposure = self.book.exposure() + notional;
         if exposure > phase.max_exposure {
             return Err(Refused(format!(
@@ -553,5 +568,46 @@ mod tests {
             .check(&intent("b3", Side::Buy, Some(100), None), &j, 3_000)
             .unwrap();
         assert!(b.unwrap_err().0.contains("entries paused"));
+    }
+
+    #[test]
+    fn the_portfolio_heat_caps_what_every_stop_hit_would_lose() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/capital/ladder.toml"))
+                .unwrap();
+        let cfg = CapitalConfig::parse(&text, "ladder").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        let mut g = Guard::open(cfg, &j, "paper", 1_000).unwrap();
+        // each entry of 400 with its stop 40% below risks 160: 1.6% of 10000 equity
+        for (n, token) in ["AXL", "BOLT", "CRUX"].iter().enumerate() {
+            let mut i = intent(&format!("b{n}"), Side::Buy, Some(400), None);
+            i.token = token.to_string();
+            i.protection.stop_loss = Some(crate::model::Distance::Fraction(Decimal::new(4, 1)));
+            let ok = g.check(&i, &j, 1_000).unwrap().unwrap();
+            g.after_fill(&ok, &fill(&ok, 40, 10, 1_000), &j, 1_000)
+                .unwrap();
+        }
+        assert_eq!(g.book.heat(), Decimal::from(480));
+        let mut fourth = intent("b4", Side::Buy, Some(400), None);
+        fourth.token = "DOGX".into();
+        fourth.protection.stop_loss = Some(crate::model::Distance::Fraction(Decimal::new(5, 1)));
+        let why = g.check(&fourth, &j, 1_000).unwrap().unwrap_err().0;
+        assert!(
+            why.contains("portfolio heat would be 680") && why.contains("the cap is 6"),
+            "{why}"
+        );
+        // a tighter stop fits: 400 at 10% risks 40 (520 in all)
+        fourth.protection.stop_loss = Some(crate::model::Distance::Fraction(Decimal::new(1, 1)));
+        assert!(g.check(&fourth, &j, 1_000).unwrap().is_ok());
+        // and an entry without a stop risks all of it (480 + 200 > 600)
+        let mut bare = intent("b5", Side::Buy, Some(200), None);
+        bare.token = "PEPX".into();
+        assert!(g
+            .check(&bare, &j, 1_000)
+            .unwrap()
+            .unwrap_err()
+            .0
+            .contains("portfolio heat"));
     }
 }
