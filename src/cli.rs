@@ -87,6 +87,9 @@ struct BookArgs {
     /// JSON instead of text
     #[arg(long)]
     json: bool,
+    /// Every fill against its decision price (the execution-quality report)
+    #[arg(long)]
+    fills: bool,
 }
 
 #[derive(Args)]
@@ -699,7 +702,27 @@ fn book_cmd(a: BookArgs) -> Result<()> {
         }
     }
     let views: Vec<_> = books.iter().map(LiveBook::view).collect();
-    if a.json {
+    if a.json && a.fills {
+        let q: Vec<_> = books.iter().flat_map(|b| b.quality.iter()).collect();
+        println!("{}", serde_json::to_string_pretty(&q)?);
+    } else if a.fills {
+        println!("fill time                 token side  decision price     executed price     slippage bps  fee         gas");
+        for b in &books {
+            for q in &b.quality {
+                println!(
+                    "{} {:<5} {:<5} {:<18} {:<18} {:>12} {:<11} {}",
+                    q.at,
+                    q.token,
+                    q.side.as_str(),
+                    q.decision_price.round_dp(10),
+                    q.executed_price.round_dp(10),
+                    q.slippage_bps.round_dp(1),
+                    q.fee.round_dp(4),
+                    q.gas.round_dp(4)
+                );
+            }
+        }
+    } else if a.json {
         println!("{}", serde_json::to_string_pretty(&views)?);
     } else if views.is_empty() {
         println!("no fills in {}", a.journal.display());

@@ -99,6 +99,7 @@ fn status(at: &Where, json: bool, now: i64) -> Result<()> {
             "equity": book.equity(),
             "drawdown": dd.round_dp(6),
             "gates": gates,
+            "execution": book.execution(),
             "promotable": next.is_some() && gates.iter().all(|g| g.pass),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -109,6 +110,18 @@ fn status(at: &Where, json: bool, now: i64) -> Result<()> {
         "equity {} drawdown from the peak {:.2}%",
         book.equity().round_dp(2),
         dd * rust_decimal::Decimal::from(100)
+    );
+    let x = book.execution();
+    let bps =
+        |v: Option<rust_decimal::Decimal>| v.map_or("n/a".into(), |b| b.round_dp(1).to_string());
+    println!(
+        "execution: {} fills, slippage vs decision p50 {} p95 {} max {} bps; fees {} gas {}",
+        x.fills,
+        bps(x.slippage_bps_p50),
+        bps(x.slippage_bps_p95),
+        bps(x.slippage_bps_max),
+        x.fees.round_dp(4),
+        x.gas.round_dp(4)
     );
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct LiveBook {
     pub fills: u64,
     /// (fill time, realized slippage in bps against the intent's decision price; positive = worse).
     pub slippage_bps: Vec<(Millis, Decimal)>,
+    /// Every fill held to its decision price: the execution-quality report.
+    pub quality: Vec<FillQuality>,
     /// (fill time, notional) of every fill, for the day's notional.
     notional_log: Vec<(Millis, Decimal)>,
     /// Each held token's stop price (from its latest buy intent's stop-loss), for the portfolio heat.
@@ -50,6 +52,7 @@ impl LiveBook {
             fills: 0,
             slippage_bps: Vec::new(),
             notional_log: Vec::new(),
+            quality: Vec::new(),
             stops: BTreeMap::new(),
             marked_at: BTreeMap::new(),
         }
@@ -92,8 +95,20 @@ impl LiveBook {
                 Side::Buy => ratio,
                 Side::Sell => -ratio,
             };
-            self.slippage_bps
-                .push((f.fill_time, (against * Decimal::from(10_000)).round_dp(4)));
+            let bps = (against * Decimal::from(10_000)).round_dp(4);
+            self.slippage_bps.push((f.fill_time, bps));
+            self.quality.push(FillQuality {
+                intent_id: f.intent_id.clone(),
+                venue: f.venue.clone(),
+                token: f.token.clone(),
+                side: f.side,
+                at: to_rfc3339(f.fill_time),
+                decision_price: intent.reference_price,
+                executed_price: f.price,
+                slippage_bps: bps,
+                fee: f.fee,
+                gas: f.gas,
+            });
         }
         if f.status == FillStatus::Filled && f.side == Side::Buy {
             match intent.protection.stop_loss {
@@ -275,6 +290,54 @@ impl LiveBook {
                 .into_iter()
                 .map(|(day, e)| (to_rfc3339(day * 86_400_000)[..10].to_string(), e))
                 .collect(),
+            execution: self.execution(),
+        }
+    }
+}
+
+/// One fill against its intent: what was decided, what was paid, what it cost.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FillQuality {
+    pub intent_id: String,
+    pub venue: String,
+    pub token: String,
+    pub side: Side,
+    pub at: String,
+    pub decision_price: Decimal,
+    pub executed_price: Decimal,
+    /// Against the trader: a buy above or a sell below the decision price is positive.
+    pub slippage_bps: Decimal,
+    pub fee: Decimal,
+    pub gas: Decimal,
+}
+
+/// The fills' slippage against their decision prices, in bps (nearest-rank percentiles).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ExecutionSummary {
+    pub fills: usize,
+    pub slippage_bps_p50: Option<Decimal>,
+    pub slippage_bps_p95: Option<Decimal>,
+    pub slippage_bps_max: Option<Decimal>,
+    pub fees: Decimal,
+    pub gas: Decimal,
+}
+
+fn nearest_rank(sorted: &[Decimal], pct: usize) -> Option<Decimal> {
+    let rank = (sorted.len() * pct).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+impl LiveBook {
+    pub fn execution(&self) -> ExecutionSummary {
+        let mut v: Vec<Decimal> = self.quality.iter().map(|q| q.slippage_bps).collect();
+        v.sort();
+        ExecutionSummary {
+            fills: v.len(),
+            slippage_bps_p50: nearest_rank(&v, 50),
+            slippage_bps_p95: nearest_rank(&v, 95),
+            slippage_bps_max: v.last().copied(),
+            fees: self.fees,
+            gas: self.gas,
         }
     }
 }
@@ -309,6 +372,7 @@ pub struct BookView {
     pub positions: Vec<PositionView>,
     /// (UTC day, last equity of the day): the series the Sharpe is computed on.
     pub daily_equity: Vec<(String, Decimal)>,
+    pub execution: ExecutionSummary,
 }
 
 impl BookView {
@@ -328,6 +392,15 @@ impl BookView {
             self.fills,
             self.round_trips
         );
+        let x = &self.execution;
+        let bps = |v: Option<Decimal>| v.map_or("n/a".into(), |b| b.round_dp(1).to_string());
+        s.push_str(&format!(
+            "  execution: {} fills, slippage vs decision p50 {} p95 {} max {} bps\n",
+            x.fills,
+            bps(x.slippage_bps_p50),
+            bps(x.slippage_bps_p95),
+            bps(x.slippage_bps_max)
+        ));
         for p in &self.positions {
             s.push_str(&format!(
                 "  {} qty {} entry {} mark {} ({}) value {} unrealized {}\n",

@@ -405,6 +405,27 @@ fn the_book_is_what_the_published_fills_add_up_to() {
             "marked to the last ticks: {p}"
         );
     }
+    // the execution-quality report: every fill against its intent's decision price
+    let q: Vec<serde_json::Value> =
+        serde_json::from_str(&run_ok(&["book", "--journal", j, "--fills", "--json"])).unwrap();
+    assert_eq!(q.len(), fills.len());
+    assert_eq!(book["execution"]["fills"], fills.len());
+    let intents: BTreeMap<String, hypeflow::model::OrderIntent> =
+        common::read_jsonl::<hypeflow::model::OrderIntent>(&bt.join("intents.jsonl"))
+            .into_iter()
+            .map(|i| (i.id.clone(), i))
+            .collect();
+    for row in &q {
+        let intent = &intents[row["intent_id"].as_str().unwrap()];
+        assert_eq!(dec(&row["decision_price"]), intent.reference_price);
+        let ratio = dec(&row["executed_price"]) / intent.reference_price - Decimal::ONE;
+        let against = if row["side"] == "buy" { ratio } else { -ratio };
+        assert_eq!(
+            dec(&row["slippage_bps"]),
+            (against * Decimal::from(10_000)).round_dp(4),
+            "{row}"
+        );
+    }
     // and the text form says the same
     let text = run_ok(&["book", "--journal", j]);
     assert!(
