@@ -124,6 +124,10 @@ pub struct Breakers {
     /// No entry in a token whose latest `market.ticks` price is older than this ("" = off).
     #[serde(with = "span::blank_is_none")]
     pub stale_after: Option<Span>,
+    /// On chain: the wallet's balance of a token may differ from the book's by this fraction of the book's
+    /// quantity (dust, rounding) before entries pause and the mismatch is reported.
+    #[serde(deserialize_with = "lenient")]
+    pub wallet_tolerance: Decimal,
 }
 
 impl Default for Breakers {
@@ -131,6 +135,7 @@ impl Default for Breakers {
         Breakers {
             max_consecutive_losses: 5,
             stale_after: Span::parse("5m").ok(),
+            wallet_tolerance: Decimal::new(1, 3),
         }
     }
 }
@@ -221,6 +226,10 @@ impl CapitalConfig {
             || !(-10.0..=10.0).contains(&d.min_sharpe)
         {
             return bad("[demotion] window_trades must be 2 to 10000, min_win_rate in [0, 1], min_sharpe in [-10, 10]".into());
+        }
+        let tol = self.breakers.wallet_tolerance;
+        if tol < Decimal::ZERO || tol >= Decimal::ONE {
+            return bad("[breakers] wallet_tolerance must be in [0, 1)".into());
         }
         if self.breakers.max_consecutive_losses > 1000 {
             return bad("[breakers] max_consecutive_losses must be at most 1000 (0 = off)".into());

@@ -485,6 +485,7 @@ impl Executor<'_> {
             let mut g = Guard::open(c.clone(), &self.journal, self.venue.name(), now_ms())?;
             g.prices = Some(LatestPrices::connect(&self.cfg.brokers, 10_000)?);
             self.guard = Some(g);
+            self.reconcile()?;
         }
         for intent in self.journal.unfinished(&self.cfg.instance)? {
             self.execute(&intent)?;
@@ -495,6 +496,15 @@ impl Executor<'_> {
             self.journal.mark_published(&f.intent_id)?;
             self.stats.republished += 1;
         }
+        Ok(())
+    }
+
+    /// The wallet against the book (on chain; paper has no wallet), at start and after every fill.
+    fn reconcile(&mut self) -> Result<(), ExecutorError> {
+        let (Some(guard), Some(wallet)) = (self.guard.as_mut(), self.venue.holdings()?) else {
+            return Ok(());
+        };
+        guard.reconcile(&wallet, &self.journal, now_ms())?;
         Ok(())
     }
 
@@ -511,6 +521,9 @@ impl Executor<'_> {
             Ok(allowed) => {
                 let f = self.venue.execute(&allowed, &self.journal)?;
                 guard.after_fill(&allowed, &f, &self.journal, now_ms())?;
+                if f.status == FillStatus::Filled {
+                    self.reconcile()?;
+                }
                 Ok(f)
             }
             Err(refused) => self.refuse(intent, refused, now),

@@ -348,6 +348,42 @@ impl Guard {
         })
     }
 
+    /// Compares the wallet with the book; a token whose balances differ by more than the tolerance pauses
+    /// entries (until an operator resumes) and is reported. Returns the mismatches.
+    pub fn reconcile(
+        &mut self,
+        wallet: &std::collections::BTreeMap<String, Decimal>,
+        journal: &Journal,
+        now: Millis,
+    ) -> Result<Vec<String>, JournalError> {
+        let tol = self.cfg.breakers.wallet_tolerance;
+        let mut tokens: std::collections::BTreeSet<String> = wallet.keys().cloned().collect();
+        tokens.extend(self.book.view().positions.into_iter().map(|p| p.token));
+        let mut out = Vec::new();
+        for t in tokens {
+            let (book, chain) = (
+                self.book.held(&t),
+                wallet.get(&t).copied().unwrap_or(Decimal::ZERO),
+            );
+            if (chain - book).abs() > book * tol {
+                out.push(format!("{t}: wallet {chain}, book {book}"));
+            }
+        }
+        if !out.is_empty() && self.state.paused.is_none() {
+            let reason = format!("wallet mismatch: {}", out.join("; "));
+            tracing::error!("ALERT: capital: entries paused: {reason}");
+            self.record(
+                journal,
+                CapitalEvent::Pause {
+                    at: now,
+                    until: None,
+                    reason,
+                },
+            )?;
+        }
+        Ok(out)
+    }
+
     /// When the ladder's record begins: the account book's first point.
     fn start(&self, now: Millis) -> Millis {
         self.book.curve.first().map_or(now, |c| c.0)

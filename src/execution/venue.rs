@@ -72,6 +72,14 @@ pub trait Venue {
     /// Brings the venue's view of the market up to date (prices read, nothing traded).
     fn refresh(&mut self) -> Result<(), VenueError>;
 
+    /// What the account really holds of each traded token, to reconcile the book with; None for a venue with
+    /// no holdings of its own (paper: the book is all there is).
+    fn holdings(
+        &mut self,
+    ) -> Result<Option<std::collections::BTreeMap<String, Decimal>>, VenueError> {
+        Ok(None)
+    }
+
     /// Carries out one claimed intent; the returned fill or refusal is journaled when this returns.
     fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError>;
 }

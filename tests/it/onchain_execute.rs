@@ -139,3 +139,110 @@ fn killed_between_journal_and_broadcast_the_swap_lands_exactly_once() {
         "{got}"
     );
 }
+
+/// The journal says the account holds 100 TKA; the wallet holds none (a transfer out, a lost journal, another
+/// process on the key): at start the executor reports the mismatch and pauses entries, and nothing is sent.
+#[test]
+fn a_wallet_that_disagrees_with_the_book_pauses_entries() {
+    use hypeflow::execution::capital::CapitalEvent;
+    use hypeflow::model::{Fill, FillStatus, OrderIntent, Side};
+    use rust_decimal::Decimal;
+    let m = Market::start();
+    let broker = dev_broker(1);
+    let b = broker.bootstrap.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let venue = dir.path().join("venue.toml");
+    std::fs::write(&venue, m.venue_toml("")).unwrap();
+    let journal = dir.path().join("journal.sqlite");
+    let jp = journal.to_str().unwrap();
+    let ladder = dir.path().join("ladder.toml");
+    let text = common::read(std::path::Path::new("capital/ladder.toml"));
+    std::fs::write(
+        &ladder,
+        text.replacen("stale_after = \"5m\"", "stale_after = \"\"", 1),
+    )
+    .unwrap();
+    common::run_ok(&[
+        "capital",
+        "promote",
+        "--journal",
+        jp,
+        "--to",
+        "micro",
+        "--force",
+        "--reason",
+        "anvil test",
+    ]);
+    let now = chrono::Utc::now().timestamp_millis();
+    {
+        let j = Journal::open(&journal).unwrap();
+        let old: OrderIntent = serde_json::from_value(serde_json::json!({"id": "old-buy", "pipeline_id": "test",
+            "token": "TKA", "side": "buy", "notional": "250", "reference_price": "2.5", "max_slippage_bps": "50",
+            "protection": {}, "reason": "test", "decision_time": now - 3_600_000, "inputs_version": "v"}))
+        .unwrap();
+        assert!(j.claim(&old, "someone", now).unwrap());
+        let f = Fill {
+            intent_id: "old-buy".into(),
+            venue: "uniswap-v3".into(),
+            token: "TKA".into(),
+            side: Side::Buy,
+            quantity: Decimal::from(100),
+            price: Decimal::new(25, 1),
+            fee: Decimal::ZERO,
+            gas: Decimal::ZERO,
+            tx_hash: None,
+            status: FillStatus::Filled,
+            reason: "test".into(),
+            fill_time: now - 3_600_000,
+        };
+        j.record_outcome(&f, now).unwrap();
+        j.mark_published("old-buy").unwrap();
+    }
+    let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let intent = serde_json::json!({"id": "after", "pipeline_id": "test", "token": "TKA", "side": "buy",
+        "notional": "100", "reference_price": "2.5", "max_slippage_bps": "100", "protection": {},
+        "reason": "test", "decision_time": stamp, "inputs_version": "v"});
+    let intents = dir.path().join("intents.jsonl");
+    std::fs::write(&intents, format!("{intent}\n")).unwrap();
+    publish_file(b, "orders.intents", &intents);
+    let nonce = m.nonce(m.trader);
+    let o = bin()
+        .args([
+            "execute",
+            "--venue",
+            "uniswap-v3",
+            "--brokers",
+            b,
+            "--exit-when-idle",
+            "3",
+            "--journal",
+            jp,
+        ])
+        .arg("--venue-config")
+        .arg(&venue)
+        .arg("--capital")
+        .arg(&ladder)
+        .env("HYPEFLOW_PRIVATE_KEY", TRADER_KEY)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ALERT"),
+        "the mismatch is reported"
+    );
+    let events: Vec<CapitalEvent> = Journal::open(&journal).unwrap().capital_events().unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e, CapitalEvent::Pause { reason, .. } if reason.contains("wallet mismatch: TKA: wallet 0, book 100"))),
+        "{events:?}"
+    );
+    let rejects = topic_data(b, "orders.rejects");
+    assert_eq!(rejects.len(), 1);
+    assert!(
+        rejects[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("entries paused"),
+        "{rejects:?}"
+    );
+    assert_eq!(m.nonce(m.trader), nonce, "nothing was sent");
+}

@@ -484,6 +484,25 @@ impl<R: Router> Venue for OnchainVenue<R> {
         Ok(())
     }
 
+    /// `balanceOf` of every allow-listed token, at the chain's head.
+    fn holdings(
+        &mut self,
+    ) -> Result<Option<std::collections::BTreeMap<String, Decimal>>, VenueError> {
+        let a = &self.acct;
+        let mut out = std::collections::BTreeMap::new();
+        for (symbol, token) in &a.tokens {
+            let erc = IERC20::new(*token, &a.provider);
+            let raw =
+                a.rt.block_on(async { erc.balanceOf(a.address).call().await })
+                    .map_err(rpc)?;
+            out.insert(
+                symbol.clone(),
+                from_base_units(raw, a.dec(*token)).unwrap_or_default(),
+            );
+        }
+        Ok(Some(out))
+    }
+
     fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError> {
         self.execute_claimed(intent, journal)
     }
