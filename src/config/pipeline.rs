@@ -308,6 +308,15 @@ pub struct RiskConfig {
         skip_serializing_if = "is_default_lock"
     )]
     pub drawdown_lock: Span,
+    /// Portfolio heat cap: the open positions' and pending entries' loss if every stop is hit, plus the new
+    /// entry's, as a fraction of equity (a position without a stop risks all of it). Left out of the
+    /// fingerprint when it is the default.
+    #[serde(
+        default = "default_max_heat",
+        deserialize_with = "lenient",
+        skip_serializing_if = "is_default_heat"
+    )]
+    pub max_heat: Decimal,
     /// Positions smaller than this notional are not opened.
     #[serde(default = "default_min_notional", deserialize_with = "lenient")]
     pub min_notional: Decimal,
@@ -320,6 +329,12 @@ fn default_cluster_fraction() -> Decimal {
 }
 fn default_drawdown_pause() -> Decimal {
     d("0.1")
+}
+fn default_max_heat() -> Decimal {
+    d("0.06")
+}
+fn is_default_heat(v: &Decimal) -> bool {
+    *v == default_max_heat()
 }
 fn default_drawdown_lock() -> Span {
     literal_span("24h")
@@ -338,6 +353,7 @@ impl Default for RiskConfig {
             max_cluster_fraction: default_cluster_fraction(),
             drawdown_pause: default_drawdown_pause(),
             drawdown_lock: default_drawdown_lock(),
+            max_heat: default_max_heat(),
             min_notional: default_min_notional(),
         }
     }
@@ -599,6 +615,9 @@ impl PipelineConfig {
         let unit = Decimal::ONE;
         if self.sizing.risk_fraction <= Decimal::ZERO || self.sizing.risk_fraction > unit {
             return Err(Invalid("[sizing] risk_fraction must be in (0, 1]".into()));
+        }
+        if self.risk.max_heat <= Decimal::ZERO || self.risk.max_heat > unit {
+            return Err(Invalid("[risk] max_heat must be in (0, 1]".into()));
         }
         if self.sizing.stake <= Decimal::ZERO {
             return Err(Invalid("[sizing] stake must be positive".into()));

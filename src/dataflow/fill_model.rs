@@ -277,6 +277,14 @@ impl FillModel {
         );
     }
 
+    /// The binding stop level resting for a token's position, if any.
+    pub fn stop_of(&self, token: u32) -> Option<Decimal> {
+        self.resting
+            .get(&token)
+            .and_then(Resting::stop_level)
+            .map(|(s, _)| s)
+    }
+
     /// Drops the protective orders of a position that was closed.
     pub fn cancel_resting(&mut self, token: u32) {
         self.resting.remove(&token);

@@ -450,6 +450,14 @@ impl Desk {
             min_notional: risk.min_notional,
         };
         let notional = caps.apply(wanted)?;
+        // what this entry loses if its stop is hit (all of it without a stop), on top of the book's heat
+        let new_risk = match stop_distance {
+            Some(d) if price > Decimal::ZERO => notional * d / price,
+            _ => notional,
+        };
+        if self.heat() + new_risk > risk.max_heat * equity {
+            return Err(Skip::PortfolioHeat);
+        }
         let protection = Protection {
             stop_loss: match (sizing.stop_loss, u.atr) {
                 (Some(f), _) => Some(Distance::Fraction(f)),
@@ -468,6 +476,34 @@ impl Desk {
                 .map(|(m, a)| Distance::Absolute((a * m).round_dp(10))),
         };
         Ok((notional, protection))
+    }
+
+    /// Portfolio heat: (entry - stop) x quantity over the open positions (a position without a resting stop
+    /// risks all of it), and the same for the buys still pending, from their stop at the decision price.
+    fn heat(&self) -> Decimal {
+        let open: Decimal = self
+            .book
+            .positions
+            .iter()
+            .map(|(t, p)| {
+                let stop = self.paper.stop_of(*t).unwrap_or(Decimal::ZERO);
+                (p.entry_price - stop).max(Decimal::ZERO) * p.quantity
+            })
+            .sum();
+        let pending: Decimal = self
+            .paper
+            .pending()
+            .filter(|(_, i)| i.side == Side::Buy)
+            .map(|(_, i)| {
+                let n = i.notional.unwrap_or_default();
+                let r = i.reference_price;
+                match i.protection.stop_loss {
+                    Some(d) if r > Decimal::ZERO => n * (r - d.below(r)).max(Decimal::ZERO) / r,
+                    _ => n,
+                }
+            })
+            .sum();
+        open + pending
     }
 
     /// End of data: close what is open by the configured convention. Positions held at the executor stay

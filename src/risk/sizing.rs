@@ -26,12 +26,14 @@ pub enum Skip {
     ClusterCap,
     InsufficientCash,
     BelowMinNotional,
+    PortfolioHeat,
 }
 
 impl Skip {
     pub fn name(self) -> &'static str {
         match self {
             Skip::DrawdownPause => "drawdown_pause",
+            Skip::PortfolioHeat => "portfolio_heat",
             Skip::MaxOpenPositions => "max_open_positions",
             Skip::NoAtrYet => "no_atr_yet",
             Skip::ClusterCap => "cluster_cap",

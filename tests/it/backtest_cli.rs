@@ -601,3 +601,40 @@ fn replace_line(text: &str, prefix: &str, with: &str) -> String {
     assert!(found, "{prefix}");
     out.join("\n")
 }
+
+/// The portfolio heat cap: the sample pipeline's entries (held to 4000 and to 20% of equity a cluster) each risk
+/// a little over 0.1% of equity to their stops, so a 0.1% cap lets none through, 0.4% some, and no cap all
+/// 29 round trips; the skipped entries are counted by reason.
+#[test]
+fn the_portfolio_heat_cap_bounds_what_every_stop_hit_would_lose() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = read(Path::new("pipelines/influencer_momentum.toml"));
+    let run = |cap: &str| {
+        let pipeline = dir.path().join(format!("heat-{cap}.toml"));
+        std::fs::write(
+            &pipeline,
+            text.replacen("[risk]", &format!("[risk]\nmax_heat = {cap}"), 1),
+        )
+        .unwrap();
+        let out = dir.path().join(format!("out-{cap}"));
+        run_ok(&[
+            "backtest",
+            "--quiet",
+            "--pipeline",
+            pipeline.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let trades = read(&out.join("trades.csv")).lines().count() - 1;
+        (trades, read(&out.join("report.html")))
+    };
+    let (none, report) = run("0.001");
+    assert_eq!(none, 0, "no entry fits a 0.1% cap");
+    assert!(
+        report.contains("portfolio_heat"),
+        "skips are counted by reason"
+    );
+    let (some, _) = run("0.004");
+    let (free, _) = run("1");
+    assert!(some > 0 && some < free, "{some} vs {free}");
+}
