@@ -267,6 +267,12 @@ impl Guard {
                 },
             )?;
         }
+        tracing::debug!(
+            "capital: {} round trips, phase {} since {}",
+            self.book.trades.len(),
+            self.state.phase,
+            self.state.phase_since
+        );
         if let Some(reason) = capital::degraded(&self.cfg, &self.book, &self.state) {
             if self.state.phase > 0 {
                 let from = self.cfg.phases[self.state.phase].name.clone();
@@ -645,5 +651,56 @@ mod tests {
             .unwrap_err()
             .0
             .contains("portfolio heat"));
+    }
+
+    #[test]
+    fn losing_round_trips_step_a_phase_down() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/capital/ladder.toml"))
+                .unwrap()
+                .replacen(
+                    "name = \"micro\"\nvenue = \"uniswap-v3\"",
+                    "name = \"micro\"\nvenue = \"paper\"",
+                    1,
+                )
+                .replacen("window_trades = 20", "window_trades = 2", 1)
+                .replacen(
+                    "max_consecutive_losses = 5",
+                    "max_consecutive_losses = 0",
+                    1,
+                );
+        let cfg = CapitalConfig::parse(&text, "ladder").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        let e = CapitalEvent::Phase {
+            at: 500,
+            from: "paper".into(),
+            phase: "micro".into(),
+            reason: "t".into(),
+            forced: true,
+            figures: vec![],
+        };
+        j.record_capital_event(500, &e).unwrap();
+        let mut g = Guard::open(cfg, &j, "paper", 1_000).unwrap();
+        assert_eq!(g.state.phase, 1);
+        for (n, t) in [(1, 1_000), (2, 2_000)] {
+            let b = g
+                .check(&intent(&format!("b{n}"), Side::Buy, Some(100), None), &j, t)
+                .unwrap()
+                .unwrap();
+            g.after_fill(&b, &fill(&b, 10, 10, t), &j, t).unwrap();
+            let s = g
+                .check(&intent(&format!("s{n}"), Side::Sell, None, Some(10)), &j, t)
+                .unwrap()
+                .unwrap();
+            g.after_fill(&s, &fill(&s, 10, 9, t + 1), &j, t + 1)
+                .unwrap();
+        }
+        assert_eq!(g.state.phase, 0, "stepped down to paper");
+        let events: Vec<CapitalEvent> = j.capital_events().unwrap();
+        assert!(
+            matches!(events.last(), Some(CapitalEvent::Phase { from, phase, forced: false, .. }) if from == "micro" && phase == "paper"),
+            "{events:?}"
+        );
     }
 }

@@ -320,3 +320,128 @@ fn entries_stop_when_the_market_data_is_stale() {
         "{buys:?}"
     );
 }
+
+#[test]
+fn a_degraded_phase_steps_down_by_itself() {
+    use hypeflow::execution::capital::CapitalEvent;
+    use hypeflow::execution::journal::Journal;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = dev_broker(2);
+    let b = broker.bootstrap.as_str();
+    // the sample's ticks moved to end ten minutes from now, so the paper fills (at each token's latest tick's
+    // time) fall inside the phase begun below
+    let text = common::read(&common::sample("ticks.jsonl"));
+    let times = |l: &str| -> chrono::DateTime<chrono::Utc> {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        v["event_time"].as_str().unwrap().parse().unwrap()
+    };
+    let last = text.lines().map(times).max().unwrap();
+    let shift = chrono::Utc::now() + chrono::Duration::seconds(600) - last;
+    let moved: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let t = times(l) + shift;
+            v["event_time"] = t
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                .into();
+            v.to_string()
+        })
+        .collect();
+    let ticks = dir.path().join("ticks.jsonl");
+    std::fs::write(&ticks, moved.join("\n") + "\n").unwrap();
+    run_ok(&[
+        "publish",
+        "--brokers",
+        b,
+        "--topic",
+        "market.ticks",
+        ticks.to_str().unwrap(),
+    ]);
+    let bt = dir.path().join("bt");
+    run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
+    run_ok(&[
+        "publish",
+        "--brokers",
+        b,
+        "--topic",
+        "orders.intents",
+        bt.join("intents.jsonl").to_str().unwrap(),
+    ]);
+    // a second paper phase to step down from; every round trip here loses its fees, so two of them have a
+    // win rate of 0, under the 0.40 floor
+    let cap = ladder(
+        dir.path(),
+        &[
+            ("name = \"micro\"\nvenue = \"uniswap-v3\"", "name = \"micro\"\nvenue = \"paper\""),
+            ("window_trades = 20", "window_trades = 2"),
+            ("max_consecutive_losses = 5", "max_consecutive_losses = 0"),
+            ("max_drawdown = \"0.10\"", "max_drawdown = \"0.5\""),
+            ("max_heat = \"0.06\"", "max_heat = \"1\""),
+            ("max_position = \"500\"\nmax_notional_per_day = \"2000\"\nmax_exposure = \"1500\"", "max_position = \"5000\"\nmax_notional_per_day = \"1000000\"\nmax_exposure = \"1000000\""),
+        ],
+    );
+    let j = dir.path().join("j.sqlite");
+    let jp = j.to_str().unwrap();
+    run_ok(&[
+        "capital",
+        "promote",
+        "--capital",
+        &cap,
+        "--journal",
+        jp,
+        "--to",
+        "micro",
+        "--force",
+        "--reason",
+        "test",
+    ]);
+    run_ok(&[
+        "execute",
+        "--brokers",
+        b,
+        "--journal",
+        jp,
+        "--capital",
+        &cap,
+        "--exit-when-idle",
+        "4",
+    ]);
+    let events: Vec<CapitalEvent> = Journal::open(&j).unwrap().capital_events().unwrap();
+    let down = events.iter().find_map(|e| match e {
+        CapitalEvent::Phase {
+            from,
+            phase,
+            reason,
+            forced: false,
+            ..
+        } if from == "micro" => Some((phase.clone(), reason.clone())),
+        _ => None,
+    });
+    let (to, why) = down.unwrap_or_else(|| {
+        let fills: Vec<String> = topic_data(b, "orders.fills")
+            .iter()
+            .map(|f| format!("{} {} {}", f["side"], f["token"], f["fill_time"]))
+            .collect();
+        panic!(
+            "no step down: {events:?}\nfills {fills:?}\nrejects {:?}",
+            reasons(b)
+        )
+    });
+    assert_eq!(to, "paper");
+    assert!(
+        why.contains("win rate 0.000 over the last 2 trades is under 0.4"),
+        "{why}"
+    );
+    let s: serde_json::Value = serde_json::from_str(&run_ok(&[
+        "capital",
+        "status",
+        "--capital",
+        &cap,
+        "--journal",
+        jp,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(s["phase"]["name"], "paper");
+}
