@@ -711,7 +711,7 @@ fn book_cmd(a: BookArgs) -> Result<()> {
             for q in &b.quality {
                 println!(
                     "{} {:<5} {:<5} {:<18} {:<18} {:>12} {:<11} {}",
-                    q.at,
+                    hypeflow::model::time::to_rfc3339(q.at),
                     q.token,
                     q.side.as_str(),
                     q.decision_price.round_dp(10),

@@ -112,14 +112,9 @@ fn status(at: &Where, json: bool, now: i64) -> Result<()> {
         dd * rust_decimal::Decimal::from(100)
     );
     let x = book.execution();
-    let bps =
-        |v: Option<rust_decimal::Decimal>| v.map_or("n/a".into(), |b| b.round_dp(1).to_string());
     println!(
-        "execution: {} fills, slippage vs decision p50 {} p95 {} max {} bps; fees {} gas {}",
-        x.fills,
-        bps(x.slippage_bps_p50),
-        bps(x.slippage_bps_p95),
-        bps(x.slippage_bps_max),
+        "execution: {}; fees {} gas {}",
+        x.render(),
         x.fees.round_dp(4),
         x.gas.round_dp(4)
     );

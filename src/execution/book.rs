@@ -26,8 +26,6 @@ pub struct LiveBook {
     pub fees: Decimal,
     pub gas: Decimal,
     pub fills: u64,
-    /// (fill time, realized slippage in bps against the intent's decision price; positive = worse).
-    pub slippage_bps: Vec<(Millis, Decimal)>,
     /// Every fill held to its decision price: the execution-quality report.
     pub quality: Vec<FillQuality>,
     /// (fill time, notional) of every fill, for the day's notional.
@@ -50,7 +48,6 @@ impl LiveBook {
             fees: Decimal::ZERO,
             gas: Decimal::ZERO,
             fills: 0,
-            slippage_bps: Vec::new(),
             notional_log: Vec::new(),
             quality: Vec::new(),
             stops: BTreeMap::new(),
@@ -96,13 +93,12 @@ impl LiveBook {
                 Side::Sell => -ratio,
             };
             let bps = (against * Decimal::from(10_000)).round_dp(4);
-            self.slippage_bps.push((f.fill_time, bps));
             self.quality.push(FillQuality {
                 intent_id: f.intent_id.clone(),
                 venue: f.venue.clone(),
                 token: f.token.clone(),
                 side: f.side,
-                at: to_rfc3339(f.fill_time),
+                at: f.fill_time,
                 decision_price: intent.reference_price,
                 executed_price: f.price,
                 slippage_bps: bps,
@@ -302,7 +298,8 @@ pub struct FillQuality {
     pub venue: String,
     pub token: String,
     pub side: Side,
-    pub at: String,
+    #[serde(with = "crate::model::time::rfc3339")]
+    pub at: Millis,
     pub decision_price: Decimal,
     pub executed_price: Decimal,
     /// Against the trader: a buy above or a sell below the decision price is positive.
@@ -322,9 +319,24 @@ pub struct ExecutionSummary {
     pub gas: Decimal,
 }
 
-fn nearest_rank(sorted: &[Decimal], pct: usize) -> Option<Decimal> {
+/// The nearest-rank `pct` percentile of sorted values (None when there are none).
+pub fn nearest_rank(sorted: &[Decimal], pct: usize) -> Option<Decimal> {
     let rank = (sorted.len() * pct).div_ceil(100).max(1);
     sorted.get(rank - 1).copied()
+}
+
+impl ExecutionSummary {
+    /// "N fills, slippage vs decision p50 .. p95 .. max .. bps", as the book and the ladder's status print it.
+    pub fn render(&self) -> String {
+        let bps = |v: Option<Decimal>| v.map_or("n/a".into(), |b| b.round_dp(1).to_string());
+        format!(
+            "{} fills, slippage vs decision p50 {} p95 {} max {} bps",
+            self.fills,
+            bps(self.slippage_bps_p50),
+            bps(self.slippage_bps_p95),
+            bps(self.slippage_bps_max)
+        )
+    }
 }
 
 impl LiveBook {
@@ -392,15 +404,7 @@ impl BookView {
             self.fills,
             self.round_trips
         );
-        let x = &self.execution;
-        let bps = |v: Option<Decimal>| v.map_or("n/a".into(), |b| b.round_dp(1).to_string());
-        s.push_str(&format!(
-            "  execution: {} fills, slippage vs decision p50 {} p95 {} max {} bps\n",
-            x.fills,
-            bps(x.slippage_bps_p50),
-            bps(x.slippage_bps_p95),
-            bps(x.slippage_bps_max)
-        ));
+        s.push_str(&format!("  execution: {}\n", self.execution.render()));
         for p in &self.positions {
             s.push_str(&format!(
                 "  {} qty {} entry {} mark {} ({}) value {} unrealized {}\n",

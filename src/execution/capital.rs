@@ -474,10 +474,10 @@ fn judge(cfg: &CapitalConfig, book: &LiveBook, state: &LadderState, at: Millis) 
     ];
     if cfg.phases[state.phase].venue != PhaseVenue::Paper {
         let p95 = percentile_95(
-            book.slippage_bps
+            book.quality
                 .iter()
-                .filter(|(t, _)| *t >= since && *t <= at)
-                .map(|(_, b)| *b)
+                .filter(|q| q.at >= since && q.at <= at)
+                .map(|q| q.slippage_bps)
                 .collect(),
         );
         let limit = g.max_slippage_p95_bps;
@@ -503,12 +503,8 @@ fn gate(name: &str, figure: Option<f64>, threshold: f64, pass: bool) -> GateResu
 
 /// The nearest-rank 95th percentile.
 fn percentile_95(mut v: Vec<Decimal>) -> Option<Decimal> {
-    if v.is_empty() {
-        return None;
-    }
     v.sort();
-    let rank = (v.len() * 95).div_ceil(100).max(1);
-    v.get(rank - 1).copied()
+    super::book::nearest_rank(&v, 95)
 }
 
 /// Whether the last `window_trades` round trips of the phase have fallen below the demotion floors; the
@@ -850,7 +846,7 @@ mod tests {
             &fill(Side::Sell, 1, Decimal::from(99), 2),
         );
         assert_eq!(
-            b.slippage_bps.iter().map(|s| s.1).collect::<Vec<_>>(),
+            b.quality.iter().map(|q| q.slippage_bps).collect::<Vec<_>>(),
             vec![Decimal::from(100), Decimal::from(100)]
         );
         let v: Vec<Decimal> = (1..=100).map(Decimal::from).collect();

@@ -49,6 +49,11 @@ pub fn intent_in_range(intent: &OrderIntent, now: Millis) -> Result<(), Refused>
         }
         _ => {}
     }
+    not_from_the_future(intent, now)
+}
+
+/// Refuses an intent decided more than the clock skew after `now`.
+pub fn not_from_the_future(intent: &OrderIntent, now: Millis) -> Result<(), Refused> {
     if intent.decision_time > now + MAX_CLOCK_SKEW_MS {
         return Err(Refused(format!(
             "intent decided {} s in the future: the deciding clock and this one disagree; fix the clocks",
@@ -297,8 +302,7 @@ impl Guard {
 
     /// Ends a lock that has run out, and pauses when the drawdown from the peak has reached the limit.
     fn refresh(&mut self, journal: &Journal, now: Millis) -> Result<(), JournalError> {
-        let events: Vec<CapitalEvent> = journal.capital_events()?;
-        self.state = LadderState::from_events(&self.cfg, &events, self.start(now), now);
+        self.reload(journal, now)?;
         if self.state.paused.is_some() {
             return Ok(());
         }
@@ -397,9 +401,7 @@ impl Guard {
 
     fn record(&mut self, journal: &Journal, e: CapitalEvent) -> Result<(), JournalError> {
         journal.record_capital_event(e.at(), &e)?;
-        let events: Vec<CapitalEvent> = journal.capital_events()?;
-        self.state = LadderState::from_events(&self.cfg, &events, self.start(e.at()), e.at());
-        Ok(())
+        self.reload(journal, e.at())
     }
 }
 

@@ -4,27 +4,7 @@
 
 use crate::common;
 
-use common::{bin, dev_broker, run_ok, topic_data};
-
-/// The shipped ladder with `edits` applied (each a (from, to) replacement that must match).
-/// The sample's ticks are from 2025, so the stale-data breaker is off unless a test asks for it.
-fn ladder(dir: &std::path::Path, edits: &[(&str, &str)]) -> String {
-    let mut text =
-        common::read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("capital/ladder.toml"));
-    if !edits
-        .iter()
-        .any(|(from, _)| from.starts_with("stale_after"))
-    {
-        text = text.replacen("stale_after = \"5m\"", "stale_after = \"\"", 1);
-    }
-    for (from, to) in edits {
-        assert!(text.contains(from), "{from}");
-        text = text.replacen(from, to, 1);
-    }
-    let p = dir.join("ladder.toml");
-    std::fs::write(&p, text).unwrap();
-    p.to_str().unwrap().to_string()
-}
+use common::{bin, dev_broker, ladder, run_ok, topic_data};
 
 /// A broker with the sample's ticks and its backtest's intents on it.
 fn market(dir: &std::path::Path) -> (common::Broker, usize) {

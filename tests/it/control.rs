@@ -102,13 +102,7 @@ fn signed_commands_pause_resume_flatten_and_kill_a_running_executor() {
     let journal = dir.path().join("j.sqlite");
     let jp = journal.to_str().unwrap();
     // the sample's ticks are from 2025: the stale-data breaker is off here
-    let ladder = dir.path().join("ladder.toml");
-    let text = common::read(std::path::Path::new("capital/ladder.toml"));
-    std::fs::write(
-        &ladder,
-        text.replacen("stale_after = \"5m\"", "stale_after = \"\"", 1),
-    )
-    .unwrap();
+    let ladder = common::ladder(dir.path(), &[]);
     let _exec = Running(
         bin()
             .args([

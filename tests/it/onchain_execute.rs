@@ -35,13 +35,7 @@ fn killed_between_journal_and_broadcast_the_swap_lands_exactly_once() {
     // on chain the executor runs under the capital ladder, in an on-chain phase (forced here: no record yet)
     let jp = journal.to_str().unwrap();
     // no market.ticks for the devnet token: the stale-data breaker is off here
-    let ladder = dir.path().join("ladder.toml");
-    let text = common::read(std::path::Path::new("capital/ladder.toml"));
-    std::fs::write(
-        &ladder,
-        text.replacen("stale_after = \"5m\"", "stale_after = \"\"", 1),
-    )
-    .unwrap();
+    let ladder = common::ladder(dir.path(), &[]);
     common::run_ok(&[
         "capital",
         "promote",
@@ -155,13 +149,7 @@ fn a_wallet_that_disagrees_with_the_book_pauses_entries() {
     std::fs::write(&venue, m.venue_toml("")).unwrap();
     let journal = dir.path().join("journal.sqlite");
     let jp = journal.to_str().unwrap();
-    let ladder = dir.path().join("ladder.toml");
-    let text = common::read(std::path::Path::new("capital/ladder.toml"));
-    std::fs::write(
-        &ladder,
-        text.replacen("stale_after = \"5m\"", "stale_after = \"\"", 1),
-    )
-    .unwrap();
+    let ladder = common::ladder(dir.path(), &[]);
     common::run_ok(&[
         "capital",
         "promote",

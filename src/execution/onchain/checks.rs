@@ -3,7 +3,7 @@
 //! to `orders.rejects`; nothing is signed.
 
 use super::config::Limits;
-use crate::execution::guard::MAX_CLOCK_SKEW_MS;
+use crate::execution::guard::not_from_the_future;
 use crate::execution::venue::Refused;
 use crate::model::{Fill, FillStatus, OrderIntent, Side};
 use rust_decimal::Decimal;
@@ -87,12 +87,7 @@ pub fn pre_trade(
             )));
         }
     }
-    if intent.decision_time > now_ms + MAX_CLOCK_SKEW_MS {
-        return Err(Refused(format!(
-            "intent decided {} s in the future: the deciding clock and this one disagree; fix the clocks",
-            (intent.decision_time - now_ms) / 1000
-        )));
-    }
+    not_from_the_future(intent, now_ms)?;
     let age_s = (now_ms - intent.decision_time) / 1000;
     if age_s > limits.max_intent_age_s as i64 {
         return Err(Refused(format!(
@@ -298,7 +293,10 @@ mod tests {
                 now,
             )
         };
-        assert!(at(now + MAX_CLOCK_SKEW_MS).is_ok(), "within the skew");
+        assert!(
+            at(now + crate::execution::guard::MAX_CLOCK_SKEW_MS).is_ok(),
+            "within the skew"
+        );
         let r = pre_trade(
             &intent(Side::Buy, now + 60_000),
             Decimal::ONE,

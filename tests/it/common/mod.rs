@@ -328,3 +328,24 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(p: &Path) -> Vec<T> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", p.display())))
         .collect()
 }
+
+/// The shipped ladder with `edits` applied (each a (from, to) replacement that must match).
+/// The stale-data breaker is off unless a test asks for it: the sample's ticks are from 2025, and the devnet's
+/// tokens have none.
+pub fn ladder(dir: &std::path::Path, edits: &[(&str, &str)]) -> String {
+    let mut text =
+        read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("capital/ladder.toml"));
+    if !edits
+        .iter()
+        .any(|(from, _)| from.starts_with("stale_after"))
+    {
+        text = text.replacen("stale_after = \"5m\"", "stale_after = \"\"", 1);
+    }
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replacen(from, to, 1);
+    }
+    let p = dir.join("ladder.toml");
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
