@@ -166,6 +166,58 @@ fn simulation_catches_an_unmeetable_minimum_and_a_past_deadline_without_sending(
 }
 
 #[test]
+fn a_swap_is_simulated_as_approved_before_any_approval_is_sent() {
+    use hypeflow::execution::onchain::preflight::simulate_as_approved;
+    let m = Market::start();
+    let v = venue(&m, "");
+    let amount = U256::from(10u64) * U256::from(10u64).pow(U256::from(18u8));
+    let nonce = m.nonce(m.trader);
+    let p = v
+        .prepare(m.usd, m.tka, amount, Decimal::from(50), None, None)
+        .unwrap();
+    // unapproved, the swap itself reverts; run as if approved, it passes
+    assert!(v.acct.simulate(&p.tx).is_err(), "no allowance yet");
+    simulate_as_approved(&v.acct, &p.tx, m.usd, amount).unwrap();
+    let too_much = v
+        .prepare(
+            m.usd,
+            m.tka,
+            amount,
+            Decimal::from(50),
+            None,
+            Some(p.quoted_out + U256::from(1u8)),
+        )
+        .unwrap();
+    let e = simulate_as_approved(&v.acct, &too_much.tx, m.usd, amount).unwrap_err();
+    assert!(e.0.contains("Too little received"), "{e}");
+    let past = v
+        .prepare(
+            m.usd,
+            m.tka,
+            amount,
+            Decimal::from(50),
+            Some(p.deadline - 300),
+            None,
+        )
+        .unwrap();
+    let e = simulate_as_approved(&v.acct, &past.tx, m.usd, amount).unwrap_err();
+    assert!(e.0.contains("Transaction too old"), "{e}");
+    assert_eq!(m.nonce(m.trader), nonce, "no approval went out");
+    assert!(
+        !v.acct
+            .allowance_covers(&hypeflow::execution::onchain::swap::Plan {
+                token_in: m.usd,
+                token_out: m.tka,
+                amount_in: U256::from(1u8),
+                notional: Decimal::ONE,
+                slippage_bps: Decimal::ZERO,
+            })
+            .unwrap(),
+        "the router holds no allowance"
+    );
+}
+
+#[test]
 fn the_kill_switch_limits_allow_list_and_price_drift_refuse_before_signing() {
     let m = Market::start();
     let dir = tempfile::tempdir().unwrap();

@@ -339,6 +339,16 @@ impl Account {
         }
     }
 
+    /// Whether the router may already spend what the plan sends.
+    pub fn allowance_covers(&self, plan: &super::swap::Plan) -> Result<bool, VenueError> {
+        let erc = IERC20::new(plan.token_in, &self.provider);
+        let current = self
+            .rt
+            .block_on(async { erc.allowance(self.address, self.router).call().await })
+            .map_err(rpc)?;
+        Ok(current >= plan.amount_in)
+    }
+
     /// Allowance for the router of exactly what this trade needs (reset to zero first if some is left, as
     /// USDT-like tokens require).
     pub fn ensure_allowance(&self, token: Address, amount: U256) -> Result<(), Refused> {

@@ -6,6 +6,7 @@ pub mod account;
 pub mod checks;
 pub mod config;
 pub mod oneinch;
+pub mod preflight;
 pub mod signer;
 pub mod swap;
 pub mod token_safety;

@@ -6,6 +6,7 @@
 
 use super::account::{now_ms, rpc, Account};
 use super::checks::{pre_trade, DayBook};
+use super::preflight::simulate_as_approved;
 use super::units::{from_base_units, to_base_units};
 use crate::chain::contracts::IERC20;
 use crate::execution::journal::{Journal, State, TxRow, TxState};
@@ -185,8 +186,14 @@ impl<R: Router> OnchainVenue<R> {
                 return Ok(Err(e));
             }
         }
-        // the approval only once the trade is known to be worth making (none for the native coin)
-        if !self.acct.native_in(plan.token_in) {
+        // the approval only once the trade is known to be worth making and the swap, run as if approved,
+        // passes (none for the native coin)
+        if !self.acct.native_in(plan.token_in) && !self.acct.allowance_covers(&plan)? {
+            if let Err(e) =
+                simulate_as_approved(&self.acct, &prepared.tx, plan.token_in, plan.amount_in)
+            {
+                return Ok(Err(e));
+            }
             if let Err(e) = self.acct.ensure_allowance(plan.token_in, plan.amount_in) {
                 return Ok(Err(e));
             }
