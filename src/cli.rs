@@ -121,6 +121,10 @@ struct RunArgs {
     /// backtest fill model (the run then equals `replay` record for record)
     #[arg(long, value_enum, default_value = "fills")]
     positions: PositionsArg,
+    /// The executor's capital ladder: with --positions fills, entries are sized from its starting capital plus
+    /// the fills (the executor's live book of this pipeline) instead of [backtest] initial_equity
+    #[arg(long)]
+    capital: Option<PathBuf>,
     /// How long a fetch waits at the broker for new records (librdkafka's fetch.wait.max.ms). Apache Kafka
     /// answers as soon as records arrive; the dev-broker holds an empty fetch this long, so against it this
     /// adds up to that much to every decision (2 is a fair setting there, at more idle fetches)
@@ -873,7 +877,16 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
 }
 
 fn run_cmd(a: RunArgs) -> Result<()> {
-    let (cfg, _, _) = load_pipeline(&a.pipeline)?;
+    let (mut cfg, _, _) = load_pipeline(&a.pipeline)?;
+    if let Some(path) = &a.capital {
+        if matches!(a.positions, PositionsArg::Model) {
+            bail!("--capital sizes from the executor's fills: it needs --positions fills (with --positions model the run is the backtest's, from [backtest] initial_equity)");
+        }
+        let ladder = capital::load_config(path)?;
+        // part of the fingerprint, as every input of a decision is: intents sized from another equity are
+        // other intents
+        cfg.backtest.initial_equity = ladder.starting_capital;
+    }
     let from_ms = optional_time(a.from.as_deref())?;
     let stats = hypeflow::kafka::run::run_live(hypeflow::kafka::run::RunRequest {
         cfg,

@@ -82,6 +82,14 @@ impl Anvil {
     }
 }
 
+impl Anvil {
+    /// Stops the node now (its URL then refuses connections, as a node that went down does).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Anvil {
     fn drop(&mut self) {
         let _ = self.child.kill();

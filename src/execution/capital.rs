@@ -128,6 +128,11 @@ pub struct Breakers {
     /// quantity (dust, rounding) before entries pause and the mismatch is reported.
     #[serde(deserialize_with = "lenient")]
     pub wallet_tolerance: Decimal,
+    /// This many venue failures (the node or RPC unreachable, market data that cannot be read) within
+    /// `venue_error_window` hold entries for `venue_error_cooldown` (0 = off).
+    pub max_venue_errors: u32,
+    pub venue_error_window: Span,
+    pub venue_error_cooldown: Span,
 }
 
 impl Default for Breakers {
@@ -136,6 +141,9 @@ impl Default for Breakers {
             max_consecutive_losses: 5,
             stale_after: Span::parse("5m").ok(),
             wallet_tolerance: Decimal::new(1, 3),
+            max_venue_errors: 3,
+            venue_error_window: Span::parse("10m").expect("a valid span"),
+            venue_error_cooldown: Span::parse("15m").expect("a valid span"),
         }
     }
 }
@@ -231,6 +239,13 @@ impl CapitalConfig {
         if tol < Decimal::ZERO || tol >= Decimal::ONE {
             return bad("[breakers] wallet_tolerance must be in [0, 1)".into());
         }
+        let b = &self.breakers;
+        if b.max_venue_errors > 1000
+            || b.venue_error_window.ms() > 7 * 86_400_000
+            || b.venue_error_cooldown.ms() > 7 * 86_400_000
+        {
+            return bad("[breakers] max_venue_errors must be at most 1000 (0 = off), venue_error_window and venue_error_cooldown at most 7d".into());
+        }
         if self.breakers.max_consecutive_losses > 1000 {
             return bad("[breakers] max_consecutive_losses must be at most 1000 (0 = off)".into());
         }
@@ -270,11 +285,15 @@ pub enum CapitalEvent {
         forced: bool,
         figures: Vec<GateResult>,
     },
-    /// New entries stop until `until` (None: until a resume).
+    /// New entries stop until `until` (None: until a resume). `keep_baseline` for a hold that is the venue's
+    /// doing, not the record's (venue errors, a wallet short of gas): when it ends, the drawdown is still
+    /// measured from the old peak.
     Pause {
         at: Millis,
         until: Option<Millis>,
         reason: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keep_baseline: bool,
     },
     Resume {
         at: Millis,
@@ -321,6 +340,8 @@ pub struct LadderState {
     pub baseline: Millis,
     /// Killed by an operator at this time: nothing trades until a resume.
     pub killed: Option<Millis>,
+    /// Why the pause in force was made.
+    pub pause_reason: String,
 }
 
 impl LadderState {
@@ -336,7 +357,9 @@ impl LadderState {
             paused: None,
             baseline: start,
             killed: None,
+            pause_reason: String::new(),
         };
+        let mut rebase = true;
         for e in events {
             match e {
                 CapitalEvent::Phase { at, phase, .. } => {
@@ -345,7 +368,16 @@ impl LadderState {
                     s.paused = None;
                     s.baseline = *at;
                 }
-                CapitalEvent::Pause { at, until, .. } => s.paused = Some((*at, *until)),
+                CapitalEvent::Pause {
+                    at,
+                    until,
+                    keep_baseline,
+                    reason,
+                } => {
+                    s.paused = Some((*at, *until));
+                    s.pause_reason = reason.clone();
+                    rebase = !keep_baseline;
+                }
                 CapitalEvent::Resume { at, .. } => {
                     s.paused = None;
                     s.killed = None;
@@ -358,7 +390,9 @@ impl LadderState {
         if let Some((_, Some(until))) = s.paused {
             if until <= now {
                 s.paused = None;
-                s.baseline = until;
+                if rebase {
+                    s.baseline = until;
+                }
             }
         }
         s
@@ -795,6 +829,7 @@ mod tests {
                 at: 10,
                 until: Some(10 + DAY),
                 reason: "dd".into(),
+                keep_baseline: false,
             },
         ];
         let s = LadderState::from_events(&c, &ev, 0, 20);
@@ -805,11 +840,19 @@ mod tests {
         // the lock runs out: no pause, and the drawdown is measured from then
         let s = LadderState::from_events(&c, &ev, 0, 10 + DAY);
         assert_eq!((s.paused, s.baseline), (None, 10 + DAY));
+        // a hold that was the venue's doing ends without a new baseline
+        let mut held = ev.clone();
+        if let CapitalEvent::Pause { keep_baseline, .. } = &mut held[1] {
+            *keep_baseline = true;
+        }
+        let s = LadderState::from_events(&c, &held, 0, 10 + DAY);
+        assert_eq!((s.paused, s.baseline), (None, 5), "from the phase's start");
         let mut ev2 = ev.clone();
         ev2[1] = CapitalEvent::Pause {
             at: 10,
             until: None,
             reason: "dd".into(),
+            keep_baseline: false,
         };
         assert!(
             LadderState::from_events(&c, &ev2, 0, 100 * DAY)

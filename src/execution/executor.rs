@@ -190,8 +190,16 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
         .map_err(kafka(&cfg.brokers))?;
     let mut control = ControlIn::subscribe(cfg)?;
     let mut idle = IdleClock::new();
+    let mut last_reconcile = Instant::now();
     loop {
-        ex.venue.refresh()?;
+        if let Err(e) = ex.venue.refresh() {
+            ex.venue_failed(e, None)?;
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        if last_reconcile.elapsed() >= RECONCILE_EVERY {
+            last_reconcile = Instant::now();
+            ex.reconcile_or_count()?;
+        }
         idle.watch_assignment(&consumer);
         if let Some(c) = control.as_mut() {
             if ex.obey_control(c)? {
@@ -224,6 +232,10 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
     ex.publisher.finish()?;
     Ok(ex.stats)
 }
+
+/// How often the wallet is reconciled with the book besides at start and after every fill (a transfer or a
+/// second process on the key shows up within this, even when nothing trades).
+const RECONCILE_EVERY: Duration = Duration::from_secs(300);
 
 /// When the executor has been idle long enough to stop: the clock starts once the group has given it
 /// partitions (joining takes seconds), or after 30 s.
@@ -375,6 +387,7 @@ impl Executor<'_> {
                         at: now,
                         until: None,
                         reason,
+                        keep_baseline: false,
                     },
                 )?;
                 reply(true, "entries paused until a resume".into())
@@ -418,6 +431,7 @@ impl Executor<'_> {
                             at: now,
                             until: None,
                             reason: why,
+                            keep_baseline: false,
                         },
                     )?;
                     reply(
@@ -499,6 +513,56 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// A venue failure: a journal failure stops the executor; one that leaves a signed transaction of
+    /// `intent` behind stops it too (only recovery at the next start may settle it); anything else is counted
+    /// by the error-rate breaker and the executor goes on.
+    fn venue_failed(
+        &mut self,
+        e: VenueError,
+        intent: Option<&OrderIntent>,
+    ) -> Result<String, ExecutorError> {
+        if let VenueError::Journal(_) = e {
+            return Err(ExecutorError::Venue(e));
+        }
+        if let Some(i) = intent {
+            if !self.journal.txs_of(&i.id)?.is_empty() {
+                return Err(ExecutorError::Venue(VenueError::Rpc(format!(
+                    "intent {} has a signed transaction and the venue failed ({e}); restart the executor to settle it from the journal",
+                    i.id
+                ))));
+            }
+        }
+        let what = e.to_string();
+        tracing::warn!("venue {}: {what}", self.venue.name());
+        if let Some(g) = self.guard.as_mut() {
+            g.venue_error(&what, &self.journal, now_ms())?;
+        }
+        Ok(what)
+    }
+
+    /// The venue's outcome for an intent; a failure before anything was signed becomes a refusal.
+    fn on_venue(&mut self, intent: &OrderIntent, now: i64) -> Result<Fill, ExecutorError> {
+        match self.venue.execute(intent, &self.journal) {
+            Ok(f) => Ok(f),
+            Err(e) => {
+                let what = self.venue_failed(e, Some(intent))?;
+                self.refuse(
+                    intent,
+                    Refused(format!("venue unavailable, not traded: {what}")),
+                    now,
+                )
+            }
+        }
+    }
+
+    /// Reconciles; a venue that cannot be read for it is a venue failure, counted, not a stop.
+    fn reconcile_or_count(&mut self) -> Result<(), ExecutorError> {
+        match self.reconcile() {
+            Err(ExecutorError::Venue(e)) => self.venue_failed(e, None).map(|_| ()),
+            other => other,
+        }
+    }
+
     /// The wallet against the book (on chain; paper has no wallet), at start and after every fill.
     fn reconcile(&mut self) -> Result<(), ExecutorError> {
         let (Some(guard), Some(wallet)) = (self.guard.as_mut(), self.venue.holdings()?) else {
@@ -515,14 +579,15 @@ impl Executor<'_> {
             return self.refuse(intent, refused, now);
         }
         let Some(guard) = self.guard.as_mut() else {
-            return Ok(self.venue.execute(intent, &self.journal)?);
+            return self.on_venue(intent, now);
         };
         match guard.check(intent, &self.journal, now)? {
             Ok(allowed) => {
-                let f = self.venue.execute(&allowed, &self.journal)?;
+                let f = self.on_venue(&allowed, now)?;
+                let guard = self.guard.as_mut().expect("checked above");
                 guard.after_fill(&allowed, &f, &self.journal, now_ms())?;
                 if f.status == FillStatus::Filled {
-                    self.reconcile()?;
+                    self.reconcile_or_count()?;
                 }
                 Ok(f)
             }

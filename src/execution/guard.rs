@@ -7,7 +7,7 @@ use super::book::LiveBook;
 use super::capital::{self, CapitalConfig, CapitalEvent, LadderState};
 use super::journal::{Journal, JournalError};
 use super::prices::LatestPrices;
-use super::venue::Refused;
+use super::venue::{Refused, Wallet};
 use crate::model::time::{to_rfc3339, Millis};
 use crate::model::{Fill, OrderIntent, Side};
 use rust_decimal::Decimal;
@@ -72,6 +72,8 @@ pub struct Guard {
     /// `market.ticks`: marks for the book and the stale-data breaker (None in library use without a broker:
     /// then the book marks at fill prices and the breaker cannot judge).
     pub prices: Option<LatestPrices>,
+    /// When the venue failed recently, for the error-rate breaker.
+    venue_errors: Vec<Millis>,
 }
 
 impl Guard {
@@ -96,6 +98,7 @@ impl Guard {
             state,
             venue: venue.into(),
             prices: None,
+            venue_errors: Vec::new(),
         })
     }
 
@@ -152,7 +155,7 @@ impl Guard {
         }
         Ok(match intent.side {
             Side::Sell => self.check_sell(intent),
-            Side::Buy => self.check_buy(intent, now).map(|()| intent.clone()),
+            Side::Buy => self.check_buy(intent, now),
         })
     }
 
@@ -173,7 +176,7 @@ impl Guard {
         Ok(out)
     }
 
-    fn check_buy(&self, intent: &OrderIntent, now: Millis) -> Result<(), Refused> {
+    fn check_buy(&self, intent: &OrderIntent, now: Millis) -> Result<OrderIntent, Refused> {
         let phase = &self.cfg.phases[self.state.phase];
         if let Some((since, until)) = self.state.paused {
             let till = until.map_or(
@@ -181,8 +184,9 @@ impl Guard {
                 to_rfc3339,
             );
             return Err(Refused(format!(
-                "entries paused since {}: drawdown protection; until {till}",
-                to_rfc3339(since)
+                "entries paused since {} ({}); until {till}",
+                to_rfc3339(since),
+                self.state.pause_reason
             )));
         }
         if phase.venue.as_str() != self.venue {
@@ -194,29 +198,11 @@ impl Guard {
             )));
         }
         self.check_fresh(&intent.token, now)?;
-        let notional = intent
+        let out = self.within_phase_caps(intent, now)?;
+        let notional = out
             .notional
-            .or_else(|| intent.quantity.map(|q| q * intent.reference_price))
+            .or_else(|| out.quantity.map(|q| q * out.reference_price))
             .unwrap_or(Decimal::ZERO);
-        let position = self.book.position_value(&intent.token) + notional;
-        if position > phase.max_position {
-            return Err(Refused(format!(
-                "the {} position would be {} (phase {} allows {} per position)",
-                intent.token,
-                position.round_dp(2),
-                phase.name,
-                phase.max_position
-            )));
-        }
-        let day = self.book.day_notional(now) + notional;
-        if day > phase.max_notional_per_day {
-            return Err(Refused(format!(
-                "the day's notional would be {} (phase {} allows {})",
-                day.round_dp(2),
-                phase.name,
-                phase.max_notional_per_day
-            )));
-        }
         let reference = intent.reference_price;
         let new_heat = match intent.protection.stop_loss {
             Some(d) => (reference - d.below(reference)).max(Decimal::ZERO) * notional / reference,
@@ -232,16 +218,58 @@ impl Guard {
                 self.cfg.max_heat * Decimal::from(100)
             )));
         }
-        let exposure = self.book.exposure() + notional;
-        if exposure > phase.max_exposure {
+        Ok(out)
+    }
+
+    /// The entry cut down to what the phase's caps leave room for (per position, per day, total exposure):
+    /// a micro phase trades its $500 positions whatever size the pipeline decided on. Refused when the room
+    /// left is under 1% of the per-position cap.
+    fn within_phase_caps(&self, intent: &OrderIntent, now: Millis) -> Result<OrderIntent, Refused> {
+        let phase = &self.cfg.phases[self.state.phase];
+        let wanted = intent
+            .notional
+            .or_else(|| intent.quantity.map(|q| q * intent.reference_price))
+            .unwrap_or(Decimal::ZERO);
+        let rooms = [
+            (
+                phase.max_position - self.book.position_value(&intent.token),
+                format!("{} per position", phase.max_position),
+            ),
+            (
+                phase.max_notional_per_day - self.book.day_notional(now),
+                format!("{} a day", phase.max_notional_per_day),
+            ),
+            (
+                phase.max_exposure - self.book.exposure(),
+                format!("{} of exposure", phase.max_exposure),
+            ),
+        ];
+        let (room, cap) = rooms
+            .into_iter()
+            .min_by(|a, b| a.0.cmp(&b.0))
+            .expect("three caps");
+        let mut out = intent.clone();
+        if wanted <= room {
+            return Ok(out);
+        }
+        if room < phase.max_position / Decimal::from(100) {
             return Err(Refused(format!(
-                "exposure would be {} (phase {} allows {})",
-                exposure.round_dp(2),
+                "no room for a {} entry: phase {} allows {cap}, {} is left",
+                intent.token,
                 phase.name,
-                phase.max_exposure
+                room.max(Decimal::ZERO).round_dp(2).normalize()
             )));
         }
-        Ok(())
+        tracing::info!(
+            "{}: entry of {} cut to {} (phase {} allows {cap})",
+            intent.id,
+            wanted.round_dp(2),
+            room.round_dp(2),
+            phase.name
+        );
+        out.notional = Some(room.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero));
+        out.quantity = None;
+        Ok(out)
     }
 
     /// Counts a fill; the drawdown pause, the losing-streak breaker and the step down are checked on the new
@@ -269,6 +297,7 @@ impl Guard {
                     at: now,
                     until,
                     reason,
+                    keep_baseline: false,
                 },
             )?;
         }
@@ -322,6 +351,7 @@ impl Guard {
                     at: now,
                     until,
                     reason,
+                    keep_baseline: false,
                 },
             )?;
         }
@@ -362,22 +392,30 @@ impl Guard {
     /// entries (until an operator resumes) and is reported. Returns the mismatches.
     pub fn reconcile(
         &mut self,
-        wallet: &std::collections::BTreeMap<String, Decimal>,
+        wallet: &Wallet,
         journal: &Journal,
         now: Millis,
     ) -> Result<Vec<String>, JournalError> {
         let tol = self.cfg.breakers.wallet_tolerance;
-        let mut tokens: std::collections::BTreeSet<String> = wallet.keys().cloned().collect();
+        let mut tokens: std::collections::BTreeSet<String> =
+            wallet.tokens.keys().cloned().collect();
         tokens.extend(self.book.view().positions.into_iter().map(|p| p.token));
         let mut out = Vec::new();
         for t in tokens {
             let (book, chain) = (
                 self.book.held(&t),
-                wallet.get(&t).copied().unwrap_or(Decimal::ZERO),
+                wallet.tokens.get(&t).copied().unwrap_or(Decimal::ZERO),
             );
             if (chain - book).abs() > book * tol {
                 out.push(format!("{t}: wallet {chain}, book {book}"));
             }
+        }
+        if wallet.native < wallet.native_floor {
+            out.push(format!(
+                "native coin for gas: wallet {}, the venue keeps at least {} (top it up, then resume)",
+                wallet.native.round_dp(8),
+                wallet.native_floor
+            ));
         }
         if !out.is_empty() && self.state.paused.is_none() {
             let reason = format!("wallet mismatch: {}", out.join("; "));
@@ -388,10 +426,49 @@ impl Guard {
                     at: now,
                     until: None,
                     reason,
+                    keep_baseline: true,
                 },
             )?;
         }
         Ok(out)
+    }
+
+    /// Counts a venue failure (the node or RPC unreachable, market data unreadable); this many within the
+    /// window hold entries for the cooldown, without moving the drawdown's baseline. True when it tripped.
+    pub fn venue_error(
+        &mut self,
+        what: &str,
+        journal: &Journal,
+        now: Millis,
+    ) -> Result<bool, JournalError> {
+        let b = &self.cfg.breakers;
+        let (limit, window) = (b.max_venue_errors as usize, b.venue_error_window.ms());
+        self.venue_errors.retain(|t| now - *t < window);
+        self.venue_errors.push(now);
+        if limit == 0 || self.venue_errors.len() < limit || self.state.paused.is_some() {
+            return Ok(false);
+        }
+        let reason = format!(
+            "venue errors: {} within {} (breaker at {limit}); the last: {what}",
+            self.venue_errors.len(),
+            b.venue_error_window
+        );
+        let until = Some(now + b.venue_error_cooldown.ms());
+        tracing::error!(
+            "ALERT: capital: entries held for {}: {reason}",
+            b.venue_error_cooldown
+        );
+        self.venue_errors.clear();
+        self.record(
+            journal,
+            CapitalEvent::Pause {
+                at: now,
+                until,
+                reason,
+                keep_baseline: true,
+            },
+        )?;
+        Ok(true)
     }
 
     /// When the ladder's record begins: the account book's first point.
@@ -514,7 +591,9 @@ mod tests {
         let text =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/capital/ladder.toml"))
                 .unwrap()
-                .replacen("max_drawdown = \"0.10\"", "max_drawdown = \"0.03\"", 1);
+                .replacen("max_drawdown = \"0.10\"", "max_drawdown = \"0.03\"", 1)
+                // the caps and the pause are judged here, not the heat of these stop-less positions
+                .replacen("max_heat = \"0.06\"", "max_heat = \"1\"", 1);
         let cfg = CapitalConfig::parse(&text, "ladder").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
@@ -531,14 +610,25 @@ mod tests {
             .check(&intent("b2", Side::Buy, Some(100), None), &j, 2_000)
             .unwrap()
             .is_ok());
-        // over the cap: 200 held at the mark + 400 > 500 per position
+        // over the cap: 200 held at the mark + 400 > 500 per position, so the entry is cut to the 300 left
         let over = g
             .check(&intent("b3", Side::Buy, Some(400), None), &j, 2_000)
+            .unwrap()
             .unwrap();
-        assert!(over
-            .unwrap_err()
-            .0
-            .contains("phase paper allows 500 per position"));
+        assert_eq!(over.notional, Some(Decimal::from(300)));
+        // with 496 held nothing is left worth an entry (under 1% of the cap)
+        g.mark("AXL", Decimal::new(124, 1), 2_000);
+        let full = g
+            .check(&intent("b3b", Side::Buy, Some(100), None), &j, 2_000)
+            .unwrap();
+        assert!(
+            full.as_ref()
+                .unwrap_err()
+                .0
+                .contains("phase paper allows 500 per position, 4 is left"),
+            "{full:?}"
+        );
+        g.mark("AXL", Decimal::from(5), 2_000);
         // the price goes to zero: 400 lost is 4%, the pause is journaled and entries stop
         g.mark("AXL", Decimal::ZERO, 3_000);
         let paused = g

@@ -61,6 +61,16 @@ pub fn drift_guard(intent: &OrderIntent, executable: Option<Decimal>) -> Result<
     Ok(())
 }
 
+/// What the account really holds, to reconcile the book with.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Wallet {
+    /// Each traded token's balance, by symbol.
+    pub tokens: std::collections::BTreeMap<String, Decimal>,
+    /// The native coin that pays for gas, and the least the venue needs kept for it.
+    pub native: Decimal,
+    pub native_floor: Decimal,
+}
+
 pub trait Venue {
     /// The name fills and rejects carry (`paper`, `uniswap-v3`, ...).
     fn name(&self) -> &str;
@@ -74,9 +84,7 @@ pub trait Venue {
 
     /// What the account really holds of each traded token, to reconcile the book with; None for a venue with
     /// no holdings of its own (paper: the book is all there is).
-    fn holdings(
-        &mut self,
-    ) -> Result<Option<std::collections::BTreeMap<String, Decimal>>, VenueError> {
+    fn holdings(&mut self) -> Result<Option<Wallet>, VenueError> {
         Ok(None)
     }
 

@@ -1,5 +1,5 @@
-//! The capital ladder enforced by the paper executor against a dev broker: the phase's caps refuse what is
-//! over them, the drawdown pause stops entries (not exits) until an operator resumes, a promotion is refused
+//! The capital ladder enforced by the paper executor against a dev broker: the phase's caps cut entries to
+//! the room they leave, the drawdown pause stops entries (not exits) until an operator resumes, a promotion is refused
 //! on failing gates and recorded when forced, and a phase on another venue lets this executor only sell.
 
 use crate::common;
@@ -45,10 +45,12 @@ fn reasons(b: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn the_phase_caps_refuse_what_is_over_them() {
+fn the_phase_caps_cut_entries_to_the_room_they_leave() {
+    use rust_decimal::Decimal;
     let dir = tempfile::tempdir().unwrap();
     let (broker, n) = market(dir.path());
     let b = broker.bootstrap.as_str();
+    // the sample's pipeline sizes its entries at about 2000: a phase that allows 50 per position
     let cap = ladder(
         dir.path(),
         &[("max_position = \"500\"", "max_position = \"50\"")],
@@ -65,15 +67,27 @@ fn the_phase_caps_refuse_what_is_over_them() {
         "--exit-when-idle",
         "4",
     ]);
+    let fills = topic_data(b, "orders.fills");
+    let dec = |v: &serde_json::Value| v.as_str().unwrap().parse::<Decimal>().unwrap();
+    let buys: Vec<Decimal> = fills
+        .iter()
+        .filter(|f| f["side"] == "buy")
+        .map(|f| dec(&f["quantity"]) * dec(&f["price"]))
+        .collect();
+    assert!(!buys.is_empty(), "entries go through, cut down: {fills:?}");
     assert!(
-        topic_data(b, "orders.fills").is_empty(),
-        "nothing is under a 50 cap"
+        buys.iter().all(|v| *v <= Decimal::new(5001, 2)),
+        "no position is over the 50 cap (the fee is paid on top): {buys:?}"
     );
     let r = reasons(b);
-    assert_eq!(r.len(), n);
+    assert_eq!(r.len() + fills.len(), n, "every intent has one outcome");
     for (side, why) in &r {
         match side.as_str() {
-            "buy" => assert!(why.contains("phase paper allows 50 per position"), "{why}"),
+            // the paper venue fills these old intents at the latest price: some ran away since
+            "buy" => assert!(
+                why.contains("phase paper allows 50 per position") || why.contains("price drift"),
+                "{why}"
+            ),
             _ => assert!(why.contains("is held: a sell has nothing to sell"), "{why}"),
         }
     }

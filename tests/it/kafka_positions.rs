@@ -211,3 +211,70 @@ fn sigkill_mid_stream_then_restart_loses_no_decision_and_executes_none_twice() {
     assert_eq!(outcomes.len(), distinct.len(), "an intent executed twice");
     assert_eq!(distinct.len(), expected.len());
 }
+
+/// `run --capital`: sized from the ladder's starting capital (the executor's book), not `[backtest]
+/// initial_equity`: the same entries at half the capital are smaller, and they are other intents.
+#[test]
+fn a_run_under_the_ladder_sizes_from_its_starting_capital() {
+    let dir = tempfile::tempdir().unwrap();
+    let half = common::ladder(
+        dir.path(),
+        &[(
+            "starting_capital = \"10000\"",
+            "starting_capital = \"5000\"",
+        )],
+    );
+    let entries = |capital: Option<&str>| {
+        let broker = dev_broker(1);
+        let b = broker.bootstrap.as_str();
+        run_ok(&["publish", "--brokers", b, "--sample"]);
+        let mut args = vec!["run", "--brokers", b, "--exit-when-idle", "3"];
+        if let Some(c) = capital {
+            args.extend(["--capital", c]);
+        }
+        run_ok(&args);
+        intents(b)
+            .into_iter()
+            .map(|i| {
+                let n: f64 = i["notional"].as_str().unwrap().parse().unwrap();
+                (
+                    i["token"].as_str().unwrap().to_string(),
+                    (i["id"].clone(), n),
+                )
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let full = entries(None);
+    let halved = entries(Some(&half));
+    assert!(!full.is_empty());
+    assert_eq!(
+        full.keys().collect::<Vec<_>>(),
+        halved.keys().collect::<Vec<_>>(),
+        "the same entries"
+    );
+    for (token, (id, n)) in &full {
+        let (hid, hn) = &halved[token];
+        assert_ne!(
+            id, hid,
+            "{token}: sized from another equity, another intent"
+        );
+        assert!(
+            (hn / n - 0.5).abs() < 1e-6,
+            "{token}: {hn} is not half of {n}"
+        );
+    }
+    let o = bin()
+        .args([
+            "run",
+            "--brokers",
+            "127.0.0.1:1",
+            "--positions",
+            "model",
+            "--capital",
+            &half,
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs --positions fills"));
+}

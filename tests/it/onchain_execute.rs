@@ -135,7 +135,8 @@ fn killed_between_journal_and_broadcast_the_swap_lands_exactly_once() {
 }
 
 /// The journal says the account holds 100 TKA; the wallet holds none (a transfer out, a lost journal, another
-/// process on the key): at start the executor reports the mismatch and pauses entries, and nothing is sent.
+/// process on the key), and less of the native coin than the venue keeps for gas: at start the executor
+/// reports both and pauses entries, and nothing is sent.
 #[test]
 fn a_wallet_that_disagrees_with_the_book_pauses_entries() {
     use hypeflow::execution::capital::CapitalEvent;
@@ -146,7 +147,8 @@ fn a_wallet_that_disagrees_with_the_book_pauses_entries() {
     let b = broker.bootstrap.as_str();
     let dir = tempfile::tempdir().unwrap();
     let venue = dir.path().join("venue.toml");
-    std::fs::write(&venue, m.venue_toml("")).unwrap();
+    // anvil's accounts hold 10000 ETH: a floor above it is a wallet short of gas
+    std::fs::write(&venue, m.venue_toml("min_native_balance = \"20000\"")).unwrap();
     let journal = dir.path().join("journal.sqlite");
     let jp = journal.to_str().unwrap();
     let ladder = common::ladder(dir.path(), &[]);
@@ -220,7 +222,7 @@ fn a_wallet_that_disagrees_with_the_book_pauses_entries() {
     );
     let events: Vec<CapitalEvent> = Journal::open(&journal).unwrap().capital_events().unwrap();
     assert!(
-        events.iter().any(|e| matches!(e, CapitalEvent::Pause { reason, .. } if reason.contains("wallet mismatch: TKA: wallet 0, book 100"))),
+        events.iter().any(|e| matches!(e, CapitalEvent::Pause { reason, .. } if reason.contains("wallet mismatch: TKA: wallet 0, book 100") && reason.contains("native coin for gas: wallet 10000, the venue keeps at least 20000"))),
         "{events:?}"
     );
     let rejects = topic_data(b, "orders.rejects");
@@ -233,4 +235,105 @@ fn a_wallet_that_disagrees_with_the_book_pauses_entries() {
         "{rejects:?}"
     );
     assert_eq!(m.nonce(m.trader), nonce, "nothing was sent");
+}
+
+/// The node goes down under a running executor: each intent is refused as "venue unavailable" (nothing was
+/// signed), the executor stays up, and the third failure within the window holds entries for the cooldown
+/// without moving the drawdown's baseline.
+#[test]
+fn a_venue_that_keeps_failing_trips_the_error_rate_breaker() {
+    use hypeflow::execution::capital::CapitalEvent;
+    let mut m = Market::start();
+    let broker = dev_broker(1);
+    let b = broker.bootstrap.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let venue = dir.path().join("venue.toml");
+    std::fs::write(&venue, m.venue_toml("")).unwrap();
+    let journal = dir.path().join("journal.sqlite");
+    let jp = journal.to_str().unwrap();
+    let ladder = common::ladder(dir.path(), &[]);
+    common::run_ok(&[
+        "capital",
+        "promote",
+        "--journal",
+        jp,
+        "--to",
+        "micro",
+        "--force",
+        "--reason",
+        "anvil test",
+    ]);
+    let child = bin()
+        .args([
+            "execute",
+            "--venue",
+            "uniswap-v3",
+            "--brokers",
+            b,
+            "--exit-when-idle",
+            "4",
+            "--journal",
+            jp,
+        ])
+        .arg("--venue-config")
+        .arg(&venue)
+        .arg("--capital")
+        .arg(&ladder)
+        .env("HYPEFLOW_PRIVATE_KEY", TRADER_KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the executor has connected and reconciled; then the node goes away
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    m.anvil.stop();
+    let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let lines: Vec<String> = (0..4)
+        .map(|n| {
+            serde_json::json!({"id": format!("down-{n}"), "pipeline_id": "test", "token": "TKA", "side": "buy",
+                "notional": "50", "reference_price": "2.5", "max_slippage_bps": "100", "protection": {},
+                "reason": "test", "decision_time": stamp, "inputs_version": "v"})
+            .to_string()
+        })
+        .collect();
+    let intents = dir.path().join("intents.jsonl");
+    std::fs::write(&intents, lines.join("\n") + "\n").unwrap();
+    publish_file(b, "orders.intents", &intents);
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "the executor stays up: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ALERT"),
+        "the breaker is reported"
+    );
+    let rejects = topic_data(b, "orders.rejects");
+    assert_eq!(rejects.len(), 4, "{rejects:?}");
+    let reasons: Vec<&str> = rejects
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons[..3].iter().all(|r| r.contains("venue unavailable")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[3].contains("entries paused") && reasons[3].contains("venue errors"),
+        "{reasons:?}"
+    );
+    let events: Vec<CapitalEvent> = Journal::open(&journal).unwrap().capital_events().unwrap();
+    let held = events.iter().find_map(|e| match e {
+        CapitalEvent::Pause {
+            at,
+            until,
+            reason,
+            keep_baseline,
+        } if reason.contains("venue errors: 3 within 10m") => Some((*until, *at, *keep_baseline)),
+        _ => None,
+    });
+    let (until, at, keep) = held.unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(until, Some(at + 15 * 60_000), "held for the cooldown");
+    assert!(keep, "the drawdown keeps its baseline");
 }

@@ -81,10 +81,21 @@ pub fn pre_trade(
 ) -> Result<(), Refused> {
     if let Some(f) = &limits.kill_switch_file {
         if f.exists() {
-            return Err(Refused(format!(
-                "kill switch: {} exists; no new trades until it is removed",
-                f.display()
-            )));
+            let entries_only = std::fs::read_to_string(f)
+                .map(|t| t.trim().eq_ignore_ascii_case("entries"))
+                .unwrap_or(false);
+            if !entries_only {
+                return Err(Refused(format!(
+                    "kill switch: {} exists; no trades, exits included, until it is removed",
+                    f.display()
+                )));
+            }
+            if intent.side == Side::Buy {
+                return Err(Refused(format!(
+                    "kill switch (entries): {} exists; exits only until it is removed",
+                    f.display()
+                )));
+            }
         }
     }
     not_from_the_future(intent, now_ms)?;
@@ -138,6 +149,7 @@ mod tests {
             kill_switch_file: kill,
             min_pool_liquidity: Decimal::ZERO,
             max_token_tax_bps: Decimal::from(100),
+            min_native_balance: Decimal::ZERO,
         }
     }
 
@@ -268,15 +280,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kill = dir.path().join("kill");
         std::fs::write(&kill, "").unwrap();
-        assert!(e(pre_trade(
-            &intent(Side::Sell, now),
-            Decimal::from(1),
-            &limits(Some(kill)),
-            true,
-            &mut book,
-            now
-        ))
-        .contains("kill switch"));
+        let run = |side, book: &mut DayBook| {
+            pre_trade(
+                &intent(side, now),
+                Decimal::from(1),
+                &limits(Some(kill.clone())),
+                true,
+                book,
+                now,
+            )
+        };
+        assert!(e(run(Side::Sell, &mut book)).contains("exits included"));
+        // a file that says `entries` stops buys and lets positions close
+        std::fs::write(&kill, "entries\n").unwrap();
+        assert!(e(run(Side::Buy, &mut book)).contains("exits only"));
+        assert!(run(Side::Sell, &mut book).is_ok());
     }
 
     #[test]

@@ -76,8 +76,13 @@ pub struct Limits {
     /// Intents older than this (decision time to receipt) are refused: the market has moved on.
     #[serde(default = "default_max_age")]
     pub max_intent_age_s: u64,
-    /// While this file exists, every new intent is refused.
+    /// While this file exists, every new intent is refused; a file holding the word `entries` refuses buys
+    /// only, so positions can still be closed.
     pub kill_switch_file: Option<PathBuf>,
+    /// The native coin (ETH, BNB) the account must keep for gas: below it, entries are held (an exit still
+    /// goes out while the coin lasts) until it is topped up and an operator resumes. 0 = no floor.
+    #[serde(default, deserialize_with = "lenient")]
+    pub min_native_balance: Decimal,
     /// A pool holding less of the quote token than this is not traded against (0 = no floor).
     #[serde(default, deserialize_with = "lenient")]
     pub min_pool_liquidity: Decimal,
@@ -174,6 +179,9 @@ impl VenueConfig {
         }
         if !(1..=86_400).contains(&l.max_intent_age_s) {
             return bad("[limits] max_intent_age_s must be 1 to 86400 seconds");
+        }
+        if l.min_native_balance < Decimal::ZERO || l.min_native_balance > Decimal::from(1_000_000) {
+            return bad("[limits] min_native_balance must be 0 to 1000000 (whole coins)");
         }
         if l.min_pool_liquidity < Decimal::ZERO {
             return bad("[limits] min_pool_liquidity must not be negative");

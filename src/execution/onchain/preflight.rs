@@ -36,11 +36,10 @@ pub fn allowance_override(
         ))
     };
     acct.rt.block_on(async {
-        let list = acct
-            .provider
-            .create_access_list(&call)
-            .await
-            .map_err(|e| Refused(format!("access list of allowance(): {}", revert_reason(&e))))?;
+        let list =
+            acct.provider.create_access_list(&call).await.map_err(|e| {
+                Refused(format!("access list of allowance(): {}", revert_reason(&e)))
+            })?;
         // a proxy token keeps its storage at its own address, so only that address's slots are candidates
         let slots: Vec<B256> = list
             .access_list

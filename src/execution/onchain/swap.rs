@@ -10,7 +10,7 @@ use super::preflight::simulate_as_approved;
 use super::units::{from_base_units, to_base_units};
 use crate::chain::contracts::IERC20;
 use crate::execution::journal::{Journal, State, TxRow, TxState};
-use crate::execution::venue::{drift_guard, Refused, Venue, VenueError};
+use crate::execution::venue::{drift_guard, Refused, Venue, VenueError, Wallet};
 use crate::model::{Fill, FillStatus, OrderIntent, Side};
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256, U256};
@@ -163,6 +163,9 @@ impl<R: Router> OnchainVenue<R> {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
+        // the node answers before anything else is asked of it: an unreachable node is the venue failing
+        // (counted by the executor's error-rate breaker), not a trade refused on its merits
+        self.acct.rt.block_on(self.acct.head())?;
         if let Err(e) = pre_trade(
             intent,
             plan.notional,
@@ -491,11 +494,12 @@ impl<R: Router> Venue for OnchainVenue<R> {
         Ok(())
     }
 
-    /// `balanceOf` of every allow-listed token, at the chain's head.
-    fn holdings(
-        &mut self,
-    ) -> Result<Option<std::collections::BTreeMap<String, Decimal>>, VenueError> {
+    /// `balanceOf` of every allow-listed token and the native balance, at the chain's head.
+    fn holdings(&mut self) -> Result<Option<Wallet>, VenueError> {
         let a = &self.acct;
+        let native =
+            a.rt.block_on(async { a.provider.get_balance(a.address).await })
+                .map_err(rpc)?;
         let mut out = std::collections::BTreeMap::new();
         for (symbol, token) in &a.tokens {
             let erc = IERC20::new(*token, &a.provider);
@@ -507,7 +511,11 @@ impl<R: Router> Venue for OnchainVenue<R> {
                 from_base_units(raw, a.dec(*token)).unwrap_or_default(),
             );
         }
-        Ok(Some(out))
+        Ok(Some(Wallet {
+            tokens: out,
+            native: from_base_units(native, 18).unwrap_or_default(),
+            native_floor: a.cfg.limits.min_native_balance,
+        }))
     }
 
     fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError> {
