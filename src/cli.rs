@@ -710,17 +710,21 @@ fn book_cmd(a: BookArgs) -> Result<()> {
         let q: Vec<_> = books.iter().flat_map(|b| b.quality.iter()).collect();
         println!("{}", serde_json::to_string_pretty(&q)?);
     } else if a.fills {
-        println!("fill time                 token side  decision price     executed price     slippage bps  fee         gas");
+        println!("fill time                 token side  decision price     quoted price       executed price     slip bps  vs quote  fee         gas");
         for b in &books {
             for q in &b.quality {
                 println!(
-                    "{} {:<5} {:<5} {:<18} {:<18} {:>12} {:<11} {}",
+                    "{} {:<5} {:<5} {:<18} {:<18} {:<18} {:>8} {:>9} {:<11} {}",
                     hypeflow::model::time::to_rfc3339(q.at),
                     q.token,
                     q.side.as_str(),
                     q.decision_price.round_dp(10),
+                    q.quoted_price
+                        .map_or("-".to_string(), |p| p.round_dp(10).to_string()),
                     q.executed_price.round_dp(10),
                     q.slippage_bps.round_dp(1),
+                    q.slippage_vs_quote_bps
+                        .map_or("-".to_string(), |b| b.round_dp(1).to_string()),
                     q.fee.round_dp(4),
                     q.gas.round_dp(4)
                 );

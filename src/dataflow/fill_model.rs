@@ -142,6 +142,7 @@ impl FillModel {
             status: FillStatus::Filled,
             reason: reason.to_string(),
             fill_time: time,
+            quoted_price: None,
         }
     }
 
@@ -332,6 +333,14 @@ impl FillModel {
     /// venue. Same slippage model, fee and gas as the backtest; entries beyond the intent's slippage bound are
     /// rejected. A sell needs the intent's quantity.
     pub fn fill_now(&self, intent: &OrderIntent, price: Decimal, time: i64) -> Fill {
+        let mut f = self.fill_at_tick(intent, price, time);
+        if f.status == FillStatus::Filled {
+            f.quoted_price = Some(price);
+        }
+        f
+    }
+
+    fn fill_at_tick(&self, intent: &OrderIntent, price: Decimal, time: i64) -> Fill {
         let r = Ref {
             intent_id: &intent.id,
             symbol: &intent.token,

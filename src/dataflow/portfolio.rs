@@ -688,6 +688,7 @@ mod tests {
             status: FillStatus::Filled,
             reason: String::new(),
             fill_time: time,
+            quoted_price: None,
         })))
     }
 

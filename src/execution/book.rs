@@ -87,12 +87,11 @@ impl LiveBook {
     /// Counts a fill of `intent`, with its slippage against the intent's decision price.
     pub fn apply_for(&mut self, intent: &OrderIntent, f: &Fill) {
         if f.status == FillStatus::Filled && intent.reference_price > Decimal::ZERO {
-            let ratio = f.price / intent.reference_price - Decimal::ONE;
-            let against = match f.side {
-                Side::Buy => ratio,
-                Side::Sell => -ratio,
-            };
-            let bps = (against * Decimal::from(10_000)).round_dp(4);
+            let bps = slippage_bps(f.side, f.price, intent.reference_price);
+            let vs_quote = f
+                .quoted_price
+                .filter(|q| *q > Decimal::ZERO)
+                .map(|q| slippage_bps(f.side, f.price, q));
             self.quality.push(FillQuality {
                 intent_id: f.intent_id.clone(),
                 venue: f.venue.clone(),
@@ -100,8 +99,10 @@ impl LiveBook {
                 side: f.side,
                 at: f.fill_time,
                 decision_price: intent.reference_price,
+                quoted_price: f.quoted_price,
                 executed_price: f.price,
                 slippage_bps: bps,
+                slippage_vs_quote_bps: vs_quote,
                 fee: f.fee,
                 gas: f.gas,
             });
@@ -301,11 +302,25 @@ pub struct FillQuality {
     #[serde(with = "crate::model::time::rfc3339")]
     pub at: Millis,
     pub decision_price: Decimal,
+    /// The venue's price just before the trade went out (none for a fill recovered after a restart).
+    pub quoted_price: Option<Decimal>,
     pub executed_price: Decimal,
     /// Against the trader: a buy above or a sell below the decision price is positive.
     pub slippage_bps: Decimal,
+    /// The same against the venue's quote: what the execution itself cost.
+    pub slippage_vs_quote_bps: Option<Decimal>,
     pub fee: Decimal,
     pub gas: Decimal,
+}
+
+/// `price` against `reference` in bps, against the trader (a buy above or a sell below is positive).
+pub fn slippage_bps(side: Side, price: Decimal, reference: Decimal) -> Decimal {
+    let ratio = price / reference - Decimal::ONE;
+    let against = match side {
+        Side::Buy => ratio,
+        Side::Sell => -ratio,
+    };
+    (against * Decimal::from(10_000)).round_dp(4)
 }
 
 /// The fills' slippage against their decision prices, in bps (nearest-rank percentiles).
@@ -315,6 +330,8 @@ pub struct ExecutionSummary {
     pub slippage_bps_p50: Option<Decimal>,
     pub slippage_bps_p95: Option<Decimal>,
     pub slippage_bps_max: Option<Decimal>,
+    /// Against the venue's quotes, over the fills that have one (the gate judges this p95).
+    pub quote_slippage_bps_p95: Option<Decimal>,
     pub fees: Decimal,
     pub gas: Decimal,
 }
@@ -330,11 +347,12 @@ impl ExecutionSummary {
     pub fn render(&self) -> String {
         let bps = |v: Option<Decimal>| v.map_or("n/a".into(), |b| b.round_dp(1).to_string());
         format!(
-            "{} fills, slippage vs decision p50 {} p95 {} max {} bps",
+            "{} fills, slippage vs decision p50 {} p95 {} max {} bps, vs quote p95 {} bps",
             self.fills,
             bps(self.slippage_bps_p50),
             bps(self.slippage_bps_p95),
-            bps(self.slippage_bps_max)
+            bps(self.slippage_bps_max),
+            bps(self.quote_slippage_bps_p95)
         )
     }
 }
@@ -343,11 +361,18 @@ impl LiveBook {
     pub fn execution(&self) -> ExecutionSummary {
         let mut v: Vec<Decimal> = self.quality.iter().map(|q| q.slippage_bps).collect();
         v.sort();
+        let mut q: Vec<Decimal> = self
+            .quality
+            .iter()
+            .filter_map(|q| q.slippage_vs_quote_bps)
+            .collect();
+        q.sort();
         ExecutionSummary {
             fills: v.len(),
             slippage_bps_p50: nearest_rank(&v, 50),
             slippage_bps_p95: nearest_rank(&v, 95),
             slippage_bps_max: v.last().copied(),
+            quote_slippage_bps_p95: nearest_rank(&q, 95),
             fees: self.fees,
             gas: self.gas,
         }
@@ -443,6 +468,7 @@ mod tests {
             status: FillStatus::Filled,
             reason: String::new(),
             fill_time: t,
+            quoted_price: None,
         }
     }
 

@@ -77,8 +77,8 @@ pub struct Gates {
     pub min_win_rate: f64,
     pub min_sharpe: f64,
     pub max_drawdown: f64,
-    /// 95th percentile of realized slippage against the decision price, bps (judged from micro on: paper
-    /// fills have no market of their own).
+    /// 95th percentile of realized slippage against the venue's quote (the decision price for a fill without
+    /// one), bps; judged from micro on: paper fills have no market of their own.
     #[serde(deserialize_with = "lenient")]
     pub max_slippage_p95_bps: Decimal,
 }
@@ -511,7 +511,9 @@ fn judge(cfg: &CapitalConfig, book: &LiveBook, state: &LadderState, at: Millis) 
             book.quality
                 .iter()
                 .filter(|q| q.at >= since && q.at <= at)
-                .map(|q| q.slippage_bps)
+                // the execution's own cost: against the venue's quote, or the decision price for a fill
+                // that has none (recovered after a restart)
+                .map(|q| q.slippage_vs_quote_bps.unwrap_or(q.slippage_bps))
                 .collect(),
         );
         let limit = g.max_slippage_p95_bps;
@@ -708,6 +710,7 @@ mod tests {
             status: FillStatus::Filled,
             reason: String::new(),
             fill_time: at,
+            quoted_price: None,
         }
     }
 
@@ -892,6 +895,13 @@ mod tests {
             b.quality.iter().map(|q| q.slippage_bps).collect::<Vec<_>>(),
             vec![Decimal::from(100), Decimal::from(100)]
         );
+        // against the venue's quote: a buy quoted at 100.5 that filled at 101 slipped 49.75 bps
+        let mut quoted = fill(Side::Buy, 1, Decimal::from(101), 3);
+        quoted.quoted_price = Some(Decimal::new(1005, 1));
+        b.apply_for(&intent(Side::Buy, Decimal::from(100)), &quoted);
+        let last = b.quality.last().unwrap();
+        assert_eq!(last.slippage_vs_quote_bps, Some(Decimal::new(497512, 4)));
+        assert_eq!(b.quality[0].slippage_vs_quote_bps, None);
         let v: Vec<Decimal> = (1..=100).map(Decimal::from).collect();
         assert_eq!(percentile_95(v), Some(Decimal::from(95)));
         assert_eq!(percentile_95(vec![]), None);

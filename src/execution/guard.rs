@@ -518,6 +518,7 @@ mod tests {
             status: FillStatus::Filled,
             reason: String::new(),
             fill_time: at,
+            quoted_price: None,
         }
     }
 

@@ -551,6 +551,7 @@ mod tests {
             status: FillStatus::Filled,
             reason: "entry".into(),
             fill_time: 5,
+            quoted_price: None,
         };
         a.record_outcome(&fill, 3).unwrap();
         drop(a);

@@ -138,6 +138,7 @@ mod tests {
             status: FillStatus::Filled,
             reason: "stop_loss".into(),
             fill_time: 0,
+            quoted_price: None,
         };
         conforms("fill", &fill);
         conforms(

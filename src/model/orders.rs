@@ -137,6 +137,10 @@ pub struct Fill {
     pub reason: String,
     #[serde(with = "rfc3339")]
     pub fill_time: Millis,
+    /// The venue's price for the trade just before it went out (the router's quote on chain, the latest
+    /// tick on paper): realized slippage is measured against it. None in a backtest and for a refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted_price: Option<Decimal>,
 }
 
 impl Fill {
@@ -162,6 +166,7 @@ impl Fill {
             status: FillStatus::Rejected,
             reason,
             fill_time: time,
+            quoted_price: None,
         }
     }
 }

@@ -169,6 +169,7 @@ mod tests {
             status: FillStatus::Filled,
             reason: "r".into(),
             fill_time: t,
+            quoted_price: None,
         }
     }
 

@@ -184,6 +184,7 @@ fn a_wallet_that_disagrees_with_the_book_pauses_entries() {
             status: FillStatus::Filled,
             reason: "test".into(),
             fill_time: now - 3_600_000,
+            quoted_price: None,
         };
         j.record_outcome(&f, now).unwrap();
         j.mark_published("old-buy").unwrap();

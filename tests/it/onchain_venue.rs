@@ -69,6 +69,13 @@ fn a_buy_and_a_sell_land_with_the_amounts_the_chain_moved() {
     assert!(
         f.price > Decimal::from_str("2.5").unwrap() && f.price < Decimal::from_str("2.52").unwrap()
     );
+    // nothing moved the pool between the router's quote and the swap: the fill is the quote
+    let quoted = f.quoted_price.expect("the router's quote is kept on the fill");
+    assert!(
+        (f.price / quoted - Decimal::ONE).abs() < Decimal::new(1, 6),
+        "{} against {quoted}",
+        f.price
+    );
     // gas counted once, in the quote token; the pool's fee is in the price, so `fee` is zero (it used to
     // carry the gas in USD while `gas` carried it again in ETH)
     assert_eq!(f.fee, Decimal::ZERO, "the pool fee is inside the price");
@@ -136,6 +143,7 @@ fn simulation_catches_an_unmeetable_minimum_and_a_past_deadline_without_sending(
     journal.claim(&i, "t", 0).unwrap();
     let view = hypeflow::execution::onchain::swap::PlanView {
         notional: Decimal::from(10),
+        quoted_price: None,
     };
     let r = v.send_prepared(&i, &view, too_much, &journal).unwrap();
     assert!(

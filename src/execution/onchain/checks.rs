@@ -184,6 +184,7 @@ mod tests {
             status: FillStatus::Filled,
             reason: String::new(),
             fill_time: at,
+            quoted_price: None,
         }
     }
 

@@ -180,12 +180,9 @@ impl<R: Router> OnchainVenue<R> {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
+        let quoted = self.quoted_price(intent.side, &plan, &prepared);
         if intent.side == Side::Buy {
-            let out = from_base_units(prepared.quoted_out, self.acct.dec(plan.token_out));
-            let executable = out
-                .filter(|o| *o > Decimal::ZERO)
-                .map(|o| plan.notional / o);
-            if let Err(e) = drift_guard(intent, executable) {
+            if let Err(e) = drift_guard(intent, quoted) {
                 return Ok(Err(e));
             }
         }
@@ -201,7 +198,25 @@ impl<R: Router> OnchainVenue<R> {
                 return Ok(Err(e));
             }
         }
-        self.send_prepared(intent, &plan_view(&plan), prepared, journal)
+        let view = PlanView {
+            notional: plan.notional,
+            quoted_price: quoted,
+        };
+        self.send_prepared(intent, &view, prepared, journal)
+    }
+
+    /// The router's price for the plan, in the quote token per token: what the fill is judged against.
+    fn quoted_price(&self, side: Side, plan: &Plan, prepared: &Prepared) -> Option<Decimal> {
+        let a = &self.acct;
+        let sent = from_base_units(plan.amount_in, a.dec(plan.token_in))?;
+        let got = from_base_units(prepared.quoted_out, a.dec(plan.token_out))?;
+        if sent <= Decimal::ZERO || got <= Decimal::ZERO {
+            return None;
+        }
+        Some(match side {
+            Side::Buy => sent / got,
+            Side::Sell => got / sent,
+        })
     }
 
     /// Simulates, checks the gas budget, signs, journals, broadcasts and confirms a prepared swap.
@@ -265,13 +280,18 @@ impl<R: Router> OnchainVenue<R> {
         self.last_broadcast = Some(Instant::now());
         journal.set_tx_state(&row.tx_hash, TxState::Broadcast, now_ms())?;
         journal.set_state(&intent.id, State::Broadcast, now_ms())?;
-        self.confirm(intent, journal).map(Ok)
+        self.confirm(intent, journal, plan.quoted_price).map(Ok)
     }
 
     /// Waits for a broadcast swap (or one of its replacements) and records its outcome. A transaction that
     /// stays pending is replaced with higher fees up to `max_replacements` times, then waited for: its nonce
     /// holds the account's next trade anyway, and giving up would leave a swap that may still land.
-    fn confirm(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError> {
+    fn confirm(
+        &mut self,
+        intent: &OrderIntent,
+        journal: &Journal,
+        quoted: Option<Decimal>,
+    ) -> Result<Fill, VenueError> {
         let mut replaced = 0;
         let (hash, rc) = loop {
             let rows: Vec<TxRow> = journal
@@ -308,7 +328,8 @@ impl<R: Router> OnchainVenue<R> {
             journal.record_outcome_as(&f, State::Failed, now_ms())?;
             return Ok(f);
         }
-        let f = self.fill_from_receipt(intent, &rc)?;
+        let mut f = self.fill_from_receipt(intent, &rc)?;
+        f.quoted_price = quoted;
         journal.set_tx_state(&key, TxState::Confirmed, now_ms())?;
         journal.record_outcome_as(&f, State::Filled, now_ms())?;
         self.book.add(&f);
@@ -411,6 +432,7 @@ impl<R: Router> OnchainVenue<R> {
                 }
             ),
             fill_time: block_ts.unwrap_or_else(now_ms),
+            quoted_price: None,
         })
     }
 
@@ -472,7 +494,8 @@ impl<R: Router> OnchainVenue<R> {
                 journal.set_tx_state(&row.tx_hash, TxState::Broadcast, now_ms())?;
                 journal.set_state(&intent.id, State::Broadcast, now_ms())?;
             }
-            out.push(self.confirm(&intent, journal)?);
+            // the quote of a swap signed before the stop was not journaled: its fill has none
+            out.push(self.confirm(&intent, journal, None)?);
         }
         Ok(out)
     }
@@ -527,10 +550,6 @@ impl<R: Router> Venue for OnchainVenue<R> {
 #[derive(Clone, Debug)]
 pub struct PlanView {
     pub notional: Decimal,
-}
-
-fn plan_view(p: &Plan) -> PlanView {
-    PlanView {
-        notional: p.notional,
-    }
+    /// The router's quote, kept on the fill.
+    pub quoted_price: Option<Decimal>,
 }
