@@ -79,7 +79,11 @@ fn fills_not_intents_decide_positions_and_a_restart_protects_them() {
     assert!(!fills.is_empty(), "the paper executor filled nothing");
     for f in fills.values() {
         // the paper venue's quote is the latest tick; the fill model's slippage is on top of it
-        let q: f64 = f["quoted_price"].as_str().expect("a quote").parse().unwrap();
+        let q: f64 = f["quoted_price"]
+            .as_str()
+            .expect("a quote")
+            .parse()
+            .unwrap();
         let p: f64 = f["price"].as_str().unwrap().parse().unwrap();
         assert!(p >= q && p / q - 1.0 < 0.01, "{f}");
     }

@@ -70,7 +70,9 @@ fn a_buy_and_a_sell_land_with_the_amounts_the_chain_moved() {
         f.price > Decimal::from_str("2.5").unwrap() && f.price < Decimal::from_str("2.52").unwrap()
     );
     // nothing moved the pool between the router's quote and the swap: the fill is the quote
-    let quoted = f.quoted_price.expect("the router's quote is kept on the fill");
+    let quoted = f
+        .quoted_price
+        .expect("the router's quote is kept on the fill");
     assert!(
         (f.price / quoted - Decimal::ONE).abs() < Decimal::new(1, 6),
         "{} against {quoted}",
