@@ -339,14 +339,14 @@ impl Account {
         }
     }
 
-    /// Whether the router may already spend what the plan sends.
-    pub fn allowance_covers(&self, plan: &super::swap::Plan) -> Result<bool, VenueError> {
-        let erc = IERC20::new(plan.token_in, &self.provider);
+    /// Whether the router may already spend `amount` of `token`.
+    pub fn allowance_covers(&self, token: Address, amount: U256) -> Result<bool, VenueError> {
+        let erc = IERC20::new(token, &self.provider);
         let current = self
             .rt
             .block_on(async { erc.allowance(self.address, self.router).call().await })
             .map_err(rpc)?;
-        Ok(current >= plan.amount_in)
+        Ok(current >= amount)
     }
 
     /// Allowance for the router of exactly what this trade needs (reset to zero first if some is left, as

@@ -188,7 +188,9 @@ impl<R: Router> OnchainVenue<R> {
         }
         // the approval only once the trade is known to be worth making and the swap, run as if approved,
         // passes (none for the native coin)
-        if !self.acct.native_in(plan.token_in) && !self.acct.allowance_covers(&plan)? {
+        if !self.acct.native_in(plan.token_in)
+            && !self.acct.allowance_covers(plan.token_in, plan.amount_in)?
+        {
             if let Err(e) =
                 simulate_as_approved(&self.acct, &prepared.tx, plan.token_in, plan.amount_in)
             {
