@@ -37,6 +37,7 @@ fn intent(i: u64, side: Side, notional: Option<Decimal>, quantity: Option<Decima
         reason: "bench".into(),
         decision_time: chrono::Utc::now().timestamp_millis(),
         inputs_version: "bench".into(),
+        triggered: None,
     }
 }
 

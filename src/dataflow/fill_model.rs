@@ -441,6 +441,7 @@ mod tests {
             reason: "test".into(),
             decision_time: 0,
             inputs_version: "v".into(),
+            triggered: None,
         }
     }
 

@@ -44,6 +44,8 @@ pub struct PipelineContext {
     pub history_start: i64,
     /// What decides open positions: the fill model, or the executor's fills read back from the topics.
     pub positions: Positions,
+    /// Following the executor in a replay: decisions wait for the outcomes they depend on (`run --lockstep`).
+    pub lockstep: bool,
 }
 
 impl PipelineContext {
@@ -62,6 +64,7 @@ impl PipelineContext {
             counters: Arc::new(Counters::default()),
             history_start,
             positions,
+            lockstep: false,
         }
     }
 }
@@ -106,6 +109,7 @@ pub fn assemble<'s>(
         clusters,
         orders,
         ctx.positions,
+        ctx.lockstep,
         ctx.cfg.clone(),
         ctx.table.clone(),
     )

@@ -16,7 +16,9 @@ use super::signal_quality::{SignalOutcome, SignalTracker};
 use super::time_stash::TimeStash;
 use crate::config::{EndOfData, PipelineConfig, SizingMode};
 use crate::model::TokenTable;
-use crate::model::{Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade};
+use crate::model::{
+    Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade, Trigger,
+};
 use crate::risk::{volatility_notional, Book, Caps, Skip};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -76,10 +78,47 @@ pub struct Desk {
     positions: Positions,
     /// Intent ids whose outcome was applied (or that were rejected before being seen): never pending again.
     settled: HashSet<String>,
+    /// A replay kept in step with its executor (`run --lockstep`): decisions wait for the outcomes they
+    /// depend on, as the backtest's fill model has them.
+    lockstep: bool,
+    /// Bar batches not yet closed, oldest first.
+    queue: std::collections::VecDeque<Stage>,
+    /// Outcomes read back but not yet applied (they apply before the first batch closing after them).
+    arrived: Vec<Fill>,
+    arrived_ids: HashSet<String>,
+}
+
+/// One timestamp's bar closes, in token order.
+struct Stage {
+    updates: Vec<TokenUpdate>,
+    close: i64,
+    /// Its protective exits have been looked at.
+    protected: bool,
+}
+
+impl Stage {
+    fn new(mut updates: Vec<TokenUpdate>) -> Stage {
+        updates.sort_by_key(|u| (u.bar.token, u.bar.open_time));
+        let close = updates
+            .iter()
+            .map(|u| u.bar.close_time())
+            .max()
+            .unwrap_or(0);
+        Stage {
+            updates,
+            close,
+            protected: false,
+        }
+    }
 }
 
 impl Desk {
-    pub fn new(cfg: Arc<PipelineConfig>, table: Arc<TokenTable>, positions: Positions) -> Self {
+    pub fn new(
+        cfg: Arc<PipelineConfig>,
+        table: Arc<TokenTable>,
+        positions: Positions,
+        lockstep: bool,
+    ) -> Self {
         let horizons = cfg.signal_horizons_ms();
         Desk {
             version: cfg.inputs_version(),
@@ -95,6 +134,10 @@ impl Desk {
             signals: SignalTracker::new(horizons),
             positions,
             settled: HashSet::new(),
+            lockstep,
+            queue: Default::default(),
+            arrived: Vec::new(),
+            arrived_ids: HashSet::new(),
         }
     }
 
@@ -142,13 +185,27 @@ impl Desk {
             reason,
             decision_time: time,
             inputs_version: self.version.clone(),
+            triggered: None,
         }
     }
 
+    /// The id of an exit of `token` decided at `time`: a protective order that triggered in the bar closing
+    /// then, or the close at the end of the data. The backtest's fill and a live run's intent share it.
+    fn exit_id(&self, token: u32, time: i64) -> String {
+        OrderIntent::make_id(
+            &self.cfg.pipeline.id,
+            self.table.symbol(token),
+            Side::Sell,
+            time,
+            &self.version,
+        )
+    }
+
     /// Everything that happens at one completed timestamp.
-    /// Applies the order lifecycle read back from the topics (fills mode only): our intents become pending,
-    /// fills move the book and place protective levels, rejects free the reservation. Repeats are harmless.
-    fn apply_orders(&mut self, mut orders: Vec<OrderState>, out: &mut Vec<PortfolioEvent>) {
+    /// Takes in the order lifecycle read back from the topics (fills mode only): our intents become pending;
+    /// an outcome waits (its intent still pending) until the batch of bars it happened before is closed, so
+    /// it moves the book where the backtest's fill model would. Repeats are harmless.
+    fn apply_orders(&mut self, mut orders: Vec<OrderState>) {
         if self.positions != Positions::Fills {
             return;
         }
@@ -174,32 +231,56 @@ impl Desk {
                     let Some(tok) = self.table.id(&f.token) else {
                         continue;
                     };
-                    let Some(intent) = self.paper.settle(tok, &f.intent_id) else {
+                    let ours = self
+                        .paper
+                        .pending()
+                        .any(|(t, p)| *t == tok && p.id == f.intent_id);
+                    if !ours {
                         if f.status == FillStatus::Rejected {
                             // read before its intent (rejects apply on arrival): the intent must not pend later
                             self.settled.insert(f.intent_id);
                         }
                         continue;
-                    };
-                    self.settled.insert(f.intent_id.clone());
-                    if f.status == FillStatus::Filled {
-                        match f.side {
-                            Side::Buy => self.paper.rest_after_entry(tok, &intent, f.price),
-                            Side::Sell => self.paper.cancel_resting(tok),
-                        }
                     }
-                    let trade = self.book.apply(tok, &f);
-                    tracing::debug!(
-                        "desk: applied {:?} of {} at {}",
-                        f.status,
-                        f.token,
-                        f.fill_time
-                    );
-                    out.push(PortfolioEvent::Fill(f));
-                    if let Some(tr) = trade {
-                        out.push(PortfolioEvent::Trade(tr));
+                    if self.arrived_ids.insert(f.intent_id.clone()) {
+                        self.arrived.push(f);
                     }
                 }
+            }
+        }
+    }
+
+    /// Applies the outcomes that happened before `before`, in the order they happened: fills move the book
+    /// and place protective levels, rejects free the reservation.
+    fn apply_arrived(&mut self, before: i64, out: &mut Vec<PortfolioEvent>) {
+        self.arrived.sort_by_key(|f| f.fill_time);
+        let due = self.arrived.partition_point(|f| f.fill_time < before);
+        let now: Vec<Fill> = self.arrived.drain(..due).collect();
+        for f in now {
+            self.arrived_ids.remove(&f.intent_id);
+            let Some(tok) = self.table.id(&f.token) else {
+                continue;
+            };
+            let Some(intent) = self.paper.settle(tok, &f.intent_id) else {
+                continue;
+            };
+            self.settled.insert(f.intent_id.clone());
+            if f.status == FillStatus::Filled {
+                match f.side {
+                    Side::Buy => self.paper.rest_after_entry(tok, &intent, f.price),
+                    Side::Sell => self.paper.cancel_resting(tok),
+                }
+            }
+            let trade = self.book.apply(tok, &f);
+            tracing::debug!(
+                "desk: applied {:?} of {} at {}",
+                f.status,
+                f.token,
+                f.fill_time
+            );
+            out.push(PortfolioEvent::Fill(f));
+            if let Some(tr) = trade {
+                out.push(PortfolioEvent::Trade(tr));
             }
         }
     }
@@ -219,6 +300,11 @@ impl Desk {
             if let Some((trigger, why)) = self.paper.protective_trigger(&u.bar) {
                 let mut i = self.intent(tok, Side::Sell, u.bar.close_time(), trigger, why.into());
                 i.quantity = Some(qty);
+                i.triggered = Some(Trigger {
+                    price: trigger,
+                    time: u.bar.open_time,
+                    exact: why == "take_profit",
+                });
                 out.push(PortfolioEvent::Intent(i.clone()));
                 self.paper.submit(tok, i);
             }
@@ -227,7 +313,7 @@ impl Desk {
 
     pub fn step(
         &mut self,
-        mut updates: Vec<TokenUpdate>,
+        updates: Vec<TokenUpdate>,
         inputs: Vec<DeskInput>,
         out: &mut Vec<PortfolioEvent>,
     ) {
@@ -239,37 +325,83 @@ impl Desk {
                 DeskInput::Order(o) => orders.push(*o),
             }
         }
-        self.apply_orders(orders, out);
+        self.apply_orders(orders);
         self.apply_clusters(cluster_changes, out);
-        if updates.is_empty() {
-            return;
+        if !updates.is_empty() {
+            self.queue.push_back(Stage::new(updates));
         }
-        updates.sort_by_key(|u| (u.bar.token, u.bar.open_time));
+        self.work_queue(out, false);
+    }
+
+    /// Closes the waiting bar batches in order. In lockstep a batch waits until every intent decided before
+    /// its close has its outcome, and its decisions wait for the outcomes of the protective exits it
+    /// triggered, as the backtest's fill model knows them before it decides; `flush` closes them regardless.
+    fn work_queue(&mut self, out: &mut Vec<PortfolioEvent>, flush: bool) {
+        let hold = self.lockstep && !flush;
+        while let Some((close, protected)) = self.queue.front().map(|s| (s.close, s.protected)) {
+            if hold && self.awaiting(|d| d < close) {
+                return;
+            }
+            if !protected {
+                let updates = self
+                    .queue
+                    .front_mut()
+                    .map(|s| {
+                        s.protected = true;
+                        std::mem::take(&mut s.updates)
+                    })
+                    .unwrap_or_default();
+                self.open_stage(&updates, close, out);
+                if let Some(s) = self.queue.front_mut() {
+                    s.updates = updates;
+                }
+                if hold && self.awaiting(|d| d <= close) {
+                    return;
+                }
+            }
+            let Some(stage) = self.queue.pop_front() else {
+                return;
+            };
+            self.close_stage(&stage.updates, close, out);
+        }
+    }
+
+    /// The first half of a batch: the outcomes that happened before it, and (following the executor) the
+    /// protective levels its bars crossed, as sell intents.
+    fn open_stage(&mut self, updates: &[TokenUpdate], close: i64, out: &mut Vec<PortfolioEvent>) {
         if !self.started {
             self.started = true;
             let start = updates.iter().map(|u| u.bar.open_time).min().unwrap_or(0);
             out.push(PortfolioEvent::Equity(start, self.book.equity()));
         }
-
-        // 1. The venue works this bar: pending intents fill at the open, resting stops are checked. Following
-        //    the executor, crossed protective levels become sell intents instead.
         if self.positions == Positions::Fills {
-            self.protective_exits(&updates, out);
+            self.apply_arrived(close, out);
+            self.protective_exits(updates, out);
         }
-        self.work_bars(&updates, out);
-        let now = updates
-            .iter()
-            .map(|u| u.bar.close_time())
-            .max()
-            .unwrap_or(0);
+    }
+
+    /// The second half: the venue works the bars (the fill model, or the outcomes of the protective exits),
+    /// then the decisions at the close.
+    fn close_stage(&mut self, updates: &[TokenUpdate], now: i64, out: &mut Vec<PortfolioEvent>) {
+        if self.positions == Positions::Fills {
+            self.apply_arrived(now, out);
+        }
+        self.work_bars(updates, out);
         self.last_time = now;
         let equity = self.book.equity();
         self.drawdown_pause(now);
         out.push(PortfolioEvent::Equity(now, equity));
-        // 2. Exits: signal exits and time stops, for positions without an order in flight.
-        self.exits(&updates, out);
-        // 3. Entries, strongest first.
-        self.entries(&updates, equity, out);
+        // Exits: signal exits and time stops, for positions without an order in flight.
+        self.exits(updates, out);
+        // Entries, strongest first.
+        self.entries(updates, equity, out);
+    }
+
+    /// Whether an intent whose decision time passes `decided` still waits for its outcome.
+    fn awaiting(&self, decided: impl Fn(i64) -> bool) -> bool {
+        self.paper
+            .pending()
+            .any(|(_, i)| decided(i.decision_time) && !self.arrived_ids.contains(&i.id))
     }
 
     /// The drawdown pause at `now`: reaching `drawdown_pause` stops entries for
@@ -323,7 +455,22 @@ impl Desk {
             let tok = u.bar.token;
             if self.positions == Positions::Model {
                 let free = self.book.cash - self.reserved_except(tok);
-                for f in self.paper.on_bar(&u.bar, self.book.quantity(tok), free) {
+                let mut entries: Vec<String> = self
+                    .book
+                    .positions
+                    .get(&tok)
+                    .map(|p| p.intent_id.clone())
+                    .into_iter()
+                    .collect();
+                for mut f in self.paper.on_bar(&u.bar, self.book.quantity(tok), free) {
+                    match f.side {
+                        Side::Buy => entries.push(f.intent_id.clone()),
+                        // a protective order of an entry: the id a live run's exit intent for it gets
+                        Side::Sell if entries.contains(&f.intent_id) => {
+                            f.intent_id = self.exit_id(tok, u.bar.close_time());
+                        }
+                        Side::Sell => {}
+                    }
                     if let Some(tr) = self.book.apply(tok, &f) {
                         out.push(PortfolioEvent::Fill(f));
                         out.push(PortfolioEvent::Trade(tr));
@@ -509,11 +656,15 @@ impl Desk {
     /// End of data: close what is open by the configured convention. Positions held at the executor stay
     /// open: a live run stopping is not a reason to sell.
     pub fn finish(&mut self, out: &mut Vec<PortfolioEvent>) {
+        self.work_queue(out, true);
         if self.positions == Positions::Fills {
-            if self.started {
-                out.push(PortfolioEvent::Equity(self.last_time, self.book.equity()));
+            self.apply_arrived(i64::MAX, out);
+            if !self.lockstep {
+                if self.started {
+                    out.push(PortfolioEvent::Equity(self.last_time, self.book.equity()));
+                }
+                return;
             }
-            return;
         }
         let open: Vec<(u32, crate::risk::Position)> = self
             .book
@@ -529,9 +680,25 @@ impl Desk {
                 EndOfData::LastOpen => (bar.open, bar.open_time),
                 EndOfData::LastClose => (bar.close, bar.close_time()),
             };
-            let f =
-                self.paper
-                    .force_exit(tok, &pos.symbol, &pos.intent_id, pos.quantity, price, time);
+            if self.positions == Positions::Fills {
+                // a replay in step with its executor closes at the end of the data as the backtest does
+                if !self.paper.has_pending(tok) {
+                    let why = "force_exit".to_string();
+                    let mut i = self.intent(tok, Side::Sell, self.last_time, price, why);
+                    i.quantity = Some(pos.quantity);
+                    i.triggered = Some(Trigger {
+                        price,
+                        time,
+                        exact: false,
+                    });
+                    out.push(PortfolioEvent::Intent(i));
+                }
+                continue;
+            }
+            let id = self.exit_id(tok, self.last_time);
+            let f = self
+                .paper
+                .force_exit(tok, &pos.symbol, &id, pos.quantity, price, time);
             let trade = self.book.apply(tok, &f);
             out.push(PortfolioEvent::Fill(f));
             if let Some(tr) = trade {
@@ -549,6 +716,7 @@ pub fn portfolio<'s>(
     clusters: Stream<'s, u64, Vec<ClusterUpdate>>,
     orders: Option<Stream<'s, u64, Vec<OrderState>>>,
     positions: Positions,
+    lockstep: bool,
     cfg: Arc<PipelineConfig>,
     table: Arc<TokenTable>,
 ) -> Stream<'s, u64, Vec<PortfolioEvent>> {
@@ -562,7 +730,7 @@ pub fn portfolio<'s>(
         Exchange::new(|_: &DeskInput| 0u64),
         "Portfolio",
         move |_cap, _info| {
-            let mut desk = Desk::new(cfg, table, positions);
+            let mut desk = Desk::new(cfg, table, positions, lockstep);
             let mut stash: TimeStash<TokenUpdate, DeskInput> = TimeStash::default();
             let mut last_cap: Option<Capability<u64>> = None;
             let mut finished = false;
@@ -631,7 +799,7 @@ mod tests {
         .unwrap();
         let cfg = PipelineConfig::parse(&text, "test").unwrap();
         let table = Arc::new(cfg.universe.token_table());
-        Desk::new(Arc::new(cfg), table, Positions::Fills)
+        Desk::new(Arc::new(cfg), table, Positions::Fills, false)
     }
 
     fn d(s: &str) -> Decimal {

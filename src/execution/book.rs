@@ -525,6 +525,7 @@ mod tests {
                 reason: String::new(),
                 decision_time: f.fill_time,
                 inputs_version: "v".into(),
+                triggered: None,
             };
             assert!(j.claim(&i, "t", 0).unwrap());
             j.record_outcome(&f, f.fill_time).unwrap();

@@ -472,6 +472,7 @@ impl Executor<'_> {
                     reason: format!("flatten by {}", cmd.issuer),
                     decision_time: now,
                     inputs_version: "control".into(),
+                    triggered: None,
                 };
                 if !self.journal.claim(&intent, &self.cfg.instance, now)? {
                     continue;

@@ -501,6 +501,7 @@ mod tests {
             reason: String::new(),
             decision_time: 0,
             inputs_version: "v".into(),
+            triggered: None,
         }
     }
 

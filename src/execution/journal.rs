@@ -523,6 +523,7 @@ mod tests {
             reason: "r".into(),
             decision_time: 0,
             inputs_version: "v".into(),
+            triggered: None,
         }
     }
 

@@ -111,6 +111,7 @@ mod tests {
             reason: String::new(),
             decision_time: 0,
             inputs_version: "v".into(),
+            triggered: None,
         };
         assert!(
             drift_guard(&i, Some(Decimal::new(1005, 3))).is_ok(),

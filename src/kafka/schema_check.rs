@@ -123,6 +123,7 @@ mod tests {
             reason: "r".into(),
             decision_time: 0,
             inputs_version: "1+x".into(),
+            triggered: None,
         };
         conforms("intent", &intent);
         let fill = Fill {

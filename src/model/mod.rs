@@ -9,6 +9,8 @@ pub mod tokens;
 
 pub use events::{Bar, Engagement, PriceTick, PriceTickRef, ScoredMention, Tweet};
 pub use invalid::Invalid;
-pub use orders::{Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade};
+pub use orders::{
+    Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade, Trigger,
+};
 pub use time::Millis;
 pub use tokens::TokenTable;

@@ -85,6 +85,24 @@ pub struct OrderIntent {
     #[serde(with = "rfc3339")]
     pub decision_time: Millis,
     pub inputs_version: String,
+    /// A protective exit (or the end-of-data close) the dataflow saw happen inside a bar: a venue that
+    /// models the market (paper) fills it where the backtest does; a venue without resting orders (on chain)
+    /// sells at the market when it arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggered: Option<Trigger>,
+}
+
+/// Where and when a triggered exit happened, in the backtest's fill convention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// The trigger price: the stop level (or the open it gapped through), the take-profit, the last open.
+    pub price: Decimal,
+    /// The open time of the bar it happened in (what a backtest fill is stamped with).
+    #[serde(with = "rfc3339")]
+    pub time: Millis,
+    /// A take-profit fills at its price; every other exit pays the sell slippage on top.
+    #[serde(default)]
+    pub exact: bool,
 }
 
 impl OrderIntent {

@@ -108,6 +108,7 @@ fn buy(id: &str) -> OrderIntent {
         reason: "t".into(),
         decision_time: chrono::Utc::now().timestamp_millis(),
         inputs_version: "v".into(),
+        triggered: None,
     }
 }
 

@@ -29,6 +29,7 @@ fn intent(id: &str, side: Side, notional: Option<&str>, quantity: Option<Decimal
         reason: "test".into(),
         decision_time: chrono::Utc::now().timestamp_millis(),
         inputs_version: "v".into(),
+        triggered: None,
     }
 }
 

@@ -167,6 +167,7 @@ mod tests {
             reason: String::new(),
             decision_time: at,
             inputs_version: "v".into(),
+            triggered: None,
         }
     }
 
