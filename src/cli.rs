@@ -125,6 +125,10 @@ struct RunArgs {
     /// the fills (the executor's live book of this pipeline) instead of [backtest] initial_equity
     #[arg(long)]
     capital: Option<PathBuf>,
+    /// Replaying history through an executor: move one bar at a time, and only once the executor has
+    /// answered every intent, as wall time lets it live (use with `execute --clock event`)
+    #[arg(long)]
+    lockstep: bool,
     /// How long a fetch waits at the broker for new records (librdkafka's fetch.wait.max.ms). Apache Kafka
     /// answers as soon as records arrive; the dev-broker holds an empty fetch this long, so against it this
     /// adds up to that much to every decision (2 is a fair setting there, at more idle fetches)
@@ -184,6 +188,16 @@ struct ExecuteArgs {
     /// The capital ladder (phases, caps, gates, drawdown pause) enforced on every intent; required on chain
     #[arg(long)]
     capital: Option<PathBuf>,
+    /// What time it is: the wall clock (live), or the intents' event time (replaying history on paper,
+    /// with `run --lockstep`)
+    #[arg(long, value_enum, default_value = "wall")]
+    clock: ClockArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ClockArg {
+    Wall,
+    Event,
 }
 
 #[derive(Args)]
@@ -809,6 +823,7 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
 }
 
 fn execute_cmd(a: ExecuteArgs) -> Result<()> {
+    use hypeflow::execution::clock::Clock;
     use hypeflow::execution::onchain::{signer, VenueConfig};
     use hypeflow::execution::paper::PaperVenue;
     use hypeflow::execution::venue::Venue;
@@ -820,10 +835,28 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
         ),
         None => None,
     };
+    let clock = match a.clock {
+        ClockArg::Wall => Clock::Wall,
+        ClockArg::Event => Clock::event(),
+    };
+    if clock.is_event() && a.venue != VenueArg::Paper {
+        bail!("--clock event replays history on paper only: an on-chain venue trades now");
+    }
     let mut venue: Box<dyn Venue> = match a.venue {
         VenueArg::Paper => {
             let (cfg, _, _) = load_pipeline(&a.pipeline)?;
-            Box::new(PaperVenue::connect(&a.brokers, cfg.fills, 10_000)?)
+            let cash = capital
+                .as_ref()
+                .map_or(cfg.backtest.initial_equity, |c| c.starting_capital);
+            Box::new(PaperVenue::connect(
+                &a.brokers,
+                hypeflow::execution::paper::PaperConfig {
+                    bar_ms: cfg.bar_interval_ms(),
+                    fills: cfg.fills,
+                    capital: cash,
+                    clock: clock.clone(),
+                },
+            )?)
         }
         VenueArg::UniswapV3 | VenueArg::PancakeswapV3 | VenueArg::Oneinch => {
             let path = a
@@ -864,6 +897,7 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
             instance,
             exit_when_idle: a.exit_when_idle.map(std::time::Duration::from_secs),
             capital,
+            clock,
         },
         venue.as_mut(),
     )?;
@@ -906,6 +940,7 @@ fn run_cmd(a: RunArgs) -> Result<()> {
         scored: a.scored,
         fetch_wait_ms: a.fetch_wait_ms,
         trace_watermarks: false,
+        lockstep: a.lockstep,
     })?;
     println!(
         "intents published {} repeats suppressed {} dead-lettered {} ticks {} posts {} late {}",

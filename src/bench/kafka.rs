@@ -127,6 +127,7 @@ pub fn throughput(
         positions: Positions::Model,
         fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
         trace_watermarks: false,
+        lockstep: false,
     })?;
     // Start-up counts on both sides; closing the consumers (~100 ms in librdkafka) on neither.
     let done = stats.dataflow_done.unwrap_or_else(Instant::now);
@@ -249,6 +250,7 @@ pub fn latency(
             positions: Positions::Model,
             fetch_wait_ms,
             trace_watermarks: true,
+            lockstep: false,
         })
     });
     // let the run assign its partitions before the clock starts

@@ -442,6 +442,17 @@ pub struct FillConfig {
     /// Largest acceptable slippage written into each intent, in bps.
     #[serde(default = "default_max_slippage", deserialize_with = "lenient")]
     pub max_slippage_bps: Decimal,
+    /// Refuse an entry whose fill is worse than its decision price by more than `max_slippage_bps`, as every
+    /// venue of the executor does (the market ran away; it is not chased). Off only to compare with a tool
+    /// that fills regardless (the Freqtrade reference). Outside the fingerprint when on.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub refuse_drift: bool,
+}
+fn yes() -> bool {
+    true
+}
+fn is_true(v: &bool) -> bool {
+    *v
 }
 fn default_fee() -> Decimal {
     d("0.001")
@@ -473,6 +484,7 @@ impl Default for FillConfig {
             stop_fill: default_stop_fill(),
             end_of_data: default_end_of_data(),
             max_slippage_bps: default_max_slippage(),
+            refuse_drift: true,
         }
     }
 }

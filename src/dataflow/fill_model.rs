@@ -8,12 +8,30 @@
 
 use super::records::BarRec;
 use crate::config::{FillConfig, SlippageModel, StopFill};
-use crate::model::{Distance, Fill, FillStatus, OrderIntent, Side};
+use crate::model::{Distance, Fill, FillStatus, OrderIntent, Side, Trigger};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 const QTY_DP: u32 = 12;
 const MONEY_DP: u32 = 10;
+
+/// An entry whose fill price is worse than its decision price by more than its slippage bound: the market
+/// ran away between the decision and the fill, and it is not chased (a backtest and a paper venue alike;
+/// exits always go).
+fn drift_of(intent: &OrderIntent, price: Decimal) -> Option<String> {
+    let reference = intent.reference_price;
+    if intent.side != Side::Buy || reference <= Decimal::ZERO {
+        return None;
+    }
+    let bps = (price / reference - Decimal::ONE) * Decimal::from(10_000);
+    (bps > intent.max_slippage_bps).then(|| {
+        format!(
+            "price drift: the fill {} is {bps:.1} bps above the decision price {reference} (bound {} bps)",
+            price.round_dp(10),
+            intent.max_slippage_bps
+        )
+    })
+}
 
 /// Which order a fill belongs to.
 struct Ref<'a> {
@@ -184,6 +202,8 @@ impl FillModel {
                             ),
                             bar.open_time,
                         ));
+                    } else if let Some(why) = self.drift(&intent, price) {
+                        fills.push(self.reject(&intent, why, bar.open_time));
                     } else if need > cash {
                         fills.push(self.reject(
                             &intent,
@@ -362,6 +382,9 @@ impl FillModel {
                         time,
                     );
                 }
+                if let Some(why) = self.drift(intent, p) {
+                    return self.reject(intent, why, time);
+                }
                 let qty = (notional / p)
                     .round_dp_with_strategy(QTY_DP, rust_decimal::RoundingStrategy::ToZero);
                 if qty <= Decimal::ZERO {
@@ -381,6 +404,30 @@ impl FillModel {
                 ),
             },
         }
+    }
+
+    /// The drift refusal of an entry filling at `price`, when the fill model refuses drift.
+    fn drift(&self, intent: &OrderIntent, price: Decimal) -> Option<String> {
+        self.cfg
+            .refuse_drift
+            .then(|| drift_of(intent, price))
+            .flatten()
+    }
+
+    /// A triggered exit (a protective order crossed inside a bar, the end of the data) where the backtest
+    /// fills it: at the trigger price, through the sell slippage unless it is exact (a take-profit), stamped
+    /// with the bar it happened in.
+    pub fn fill_triggered(&self, intent: &OrderIntent, trigger: &Trigger, qty: Decimal) -> Fill {
+        let price = if trigger.exact {
+            trigger.price
+        } else {
+            self.sell_price(&intent.token, trigger.price, qty)
+        };
+        let r = Ref {
+            intent_id: &intent.id,
+            symbol: &intent.token,
+        };
+        self.fill(r, Side::Sell, qty, price, &intent.reason, trigger.time)
     }
 
     /// Closes a position outside the bar loop (end of data) at the given price and time.

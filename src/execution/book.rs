@@ -3,7 +3,7 @@
 //! position averaging in, a partial sell closing its share), and the equity curve feeds the backtest's own
 //! metric definitions (`risk::metrics`), so a live Sharpe or drawdown means what a backtest's does.
 
-use super::journal::{Journal, JournalError};
+use super::journal::{BarMark, Journal, JournalError};
 use crate::model::time::{to_rfc3339, Millis};
 use crate::model::{Fill, FillStatus, OrderIntent, Side, Trade};
 use crate::risk::metrics::{self, Metrics};
@@ -34,6 +34,65 @@ pub struct LiveBook {
     stops: BTreeMap<String, Decimal>,
     /// Time of each token's mark (a fill price until a market price arrives).
     marked_at: BTreeMap<String, Millis>,
+    /// The curve's points are the bar closes the paper venue journaled, not the fills (the backtest's curve).
+    bar_marked: bool,
+}
+
+/// The books the journal's fills make (grouped by `key`), with its bar marks when it has them: each fill
+/// before the first bar close after it, as the backtest's fill model applies it.
+fn replay(
+    journal: &Journal,
+    capital: Decimal,
+    start: Option<Millis>,
+    key: impl Fn(&OrderIntent) -> String,
+) -> Result<BTreeMap<String, LiveBook>, JournalError> {
+    let marks = journal.marks()?;
+    let mut fills = journal.filled()?;
+    fills.sort_by_key(|(_, f)| f.fill_time);
+    let bar_start = marks.first().map(|m| m.open);
+    let mut books: BTreeMap<String, LiveBook> = BTreeMap::new();
+    if let Some(s) = start {
+        let first = bar_start.map_or(s, |b| b.min(s));
+        books.insert(
+            key_of_account(&key),
+            LiveBook::new("(account)", capital, first),
+        );
+    }
+    let mut pending = fills.into_iter().peekable();
+    let mut apply_before = |books: &mut BTreeMap<String, LiveBook>, before: Option<Millis>| {
+        while let Some((intent, fill)) =
+            pending.next_if(|(_, f)| before.is_none_or(|b| f.fill_time < b))
+        {
+            let k = key(&intent);
+            let t0 = bar_start.unwrap_or(fill.fill_time);
+            let book = books.entry(k.clone()).or_insert_with(|| {
+                let mut b = LiveBook::new(&k, capital, t0);
+                b.bar_marked = bar_start.is_some();
+                b
+            });
+            book.apply_for(&intent, &fill);
+        }
+    };
+    for b in books.values_mut() {
+        b.bar_marked = bar_start.is_some();
+    }
+    let mut i = 0;
+    while i < marks.len() {
+        let close = marks[i].close;
+        let j = i + marks[i..].iter().take_while(|m| m.close == close).count();
+        apply_before(&mut books, Some(close));
+        for b in books.values_mut() {
+            b.close_bar(close, &marks[i..j]);
+        }
+        i = j;
+    }
+    apply_before(&mut books, None);
+    Ok(books)
+}
+
+/// The key `account_from_journal` files its one book under.
+fn key_of_account(_key: &impl Fn(&OrderIntent) -> String) -> String {
+    "(account)".into()
 }
 
 impl LiveBook {
@@ -52,22 +111,17 @@ impl LiveBook {
             quality: Vec::new(),
             stops: BTreeMap::new(),
             marked_at: BTreeMap::new(),
+            bar_marked: false,
         }
     }
 
-    /// Every pipeline's book from the journal's fills, each starting from `capital` at its first fill.
+    /// Every pipeline's book from the journal's fills, each starting from `capital` at its first fill (or,
+    /// when the journal holds bar marks, at the first bar's open).
     pub fn from_journal(
         journal: &Journal,
         capital: Decimal,
     ) -> Result<Vec<LiveBook>, JournalError> {
-        let mut books: BTreeMap<String, LiveBook> = BTreeMap::new();
-        for (intent, fill) in journal.filled()? {
-            let pipeline = intent.pipeline_id.clone();
-            books
-                .entry(pipeline.clone())
-                .or_insert_with(|| LiveBook::new(&pipeline, capital, fill.fill_time))
-                .apply_for(&intent, &fill);
-        }
+        let books = replay(journal, capital, None, |i| i.pipeline_id.clone())?;
         Ok(books.into_values().collect())
     }
 
@@ -77,11 +131,24 @@ impl LiveBook {
         capital: Decimal,
         start: Millis,
     ) -> Result<LiveBook, JournalError> {
-        let mut book = LiveBook::new("(account)", capital, start);
-        for (intent, fill) in journal.filled()? {
-            book.apply_for(&intent, &fill);
+        let mut books = replay(journal, capital, Some(start), |_| "(account)".into())?;
+        Ok(books
+            .remove("(account)")
+            .unwrap_or_else(|| LiveBook::new("(account)", capital, start)))
+    }
+
+    /// A bar close: every held token marked at its close, and the curve's point at the close, as the
+    /// backtest takes one at each bar close (held or not).
+    fn close_bar(&mut self, close: Millis, marks: &[BarMark]) {
+        for m in marks {
+            if let Some(&id) = self.ids.get(&m.token) {
+                if self.book.quantity(id).is_some() {
+                    self.book.mark(id, m.price);
+                    self.marked_at.insert(m.token.clone(), close);
+                }
+            }
         }
-        Ok(book)
+        self.point(close);
     }
 
     /// Counts a fill of `intent`, with its slippage against the intent's decision price.
@@ -138,7 +205,9 @@ impl LiveBook {
         self.fills += 1;
         self.notional_log.push((f.fill_time, f.quantity * f.price));
         self.marked_at.insert(f.token.clone(), f.fill_time);
-        self.point(f.fill_time);
+        if !self.bar_marked {
+            self.point(f.fill_time);
+        }
     }
 
     /// Marks a held token to a market price seen at `at`; older prices than the last mark are ignored.

@@ -4,6 +4,7 @@
 //! rebalances or Kafka redelivers.
 
 use super::capital::CapitalConfig;
+use super::clock::Clock;
 use super::control;
 use super::guard::{intent_in_range, Guard};
 use super::journal::{Journal, JournalError, State};
@@ -101,6 +102,8 @@ pub struct ExecutorConfig {
     pub exit_when_idle: Option<Duration>,
     /// The capital ladder whose phase caps, pause and step-down the executor enforces on every intent.
     pub capital: Option<CapitalConfig>,
+    /// The wall clock live; the intents' event time when replaying history through the executor.
+    pub clock: Clock,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +203,12 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
             last_reconcile = Instant::now();
             ex.reconcile_or_count()?;
         }
+        if !cfg.clock.is_event() {
+            // live, a bar is marked once its close is a few seconds past (late ticks have arrived)
+            if let Err(e) = ex.venue.mark(&ex.journal, Some(ex.now() - MARK_GRACE_MS)) {
+                ex.venue_failed(e, None)?;
+            }
+        }
         idle.watch_assignment(&consumer);
         if let Some(c) = control.as_mut() {
             if ex.obey_control(c)? {
@@ -229,9 +238,18 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
             ex.stats.commit_failures += 1;
         }
     }
+    if cfg.clock.is_event() {
+        // the replay's data has ended: its last bars close
+        if let Err(e) = ex.venue.mark(&ex.journal, None) {
+            ex.venue_failed(e, None)?;
+        }
+    }
     ex.publisher.finish()?;
     Ok(ex.stats)
 }
+
+/// How long after a bar's close a live executor marks it.
+const MARK_GRACE_MS: i64 = 5_000;
 
 /// How often the wallet is reconciled with the book besides at start and after every fill (a transfer or a
 /// second process on the key shows up within this, even when nothing trades).
@@ -318,6 +336,10 @@ struct Executor<'a> {
 }
 
 impl Executor<'_> {
+    fn now(&self) -> i64 {
+        self.cfg.clock.now()
+    }
+
     /// Every command waiting on `control.commands`: obeyed when admitted (journaled, answered), else
     /// dead-lettered with an alert. True when any arrived.
     fn obey_control(&mut self, c: &mut ControlIn) -> Result<bool, ExecutorError> {
@@ -326,7 +348,7 @@ impl Executor<'_> {
             let Ok(m) = res else { continue };
             any = true;
             let payload = m.payload().unwrap_or_default().to_vec();
-            let now = now_ms();
+            let now = self.now();
             let journal = &self.journal;
             let seen = |id: &str| journal.command_seen(id).unwrap_or(true);
             match control::admit(&payload, &c.secret, now, seen) {
@@ -497,8 +519,12 @@ impl Executor<'_> {
         self.stats.recovered += self.venue.recover(&self.journal)?.len() as u64;
         // the protections start from the book with what recovery settled
         if let Some(c) = &self.cfg.capital {
-            let mut g = Guard::open(c.clone(), &self.journal, self.venue.name(), now_ms())?;
-            g.prices = Some(LatestPrices::connect(&self.cfg.brokers, 10_000)?);
+            let mut g = Guard::open(c.clone(), &self.journal, self.venue.name(), self.now())?;
+            // replaying, the latest prices on the topic are the history's end, not its present: the ladder
+            // then marks at fills and the stale-data breaker cannot judge
+            if !self.cfg.clock.is_event() {
+                g.prices = Some(LatestPrices::connect(&self.cfg.brokers, 10_000)?);
+            }
             self.guard = Some(g);
             self.reconcile()?;
         }
@@ -535,8 +561,9 @@ impl Executor<'_> {
         }
         let what = e.to_string();
         tracing::warn!("venue {}: {what}", self.venue.name());
+        let now = self.now();
         if let Some(g) = self.guard.as_mut() {
-            g.venue_error(&what, &self.journal, now_ms())?;
+            g.venue_error(&what, &self.journal, now)?;
         }
         Ok(what)
     }
@@ -566,16 +593,17 @@ impl Executor<'_> {
 
     /// The wallet against the book (on chain; paper has no wallet), at start and after every fill.
     fn reconcile(&mut self) -> Result<(), ExecutorError> {
+        let now = self.now();
         let (Some(guard), Some(wallet)) = (self.guard.as_mut(), self.venue.holdings()?) else {
             return Ok(());
         };
-        guard.reconcile(&wallet, &self.journal, now_ms())?;
+        guard.reconcile(&wallet, &self.journal, now)?;
         Ok(())
     }
 
     /// A claimed intent through the protections to the venue; the outcome is journaled either way.
     fn execute(&mut self, intent: &OrderIntent) -> Result<Fill, ExecutorError> {
-        let now = now_ms();
+        let now = self.now();
         if let Err(refused) = intent_in_range(intent, now) {
             return self.refuse(intent, refused, now);
         }
@@ -585,8 +613,9 @@ impl Executor<'_> {
         match guard.check(intent, &self.journal, now)? {
             Ok(allowed) => {
                 let f = self.on_venue(&allowed, now)?;
+                let after = self.now();
                 let guard = self.guard.as_mut().expect("checked above");
-                guard.after_fill(&allowed, &f, &self.journal, now_ms())?;
+                guard.after_fill(&allowed, &f, &self.journal, after)?;
                 if f.status == FillStatus::Filled {
                     self.reconcile_or_count()?;
                 }
@@ -633,7 +662,17 @@ impl Executor<'_> {
                 return Ok(());
             }
         };
-        if !self.journal.claim(&intent, &self.cfg.instance, now_ms())? {
+        self.cfg.clock.observe(intent.decision_time);
+        if self.cfg.clock.is_event() {
+            // every bar closed before the decision is marked before anything it decided fills
+            if let Err(e) = self.venue.mark(&self.journal, Some(intent.decision_time)) {
+                self.venue_failed(e, None)?;
+            }
+        }
+        if !self
+            .journal
+            .claim(&intent, &self.cfg.instance, self.now())?
+        {
             self.stats.duplicates += 1;
             return Ok(());
         }

@@ -33,6 +33,16 @@ pub struct Journal {
     path: String,
 }
 
+/// A token's bar close on the pipeline's bar grid, as the paper venue saw it on `market.ticks`: the live
+/// book marks its positions with these, at the times the backtest marks its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BarMark {
+    pub open: i64,
+    pub close: i64,
+    pub token: String,
+    pub price: rust_decimal::Decimal,
+}
+
 /// A signed transaction as journaled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxRow {
@@ -185,6 +195,13 @@ impl Journal {
                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
                 at INTEGER NOT NULL,
                 event_json TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS marks (
+                close INTEGER NOT NULL,
+                token TEXT NOT NULL,
+                open INTEGER NOT NULL,
+                price TEXT NOT NULL,
+                PRIMARY KEY (close, token)
             );",
         )
         .map_err(err)?;
@@ -282,6 +299,56 @@ impl Journal {
             )
             .map_err(self.sql())?;
         Ok(())
+    }
+
+    /// The bar closes the paper venue marked, in one transaction (a repeat of a bar is ignored).
+    pub fn record_marks(&self, marks: &[BarMark]) -> Result<(), JournalError> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction().map_err(self.sql())?;
+        for m in marks {
+            tx.execute(
+                "INSERT OR IGNORE INTO marks (close, token, open, price) VALUES (?1, ?2, ?3, ?4)",
+                params![m.close, m.token, m.open, m.price.to_string()],
+            )
+            .map_err(self.sql())?;
+        }
+        tx.commit().map_err(self.sql())
+    }
+
+    /// Every bar close marked, oldest first.
+    pub fn marks(&self) -> Result<Vec<BarMark>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT close, token, open, price FROM marks ORDER BY close, token")
+            .map_err(self.sql())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (close, token, open, price) = row.map_err(self.sql())?;
+            let price = price.parse().map_err(|e| JournalError::Corrupt {
+                path: self.path.clone(),
+                id: format!("mark {token} at {close}"),
+                message: format!("{e}"),
+            })?;
+            out.push(BarMark {
+                open,
+                close,
+                token,
+                price,
+            });
+        }
+        Ok(out)
     }
 
     /// Whether an operator command with this id was already obeyed.

@@ -4,6 +4,7 @@
 
 pub mod book;
 pub mod capital;
+pub mod clock;
 pub mod control;
 pub mod executor;
 pub mod guard;
@@ -11,4 +12,5 @@ pub mod journal;
 pub mod onchain;
 pub mod paper;
 pub mod prices;
+pub mod tape;
 pub mod venue;

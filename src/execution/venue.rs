@@ -88,6 +88,12 @@ pub trait Venue {
         Ok(None)
     }
 
+    /// Journals the bar closes the venue has seen up to `upto` (None: all it has read), for the live book's
+    /// marks; a venue without its own view of the market journals none.
+    fn mark(&mut self, _journal: &Journal, _upto: Option<i64>) -> Result<(), VenueError> {
+        Ok(())
+    }
+
     /// Carries out one claimed intent; the returned fill or refusal is journaled when this returns.
     fn execute(&mut self, intent: &OrderIntent, journal: &Journal) -> Result<Fill, VenueError>;
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod client;
 pub mod dev_broker;
 pub mod envelope;
+pub mod lockstep;
 pub mod publish;
 pub mod run;
 pub mod schema_check;

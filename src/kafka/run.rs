@@ -22,6 +22,7 @@ use crate::model::{OrderIntent, TokenTable};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Probe;
@@ -53,6 +54,8 @@ pub struct RunRequest {
     pub fetch_wait_ms: u64,
     /// Log every watermark advance with the record that caused it into [`RunStats::advances`].
     pub trace_watermarks: bool,
+    /// A replay in step with its executor (`super::lockstep`); needs `Positions::Fills` and one process.
+    pub lockstep: bool,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -161,14 +164,25 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
         rewind_ms: rewind_ms(&req.cfg, bar_interval),
         commit_every: Duration::from_secs(1),
         watermark_log: req.trace_watermarks.then(Default::default),
+        lockstep: req
+            .lockstep
+            .then(|| Arc::new(super::lockstep::Lockstep::new(bar_interval))),
     };
+    if req.lockstep && (req.positions != Positions::Fills || req.cluster.addresses.len() > 1) {
+        return Err(LiveError::Pipeline(
+            "--lockstep follows the executor's fills within one process: use --positions fills and no -n/-h"
+                .into(),
+        ));
+    }
+    let lockstep = live.lockstep.clone();
     let watermark_log = live.watermark_log.clone();
     let early_publisher = Arc::new(Mutex::new(early_publisher(&req)));
     // The velocity baseline needs a history start all workers agree on: the earliest record in the topics.
     let history_start = super::source::history_start(&spec)?.unwrap_or(0);
     tracing::debug!("history starts at {history_start}");
     let cfg = Arc::new(req.cfg);
-    let ctx = PipelineContext::new(cfg, table, bar_interval, history_start, req.positions);
+    let mut ctx = PipelineContext::new(cfg, table, bar_interval, history_start, req.positions);
+    ctx.lockstep = req.lockstep;
     let counters = ctx.counters.clone();
     let stats = Arc::new(Mutex::new(RunStats::default()));
     let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
@@ -197,20 +211,29 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
                         brokers: brokers.clone(),
                         stats: st2.clone(),
                         errors: er2.clone(),
+                        lockstep: lockstep.clone(),
                     };
+                    // the probe after the publishing: its frontier passes a time once that time's intents are
+                    // acknowledged (commits, and lockstep's step, wait for it)
                     assemble(split_events(events), &ctx)
-                        .probe_with(&probe)
-                        .sink(Pipeline, "IntentsOut", move |(input, _)| {
-                            input.for_each_stamp(|_, data| {
-                                for ev in data.flat_map(|b| b.drain(..)) {
-                                    if let PortfolioEvent::Intent(i) = ev {
-                                        if !out.publish(&i) {
-                                            return;
+                        .unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+                            Pipeline,
+                            "IntentsOut",
+                            move |_cap, _info| {
+                                move |input, _output| {
+                                    input.for_each_stamp(|_, data| {
+                                        for ev in data.flat_map(|b| b.drain(..)) {
+                                            if let PortfolioEvent::Intent(i) = ev {
+                                                if !out.publish(&i) {
+                                                    return;
+                                                }
+                                            }
                                         }
-                                    }
+                                    });
                                 }
-                            });
-                        });
+                            },
+                        )
+                        .probe_with(&probe);
                     Some(final_commit)
                 }
                 Err(e) => {
@@ -262,6 +285,7 @@ struct IntentsOut {
     brokers: String,
     stats: Arc<Mutex<RunStats>>,
     errors: Arc<Mutex<Vec<String>>>,
+    lockstep: Option<Arc<super::lockstep::Lockstep>>,
 }
 
 impl IntentsOut {
@@ -286,6 +310,9 @@ impl IntentsOut {
         let Some(p) = self.publisher.as_mut() else {
             return false;
         };
+        if let Some(l) = &self.lockstep {
+            l.sent(&i.id);
+        }
         // an intent must reach the topic: retry through outages
         let sent = p.send_until_acked(
             &self.topic,

@@ -13,6 +13,7 @@ mod kafka_replay;
 mod kafka_run;
 mod layers;
 mod llm_scoring;
+mod lockstep;
 mod onchain_execute;
 mod onchain_oneinch;
 mod onchain_price;

@@ -6,6 +6,8 @@ use super::consumer::{consumer, offset_at_time, partition_count, watermarks};
 use super::decode::{dead_letter, decode, record_seq, TopicLookup};
 use super::{Batch, Output, SourceError, SourceSpec, TopicKind};
 use crate::dataflow::input::InputEvent;
+use crate::dataflow::records::OrderState;
+use crate::kafka::lockstep::Lockstep;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -33,6 +35,8 @@ pub struct LiveOptions {
     /// When set, every advance of the source's watermark is logged with the record that caused it (for the
     /// decision-lag benchmark: the issue measures from the triggering record's Kafka timestamp).
     pub watermark_log: Option<WatermarkLog>,
+    /// `run --lockstep`: the watermark moves a bar at a time, once the executor has answered.
+    pub lockstep: Option<Arc<Lockstep>>,
 }
 
 /// One advance of a worker's live-source capability, and the record whose arrival allowed it.
@@ -257,6 +261,8 @@ pub fn live_source<'s>(
                 batch: Batch::default(),
                 last_commit: Instant::now(),
                 arrivals: Vec::new(),
+                behind: false,
+                ahead: Default::default(),
             };
             move |output| run.step(output)
         },
@@ -281,6 +287,10 @@ struct LiveLoop {
     dead_letters: DeadLetterTopic,
     /// (partition, event time) of each record read this activation, kept only for the watermark log.
     arrivals: Vec<((usize, i32), i64)>,
+    /// Lockstep: the capability is short of where the watermark allows.
+    behind: bool,
+    /// Lockstep: the stamps of the records emitted at or after the capability.
+    ahead: std::collections::BTreeSet<u64>,
     topics: TopicLookup,
 }
 
@@ -306,10 +316,13 @@ impl LiveLoop {
             self.batch.emit(cap, output);
         }
         self.advance(parts, before.as_ref(), now, wall_ms);
-        let all_quiet = self
-            .live
-            .exit_when_idle
-            .is_some_and(|d| data(parts).all(|(_, p)| now.duration_since(p.last_message) >= d));
+        // in lockstep the run ends only once it has stepped through everything read, every outcome in
+        let awaiting = self.live.lockstep.as_ref().is_some_and(|l| l.waiting()) || self.behind;
+        let all_quiet = !awaiting
+            && self
+                .live
+                .exit_when_idle
+                .is_some_and(|d| data(parts).all(|(_, p)| now.duration_since(p.last_message) >= d));
         if all_quiet {
             // Dropping the capability closes every window; what is delivered is processed and committed below.
             self.cap = None;
@@ -356,6 +369,9 @@ impl LiveLoop {
             let Some(stamp) = self.take(&m, ti, part, c_time, wall_ms, track) else {
                 continue;
             };
+            if self.live.lockstep.is_some() {
+                self.ahead.insert(stamp);
+            }
             let next = m.offset() + 1;
             match part.delivered.back_mut() {
                 Some(last) if last.0 >= stamp => last.1 = next,
@@ -382,6 +398,9 @@ impl LiveLoop {
         let spec = &self.spec;
         match decode(part.kind, bytes, seq, &spec.table) {
             Ok(InputEvent::Order(o)) => {
+                if let (OrderState::Outcome(f), Some(l)) = (&o, &self.live.lockstep) {
+                    l.settled(&f.intent_id);
+                }
                 let stamp = o
                     .time()
                     .map_or(c_time, |t| spec.epoch_of(t, wall_ms).max(c_time));
@@ -449,7 +468,25 @@ impl LiveLoop {
         let (Some(wm), Some(c)) = (wm, self.cap.as_mut()) else {
             return;
         };
-        let e = spec.epoch_of(wm - spec.lateness_ms, wall_ms);
+        let mut e = spec.epoch_of(wm - spec.lateness_ms, wall_ms);
+        if let Some(l) = &self.live.lockstep {
+            // every partition quiet: what was read is all there is, and the last bars may close
+            let target = if busy.is_empty() {
+                (wm + 2 * l.step_ms()) as u64
+            } else {
+                e
+            };
+            let cap = *c.time();
+            let caught_up = self
+                .probe
+                .with_frontier(|f| f.first().is_none_or(|t| *t >= cap));
+            while self.ahead.first().is_some_and(|s| *s < cap) {
+                self.ahead.pop_first();
+            }
+            let first = self.ahead.first().map(|s| *s as i64);
+            e = l.limit(cap as i64, first, target as i64, caught_up).max(0) as u64;
+            self.behind = e < target;
+        }
         if e <= *c.time() {
             return;
         }
