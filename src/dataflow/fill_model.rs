@@ -597,6 +597,47 @@ mod tests {
     }
 
     #[test]
+    fn drift_is_refused_on_both_paths_and_a_triggered_exit_fills_at_its_trigger() {
+        // decided at 100, the next open is 102: 200 bps over the 50 bps bound
+        let mut ex = FillModel::new(FillConfig::default());
+        ex.submit(0, buy("100", Protection::default()));
+        let f = ex.on_bar(&bar("102", "102", "102", "102", 60), None, d("1000"));
+        assert!(f[0].reason.contains("price drift"), "{}", f[0].reason);
+        // the paper venue's path refuses the same entry
+        let paper = FillModel::new(FillConfig::default());
+        let f = paper.fill_now(&buy("100", Protection::default()), d("102"), 60);
+        assert!(f.reason.contains("price drift"), "{}", f.reason);
+        // off, the open is taken however far it is (Freqtrade)
+        let mut ex = FillModel::new(FillConfig {
+            refuse_drift: false,
+            ..Default::default()
+        });
+        ex.submit(0, buy("100", Protection::default()));
+        let f = ex.on_bar(&bar("102", "102", "102", "102", 60), None, d("1000"));
+        assert_eq!(f[0].status, FillStatus::Filled);
+
+        let mut sell = buy("100", Protection::default());
+        sell.side = Side::Sell;
+        sell.reason = "stop_loss".into();
+        let model = FillModel::new(FillConfig {
+            slippage_bps: d("10"),
+            ..Default::default()
+        });
+        let stop = Trigger {
+            price: d("90"),
+            time: 60,
+            exact: false,
+        };
+        let f = model.fill_triggered(&sell, &stop, d("2"));
+        assert_eq!((f.price, f.fill_time, f.quantity), (d("89.91"), 60, d("2")));
+        let tp = Trigger {
+            exact: true,
+            ..stop
+        };
+        assert_eq!(model.fill_triggered(&sell, &tp, d("2")).price, d("90"));
+    }
+
+    #[test]
     fn slippage_models_and_rejections() {
         let cfg = FillConfig {
             slippage_model: SlippageModel::Amm,

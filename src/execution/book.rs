@@ -38,12 +38,12 @@ pub struct LiveBook {
     bar_marked: bool,
 }
 
-/// The books the journal's fills make (grouped by `key`), with its bar marks when it has them: each fill
-/// before the first bar close after it, as the backtest's fill model applies it.
+/// The books the journal's fills make (grouped by `key`; `open` makes one from the start), with its bar marks
+/// when it has them: each fill before the first bar close after it, as the backtest's fill model applies it.
 fn replay(
     journal: &Journal,
     capital: Decimal,
-    start: Option<Millis>,
+    open: Option<(&str, Millis)>,
     key: impl Fn(&OrderIntent) -> String,
 ) -> Result<BTreeMap<String, LiveBook>, JournalError> {
     let marks = journal.marks()?;
@@ -51,12 +51,9 @@ fn replay(
     fills.sort_by_key(|(_, f)| f.fill_time);
     let bar_start = marks.first().map(|m| m.open);
     let mut books: BTreeMap<String, LiveBook> = BTreeMap::new();
-    if let Some(s) = start {
+    if let Some((name, s)) = open {
         let first = bar_start.map_or(s, |b| b.min(s));
-        books.insert(
-            key_of_account(&key),
-            LiveBook::new("(account)", capital, first),
-        );
+        books.insert(name.to_string(), LiveBook::new(name, capital, first));
     }
     let mut pending = fills.into_iter().peekable();
     let mut apply_before = |books: &mut BTreeMap<String, LiveBook>, before: Option<Millis>| {
@@ -88,11 +85,6 @@ fn replay(
     }
     apply_before(&mut books, None);
     Ok(books)
-}
-
-/// The key `account_from_journal` files its one book under.
-fn key_of_account(_key: &impl Fn(&OrderIntent) -> String) -> String {
-    "(account)".into()
 }
 
 impl LiveBook {
@@ -131,7 +123,9 @@ impl LiveBook {
         capital: Decimal,
         start: Millis,
     ) -> Result<LiveBook, JournalError> {
-        let mut books = replay(journal, capital, Some(start), |_| "(account)".into())?;
+        let mut books = replay(journal, capital, Some(("(account)", start)), |_| {
+            "(account)".into()
+        })?;
         Ok(books
             .remove("(account)")
             .unwrap_or_else(|| LiveBook::new("(account)", capital, start)))
@@ -539,6 +533,55 @@ mod tests {
             fill_time: t,
             quoted_price: None,
         }
+    }
+
+    #[test]
+    fn with_bar_marks_the_curve_is_the_bar_closes_and_fills_apply_before_the_next_close() {
+        use crate::execution::journal::BarMark;
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        let mark = |close: i64, price: &str| BarMark {
+            open: close - 300,
+            close,
+            token: "AXL".into(),
+            price: d(price),
+        };
+        j.record_marks(&[mark(300, "10"), mark(600, "12"), mark(900, "11")])
+            .unwrap();
+        // bought at the open of the bar closing at 600
+        let buy = fill("AXL", Side::Buy, "10", "10", "0.1", 300);
+        let intent = OrderIntent {
+            id: buy.intent_id.clone(),
+            pipeline_id: "p".into(),
+            token: "AXL".into(),
+            side: Side::Buy,
+            quantity: None,
+            notional: Some(d("100")),
+            reference_price: d("10"),
+            max_slippage_bps: d("50"),
+            protection: Default::default(),
+            reason: "t".into(),
+            decision_time: 300,
+            inputs_version: "v".into(),
+            triggered: None,
+        };
+        assert!(j.claim(&intent, "t", 0).unwrap());
+        j.record_outcome(&buy, 0).unwrap();
+        let b = &LiveBook::from_journal(&j, d("1000")).unwrap()[0];
+        // the first bar's open, then each close after the book's first fill: the position marked at 12 and
+        // 11 (the flat close at 300 comes before the pipeline's first fill, and is the capital anyway)
+        let cash = d("1000") - d("100.6");
+        assert_eq!(
+            b.curve,
+            vec![
+                (0, d("1000")),
+                (600, cash + d("120")),
+                (900, cash + d("110")),
+            ]
+        );
+        // the account's book exists from the start: the flat close is a point too
+        let a = LiveBook::account_from_journal(&j, d("1000"), 0).unwrap();
+        assert_eq!(a.curve[1], (300, d("1000")));
     }
 
     #[test]

@@ -352,15 +352,37 @@ fn a_degraded_phase_steps_down_by_itself() {
         "market.ticks",
         ticks.to_str().unwrap(),
     ]);
-    let bt = dir.path().join("bt");
-    run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
+    // round trips decided now: a buy and a sell of each token (the sell asks for more than is held, which
+    // sells what is held), each filling at the first tick after now (the moved ticks run ten minutes on), so
+    // each round trip pays its fees at about one price
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut last = std::collections::BTreeMap::new();
+    for l in &moved {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        last.insert(v["token"].as_str().unwrap().to_string(), v["price"].clone());
+    }
+    let mut intents = Vec::new();
+    for token in ["AXL", "BOLT", "CRUX"] {
+        for (side, size) in [
+            ("buy", ("notional", "500")),
+            ("sell", ("quantity", "1000000000")),
+        ] {
+            let mut v = serde_json::json!({"id": format!("rt-{token}-{side}"), "pipeline_id": "rt",
+                "token": token, "side": side, "reference_price": last[token], "max_slippage_bps": "10000",
+                "protection": {}, "reason": "test", "decision_time": now, "inputs_version": "v"});
+            v[size.0] = size.1.into();
+            intents.push(v.to_string());
+        }
+    }
+    let now_intents = dir.path().join("intents-now.jsonl");
+    std::fs::write(&now_intents, intents.join("\n") + "\n").unwrap();
     run_ok(&[
         "publish",
         "--brokers",
         b,
         "--topic",
         "orders.intents",
-        bt.join("intents.jsonl").to_str().unwrap(),
+        now_intents.to_str().unwrap(),
     ]);
     // a second paper phase to step down from; every round trip here loses its fees, so two of them have a
     // win rate of 0, under the 0.40 floor

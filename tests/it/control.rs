@@ -11,16 +11,22 @@ use std::time::{Duration, Instant};
 
 const SECRET: &str = "s3cret-for-tests";
 
-/// Buy intents for every sample token at its last tick price, decided now.
-fn buys(dir: &std::path::Path, tag: &str) -> (std::path::PathBuf, usize) {
-    let mut last: BTreeMap<String, String> = BTreeMap::new();
+/// Every sample token's last tick price.
+fn last_prices() -> BTreeMap<String, String> {
+    let mut last = BTreeMap::new();
     for l in common::read(&common::sample("ticks.jsonl")).lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         last.insert(
-            v["token"].as_str().unwrap().into(),
-            v["price"].as_str().unwrap().into(),
+            v["token"].as_str().unwrap().to_string(),
+            v["price"].as_str().unwrap().to_string(),
         );
     }
+    last
+}
+
+/// Buy intents for every sample token at its last tick price, decided now.
+fn buys(dir: &std::path::Path, tag: &str) -> (std::path::PathBuf, usize) {
+    let last = last_prices();
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let lines: Vec<String> = last
         .iter()
@@ -34,6 +40,25 @@ fn buys(dir: &std::path::Path, tag: &str) -> (std::path::PathBuf, usize) {
     let p = dir.join(format!("{tag}.jsonl"));
     std::fs::write(&p, lines.join("\n") + "\n").unwrap();
     (p, lines.len())
+}
+
+/// A tick for every sample token at its last price, `ahead` seconds from now: the paper venue fills an
+/// intent at the first tick after its decision, and the sample's own ticks are from 2025.
+fn fresh_ticks(b: &str, dir: &std::path::Path, ahead: i64) {
+    let last = last_prices();
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(ahead))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let lines: Vec<String> = last
+        .iter()
+        .map(|(token, price)| {
+            serde_json::json!({"token": token, "price": price, "volume": "1", "source": "test",
+                "event_time": at})
+            .to_string()
+        })
+        .collect();
+    let p = dir.join(format!("ticks-{ahead}.jsonl"));
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    publish_file(b, "market.ticks", &p);
 }
 
 fn ctl(b: &str, secret: &str, args: &[&str]) -> std::process::Output {
@@ -145,6 +170,9 @@ fn signed_commands_pause_resume_flatten_and_kill_a_running_executor() {
     ctl_ok(b, &["resume", "--reason", "open"]);
     let (bb, n) = buys(dir.path(), "b");
     publish_file(b, "orders.intents", &bb);
+    // the market moves on after the decisions (and once more after the flatten below is decided)
+    fresh_ticks(b, dir.path(), 1);
+    fresh_ticks(b, dir.path(), 120);
     let got = outcomes(b, "b-", n);
     let filled = got.iter().filter(|v| v["status"] == "filled").count();
     assert_eq!(filled, n, "{got:?}");
