@@ -97,7 +97,9 @@ impl PaperVenue {
             );
             return Ok(self.model.reject(intent, reason, self.clock.now()));
         };
-        let stamp = self.bar_of(at);
+        // the open of the tick's bar, which is the decision itself for a decision at a bar close; never
+        // before the decision (an operator's flatten is decided inside a bar)
+        let stamp = self.bar_of(at).max(t);
         let f = self.model.fill_now(intent, price, stamp);
         if f.status == FillStatus::Filled && f.side == Side::Buy {
             let need = f.quantity * f.price + f.fee + f.gas;

@@ -352,6 +352,34 @@ fn a_degraded_phase_steps_down_by_itself() {
         "market.ticks",
         ticks.to_str().unwrap(),
     ]);
+    // a second paper phase to step down from; every round trip here loses its fees, so two of them have a
+    // win rate of 0, under the 0.40 floor
+    let cap = ladder(
+        dir.path(),
+        &[
+            ("name = \"micro\"\nvenue = \"uniswap-v3\"", "name = \"micro\"\nvenue = \"paper\""),
+            ("window_trades = 20", "window_trades = 2"),
+            ("max_consecutive_losses = 5", "max_consecutive_losses = 0"),
+            ("max_drawdown = \"0.10\"", "max_drawdown = \"0.5\""),
+            ("max_heat = \"0.06\"", "max_heat = \"1\""),
+            ("max_position = \"500\"\nmax_notional_per_day = \"2000\"\nmax_exposure = \"1500\"", "max_position = \"5000\"\nmax_notional_per_day = \"1000000\"\nmax_exposure = \"1000000\""),
+        ],
+    );
+    let j = dir.path().join("j.sqlite");
+    let jp = j.to_str().unwrap();
+    run_ok(&[
+        "capital",
+        "promote",
+        "--capital",
+        &cap,
+        "--journal",
+        jp,
+        "--to",
+        "micro",
+        "--force",
+        "--reason",
+        "test",
+    ]);
     // round trips decided now: a buy and a sell of each token (the sell asks for more than is held, which
     // sells what is held), each filling at the first tick after now (the moved ticks run ten minutes on), so
     // each round trip pays its fees at about one price
@@ -383,34 +411,6 @@ fn a_degraded_phase_steps_down_by_itself() {
         "--topic",
         "orders.intents",
         now_intents.to_str().unwrap(),
-    ]);
-    // a second paper phase to step down from; every round trip here loses its fees, so two of them have a
-    // win rate of 0, under the 0.40 floor
-    let cap = ladder(
-        dir.path(),
-        &[
-            ("name = \"micro\"\nvenue = \"uniswap-v3\"", "name = \"micro\"\nvenue = \"paper\""),
-            ("window_trades = 20", "window_trades = 2"),
-            ("max_consecutive_losses = 5", "max_consecutive_losses = 0"),
-            ("max_drawdown = \"0.10\"", "max_drawdown = \"0.5\""),
-            ("max_heat = \"0.06\"", "max_heat = \"1\""),
-            ("max_position = \"500\"\nmax_notional_per_day = \"2000\"\nmax_exposure = \"1500\"", "max_position = \"5000\"\nmax_notional_per_day = \"1000000\"\nmax_exposure = \"1000000\""),
-        ],
-    );
-    let j = dir.path().join("j.sqlite");
-    let jp = j.to_str().unwrap();
-    run_ok(&[
-        "capital",
-        "promote",
-        "--capital",
-        &cap,
-        "--journal",
-        jp,
-        "--to",
-        "micro",
-        "--force",
-        "--reason",
-        "test",
     ]);
     run_ok(&[
         "execute",
