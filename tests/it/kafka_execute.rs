@@ -307,12 +307,15 @@ fn the_book_is_what_the_published_fills_add_up_to() {
     ]);
     let journal = dir.path().join("journal.sqlite");
     let j = journal.to_str().unwrap();
+    // the history's intents on the history's clock: each fills where the backtest filled it
     run_ok(&[
         "execute",
         "--brokers",
         b,
         "--journal",
         j,
+        "--clock",
+        "event",
         "--exit-when-idle",
         "4",
     ]);
@@ -330,15 +333,12 @@ fn the_book_is_what_the_published_fills_add_up_to() {
     assert_eq!(books.len(), 1, "one pipeline: {out}");
     let book = &books[0];
     let dec = |v: &serde_json::Value| -> Decimal { v.as_str().unwrap().parse().unwrap() };
-    // recompute from orders.fills, in fill-time order
+    // recompute from orders.fills, in fill-time order; fills of one bar keep the order they were made in
+    // (a token's records share a partition, in order), as the book's do
     let mut fills = topic_data(b, "orders.fills");
-    fills.sort_by_key(|f| {
-        (
-            f["fill_time"].as_str().unwrap().to_string(),
-            f["intent_id"].as_str().unwrap().to_string(),
-        )
-    });
-    assert!(fills.len() > 10);
+    fills.sort_by_key(|f| f["fill_time"].as_str().unwrap().to_string());
+    // entries the history closed by its stops stay open here (no dataflow follows them), so cash runs out
+    assert!(fills.len() >= 6, "{} fills", fills.len());
     let mut cash = Decimal::from(10_000);
     let mut held: BTreeMap<String, (Decimal, Decimal, Decimal)> = BTreeMap::new(); // qty, cost, entry costs
     let mut realized = Decimal::ZERO;
