@@ -218,7 +218,8 @@ enum InfluencersCmd {
     /// Look up the seed handles (100 per call, X_BEARER_TOKEN from the environment), keep accounts with at least
     /// --min-followers, and write handle,user_id,followers,counted_on
     Sync {
-        #[arg(long, default_value = "data/influencers/seed_1000.tsv")]
+        /// One handle per line (or rank<TAB>handle); the shipped file is a short example: write your own
+        #[arg(long, default_value = "data/influencers/seed_example.txt")]
         seed: PathBuf,
         #[arg(long, default_value = "data/influencers/influencers.csv")]
         out: PathBuf,

@@ -154,12 +154,17 @@ fn read_handles(text: &str) -> Vec<String> {
 
 fn ingest_x(a: XArgs) -> Result<()> {
     let path = super::locate(&a.influencers);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read the influencer list {} (make it with `hypeflow influencers sync`, or pass --influencers)",
+    if !path.exists() {
+        bail!(
+            "no influencer list at {}: make it from a seed of the accounts to follow with `X_BEARER_TOKEN=... \
+             hypeflow influencers sync --seed YOUR_SEED --out {}` (data/influencers/seed_example.txt is a short \
+             example seed), or pass --influencers FILE (a synced CSV or a seed, one handle per line)",
+            path.display(),
             path.display()
-        )
-    })?;
+        );
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the influencer list {}", path.display()))?;
     let handles = read_handles(&text);
     if handles.is_empty() {
         bail!("{} holds no handles", path.display());

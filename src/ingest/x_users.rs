@@ -115,8 +115,8 @@ fn parse_users(body: &str) -> Result<Lookup, Invalid> {
     Ok(out)
 }
 
-/// The handles of a seed list: `rank<TAB>handle` lines (the shipped `data/influencers/seed_1000.tsv`) or one
-/// handle per line; `#` comments and blank lines skipped.
+/// The handles of a seed list: one handle per line (the shipped `data/influencers/seed_example.txt`) or
+/// `rank<TAB>handle` lines; `#` comments and blank lines skipped.
 pub fn read_seed(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
@@ -163,5 +163,22 @@ mod tests {
         );
         assert_eq!(l.missing[0].0, "gone_user");
         assert!(parse_users("{oops").is_err());
+    }
+
+    #[test]
+    fn the_shipped_example_seed_is_handles_only() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/influencers/seed_example.txt"
+        ))
+        .unwrap();
+        let handles = read_seed(&text);
+        assert!((30..=60).contains(&handles.len()), "{}", handles.len());
+        let valid =
+            |h: &String| h.len() <= 15 && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        assert!(handles.iter().all(valid), "{handles:?}");
+        let unique: std::collections::BTreeSet<String> =
+            handles.iter().map(|h| h.to_lowercase()).collect();
+        assert_eq!(unique.len(), handles.len(), "listed twice");
     }
 }

@@ -193,3 +193,24 @@ fn posts_go_to_social_tweets_keyed_by_author_with_bad_lines_dead_lettered() {
         .iter()
         .any(|(k, v)| k.contains("reason") && v.contains("not a stream JSON")));
 }
+
+/// Without a synced list and without --influencers, `ingest x` says what to run.
+#[test]
+fn without_an_influencer_list_ingest_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("influencers.csv");
+    let o = bin()
+        .args(["ingest", "x", "--out", "jsonl:/dev/null", "--influencers"])
+        .arg(&missing)
+        .env("X_BEARER_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no influencer list at")
+            && err.contains("hypeflow influencers sync --seed YOUR_SEED --out")
+            && err.contains("data/influencers/seed_example.txt"),
+        "{err}"
+    );
+}
