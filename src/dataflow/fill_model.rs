@@ -19,18 +19,26 @@ const MONEY_DP: u32 = 10;
 /// ran away between the decision and the fill, and it is not chased (a backtest and a paper venue alike;
 /// exits always go).
 fn drift_of(intent: &OrderIntent, price: Decimal) -> Option<String> {
+    drift_over_bound(intent, price).map(|bps| {
+        format!(
+            "price drift: the fill {} is {bps:.1} bps above the decision price {} (bound {} bps)",
+            price.round_dp(10),
+            intent.reference_price,
+            intent.max_slippage_bps
+        )
+    })
+}
+
+/// How far (bps) an entry at `price` is above its decision price, when that is beyond its slippage bound;
+/// None for a sell, an intent without a decision price, or a price within the bound. The one drift rule of the
+/// fill model and of every executor venue.
+pub fn drift_over_bound(intent: &OrderIntent, price: Decimal) -> Option<Decimal> {
     let reference = intent.reference_price;
     if intent.side != Side::Buy || reference <= Decimal::ZERO {
         return None;
     }
     let bps = (price / reference - Decimal::ONE) * Decimal::from(10_000);
-    (bps > intent.max_slippage_bps).then(|| {
-        format!(
-            "price drift: the fill {} is {bps:.1} bps above the decision price {reference} (bound {} bps)",
-            price.round_dp(10),
-            intent.max_slippage_bps
-        )
-    })
+    (bps > intent.max_slippage_bps).then_some(bps)
 }
 
 /// Which order a fill belongs to.

@@ -48,8 +48,7 @@ pub fn drift_guard(intent: &OrderIntent, executable: Option<Decimal>) -> Result<
             "the intent has no decision price to hold the fill to".into(),
         ));
     }
-    let drift = (px / intent.reference_price - Decimal::ONE) * Decimal::from(10_000);
-    if drift > intent.max_slippage_bps {
+    if let Some(drift) = crate::dataflow::fill_model::drift_over_bound(intent, px) {
         return Err(Refused(format!(
             "price drift: executable {} is {:.1} bps above the decision price {} (bound {} bps)",
             px.round_dp(10),
