@@ -2,12 +2,24 @@
 //! lexicon, adjusted for negation, intensifiers, ALL-CAPS emphasis, "but" shifts and !/? emphasis, normalized
 //! to a compound score in [-1, 1]. A crypto-slang overlay (and a few phrases) sits on top, because the stock
 //! lexicon has no idea what "rekt" or "wagmi" mean.
+//!
+//! The lexicon and the emoji table come from the `vader_sentiment` crate (its `LEXICON` and `EMOJI_LEXICON`);
+//! only its data is used, the scoring rules are this module's.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-const VADER_LEXICON: &str = include_str!("../../data/lexicon/vader_lexicon.txt");
-const EMOJI_LEXICON: &str = include_str!("../../data/lexicon/emoji_utf8_lexicon.txt");
+/// Where the crate's table differs from the VADER lexicon file (vaderSentiment 3.3.2) this scorer was built and
+/// measured on. The crate ships the file from before 3.3.2 added "heart" and "hearts"; and it folds case, so the
+/// file's ":p" (1.0) and ":P" (1.4) became one entry holding 1.4 where this scorer always read the lowercase one.
+const VADER_CORRECTIONS: &[(&str, f64)] = &[("heart", 3.2), ("hearts", 3.3), (":p", 1.0)];
+
+/// Emoticons the VADER file spells with capitals that tokenize as all punctuation and one letter: they are kept
+/// whole as tokens (and looked up lowercased, as every token is). Any other capitalized form is dropped, as
+/// before the table came from a crate.
+const CAPITAL_EMOTICONS: &[&str] = &[
+    "(-:O", "(:O", ":-D", ":D", ":P", ";D", "=-D", "=D", ":\u{de}", ":-\u{de}",
+];
 
 /// Valence added to an ALL-CAPS word when the rest of the text is not shouting.
 const CAPS_BOOST: f64 = 0.733;
@@ -188,6 +200,7 @@ const BOOSTERS_DOWN: &[&str] = &[
 /// A loaded lexicon; cheap to share (`&'static` via [`LexiconScorer::shared`]).
 pub struct LexiconScorer {
     valence: HashMap<String, f64>,
+    capital_emoticons: &'static [&'static str],
     emoji_words: HashMap<char, &'static str>,
     boosters: HashMap<&'static str, f64>,
     negations: std::collections::HashSet<&'static str>,
@@ -202,25 +215,22 @@ struct Word {
 
 impl LexiconScorer {
     pub fn new() -> Self {
-        let mut valence = HashMap::with_capacity(8_000);
-        for line in VADER_LEXICON.lines() {
-            let mut parts = line.split('\t');
-            if let (Some(word), Some(mean)) = (parts.next(), parts.next()) {
-                if let Ok(v) = mean.trim().parse::<f64>() {
-                    valence.insert(word.to_string(), v);
-                }
-            }
-        }
+        Self::with_valence(vader_table(), CAPITAL_EMOTICONS)
+    }
+
+    /// A scorer over a given VADER table (word -> valence) with the crypto overlay on top.
+    fn with_valence(
+        mut valence: HashMap<String, f64>,
+        capital_emoticons: &'static [&'static str],
+    ) -> Self {
         for (w, v) in CRYPTO_OVERLAY {
             valence.insert((*w).to_string(), *v);
         }
         let mut emoji_words = HashMap::new();
-        for line in EMOJI_LEXICON.lines() {
-            if let Some((e, desc)) = line.split_once('\t') {
-                let mut chars = e.chars();
-                if let (Some(c), None) = (chars.next(), chars.next()) {
-                    emoji_words.insert(c, desc);
-                }
+        for (e, desc) in vader_sentiment::EMOJI_LEXICON.iter() {
+            let mut chars = e.chars();
+            if let (Some(c), None) = (chars.next(), chars.next()) {
+                emoji_words.insert(c, *desc);
             }
         }
         let mut boosters = HashMap::new();
@@ -232,6 +242,7 @@ impl LexiconScorer {
         }
         LexiconScorer {
             valence,
+            capital_emoticons,
             emoji_words,
             boosters,
             negations: NEGATIONS.iter().copied().collect(),
@@ -304,7 +315,7 @@ impl LexiconScorer {
         });
         // Emoticons like ":)" are all punctuation: keep them whole when the lexicon knows them.
         let word = if stripped.chars().count() <= 1 {
-            if self.valence.contains_key(piece) {
+            if self.valence.contains_key(piece) || self.capital_emoticons.contains(&piece) {
                 piece
             } else {
                 return;
@@ -426,6 +437,23 @@ impl LexiconScorer {
     }
 }
 
+/// The VADER table as this scorer reads it: tokens are lowercased before lookup, so only the entries the
+/// lexicon spells in lowercase are reachable (the crate keeps each case-folded entry under its first spelling).
+fn vader_table() -> HashMap<String, f64> {
+    let mut table =
+        HashMap::with_capacity(vader_sentiment::LEXICON.len() + VADER_CORRECTIONS.len());
+    for (word, v) in vader_sentiment::LEXICON.iter() {
+        let spelled: &str = word;
+        if spelled == spelled.to_lowercase() {
+            table.insert(spelled.to_string(), *v);
+        }
+    }
+    for (w, v) in VADER_CORRECTIONS {
+        table.insert((*w).to_string(), *v);
+    }
+    table
+}
+
 impl Default for LexiconScorer {
     fn default() -> Self {
         Self::new()
@@ -476,6 +504,80 @@ mod tests {
         assert!(s("so bullish on this 🚀🚀") > 0.5);
         assert!(s("ngmi, dumping everything") < -0.5);
         assert!(s("not bullish anymore") < 0.0);
+    }
+
+    /// SHA-256 of the table as sorted `word<TAB>valence` lines: pins the data the scorer reads.
+    fn table_digest(table: &HashMap<String, f64>) -> String {
+        use sha2::{Digest, Sha256};
+        let mut rows: Vec<_> = table.iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        let mut h = Sha256::new();
+        for (w, v) in rows {
+            h.update(format!("{w}\t{v}\n").as_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// One-time migration check (runs while data/lexicon/ still exists): the crate's table, as read, equals the
+    /// file's, and the scorer gives bit-identical scores to the file-fed scorer on every entry in every case
+    /// form and on a corpus (/tmp/corpus.txt when present, one text per line).
+    #[test]
+    fn crate_lexicon_scores_like_the_file() {
+        const FILE: &str = include_str!("../../data/lexicon/vader_lexicon.txt");
+        const EMOJI_FILE: &str = include_str!("../../data/lexicon/emoji_utf8_lexicon.txt");
+        let mut old = HashMap::new();
+        for line in FILE.lines() {
+            let mut parts = line.split('\t');
+            if let (Some(word), Some(mean)) = (parts.next(), parts.next()) {
+                old.insert(word.to_string(), mean.trim().parse::<f64>().unwrap());
+            }
+        }
+        let reachable: HashMap<String, f64> = old
+            .iter()
+            .filter(|(k, _)| **k == k.to_lowercase())
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let new_table = vader_table();
+        for (k, v) in &reachable {
+            assert_eq!(new_table.get(k), Some(v), "{k}");
+        }
+        assert_eq!(new_table.len(), reachable.len());
+        let old_emoji: HashMap<&str, &str> = EMOJI_FILE
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .collect();
+        assert_eq!(old_emoji.len(), vader_sentiment::EMOJI_LEXICON.len());
+        for (e, d) in vader_sentiment::EMOJI_LEXICON.iter() {
+            assert_eq!(old_emoji.get(e), Some(d));
+        }
+        let from_file = LexiconScorer::with_valence(old.clone(), &[]);
+        let from_crate = LexiconScorer::new();
+        let mut texts: Vec<String> = Vec::new();
+        for k in old.keys() {
+            for form in [k.clone(), k.to_lowercase(), k.to_uppercase()] {
+                texts.push(form.clone());
+                texts.push(format!("this is {form} today"));
+                texts.push(format!("NOT {form}!! but ok"));
+                texts.push(format!("very {form} {form}"));
+            }
+        }
+        if let Ok(corpus) = std::fs::read_to_string("/tmp/corpus.txt") {
+            texts.extend(corpus.lines().map(str::to_string));
+        }
+        let mut differ = 0;
+        for t in &texts {
+            if from_file.score(t).to_bits() != from_crate.score(t).to_bits() {
+                differ += 1;
+                eprintln!(
+                    "differs: {t:?} {} {}",
+                    from_file.score(t),
+                    from_crate.score(t)
+                );
+            }
+        }
+        eprintln!("compared {} texts", texts.len());
+        eprintln!("file table digest {}", table_digest(&reachable));
+        assert_eq!(differ, 0);
     }
 
     #[test]
