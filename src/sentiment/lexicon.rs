@@ -518,66 +518,33 @@ mod tests {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// One-time migration check (runs while data/lexicon/ still exists): the crate's table, as read, equals the
-    /// file's, and the scorer gives bit-identical scores to the file-fed scorer on every entry in every case
-    /// form and on a corpus (/tmp/corpus.txt when present, one text per line).
+    /// The table equals the VADER file the scorer was built on (vaderSentiment 3.3.2's `vader_lexicon.txt` as
+    /// read here): this digest was computed from that file while it was still in the tree, beside a check that
+    /// scores from the crate's table and from the file were bit-identical on 137,681 texts. A crate upgrade that
+    /// changes a valence fails here.
     #[test]
-    fn crate_lexicon_scores_like_the_file() {
-        const FILE: &str = include_str!("../../data/lexicon/vader_lexicon.txt");
-        const EMOJI_FILE: &str = include_str!("../../data/lexicon/emoji_utf8_lexicon.txt");
-        let mut old = HashMap::new();
-        for line in FILE.lines() {
-            let mut parts = line.split('\t');
-            if let (Some(word), Some(mean)) = (parts.next(), parts.next()) {
-                old.insert(word.to_string(), mean.trim().parse::<f64>().unwrap());
-            }
-        }
-        let reachable: HashMap<String, f64> = old
-            .iter()
-            .filter(|(k, _)| **k == k.to_lowercase())
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        let new_table = vader_table();
-        for (k, v) in &reachable {
-            assert_eq!(new_table.get(k), Some(v), "{k}");
-        }
-        assert_eq!(new_table.len(), reachable.len());
-        let old_emoji: HashMap<&str, &str> = EMOJI_FILE
-            .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .collect();
-        assert_eq!(old_emoji.len(), vader_sentiment::EMOJI_LEXICON.len());
-        for (e, d) in vader_sentiment::EMOJI_LEXICON.iter() {
-            assert_eq!(old_emoji.get(e), Some(d));
-        }
-        let from_file = LexiconScorer::with_valence(old.clone(), &[]);
-        let from_crate = LexiconScorer::new();
-        let mut texts: Vec<String> = Vec::new();
-        for k in old.keys() {
-            for form in [k.clone(), k.to_lowercase(), k.to_uppercase()] {
-                texts.push(form.clone());
-                texts.push(format!("this is {form} today"));
-                texts.push(format!("NOT {form}!! but ok"));
-                texts.push(format!("very {form} {form}"));
-            }
-        }
-        if let Ok(corpus) = std::fs::read_to_string("/tmp/corpus.txt") {
-            texts.extend(corpus.lines().map(str::to_string));
-        }
-        let mut differ = 0;
-        for t in &texts {
-            if from_file.score(t).to_bits() != from_crate.score(t).to_bits() {
-                differ += 1;
-                eprintln!(
-                    "differs: {t:?} {} {}",
-                    from_file.score(t),
-                    from_crate.score(t)
-                );
-            }
-        }
-        eprintln!("compared {} texts", texts.len());
-        eprintln!("file table digest {}", table_digest(&reachable));
-        assert_eq!(differ, 0);
+    fn vader_table_is_the_file_it_replaced() {
+        let table = vader_table();
+        assert_eq!(table.len(), 7_492);
+        assert_eq!(
+            table_digest(&table),
+            "ddd0b291367ed2bf7efc07440b4d476e191c766a4c42f6034ae475b5351cb286"
+        );
+        assert_eq!(table.get(":p"), Some(&1.0));
+        assert_eq!(table.get("heart"), Some(&3.2));
+        assert!(
+            !table.contains_key(":\u{fe}"),
+            "never reachable before: spelled only with a capital"
+        );
+        assert_eq!(vader_sentiment::EMOJI_LEXICON.len(), 3_570);
+    }
+
+    #[test]
+    fn capitalized_emoticons_score_as_their_lowercase_entry() {
+        assert_eq!(s(":P"), s(":p"));
+        assert!(s(":D") > 0.0);
+        // a capitalized form the lexicon does not spell is dropped, as a bare "L" is
+        assert_eq!(s("L"), 0.0);
     }
 
     #[test]
