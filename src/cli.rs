@@ -362,8 +362,11 @@ enum SentimentCmd {
         #[command(flatten)]
         llm: scoring::LlmArgs,
         /// CSV with a text column and a label column (positive/negative/neutral)
-        #[arg(long, default_value = "data/labeled/crypto_sentiment_surge.csv")]
+        #[arg(long, default_value = "data/labeled/crypto_posts.csv")]
         labels: PathBuf,
+        /// Only the rows whose `split` column holds this (the shipped set has train and test)
+        #[arg(long)]
+        split: Option<String>,
         #[arg(long)]
         text_column: Option<String>,
         #[arg(long)]
@@ -449,10 +452,18 @@ pub fn run() -> Result<()> {
             model,
             llm,
             labels,
+            split,
             text_column,
             label_column,
             neutral_band,
-        }) => sentiment_eval_cmd(model, llm, &labels, text_column, label_column, neutral_band),
+        }) => {
+            let columns = eval::Columns {
+                text: text_column.as_deref(),
+                label: label_column.as_deref(),
+                split: split.as_deref(),
+            };
+            sentiment_eval_cmd(model, llm, &labels, columns, neutral_band)
+        }
         Command::Sentiment(SentimentCmd::Score { text }) => {
             println!("{:.4}", LexiconScorer::shared().score(&text));
             Ok(())
@@ -497,23 +508,17 @@ fn sentiment_eval_cmd(
     model: ModelArg,
     llm: scoring::LlmArgs,
     labels: &Path,
-    text_column: Option<String>,
-    label_column: Option<String>,
+    columns: eval::Columns<'_>,
     neutral_band: f64,
 ) -> Result<()> {
     let path = locate(labels);
     let (r, name) = match model {
         ModelArg::Lexicon => (
-            eval::evaluate_file(
-                &path,
-                text_column.as_deref(),
-                label_column.as_deref(),
-                neutral_band,
-            )?,
+            eval::evaluate_file(&path, columns, neutral_band)?,
             LexiconScorer::shared().model_name().to_string(),
         ),
         ModelArg::Llm => {
-            let rows = eval::read_labeled(&path, text_column.as_deref(), label_column.as_deref())?;
+            let rows = eval::read_labeled(&path, columns)?;
             let texts: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
             let client = llm.client(std::time::Duration::from_secs(60))?;
             let (scores, requests) = client.score_texts(&texts, llm.batch_size);
@@ -538,7 +543,11 @@ fn sentiment_eval_cmd(
             )
         }
     };
-    println!("model {name} on {}", path.display());
+    let split = columns
+        .split
+        .map(|s| format!(" (split {s})"))
+        .unwrap_or_default();
+    println!("model {name} on {}{split}", path.display());
     print!("{}", r.render());
     Ok(())
 }

@@ -18,8 +18,10 @@ pub enum EvalError {
         line: u64,
         label: String,
     },
-    #[error("labeled file {path} has no rows")]
-    Empty { path: String },
+    #[error("labeled file {path} has no split column; drop --split to use every row")]
+    NoSplitColumn { path: String },
+    #[error("labeled file {path} has no rows{}", split.as_ref().map(|s| format!(" in split {s:?} (its splits are in the split column)")).unwrap_or_default())]
+    Empty { path: String, split: Option<String> },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -156,14 +158,21 @@ impl EvalReport {
     }
 }
 
+/// Which columns of a labeled CSV to read, and which rows (`split`: only rows whose `split` column holds it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Columns<'a> {
+    pub text: Option<&'a str>,
+    pub label: Option<&'a str>,
+    pub split: Option<&'a str>,
+}
+
 /// The lexicon's figures on a labeled CSV.
 pub fn evaluate_file(
     path: &Path,
-    text_column: Option<&str>,
-    label_column: Option<&str>,
+    columns: Columns<'_>,
     neutral_band: f64,
 ) -> Result<EvalReport, EvalError> {
-    let rows = read_labeled(path, text_column, label_column)?;
+    let rows = read_labeled(path, columns)?;
     let scorer = LexiconScorer::shared();
     let pairs: Vec<(Label, Label)> = rows
         .iter()
@@ -173,11 +182,12 @@ pub fn evaluate_file(
 }
 
 /// (text, gold label) rows of a labeled CSV, its columns found by name.
-pub fn read_labeled(
-    path: &Path,
-    text_column: Option<&str>,
-    label_column: Option<&str>,
-) -> Result<Vec<(String, Label)>, EvalError> {
+pub fn read_labeled(path: &Path, columns: Columns<'_>) -> Result<Vec<(String, Label)>, EvalError> {
+    let Columns {
+        text: text_column,
+        label: label_column,
+        split,
+    } = columns;
     let p = path.display().to_string();
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -213,12 +223,23 @@ pub fn read_labeled(
             wanted: label_column.unwrap_or("label, Sentiment").into(),
         }
     })?;
+    let split_idx = match split {
+        Some(_) => Some(
+            find(Some("split"), &[]).ok_or_else(|| EvalError::NoSplitColumn { path: p.clone() })?,
+        ),
+        None => None,
+    };
     let mut rows = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|source| EvalError::Read {
             path: p.clone(),
             source,
         })?;
+        if let (Some(i), Some(want)) = (split_idx, split) {
+            if rec.get(i).map(str::trim) != Some(want) {
+                continue;
+            }
+        }
         let line = rec.position().map(|pos| pos.line()).unwrap_or(0);
         let raw = rec.get(label_idx).unwrap_or("");
         let gold = Label::parse(raw).ok_or_else(|| EvalError::BadLabel {
@@ -229,7 +250,10 @@ pub fn read_labeled(
         rows.push((rec.get(text_idx).unwrap_or("").to_string(), gold));
     }
     if rows.is_empty() {
-        return Err(EvalError::Empty { path: p });
+        return Err(EvalError::Empty {
+            path: p,
+            split: split.map(str::to_string),
+        });
     }
     Ok(rows)
 }
@@ -262,12 +286,50 @@ mod tests {
         assert_eq!(r.confusion[&(Positive, Neutral)], 1);
     }
 
+    fn shipped() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/labeled/crypto_posts.csv")
+    }
+
     #[test]
-    fn shipped_labeled_set_beats_chance() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("data/labeled/crypto_sentiment_surge.csv");
-        let r = evaluate_file(&path, None, None, 0.05).unwrap();
-        assert_eq!(r.rows, 562);
-        assert!(r.accuracy > 0.55, "{}", r.render());
+    fn shipped_labeled_set_splits_and_beats_chance() {
+        let all = read_labeled(&shipped(), Columns::default()).unwrap();
+        assert_eq!(all.len(), 320);
+        let split = |s| Columns {
+            split: Some(s),
+            ..Columns::default()
+        };
+        let train = read_labeled(&shipped(), split("train")).unwrap();
+        let test = read_labeled(&shipped(), split("test")).unwrap();
+        assert_eq!((train.len(), test.len()), (219, 101));
+        assert!(test.iter().all(|r| !train.contains(r)));
+        // three classes: chance is about 0.38 (the largest class)
+        let r = evaluate_file(&shipped(), split("test"), 0.05).unwrap();
+        assert!(r.accuracy > 0.5, "{}", r.render());
+    }
+
+    #[test]
+    fn a_split_that_is_not_there_is_an_error() {
+        let e = read_labeled(
+            &shipped(),
+            Columns {
+                split: Some("validation"),
+                ..Columns::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, EvalError::Empty { split: Some(_), .. }), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("l.csv");
+        std::fs::write(&f, "text,label\nup only,positive\n").unwrap();
+        let e = read_labeled(
+            &f,
+            Columns {
+                split: Some("test"),
+                ..Columns::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, EvalError::NoSplitColumn { .. }), "{e}");
+        assert_eq!(read_labeled(&f, Columns::default()).unwrap().len(), 1);
     }
 }

@@ -386,9 +386,15 @@ fn sentiment_eval_reports_accuracy_f1_and_confusion() {
     let o = run_ok(&["sentiment", "eval"]);
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(
-        s.contains("rows 562") && s.contains("macro-F1") && s.contains("confusion"),
+        s.contains("crypto_posts.csv")
+            && s.contains("rows 320")
+            && s.contains("macro-F1")
+            && s.contains("confusion"),
         "{s}"
     );
+    let o = run_ok(&["sentiment", "eval", "--split", "test"]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("(split test)") && s.contains("rows 101"), "{s}");
 }
 
 #[test]
