@@ -3,6 +3,7 @@
 # - Kafka: the tests start `hypeflow dev-broker` (librdkafka's mock cluster, built with the project) themselves;
 #   the smoke test also needs `tansu`, an independent Kafka-compatible broker, installed here if missing
 #   (pinned 0.6.0 with the in-memory storage engine; about 12 minutes once, then reused).
+# - Prometheus from Debian's package (the metrics test scrapes `run` and `execute` with it).
 # - The chain tests start their own anvil (see scripts/evm-setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,14 @@ if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
   cargo install --locked "tansu@$TANSU_VERSION" --features dynostore
 fi
 export HYPEFLOW_TANSU="$(command -v tansu)"
+# - Prometheus: a real server scrapes the commands' /metrics in the metrics test (Debian's package).
+if ! command -v prometheus >/dev/null 2>&1; then
+  echo "== installing prometheus (Debian package, once)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+export HYPEFLOW_PROMETHEUS="$(command -v prometheus)"
 # - EVM: anvil and Uniswap V3's artifacts from the npm registry (pinned, checksummed, kept outside the clone).
 export HYPEFLOW_EVM_DIR="$(bash scripts/evm-setup.sh)"
 # Reuse a build cache outside the clone when there is one (CI on the same machine kind).

@@ -14,6 +14,7 @@ mod bench;
 mod capital;
 mod ctl;
 mod ingest;
+mod ops;
 mod scoring;
 
 #[derive(Parser)]
@@ -134,6 +135,8 @@ struct RunArgs {
     /// adds up to that much to every decision (2 is a fair setting there, at more idle fetches)
     #[arg(long, default_value_t = hypeflow::kafka::source::DEFAULT_FETCH_WAIT_MS)]
     fetch_wait_ms: u64,
+    #[command(flatten)]
+    metrics: ops::MetricsArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -192,6 +195,8 @@ struct ExecuteArgs {
     /// with `run --lockstep`)
     #[arg(long, value_enum, default_value = "wall")]
     clock: ClockArg,
+    #[command(flatten)]
+    metrics: ops::MetricsArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -428,6 +433,8 @@ struct BenchArgs {
     /// kafka-latency: the run's fetch.wait.max.ms (see `run --help`)
     #[arg(long, default_value_t = hypeflow::kafka::source::DEFAULT_FETCH_WAIT_MS)]
     fetch_wait_ms: u64,
+    #[command(flatten)]
+    metrics: ops::MetricsArgs,
 }
 
 /// A relative default path is looked up in the working directory, then in the source checkout.
@@ -445,6 +452,13 @@ fn locate(p: &Path) -> PathBuf {
 
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
+    // the subcommand only: arguments may hold paths or addresses a log need not carry
+    let command = std::env::args().nth(1).unwrap_or_default();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        command = command.as_str(),
+        "hypeflow starting"
+    );
     match cli.command {
         Command::Backtest(a) => backtest_cmd(a),
         Command::Sample(SampleCmd::Generate { out, seed, days }) => sample_cmd(&out, seed, days),
@@ -833,6 +847,7 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
 }
 
 fn execute_cmd(a: ExecuteArgs) -> Result<()> {
+    let _ops = a.metrics.start("execute", true)?;
     use hypeflow::execution::clock::Clock;
     use hypeflow::execution::onchain::{signer, VenueConfig};
     use hypeflow::execution::paper::PaperVenue;
@@ -925,6 +940,7 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
 }
 
 fn run_cmd(a: RunArgs) -> Result<()> {
+    let _ops = a.metrics.start("run", true)?;
     let (mut cfg, _, _) = load_pipeline(&a.pipeline)?;
     if let Some(path) = &a.capital {
         if matches!(a.positions, PositionsArg::Model) {

@@ -1,7 +1,7 @@
 //! hypeflow: trades crypto tokens on what crypto influencers say.
 //!
 //! Layers, bottom to top (a module imports only from its own layer or below; `tests/it/layers.rs` checks it):
-//! `model`, `config` -> `net` -> `sentiment`, `risk` -> `dataflow` -> `sample`, `chain`, `kafka`, `ingest` ->
+//! `model`, `config` -> `net`, `telemetry` -> `sentiment`, `risk` -> `dataflow` -> `sample`, `chain`, `kafka`, `ingest` ->
 //! `execution` -> `backtest` -> `bench`; the binary's `cli` on top.
 
 pub mod backtest;
@@ -17,3 +17,4 @@ pub mod net;
 pub mod risk;
 pub mod sample;
 pub mod sentiment;
+pub mod telemetry;

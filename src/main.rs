@@ -2,13 +2,32 @@
 
 mod cli;
 
-fn main() -> std::process::ExitCode {
+/// Logs to stderr: `HYPEFLOW_LOG` filters (default `warn`), `HYPEFLOW_LOG_FORMAT=json` gives one JSON object
+/// per line for a log shipper; colour only when stderr is a terminal.
+fn init_logs() -> Result<(), String> {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("HYPEFLOW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match std::env::var("HYPEFLOW_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().with_current_span(false).init(),
+        Ok("text") | Err(_) => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        Ok(other) => {
+            return Err(format!(
+                "HYPEFLOW_LOG_FORMAT={other:?} is not a log format: use json or text"
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    if let Err(e) = init_logs() {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::from(2);
+    }
     match cli::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

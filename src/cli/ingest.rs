@@ -75,6 +75,8 @@ pub struct PricesArgs {
     /// JSON-RPC endpoint of the chain for on-chain pool prices
     #[arg(long, env = "RPC_URL")]
     rpc_url: Option<String>,
+    #[command(flatten)]
+    metrics: super::ops::MetricsArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,6 +130,8 @@ pub struct XArgs {
     /// X API host
     #[arg(long, env = "X_API_BASE_URL", default_value = x_api::DEFAULT_BASE_URL)]
     base_url: String,
+    #[command(flatten)]
+    metrics: super::ops::MetricsArgs,
 }
 
 pub fn run(cmd: IngestCmd) -> Result<()> {
@@ -153,6 +157,7 @@ fn read_handles(text: &str) -> Vec<String> {
 }
 
 fn ingest_x(a: XArgs) -> Result<()> {
+    let _ops = a.metrics.start("ingest-x", false)?;
     let path = super::locate(&a.influencers);
     if !path.exists() {
         bail!(
@@ -248,6 +253,7 @@ fn ingest_x(a: XArgs) -> Result<()> {
 }
 
 fn ingest_prices(a: PricesArgs) -> Result<()> {
+    let _ops = a.metrics.start("ingest-prices", false)?;
     use hypeflow::ingest::{coingecko, dexscreener, price_feed, price_provider};
     let path = super::locate(&a.feeds);
     let text = std::fs::read_to_string(&path)

@@ -66,9 +66,12 @@ pub struct ScoreArgs {
     /// Kafka mode: stop after this long without new posts
     #[arg(long)]
     exit_when_idle_ms: Option<u64>,
+    #[command(flatten)]
+    metrics: super::ops::MetricsArgs,
 }
 
 pub fn run(a: ScoreArgs) -> Result<()> {
+    let _ops = a.metrics.start("score", false)?;
     let (cfg, _, _) = super::load_pipeline(&a.pipeline)?;
     let table = cfg.universe.token_table();
     let stage_cfg = StageConfig {

@@ -14,6 +14,7 @@ use crate::kafka::envelope;
 use crate::kafka::publish::{PublishError, Publisher};
 use crate::kafka::topics;
 use crate::model::{Fill, FillStatus, OrderIntent};
+use crate::telemetry::{health, names};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rust_decimal::Decimal;
@@ -194,6 +195,8 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
     let mut control = ControlIn::subscribe(cfg)?;
     let mut idle = IdleClock::new();
     let mut last_reconcile = Instant::now();
+    let mut last_beat = Instant::now();
+    ex.beat(&consumer);
     loop {
         if let Err(e) = ex.venue.refresh() {
             ex.venue_failed(e, None)?;
@@ -210,6 +213,10 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
             }
         }
         idle.watch_assignment(&consumer);
+        if last_beat.elapsed() >= Duration::from_secs(1) {
+            last_beat = Instant::now();
+            ex.beat(&consumer);
+        }
         if let Some(c) = control.as_mut() {
             if ex.obey_control(c)? {
                 idle.touch();
@@ -540,6 +547,30 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// Readiness once a second: the loop runs and holds partitions of `orders.intents` (a group member
+    /// without them executes nothing), and the state gauges.
+    fn beat(&self, consumer: &BaseConsumer) {
+        let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+        health().beat(
+            "executor",
+            Duration::from_secs(30),
+            format!(
+                "{assigned} orders.intents partitions, venue {}",
+                self.venue.name()
+            ),
+        );
+        health().set(
+            "kafka",
+            assigned > 0,
+            if assigned > 0 {
+                "joined the group".to_string()
+            } else {
+                "no orders.intents partition assigned yet (joining the group, or more executors than partitions)".into()
+            },
+        );
+        self.export_state();
+    }
+
     /// A venue failure: a journal failure stops the executor; one that leaves a signed transaction of
     /// `intent` behind stops it too (only recovery at the next start may settle it); anything else is counted
     /// by the error-rate breaker and the executor goes on.
@@ -561,6 +592,8 @@ impl Executor<'_> {
         }
         let what = e.to_string();
         tracing::warn!("venue {}: {what}", self.venue.name());
+        metrics::counter!(names::VENUE_ERRORS, "venue" => self.venue.name().to_string())
+            .increment(1);
         let now = self.now();
         if let Some(g) = self.guard.as_mut() {
             g.venue_error(&what, &self.journal, now)?;
@@ -676,6 +709,8 @@ impl Executor<'_> {
             self.stats.duplicates += 1;
             return Ok(());
         }
+        let received = Instant::now();
+        self.observe_received(&intent);
         let f = self.execute(&intent)?;
         publish_outcome(&mut self.publisher, &f)?;
         self.publisher.flush()?;
@@ -684,6 +719,58 @@ impl Executor<'_> {
             FillStatus::Filled => self.stats.filled += 1,
             FillStatus::Rejected => self.stats.rejected += 1,
         }
+        self.observe_outcome(&f, received);
         Ok(())
+    }
+
+    /// `hypeflow_intents_received_total`, and live the decision-to-received stage.
+    fn observe_received(&self, intent: &OrderIntent) {
+        let venue = self.venue.name().to_string();
+        metrics::counter!(names::INTENTS_RECEIVED, "venue" => venue.clone()).increment(1);
+        if !self.cfg.clock.is_event() {
+            let lag = (now_ms() - intent.decision_time).max(0) as f64 / 1000.0;
+            metrics::histogram!(names::EXECUTION_LATENCY, "venue" => venue, "stage" => "decision_to_received")
+                .record(lag);
+        }
+    }
+
+    /// Fills and rejects (reason class), received-to-outcome latency, slippage against the quote, and the
+    /// book's gauges.
+    fn observe_outcome(&self, f: &Fill, received: Instant) {
+        let venue = self.venue.name().to_string();
+        metrics::histogram!(names::EXECUTION_LATENCY, "venue" => venue.clone(), "stage" => "received_to_outcome")
+            .record(received.elapsed().as_secs_f64());
+        match f.status {
+            FillStatus::Filled => {
+                metrics::counter!(names::FILLS, "venue" => venue.clone(), "side" => f.side.as_str())
+                    .increment(1);
+                if let Some(q) = f.quoted_price.filter(|q| !q.is_zero()) {
+                    let bps = super::book::slippage_bps(f.side, f.price, q);
+                    use rust_decimal::prelude::ToPrimitive;
+                    metrics::histogram!(names::SLIPPAGE, "venue" => venue)
+                        .record(bps.to_f64().unwrap_or(0.0));
+                }
+            }
+            FillStatus::Rejected => {
+                let class = super::reasons::class(&f.reason);
+                metrics::counter!(names::REJECTS, "venue" => venue, "reason" => class).increment(1);
+            }
+        }
+        self.export_state();
+    }
+
+    /// The book and the ladder as gauges, and the breakers' readiness check.
+    fn export_state(&self) {
+        let Some(g) = self.guard.as_ref() else {
+            health().set("breakers", true, "no capital ladder");
+            return;
+        };
+        g.export_gauges();
+        let held = g.entries_held(self.now());
+        health().set(
+            "breakers",
+            held.is_none(),
+            held.unwrap_or_else(|| "closed: entries allowed".into()),
+        );
     }
 }

@@ -374,6 +374,52 @@ impl Guard {
         Ok(())
     }
 
+    /// Why entries are held now (killed, or paused by a breaker or an operator), or None when they may go.
+    pub fn entries_held(&self, now: Millis) -> Option<String> {
+        if let Some(at) = self.state.killed {
+            return Some(format!("killed by an operator at {}", to_rfc3339(at)));
+        }
+        match self.state.paused {
+            Some((_, Some(until))) if until <= now => None,
+            Some((since, _)) => Some(format!(
+                "entries paused since {} ({})",
+                to_rfc3339(since),
+                self.state.pause_reason
+            )),
+            None => None,
+        }
+    }
+
+    /// The book and the ladder as Prometheus gauges (statistics for display: f64 is fine here).
+    pub fn export_gauges(&self) {
+        use crate::telemetry::names;
+        use rust_decimal::prelude::ToPrimitive;
+        let pipeline = self.book.pipeline.clone();
+        let f = |d: Decimal| d.to_f64().unwrap_or(0.0);
+        metrics::gauge!(names::EQUITY, "pipeline" => pipeline.clone()).set(f(self.book.equity()));
+        metrics::gauge!(names::DRAWDOWN, "pipeline" => pipeline.clone())
+            .set(f(capital::drawdown(&self.book, &self.state)));
+        metrics::gauge!(names::OPEN_POSITIONS, "pipeline" => pipeline)
+            .set(self.book.view().positions.len() as f64);
+        for (i, p) in self.cfg.phases.iter().enumerate() {
+            let on = if i == self.state.phase { 1.0 } else { 0.0 };
+            metrics::gauge!(names::PHASE, "phase" => p.name.clone(), "index" => i.to_string())
+                .set(on);
+        }
+        let killed = self.state.killed.is_some();
+        metrics::gauge!(names::ENTRIES_HELD, "cause" => "killed").set(if killed {
+            1.0
+        } else {
+            0.0
+        });
+        let paused = self.state.paused.is_some();
+        metrics::gauge!(names::ENTRIES_HELD, "cause" => "paused").set(if paused {
+            1.0
+        } else {
+            0.0
+        });
+    }
+
     /// The state an operator's `status` gets.
     pub fn status(&self) -> serde_json::Value {
         let phase = &self.cfg.phases[self.state.phase];

@@ -12,5 +12,6 @@ pub mod journal;
 pub mod onchain;
 pub mod paper;
 pub mod prices;
+pub mod reasons;
 pub mod tape;
 pub mod venue;

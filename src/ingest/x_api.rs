@@ -132,6 +132,25 @@ impl XApi {
         body: Option<&serde_json::Value>,
         limit: &RateLimit,
     ) -> Result<String, XError> {
+        let started = Instant::now();
+        let out = self.call_once(method, path, query, body, limit);
+        let outcome = match &out {
+            Ok(_) => "ok",
+            Err(XError::RateLimited(_)) => "rate_limited",
+            Err(_) => "error",
+        };
+        crate::net::http::observe("x", outcome, started.elapsed());
+        out
+    }
+
+    fn call_once(
+        &self,
+        method: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+        limit: &RateLimit,
+    ) -> Result<String, XError> {
         let url = self.url(path);
         let mut waits = 0;
         loop {

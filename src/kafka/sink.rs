@@ -4,6 +4,7 @@
 //! a header, or `<file>.deadletter.jsonl` with the reason in the line.
 
 use super::{envelope, publish::Publisher, topics};
+use crate::telemetry::names;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
@@ -88,6 +89,9 @@ impl Sink {
         event_time_ms: i64,
         record: &T,
     ) -> Result<(), SinkError> {
+        metrics::counter!(names::SOURCE_RECORDS, "schema" => schema.to_string()).increment(1);
+        metrics::gauge!(names::SOURCE_LAST_EVENT, "schema" => schema.to_string())
+            .set(event_time_ms as f64 / 1000.0);
         match self {
             Sink::Jsonl { path, out, .. } => {
                 let line = serde_json::to_string(record).map_err(|e| SinkError::File {
@@ -125,6 +129,13 @@ impl Sink {
         reason: &str,
     ) -> Result<(), SinkError> {
         tracing::warn!("dead letter: {reason}");
+        let topic_label = match (source, &*self) {
+            (Some(s), _) => s.to_string(),
+            (None, Sink::Kafka { topic, .. }) => topic.clone(),
+            (None, Sink::Jsonl { .. }) => "jsonl".to_string(),
+        };
+        metrics::counter!(names::DEAD_LETTERS, "topic" => topic_label, "reason" => "ingest")
+            .increment(1);
         match self {
             Sink::Jsonl { path, dead, .. } => {
                 let dead_path = PathBuf::from(format!("{}.deadletter.jsonl", path.display()));

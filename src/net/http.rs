@@ -4,6 +4,7 @@
 //! headers only and never reach an error message: errors name the URL without its query.
 
 use super::rate_limit::{pause_from_headers, RateLimit};
+use crate::telemetry::names;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -37,8 +38,36 @@ pub struct Call<'a> {
     pub timeout: Option<Duration>,
 }
 
-/// Makes the call; the body text on 2xx.
+/// Makes the call; the body text on 2xx. Counted per provider and outcome, with its latency.
 pub fn send(
+    http: &reqwest::blocking::Client,
+    limit: &RateLimit,
+    call: Call,
+) -> Result<String, ProviderError> {
+    let started = Instant::now();
+    let out = send_once(http, limit, call);
+    let outcome = match &out {
+        Ok(_) => "ok",
+        Err(ProviderError::RateLimited { .. }) => "rate_limited",
+        Err(_) => "error",
+    };
+    observe(limit.name(), outcome, started.elapsed());
+    out
+}
+
+/// One request to a provider into `hypeflow_provider_requests_total` (outcome `ok`, `error` or
+/// `rate_limited`) and, when it got an answer, `hypeflow_provider_latency_seconds`.
+pub fn observe(provider: &str, outcome: &'static str, took: Duration) {
+    let provider = provider.to_string();
+    metrics::counter!(names::PROVIDER_REQUESTS, "provider" => provider.clone(), "outcome" => outcome)
+        .increment(1);
+    if outcome != "rate_limited" {
+        metrics::histogram!(names::PROVIDER_LATENCY, "provider" => provider)
+            .record(took.as_secs_f64());
+    }
+}
+
+fn send_once(
     http: &reqwest::blocking::Client,
     limit: &RateLimit,
     call: Call,
@@ -52,6 +81,8 @@ pub fn send(
                 retry_after: wait,
             });
         }
+        metrics::counter!(names::RATE_LIMIT_WAIT, "provider" => provider.clone())
+            .increment(wait.as_millis() as u64);
         std::thread::sleep(wait);
         limit.take_blocking();
     }

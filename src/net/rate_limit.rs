@@ -74,7 +74,11 @@ impl RateLimit {
         loop {
             match self.try_take(Instant::now()) {
                 Ok(()) => return,
-                Err(wait) => std::thread::sleep(wait),
+                Err(wait) => {
+                    metrics::counter!(crate::telemetry::names::RATE_LIMIT_WAIT, "provider" => self.name.to_string())
+                        .increment(wait.as_millis() as u64);
+                    std::thread::sleep(wait)
+                }
             }
         }
     }

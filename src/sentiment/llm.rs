@@ -208,6 +208,7 @@ impl LlmClient {
             "{}/chat/completions",
             self.cfg.base_url.trim_end_matches('/')
         );
+        let started = std::time::Instant::now();
         let text = http::send(
             &self.http,
             &self.limit,
@@ -219,6 +220,8 @@ impl LlmClient {
                 timeout: Some(timeout.min(self.cfg.timeout)),
             },
         )?;
+        metrics::histogram!(crate::telemetry::names::LLM_LATENCY)
+            .record(started.elapsed().as_secs_f64());
         parse_reply(&text)
     }
 }

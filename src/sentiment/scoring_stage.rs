@@ -171,6 +171,13 @@ impl ScoringStage {
                 }
                 _ => {
                     self.stats.fallback += 1;
+                    let why = if llm_model.is_some() {
+                        "unscored"
+                    } else {
+                        "lexicon_only"
+                    };
+                    metrics::counter!(crate::telemetry::names::LLM_FALLBACKS, "reason" => why)
+                        .increment(1);
                     (
                         lexicon.score(&t.text),
                         1.0,

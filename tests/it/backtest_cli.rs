@@ -644,3 +644,39 @@ fn the_portfolio_heat_cap_bounds_what_every_stop_hit_would_lose() {
     let (free, _) = run("1");
     assert!(some > 0 && some < free, "{some} vs {free}");
 }
+
+#[test]
+fn logs_are_json_lines_when_asked_and_never_coloured_in_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bt");
+    let run = |format: Option<&str>| {
+        let mut c = bin();
+        c.args(["backtest", "--quiet", "--out", out.to_str().unwrap()])
+            .env("HYPEFLOW_LOG", "info");
+        if let Some(f) = format {
+            c.env("HYPEFLOW_LOG_FORMAT", f);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let json = run(Some("json"));
+    let lines: Vec<&str> = json.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "the start is logged at info");
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
+    }
+    let start: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(start["fields"]["command"], "backtest", "{}", lines[0]);
+    let text = run(None);
+    assert!(!text.is_empty() && !text.contains('\u{1b}'), "{text}");
+    let o = bin()
+        .args(["backtest", "--quiet", "--out", out.to_str().unwrap()])
+        .env("HYPEFLOW_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("use json or text"));
+}

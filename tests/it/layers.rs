@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. Modules of one layer may import each other as long as they form no cycle.
 const LAYERS: &[&[&str]] = &[
     &["model", "config"],
-    &["net"],
+    &["net", "telemetry"],
     &["sentiment", "risk"],
     &["dataflow"],
     &["sample", "chain", "kafka", "ingest"],

@@ -14,6 +14,7 @@ mod kafka_run;
 mod layers;
 mod llm_scoring;
 mod lockstep;
+mod metrics;
 mod onchain_execute;
 mod onchain_oneinch;
 mod onchain_price;

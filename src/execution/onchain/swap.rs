@@ -61,6 +61,8 @@ pub struct OnchainVenue<R: Router> {
     pub book: DayBook,
     /// When the last swap was handed to the node (benchmarks time intent-to-broadcast with it).
     pub last_broadcast: Option<Instant>,
+    /// When the venue took the intent in hand (the start of the to-broadcast stage).
+    started: Option<Instant>,
 }
 
 impl<R: Router> OnchainVenue<R> {
@@ -72,7 +74,14 @@ impl<R: Router> OnchainVenue<R> {
             router,
             book: DayBook::default(),
             last_broadcast: None,
+            started: None,
         })
+    }
+
+    /// One on-chain stage's latency into `hypeflow_execution_latency_seconds`.
+    fn stage(&self, stage: &'static str, took: Duration) {
+        metrics::histogram!(crate::telemetry::names::EXECUTION_LATENCY, "venue" => self.router.name(), "stage" => stage)
+            .record(took.as_secs_f64());
     }
 
     /// Allowance for the router of exactly `amount` of `token` (see `Account::ensure_allowance`).
@@ -143,6 +152,7 @@ impl<R: Router> OnchainVenue<R> {
         intent: &OrderIntent,
         journal: &Journal,
     ) -> Result<Fill, VenueError> {
+        self.started = Some(Instant::now());
         let fill = match self.try_execute(intent, journal)? {
             Ok(f) => f,
             Err(reason) => {
@@ -279,7 +289,11 @@ impl<R: Router> OnchainVenue<R> {
             journal.set_tx_state(&row.tx_hash, TxState::NotSent, now_ms())?;
             return Ok(Err(Refused(format!("broadcast refused: {e}"))));
         }
-        self.last_broadcast = Some(Instant::now());
+        let sent = Instant::now();
+        self.last_broadcast = Some(sent);
+        if let Some(t0) = self.started {
+            self.stage("to_broadcast", sent.duration_since(t0));
+        }
         journal.set_tx_state(&row.tx_hash, TxState::Broadcast, now_ms())?;
         journal.set_state(&intent.id, State::Broadcast, now_ms())?;
         self.confirm(intent, journal, plan.quoted_price).map(Ok)
@@ -329,6 +343,9 @@ impl<R: Router> OnchainVenue<R> {
             f.tx_hash = Some(key);
             journal.record_outcome_as(&f, State::Failed, now_ms())?;
             return Ok(f);
+        }
+        if let Some(sent) = self.last_broadcast {
+            self.stage("broadcast_to_confirmed", sent.elapsed());
         }
         let mut f = self.fill_from_receipt(intent, &rc)?;
         f.quoted_price = quoted;

@@ -182,7 +182,7 @@ impl Reader {
                 part.max_event = Some(part.max_event.map_or(t, |x| x.max(t)));
                 self.batch.push(epoch(t, spec.quantum_ms).max(c_time), ev);
             }
-            Err(reason) => {
+            Err((_, reason)) => {
                 let p = m.partition();
                 dead_letter(spec, m.topic(), p, offset, reason.into(), bytes);
             }

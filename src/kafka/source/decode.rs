@@ -11,19 +11,45 @@ use crate::model::{PriceTickRef, Tweet};
 use rdkafka::message::Message;
 use std::collections::BTreeMap;
 
+/// Why a record went to the dead letters, as a bounded label: its bytes are not a record of the topic, or
+/// they are one that fails validation (unknown token, price not positive, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum DeadClass {
+    Undecodable,
+    Invalid,
+}
+
+impl DeadClass {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            DeadClass::Undecodable => "undecodable",
+            DeadClass::Invalid => "invalid",
+        }
+    }
+}
+
+fn undecodable(e: Invalid) -> (DeadClass, Invalid) {
+    (DeadClass::Undecodable, e)
+}
+
+fn invalid(e: Invalid) -> (DeadClass, Invalid) {
+    (DeadClass::Invalid, e)
+}
+
 pub(super) fn decode(
     kind: TopicKind,
     bytes: &[u8],
     seq: u64,
     table: &TokenTable,
-) -> Result<InputEvent, Invalid> {
+) -> Result<InputEvent, (DeadClass, Invalid)> {
     match kind {
         TopicKind::Ticks => {
             let t: PriceTickRef = match envelope::decode_tick_canonical(bytes) {
                 Some(t) => t,
-                None => envelope::decode("tick", bytes)?,
+                None => envelope::decode("tick", bytes).map_err(undecodable)?,
             };
-            let token = check_tick(&t.token, t.price, t.volume, t.event_time, table)?;
+            let token =
+                check_tick(&t.token, t.price, t.volume, t.event_time, table).map_err(invalid)?;
             Ok(InputEvent::Tick(TickRec {
                 token,
                 time: t.event_time,
@@ -33,24 +59,25 @@ pub(super) fn decode(
             }))
         }
         TopicKind::Tweets => {
-            let tweet: Tweet = envelope::decode("tweet", bytes)?;
-            check_post(&tweet)?;
+            let tweet: Tweet = envelope::decode("tweet", bytes).map_err(undecodable)?;
+            check_post(&tweet).map_err(invalid)?;
             Ok(InputEvent::Tweet(TweetRec::post(seq, tweet)))
         }
         TopicKind::Scored => {
-            let m: crate::model::ScoredMention = envelope::decode("scored", bytes)?;
-            check_scored(&m)?;
+            let m: crate::model::ScoredMention =
+                envelope::decode("scored", bytes).map_err(undecodable)?;
+            check_scored(&m).map_err(invalid)?;
             Ok(InputEvent::Tweet(TweetRec::scored(seq, m)))
         }
-        TopicKind::Intents => Ok(InputEvent::Order(OrderState::Intent(envelope::decode(
-            "intent", bytes,
-        )?))),
-        TopicKind::Fills => Ok(InputEvent::Order(OrderState::Outcome(envelope::decode(
-            "fill", bytes,
-        )?))),
-        TopicKind::Rejects => Ok(InputEvent::Order(OrderState::Outcome(envelope::decode(
-            "reject", bytes,
-        )?))),
+        TopicKind::Intents => Ok(InputEvent::Order(OrderState::Intent(
+            envelope::decode("intent", bytes).map_err(undecodable)?,
+        ))),
+        TopicKind::Fills => Ok(InputEvent::Order(OrderState::Outcome(
+            envelope::decode("fill", bytes).map_err(undecodable)?,
+        ))),
+        TopicKind::Rejects => Ok(InputEvent::Order(OrderState::Outcome(
+            envelope::decode("reject", bytes).map_err(undecodable)?,
+        ))),
     }
 }
 

@@ -8,6 +8,7 @@ use super::{Batch, Output, SourceError, SourceSpec, TopicKind};
 use crate::dataflow::input::InputEvent;
 use crate::dataflow::records::OrderState;
 use crate::kafka::lockstep::Lockstep;
+use crate::telemetry::names;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -112,6 +113,9 @@ impl DeadLetterTopic {
     }
 }
 
+/// A worker's source that has not reported for this long is not ready (its loop has stopped or hangs).
+const HEALTH_STALE: Duration = Duration::from_secs(30);
+
 /// One owned partition of a live source.
 struct LivePart {
     kind: TopicKind,
@@ -122,6 +126,10 @@ struct LivePart {
     /// Records before this offset were handled by an earlier run (rewound only to rebuild state): a bad one
     /// among them is already in the dead-letter topic.
     fresh_from: i64,
+    /// `hypeflow_records_in_total` and `hypeflow_watermark_lag_seconds` of this partition (handles made once:
+    /// an increment is an atomic add, nothing per record is looked up).
+    records_in: metrics::Counter,
+    lag: metrics::Gauge,
 }
 
 fn parse_wm(meta: &str) -> Option<i64> {
@@ -158,6 +166,7 @@ fn assign(
         };
         for p in (0..n).filter(|p| mine(*p)) {
             let _ = owned.add_partition(topic, p);
+            let labels = [("topic", topic.clone()), ("partition", p.to_string())];
             parts.insert(
                 (ti, p),
                 LivePart {
@@ -166,6 +175,8 @@ fn assign(
                     last_message: std::time::Instant::now(),
                     delivered: Default::default(),
                     fresh_from: 0,
+                    records_in: metrics::counter!(names::RECORDS_IN, &labels),
+                    lag: metrics::gauge!(names::WATERMARK_LAG, &labels),
                 },
             );
         }
@@ -234,6 +245,11 @@ pub fn live_source<'s>(
 ) -> Result<(Stream<'s, u64, Vec<InputEvent>>, FinalCommit), SourceError> {
     let index = scope.index();
     let state = Rc::new(RefCell::new(assign(&spec, &live, index, scope.peers())?));
+    crate::telemetry::health().beat(
+        &format!("source/{index}"),
+        HEALTH_STALE,
+        format!("{} partitions assigned", state.borrow().parts.len()),
+    );
     let fin = FinalCommit {
         state: state.clone(),
         spec: spec.clone(),
@@ -263,6 +279,7 @@ pub fn live_source<'s>(
                 arrivals: Vec::new(),
                 behind: false,
                 ahead: Default::default(),
+                last_beat: Instant::now(),
             };
             move |output| run.step(output)
         },
@@ -292,6 +309,8 @@ struct LiveLoop {
     /// Lockstep: the stamps of the records emitted at or after the capability.
     ahead: std::collections::BTreeSet<u64>,
     topics: TopicLookup,
+    /// When readiness was last reported.
+    last_beat: Instant,
 }
 
 impl LiveLoop {
@@ -312,6 +331,10 @@ impl LiveLoop {
                 parts.iter().map(|(k, p)| (*k, p.max_event)).collect()
             });
         let drained = self.read(c, parts, c_time, wall_ms, now, before.is_some());
+        if now.duration_since(self.last_beat) >= Duration::from_secs(1) {
+            self.last_beat = now;
+            self.report_health(parts, wall_ms);
+        }
         if let Some(cap) = self.cap.as_ref() {
             self.batch.emit(cap, output);
         }
@@ -344,6 +367,21 @@ impl LiveLoop {
         }
     }
 
+    /// Readiness: this worker's source is running (a beat that goes stale when the loop stops), with how old
+    /// the newest data it read is.
+    fn report_health(&self, parts: &Parts, wall_ms: i64) {
+        let newest = data(parts).filter_map(|(_, p)| p.max_event).max();
+        let detail = match newest {
+            Some(t) => format!(
+                "{} partitions, newest record {:.1} s old",
+                parts.len(),
+                (wall_ms - t) as f64 / 1000.0
+            ),
+            None => format!("{} partitions, nothing read yet", parts.len()),
+        };
+        crate::telemetry::health().beat(&format!("source/{}", self.index), HEALTH_STALE, detail);
+    }
+
     /// Reads up to 4096 records into the batch; true when the consumer's queue ran dry.
     fn read(
         &mut self,
@@ -366,6 +404,7 @@ impl LiveLoop {
                 continue;
             };
             part.last_message = now;
+            part.records_in.increment(1);
             let Some(stamp) = self.take(&m, ti, part, c_time, wall_ms, track) else {
                 continue;
             };
@@ -417,7 +456,7 @@ impl LiveLoop {
                 self.batch.push(stamp, ev);
                 Some(stamp)
             }
-            Err(reason) if part.kind.is_state() => {
+            Err((_, reason)) if part.kind.is_state() => {
                 // written by hypeflow itself; a record it cannot read is reported, not re-routed
                 tracing::warn!(
                     "unreadable record in {} partition {} offset {}: {}",
@@ -428,7 +467,9 @@ impl LiveLoop {
                 );
                 None
             }
-            Err(reason) => {
+            Err((class, reason)) => {
+                metrics::counter!(names::DEAD_LETTERS, "topic" => m.topic().to_string(), "reason" => class.as_str())
+                    .increment(1);
                 if offset >= part.fresh_from {
                     let key = m
                         .key()
@@ -454,6 +495,11 @@ impl LiveLoop {
         wall_ms: i64,
     ) {
         let idle = self.live.idle;
+        for (_, p) in data(parts) {
+            if let Some(t) = p.max_event {
+                p.lag.set((wall_ms - t) as f64 / 1000.0);
+            }
+        }
         let busy: Vec<(&(usize, i32), &LivePart)> = data(parts)
             .filter(|(_, p)| now.duration_since(p.last_message) < idle)
             .collect();
