@@ -16,6 +16,7 @@ mod ctl;
 mod ingest;
 mod ops;
 mod scoring;
+mod up;
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +70,9 @@ enum Command {
     Capital(capital::CapitalCmd),
     /// A signed operator command to the running executors (pause, resume, kill, flatten, promote, status)
     Ctl(ctl::CtlArgs),
+    /// The whole live system as supervised stages (restarted with backoff, logs prefixed); `--demo` runs the
+    /// keyless demo with its dashboard
+    Up(up::UpArgs),
 }
 
 #[derive(Args)]
@@ -197,6 +201,10 @@ struct ExecuteArgs {
     clock: ClockArg,
     #[command(flatten)]
     metrics: ops::MetricsArgs,
+    /// Serve the live dashboard (and /metrics, /healthz, /readyz) on HOST:PORT, e.g. 127.0.0.1:8080; its
+    /// buttons work only with HYPEFLOW_UI_TOKEN (and HYPEFLOW_CONTROL_SECRET) set
+    #[arg(long, value_name = "HOST:PORT")]
+    ui_addr: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -354,6 +362,22 @@ enum SampleCmd {
         #[arg(long, default_value_t = 10)]
         days: u32,
     },
+    /// Play the synthetic market in real time, `--speed` times faster than the wall clock, into
+    /// market.ticks and social.tweets (the live demo's feed; pair it with pipelines/demo.toml)
+    Live {
+        #[arg(long, env = "KAFKA_BOOTSTRAP")]
+        brokers: String,
+        /// Sample seconds per wall-clock second (1..3600; pipelines/demo.toml is built for 120)
+        #[arg(long, default_value_t = 120)]
+        speed: u32,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 10)]
+        days: u32,
+        /// Sample time published at once as history before the real-time part
+        #[arg(long, default_value = "4h")]
+        warmup: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -462,6 +486,28 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Backtest(a) => backtest_cmd(a),
         Command::Sample(SampleCmd::Generate { out, seed, days }) => sample_cmd(&out, seed, days),
+        Command::Sample(SampleCmd::Live {
+            brokers,
+            speed,
+            seed,
+            days,
+            warmup,
+        }) => {
+            let spec = hypeflow::sample::live::FeedSpec {
+                brokers,
+                speed,
+                seed,
+                days,
+                warmup_ms: parse_duration_ms(&warmup)?,
+            };
+            let stop = ops::stop_flag()?;
+            let s = hypeflow::sample::live::play(&spec, &stop)?;
+            println!(
+                "ticks {} posts {} (of which {} as warm-up history)",
+                s.ticks, s.posts, s.backlog
+            );
+            Ok(())
+        }
         Command::Sentiment(SentimentCmd::Eval {
             model,
             llm,
@@ -495,6 +541,7 @@ pub fn run() -> Result<()> {
         Command::Book(a) => book_cmd(a),
         Command::Capital(c) => capital::run(c),
         Command::Ctl(a) => ctl::run(a),
+        Command::Up(a) => up::run(a),
     }
 }
 
@@ -860,6 +907,16 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
         ),
         None => None,
     };
+    let _ui = match &a.ui_addr {
+        Some(addr) => Some(ops::start_dashboard(
+            addr,
+            &a.journal,
+            capital.clone(),
+            &a.pipeline,
+            &a.brokers,
+        )?),
+        None => None,
+    };
     let clock = match a.clock {
         ClockArg::Wall => Clock::Wall,
         ClockArg::Event => Clock::event(),
@@ -923,6 +980,7 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
             exit_when_idle: a.exit_when_idle.map(std::time::Duration::from_secs),
             capital,
             clock,
+            stop: Some(ops::stop_flag()?),
         },
         venue.as_mut(),
     )?;

@@ -2,7 +2,7 @@
 //!
 //! Layers, bottom to top (a module imports only from its own layer or below; `tests/it/layers.rs` checks it):
 //! `model`, `config` -> `net`, `telemetry` -> `sentiment`, `risk` -> `dataflow` -> `sample`, `chain`, `kafka`, `ingest` ->
-//! `execution` -> `backtest` -> `bench`; the binary's `cli` on top.
+//! `execution` -> `backtest` -> `bench`, `supervise`; the binary's `cli` on top.
 
 pub mod backtest;
 pub mod bench;
@@ -17,4 +17,5 @@ pub mod net;
 pub mod risk;
 pub mod sample;
 pub mod sentiment;
+pub mod supervise;
 pub mod telemetry;

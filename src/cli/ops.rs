@@ -28,3 +28,38 @@ impl MetricsArgs {
         Ok(Some(t))
     }
 }
+
+/// A flag set by SIGTERM or SIGINT: long-running commands check it between units of work and stop cleanly
+/// (the executor after the intent in hand), as a supervisor's stop asks.
+pub fn stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    Ok(stop)
+}
+
+/// `execute --ui-addr`: the dashboard over the executor's journal.
+pub fn start_dashboard(
+    addr: &str,
+    journal: &std::path::Path,
+    capital: Option<hypeflow::execution::capital::CapitalConfig>,
+    pipeline: &std::path::Path,
+    brokers: &str,
+) -> Result<Telemetry> {
+    use hypeflow::execution::{control, dashboard};
+    let (cfg, _, _) = super::load_pipeline(pipeline)?;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let spec = dashboard::DashboardSpec {
+        journal: journal.to_path_buf(),
+        book_capital: capital
+            .as_ref()
+            .map_or(cfg.backtest.initial_equity, |c| c.starting_capital),
+        capital,
+        brokers: brokers.to_string(),
+        control: env(dashboard::TOKEN_ENV).zip(env(control::SECRET_ENV)),
+    };
+    let t = telemetry::serve(addr, "execute", Some(dashboard::routes(spec)))?;
+    eprintln!("dashboard on http://{}/", t.addr);
+    Ok(t)
+}

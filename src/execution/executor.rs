@@ -105,6 +105,9 @@ pub struct ExecutorConfig {
     pub capital: Option<CapitalConfig>,
     /// The wall clock live; the intents' event time when replaying history through the executor.
     pub clock: Clock,
+    /// Set by SIGTERM/SIGINT: the executor stops after the intent in hand (its outcome published, its
+    /// offset committed).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +201,14 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
     let mut last_beat = Instant::now();
     ex.beat(&consumer);
     loop {
+        if cfg
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            tracing::info!("stop asked: the intent in hand is done, stopping");
+            break;
+        }
         if let Err(e) = ex.venue.refresh() {
             ex.venue_failed(e, None)?;
             std::thread::sleep(Duration::from_secs(1));

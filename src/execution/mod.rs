@@ -6,6 +6,7 @@ pub mod book;
 pub mod capital;
 pub mod clock;
 pub mod control;
+pub mod dashboard;
 pub mod executor;
 pub mod guard;
 pub mod journal;

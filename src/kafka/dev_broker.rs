@@ -20,14 +20,15 @@ pub enum DevBrokerError {
     },
 }
 
-/// Starts the cluster, creates the topics, prints `bootstrap=HOST:PORT[,...]` as the first stdout line, then
-/// serves until killed, obeying `down`/`up` lines from `commands`.
-pub fn serve(
+pub type Cluster = MockCluster<'static, rdkafka::producer::DefaultProducerContext>;
+
+/// A mock cluster with the topics created, serving for as long as the value lives (`hypeflow up`'s embedded
+/// broker, and this command's).
+pub fn start(
     brokers: i32,
     topics: &[TopicSpec],
     partitions: Option<i32>,
-    commands: impl BufRead,
-) -> Result<(), DevBrokerError> {
+) -> Result<Cluster, DevBrokerError> {
     let cluster = MockCluster::new(brokers.max(1)).map_err(DevBrokerError::Start)?;
     for t in topics {
         let p = partitions.unwrap_or(t.partitions);
@@ -38,6 +39,18 @@ pub fn serve(
                 source,
             })?;
     }
+    Ok(cluster)
+}
+
+/// Starts the cluster, creates the topics, prints `bootstrap=HOST:PORT[,...]` as the first stdout line, then
+/// serves until killed, obeying `down`/`up` lines from `commands`.
+pub fn serve(
+    brokers: i32,
+    topics: &[TopicSpec],
+    partitions: Option<i32>,
+    commands: impl BufRead,
+) -> Result<(), DevBrokerError> {
+    let cluster = start(brokers, topics, partitions)?;
     let mut out = std::io::stdout();
     let _ = writeln!(out, "bootstrap={}", cluster.bootstrap_servers());
     let _ = out.flush();

@@ -30,6 +30,8 @@ pub const LLM_LATENCY: &str = "hypeflow_llm_latency_seconds";
 pub const LLM_FALLBACKS: &str = "hypeflow_llm_fallbacks_total";
 pub const RPC_LATENCY: &str = "hypeflow_rpc_latency_seconds";
 pub const BUILD_INFO: &str = "hypeflow_build_info";
+pub const STAGE_UP: &str = "hypeflow_stage_up";
+pub const STAGE_RESTARTS: &str = "hypeflow_stage_restarts_total";
 
 /// Histogram buckets of the latencies (seconds): 1 ms to 2 minutes, so the KPIs (price data < 0.5 s,
 /// sentiment < 2 s, execution < 5 s) each fall on a bucket edge.
@@ -132,4 +134,9 @@ pub fn describe() {
         "Chain RPC call latency, per endpoint host"
     );
     describe_gauge!(BUILD_INFO, "1, labeled with the version and the command");
+    describe_gauge!(
+        STAGE_UP,
+        "1 while a supervised stage runs (hypeflow up), per stage"
+    );
+    describe_counter!(STAGE_RESTARTS, "Restarts of a supervised stage, per stage");
 }

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["sample", "chain", "kafka", "ingest"],
     &["execution"],
     &["backtest"],
-    &["bench"],
+    &["bench", "supervise"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

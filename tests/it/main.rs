@@ -22,6 +22,7 @@ mod onchain_venue;
 mod price_feeds;
 mod scored_sentiment;
 mod tansu_smoke;
+mod up;
 mod x_influencers;
 mod x_ingest_cli;
 mod x_stream;

@@ -79,7 +79,7 @@ impl<R: Router> OnchainVenue<R> {
     }
 
     /// One on-chain stage's latency into `hypeflow_execution_latency_seconds`.
-    fn stage(&self, stage: &'static str, took: Duration) {
+    fn stage(&self, stage: &'static str, took: std::time::Duration) {
         metrics::histogram!(crate::telemetry::names::EXECUTION_LATENCY, "venue" => self.router.name(), "stage" => stage)
             .record(took.as_secs_f64());
     }

@@ -1,0 +1,240 @@
+//! The live dashboard of `execute --ui-addr` (and `up`): equity and drawdown, open positions with their
+//! unrealized PnL, recent fills and rejects with reasons, the capital phase with each gate's progress, the
+//! breakers and kill switch, updated every second over server-sent events. Everything shown is read from the
+//! executor's journal on its own connection (SQLite WAL: readers never block the executor), so what the page
+//! says is what `hypeflow book` and `capital status` would say.
+//!
+//! Pause, resume and flatten buttons publish the same HMAC-signed commands as `hypeflow ctl`, and only for a
+//! request carrying `Authorization: Bearer $HYPEFLOW_UI_TOKEN`; without that token set the page is read-only.
+
+use super::book::LiveBook;
+use super::capital::{self, CapitalConfig};
+use super::control::{self, Action, Command};
+use super::journal::{Journal, JournalError};
+use crate::kafka::{envelope, publish::Publisher, topics};
+use crate::model::time::to_rfc3339;
+use crate::model::FillStatus;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rust_decimal::Decimal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The env var holding the bearer token that enables the page's buttons.
+pub const TOKEN_ENV: &str = "HYPEFLOW_UI_TOKEN";
+/// Points of the equity curve sent to the page (evenly thinned, the last one kept).
+const CURVE_POINTS: usize = 400;
+/// Recent outcomes listed.
+const RECENT: usize = 50;
+
+#[derive(Clone)]
+pub struct DashboardSpec {
+    pub journal: PathBuf,
+    /// The capital ladder, when the executor runs under one.
+    pub capital: Option<CapitalConfig>,
+    /// The starting capital of a pipeline's book without a ladder (the pipeline's initial equity).
+    pub book_capital: Decimal,
+    pub brokers: String,
+    /// Bearer token of the buttons and the control secret that signs their commands.
+    pub control: Option<(String, String)>,
+}
+
+/// Everything the page shows, as of `now`.
+pub fn state(spec: &DashboardSpec, now: i64) -> Result<serde_json::Value, JournalError> {
+    let journal = Journal::open(&spec.journal)?;
+    let books = LiveBook::from_journal(&journal, spec.book_capital)?;
+    let pipelines: Vec<serde_json::Value> = books
+        .iter()
+        .map(|b| {
+            let mut v = serde_json::to_value(b.view()).unwrap_or_default();
+            v["curve"] = thin(&b.curve);
+            v
+        })
+        .collect();
+    let mut recent = journal.outcomes_since(0)?;
+    recent.sort_by_key(|f| std::cmp::Reverse(f.fill_time));
+    recent.truncate(RECENT);
+    let recent: Vec<serde_json::Value> = recent
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "time": to_rfc3339(f.fill_time), "token": f.token, "side": f.side.as_str(),
+                "status": if f.status == FillStatus::Filled { "filled" } else { "rejected" },
+                "quantity": f.quantity, "price": f.price, "quoted_price": f.quoted_price,
+                "reason": f.reason, "class": super::reasons::class(&f.reason), "venue": f.venue,
+            })
+        })
+        .collect();
+    let ladder = match &spec.capital {
+        Some(cfg) => {
+            let (book, _, st) = capital::load(cfg, &journal, now)?;
+            let gates = capital::gates(cfg, &book, &st, now);
+            serde_json::json!({
+                "phase": cfg.phases[st.phase].name, "venue": cfg.phases[st.phase].venue.as_str(),
+                "phase_since": to_rfc3339(st.phase_since),
+                "paused": st.paused.map(|(s, u)| serde_json::json!({"since": to_rfc3339(s), "until": u.map(to_rfc3339), "reason": st.pause_reason})),
+                "killed": st.killed.map(to_rfc3339),
+                "equity": book.equity(), "drawdown": capital::drawdown(&book, &st).round_dp(6),
+                "gates": gates,
+            })
+        }
+        None => serde_json::Value::Null,
+    };
+    Ok(serde_json::json!({
+        "updated": to_rfc3339(now),
+        "fills": journal.filled()?.len(),
+        "pipelines": pipelines,
+        "recent": recent,
+        "ladder": ladder,
+        "controls": spec.control.is_some(),
+    }))
+}
+
+/// At most [`CURVE_POINTS`] of the curve as `[[rfc3339, equity], ...]`.
+fn thin(curve: &[(i64, Decimal)]) -> serde_json::Value {
+    let step = curve.len().div_ceil(CURVE_POINTS).max(1);
+    let mut pts: Vec<&(i64, Decimal)> = curve.iter().step_by(step).collect();
+    if let Some(last) = curve.last() {
+        if pts.last().is_none_or(|p| p.0 != last.0) {
+            pts.push(last);
+        }
+    }
+    serde_json::Value::Array(
+        pts.iter()
+            .map(|(t, e)| serde_json::json!([to_rfc3339(*t), e]))
+            .collect(),
+    )
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+type Shared = Arc<DashboardSpec>;
+
+/// The page, its state, its event stream and its buttons.
+pub fn routes(spec: DashboardSpec) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/api/state", get(state_json))
+        .route("/api/events", get(events))
+        .route("/api/control/{action}", post(control_cmd))
+        .with_state(Arc::new(spec))
+}
+
+const PAGE: &str = include_str!("dashboard.html");
+
+async fn state_json(State(spec): State<Shared>) -> impl IntoResponse {
+    match tokio::task::spawn_blocking(move || state(&spec, now_ms())).await {
+        Ok(Ok(v)) => (StatusCode::OK, Json(v)).into_response(),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("journal: {e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// The state once a second, sent only when it changed (a comment keeps the connection alive otherwise).
+async fn events(
+    State(spec): State<Shared>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let stream = futures_util::stream::unfold((spec, String::new()), |(spec, last)| async move {
+        loop {
+            let s = spec.clone();
+            let text = tokio::task::spawn_blocking(move || state(&s, now_ms()))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|mut v| {
+                    v["updated"] = serde_json::Value::Null;
+                    v.to_string()
+                });
+            match text {
+                Some(t) if t != last => {
+                    return Some((
+                        Ok(Event::default().event("state").data(t.clone())),
+                        (spec, t),
+                    ));
+                }
+                _ => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn control_cmd(
+    State(spec): State<Shared>,
+    UrlPath(action): UrlPath<String>,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let Some((token, secret)) = spec.control.clone() else {
+        return (
+            StatusCode::FORBIDDEN,
+            format!(
+                "read-only: set {TOKEN_ENV} and {} to enable the buttons\n",
+                control::SECRET_ENV
+            ),
+        );
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "a bearer token is needed\n".into(),
+        );
+    }
+    let action = match action.as_str() {
+        "pause" => Action::Pause,
+        "resume" => Action::Resume,
+        "flatten" => Action::Flatten,
+        other => {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("no action {other:?}: pause, resume or flatten\n"),
+            )
+        }
+    };
+    let brokers = spec.brokers.clone();
+    let sent = tokio::task::spawn_blocking(move || send(&brokers, action, &secret)).await;
+    match sent {
+        Ok(Ok(id)) => (StatusCode::ACCEPTED, format!("{id}\n")),
+        Ok(Err(e)) => (StatusCode::BAD_GATEWAY, format!("{e}\n")),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
+}
+
+/// A signed command on `control.commands`, as `hypeflow ctl` sends it; its id.
+fn send(brokers: &str, action: Action, secret: &str) -> Result<String, String> {
+    let now = now_ms();
+    let mut cmd = Command {
+        id: format!("ui-{now}-{}", std::process::id()),
+        action,
+        reason: "dashboard".into(),
+        to: None,
+        force: false,
+        issued_at: now,
+        issuer: "dashboard".into(),
+        hmac: String::new(),
+    };
+    cmd.sign(secret.as_bytes());
+    let mut p = Publisher::immediate(brokers).map_err(|e| e.to_string())?;
+    p.send_until_acked(
+        &topics::name("control.commands"),
+        &cmd.id,
+        &envelope::encode("command", &cmd),
+        now,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(cmd.id)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,216 @@
+//! `hypeflow up`: every stage of a deployment as its own child process, supervised. A stage that dies is
+//! restarted with backoff (1 s doubling to 60 s, back to 1 s once it has run a minute); a stage that ends with
+//! success is done. Its output lines are prefixed with its name. A stop (SIGINT/SIGTERM) sends SIGTERM to the
+//! stages in reverse order (the executor finishes the intent in hand), waits, and kills what is left.
+
+pub mod config;
+
+pub use config::{DeploymentConfig, StageSpec};
+
+use crate::telemetry::names;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    #[error("cannot start stage {stage} ({program}): {source}")]
+    Spawn {
+        stage: String,
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("stage {stage} is essential and died ({status}): {what}")]
+    Essential {
+        stage: String,
+        status: String,
+        what: String,
+    },
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A stage up this long has its backoff reset.
+const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// How long a stopping stage gets after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+enum State {
+    Running { child: Child, since: Instant },
+    Waiting { until: Instant },
+    Done,
+}
+
+struct Stage {
+    spec: StageSpec,
+    state: State,
+    backoff: Duration,
+    restarts: u64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UpReport {
+    /// (stage, restarts) for every stage.
+    pub restarts: Vec<(String, u64)>,
+}
+
+/// Starts one stage's process with its output prefixed.
+fn spawn(program: &PathBuf, spec: &StageSpec) -> Result<Child, SuperviseError> {
+    let mut c = Command::new(program);
+    c.args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().map_err(|source| SuperviseError::Spawn {
+        stage: spec.name.clone(),
+        program: program.display().to_string(),
+        source,
+    })?;
+    if let Some(out) = child.stdout.take() {
+        prefix_lines(spec.name.clone(), out, false);
+    }
+    if let Some(err) = child.stderr.take() {
+        prefix_lines(spec.name.clone(), err, true);
+    }
+    metrics::gauge!(names::STAGE_UP, "stage" => spec.name.clone()).set(1.0);
+    Ok(child)
+}
+
+fn prefix_lines(name: String, r: impl std::io::Read + Send + 'static, err: bool) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if err {
+                eprintln!("[{name}] {line}");
+            } else {
+                println!("[{name}] {line}");
+            }
+        }
+    });
+}
+
+/// Runs the stages until every one is done or `stop` is set.
+pub fn run(
+    program: PathBuf,
+    specs: Vec<StageSpec>,
+    stop: &AtomicBool,
+) -> Result<UpReport, SuperviseError> {
+    let mut stages = Vec::new();
+    for spec in specs {
+        let child = spawn(&program, &spec)?;
+        tracing::info!("stage {} started (pid {})", spec.name, child.id());
+        stages.push(Stage {
+            spec,
+            state: State::Running {
+                child,
+                since: Instant::now(),
+            },
+            backoff: FIRST_BACKOFF,
+            restarts: 0,
+        });
+    }
+    let result = supervise(&program, &mut stages, stop);
+    stop_all(&mut stages);
+    result?;
+    Ok(UpReport {
+        restarts: stages
+            .iter()
+            .map(|s| (s.spec.name.clone(), s.restarts))
+            .collect(),
+    })
+}
+
+fn supervise(
+    program: &PathBuf,
+    stages: &mut [Stage],
+    stop: &AtomicBool,
+) -> Result<(), SuperviseError> {
+    while !stop.load(Ordering::Relaxed) {
+        if stages.iter().all(|s| matches!(s.state, State::Done)) {
+            return Ok(());
+        }
+        for s in stages.iter_mut() {
+            step(program, s)?;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+/// One look at a stage: notice an exit, schedule or make a restart.
+fn step(program: &PathBuf, s: &mut Stage) -> Result<(), SuperviseError> {
+    let now = Instant::now();
+    match &mut s.state {
+        State::Running { child, since } => {
+            let Ok(Some(status)) = child.try_wait() else {
+                return Ok(());
+            };
+            metrics::gauge!(names::STAGE_UP, "stage" => s.spec.name.clone()).set(0.0);
+            if status.success() && !s.spec.restart_on_success {
+                println!("[up] stage {} finished", s.spec.name);
+                s.state = State::Done;
+                return Ok(());
+            }
+            if s.spec.essential {
+                return Err(SuperviseError::Essential {
+                    stage: s.spec.name.clone(),
+                    status: status.to_string(),
+                    what: s.spec.essential_why.clone(),
+                });
+            }
+            if now.duration_since(*since) >= HEALTHY_AFTER {
+                s.backoff = FIRST_BACKOFF;
+            }
+            eprintln!(
+                "[up] ALERT: stage {} exited ({status}); restarting in {:?}",
+                s.spec.name, s.backoff
+            );
+            s.state = State::Waiting {
+                until: now + s.backoff,
+            };
+            s.backoff = (s.backoff * 2).min(MAX_BACKOFF);
+        }
+        State::Waiting { until } if now >= *until => {
+            let child = spawn(program, &s.spec)?;
+            s.restarts += 1;
+            metrics::counter!(names::STAGE_RESTARTS, "stage" => s.spec.name.clone()).increment(1);
+            s.state = State::Running { child, since: now };
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// SIGTERM to every running stage, last started first; what is still running after the grace is killed.
+fn stop_all(stages: &mut [Stage]) {
+    for s in stages.iter_mut().rev() {
+        let State::Running { child, .. } = &mut s.state else {
+            continue;
+        };
+        if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let t0 = Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if t0.elapsed() < STOP_GRACE => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                _ => {
+                    eprintln!(
+                        "[up] stage {} did not stop within {STOP_GRACE:?}: killed",
+                        s.spec.name
+                    );
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+            }
+        }
+        metrics::gauge!(names::STAGE_UP, "stage" => s.spec.name.clone()).set(0.0);
+        s.state = State::Done;
+    }
+}

@@ -1,0 +1,189 @@
+//! `hypeflow up`: the keyless demo end to end (fills within two minutes, shown in a real browser as the
+//! executor's journal has them), and the supervisor's restart and stop. `bash scripts/test.sh` installs
+//! Debian's chromium and sets HYPEFLOW_CHROMIUM.
+
+use crate::common;
+
+use common::bin;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn chromium() -> PathBuf {
+    if let Ok(p) = std::env::var("HYPEFLOW_CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join("chromium"))
+        .find(|p| p.exists())
+        .expect("chromium is not installed: run `bash scripts/test.sh`, which installs Debian's package")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn state(addr: &str) -> Option<serde_json::Value> {
+    hypeflow::net::install_tls();
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok()?
+        .get(format!("http://{addr}/api/state"))
+        .send()
+        .ok()?
+        .json()
+        .ok()
+}
+
+/// SIGTERM, then the exit status and everything it wrote.
+fn stop(mut c: Child) -> (std::process::ExitStatus, String, String) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Ok(Some(s)) = c.try_wait() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "up did not stop within 60 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    let _ = c.stdout.take().map(|mut s| s.read_to_string(&mut out));
+    let _ = c.stderr.take().map(|mut s| s.read_to_string(&mut err));
+    (status, out, err)
+}
+
+/// The page as a headless browser renders it: (fill count, equity of the demo pipeline) as displayed.
+fn page_figures(addr: &str) -> (String, String) {
+    let o = std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--timeout=3000",
+            "--dump-dom",
+        ])
+        .arg(format!("http://{addr}/"))
+        .stderr(Stdio::null())
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&o.stdout).into_owned();
+    let after = |marker: &str| {
+        dom.split(marker)
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    (
+        after("id=\"fill-count\">"),
+        after("data-pipeline=\"demo\">"),
+    )
+}
+
+#[test]
+fn the_demo_fills_within_two_minutes_and_the_page_shows_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = format!("127.0.0.1:{}", free_port());
+    let up = bin()
+        .args(["up", "--demo", "--ui-addr", &ui, "--state-dir"])
+        .arg(dir.path().join("demo"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut filled = None;
+    while t0.elapsed() < Duration::from_secs(150) {
+        if let Some(s) = state(&ui).filter(|s| s["fills"].as_u64().unwrap_or(0) > 0) {
+            filled = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let took = t0.elapsed();
+    let Some(_) = filled else {
+        let (_, out, err) = stop(up);
+        panic!("no fill within 150 s\nstdout: {out}\nstderr: {err}");
+    };
+    assert!(took < Duration::from_secs(150), "first fill after {took:?}");
+    // the page against the journal's book: read the state before and after the browser, and compare when
+    // no fill came in between
+    let mut compared = false;
+    for _ in 0..5 {
+        let before = state(&ui).unwrap();
+        let (count, equity) = page_figures(&ui);
+        let after = state(&ui).unwrap();
+        if before["fills"] != after["fills"]
+            || before["pipelines"][0]["equity"] != after["pipelines"][0]["equity"]
+        {
+            continue;
+        }
+        assert_eq!(count, after["fills"].to_string(), "fill count shown");
+        let want: f64 = after["pipelines"][0]["equity"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(equity, format!("{want:.2}"), "equity shown");
+        compared = true;
+        break;
+    }
+    assert!(compared, "the book kept changing while the page was read");
+    let (status, out, err) = stop(up);
+    assert!(status.success(), "up after SIGTERM: {status}\n{err}");
+    // the executor finished cleanly and said how much it did; the journal agrees with the page
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("[execute] filled "))
+        .unwrap_or_else(|| panic!("no executor summary in\n{out}\n{err}"));
+    let n: u64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(n >= 1, "{line}");
+    assert!(err.contains("[up] embedded dev-broker"), "{err}");
+}
+
+#[test]
+fn a_dying_stage_is_restarted_with_backoff_and_a_stop_ends_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("up.toml");
+    std::fs::write(
+        &file,
+        "[deployment]\nname = \"t\"\n\n[[stage]]\nname = \"feed\"\nargs = [\"sample\", \"live\", \"--brokers\", \"{brokers}\", \"--speed\", \"0\"]\n",
+    )
+    .unwrap();
+    let up = bin()
+        .args(["up", "--config"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // exits at once (a bad --speed) -> restarted after 1 s, 2 s, ...
+    std::thread::sleep(Duration::from_secs(5));
+    let (status, _, err) = stop(up);
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("[feed] error: --speed 0 is out of range"),
+        "{err}"
+    );
+    let restarts = err.matches("ALERT: stage feed exited").count();
+    assert!(
+        (2..=4).contains(&restarts),
+        "{restarts} restarts in 5 s:\n{err}"
+    );
+    assert!(
+        err.contains("restarting in 1s") && err.contains("restarting in 2s"),
+        "{err}"
+    );
+}
