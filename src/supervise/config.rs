@@ -203,10 +203,14 @@ metrics_port = 9464
     #[test]
     fn the_shipped_example_is_a_valid_deployment() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/up.example.toml");
-        let d = DeploymentConfig::parse(&std::fs::read_to_string(&path).unwrap(), "example").unwrap();
+        let d =
+            DeploymentConfig::parse(&std::fs::read_to_string(&path).unwrap(), "example").unwrap();
         let names: Vec<&str> = d.stages.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["x", "prices", "score", "run", "execute"]);
-        assert!(d.stages_for("b:9092").iter().all(|s| !s.args.iter().any(|a| a.contains("{brokers}"))));
+        assert!(d
+            .stages_for("b:9092")
+            .iter()
+            .all(|s| !s.args.iter().any(|a| a.contains("{brokers}"))));
     }
 
     #[test]
