@@ -29,6 +29,14 @@ for w in 1 2; do
   fresh_broker
   "$HF" bench --mode kafka --brokers "$BOOTSTRAP" --ticks 400000 -w "$w"
 done
+echo "## Kafka: the cost of metrics (with --metrics-addr and a scrape every second, against without; alternated)"
+for round in 1 2; do
+  for m in off on; do
+    fresh_broker
+    if [ "$m" = on ]; then extra=(--metrics-addr 127.0.0.1:0); else extra=(); fi
+    "$HF" bench --mode kafka --brokers "$BOOTSTRAP" --ticks 400000 -w 2 "${extra[@]}" 2>/dev/null
+  done
+done
 echo "## Kafka: decision lag at a steady 2,000 ticks/s (triggering record / bar close -> intent acknowledged)"
 for wait in 10 2; do
   fresh_broker

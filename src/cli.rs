@@ -895,6 +895,7 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
 
 fn execute_cmd(a: ExecuteArgs) -> Result<()> {
     let _ops = a.metrics.start("execute", true)?;
+    hypeflow::alerts::init_from_env()?;
     use hypeflow::execution::clock::Clock;
     use hypeflow::execution::onchain::{signer, VenueConfig};
     use hypeflow::execution::paper::PaperVenue;
@@ -984,6 +985,8 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
         },
         venue.as_mut(),
     )?;
+    // the last outcomes' alerts go out before the process does
+    hypeflow::alerts::flush(std::time::Duration::from_secs(10));
     println!(
         "filled {} rejected {} duplicates {} dead-lettered {} republished {} commit-failures {} recovered {}",
         stats.filled,

@@ -1,9 +1,10 @@
 //! hypeflow: trades crypto tokens on what crypto influencers say.
 //!
 //! Layers, bottom to top (a module imports only from its own layer or below; `tests/it/layers.rs` checks it):
-//! `model`, `config` -> `net`, `telemetry` -> `sentiment`, `risk` -> `dataflow` -> `sample`, `chain`, `kafka`, `ingest` ->
+//! `model`, `config` -> `net`, `telemetry` -> `sentiment`, `risk`, `alerts` -> `dataflow` -> `sample`, `chain`, `kafka`, `ingest` ->
 //! `execution` -> `backtest` -> `bench`, `supervise`; the binary's `cli` on top.
 
+pub mod alerts;
 pub mod backtest;
 pub mod bench;
 pub mod chain;

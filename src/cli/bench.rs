@@ -54,9 +54,19 @@ fn sma_bars(b: &BenchArgs) -> Result<()> {
 
 fn kafka(b: &BenchArgs) -> Result<()> {
     let brokers = b.brokers.clone().context("--mode kafka needs --brokers")?;
+    // with --metrics-addr the run records every metric and a scraper reads /metrics every second, as
+    // Prometheus would: the cost of metrics is this line's run_vs_raw against one without
+    let scraping = b
+        .metrics
+        .start("bench", false)?
+        .map(|t| scrape_every_second(t.addr));
     let r = hypeflow::bench::kafka::throughput(&brokers, b.ticks, b.workers)?;
+    if let Some(stop) = scraping {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     println!(
-        "mode=kafka workers={} records={} raw_consume_seconds={:.3} raw_records_per_s={:.0} run_seconds={:.3} run_records_per_s={:.0} run_vs_raw={:.3} intents={}",
+        "mode=kafka metrics={} workers={} records={} raw_consume_seconds={:.3} raw_records_per_s={:.0} run_seconds={:.3} run_records_per_s={:.0} run_vs_raw={:.3} intents={}",
+        if b.metrics.metrics_addr.is_some() { "on" } else { "off" },
         b.workers,
         r.records,
         r.raw_seconds,
@@ -148,4 +158,26 @@ fn kafka_latency(b: &BenchArgs) -> Result<()> {
         pct(&r.close_lags_ms, 1.0)
     );
     Ok(())
+}
+
+/// GETs `/metrics` once a second until the returned flag is set.
+fn scrape_every_second(
+    addr: std::net::SocketAddr,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    std::thread::spawn(move || {
+        hypeflow::net::install_tls();
+        let Ok(c) = reqwest::blocking::Client::builder().build() else {
+            return;
+        };
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = c
+                .get(format!("http://{addr}/metrics"))
+                .send()
+                .and_then(|r| r.text());
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    });
+    stop
 }

@@ -31,6 +31,7 @@ pub struct UpArgs {
 
 pub fn run(a: UpArgs) -> Result<()> {
     let _ops = a.metrics.start("up", false)?;
+    hypeflow::alerts::init_from_env()?;
     let stop = ops::stop_flag()?;
     let file = match &a.config {
         Some(p) => {
@@ -69,7 +70,9 @@ pub fn run(a: UpArgs) -> Result<()> {
     if a.demo {
         eprintln!("[up] dashboard: http://{}/ (stop with Ctrl-C)", a.ui_addr);
     }
-    let report = supervise::run(program, stages, &stop)?;
+    let report = supervise::run(program, stages, &stop);
+    hypeflow::alerts::flush(std::time::Duration::from_secs(10));
+    let report = report?;
     for (stage, n) in report.restarts.iter().filter(|(_, n)| *n > 0) {
         eprintln!("[up] stage {stage} was restarted {n} times");
     }

@@ -10,6 +10,7 @@ use super::guard::{intent_in_range, Guard};
 use super::journal::{Journal, JournalError, State};
 use super::prices::LatestPrices;
 use super::venue::{Refused, Venue, VenueError};
+use crate::alerts;
 use crate::kafka::envelope;
 use crate::kafka::publish::{PublishError, Publisher};
 use crate::kafka::topics;
@@ -185,6 +186,7 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
         publisher,
         stats: ExecutorStats::default(),
         guard: None,
+        day: None,
     };
     ex.venue.refresh()?;
     ex.recover()?;
@@ -227,6 +229,7 @@ pub fn run(cfg: &ExecutorConfig, venue: &mut dyn Venue) -> Result<ExecutorStats,
         if last_beat.elapsed() >= Duration::from_secs(1) {
             last_beat = Instant::now();
             ex.beat(&consumer);
+            ex.daily_summary();
         }
         if let Some(c) = control.as_mut() {
             if ex.obey_control(c)? {
@@ -351,9 +354,43 @@ struct Executor<'a> {
     publisher: Publisher,
     stats: ExecutorStats,
     guard: Option<Guard>,
+    /// The UTC day (days since 1970) the daily summary last covered, and the stats at its start.
+    day: Option<(i64, ExecutorStats)>,
 }
 
 impl Executor<'_> {
+    /// Once the UTC day turns: the day's fills and rejects, and the book's equity and drawdown, as an alert.
+    fn daily_summary(&mut self) {
+        let today = self.now().div_euclid(86_400_000);
+        let Some((day, start)) = self.day else {
+            self.day = Some((today, self.stats));
+            return;
+        };
+        if today == day {
+            return;
+        }
+        let date = crate::model::time::to_rfc3339(day * 86_400_000);
+        let date = date.get(..10).unwrap_or(&date).to_string();
+        let book = self.guard.as_ref().map_or(String::new(), |g| {
+            format!(
+                "; equity {} drawdown {:.2}%",
+                g.book.equity().round_dp(2),
+                super::capital::drawdown(&g.book, &g.state) * Decimal::from(100)
+            )
+        });
+        alerts::notify(
+            alerts::Kind::Daily,
+            date.clone(),
+            format!(
+                "{date}: {} fills, {} rejects on {}{book}",
+                self.stats.filled - start.filled,
+                self.stats.rejected - start.rejected,
+                self.venue.name()
+            ),
+        );
+        self.day = Some((today, self.stats));
+    }
+
     fn now(&self) -> i64 {
         self.cfg.clock.now()
     }
@@ -755,6 +792,19 @@ impl Executor<'_> {
             FillStatus::Filled => {
                 metrics::counter!(names::FILLS, "venue" => venue.clone(), "side" => f.side.as_str())
                     .increment(1);
+                alerts::notify(
+                    alerts::Kind::Fill,
+                    f.intent_id.clone(),
+                    format!(
+                        "{} {} {} at {} on {} ({})",
+                        f.side.as_str(),
+                        f.quantity.round_dp(6),
+                        f.token,
+                        f.price.round_dp(8),
+                        f.venue,
+                        f.reason
+                    ),
+                );
                 if let Some(q) = f.quoted_price.filter(|q| !q.is_zero()) {
                     let bps = super::book::slippage_bps(f.side, f.price, q);
                     use rust_decimal::prelude::ToPrimitive;
@@ -765,6 +815,11 @@ impl Executor<'_> {
             FillStatus::Rejected => {
                 let class = super::reasons::class(&f.reason);
                 metrics::counter!(names::REJECTS, "venue" => venue, "reason" => class).increment(1);
+                alerts::notify(
+                    alerts::Kind::Reject,
+                    format!("{class} {}", f.token),
+                    format!("refused {} {}: {}", f.side.as_str(), f.token, f.reason),
+                );
             }
         }
         self.export_state();

@@ -524,7 +524,51 @@ impl Guard {
 
     fn record(&mut self, journal: &Journal, e: CapitalEvent) -> Result<(), JournalError> {
         journal.record_capital_event(e.at(), &e)?;
+        alert_of(&e);
         self.reload(journal, e.at())
+    }
+}
+
+/// A ladder change as an alert: pauses, kills and resumes are breaker alerts, a new phase a phase alert.
+fn alert_of(e: &CapitalEvent) {
+    use crate::alerts::{notify, Kind};
+    match e {
+        CapitalEvent::Pause { reason, until, .. } => notify(
+            Kind::Breaker,
+            format!("pause {reason}"),
+            format!(
+                "entries paused until {}: {reason}",
+                until.map_or("an operator resumes".to_string(), to_rfc3339)
+            ),
+        ),
+        CapitalEvent::Kill { reason, .. } => notify(
+            Kind::Breaker,
+            "kill",
+            format!("killed: nothing trades until a resume ({reason})"),
+        ),
+        CapitalEvent::Resume { reason, at } => notify(
+            Kind::Breaker,
+            format!("resume {at}"),
+            format!("entries resumed: {reason}"),
+        ),
+        CapitalEvent::Phase {
+            from,
+            phase,
+            reason,
+            forced,
+            ..
+        } => notify(
+            Kind::Phase,
+            format!("{from}->{phase}"),
+            format!(
+                "capital phase {from} -> {phase}{}: {reason}",
+                if *forced {
+                    " (forced over failing gates)"
+                } else {
+                    ""
+                }
+            ),
+        ),
     }
 }
 

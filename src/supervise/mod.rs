@@ -167,6 +167,14 @@ fn step(program: &PathBuf, s: &mut Stage) -> Result<(), SuperviseError> {
                 "[up] ALERT: stage {} exited ({status}); restarting in {:?}",
                 s.spec.name, s.backoff
             );
+            crate::alerts::notify(
+                crate::alerts::Kind::Restart,
+                s.spec.name.clone(),
+                format!(
+                    "stage {} exited ({status}); restarting in {:?}",
+                    s.spec.name, s.backoff
+                ),
+            );
             s.state = State::Waiting {
                 until: now + s.backoff,
             };

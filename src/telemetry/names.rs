@@ -31,6 +31,7 @@ pub const LLM_FALLBACKS: &str = "hypeflow_llm_fallbacks_total";
 pub const RPC_LATENCY: &str = "hypeflow_rpc_latency_seconds";
 pub const BUILD_INFO: &str = "hypeflow_build_info";
 pub const STAGE_UP: &str = "hypeflow_stage_up";
+pub const ALERTS: &str = "hypeflow_alerts_total";
 pub const STAGE_RESTARTS: &str = "hypeflow_stage_restarts_total";
 
 /// Histogram buckets of the latencies (seconds): 1 ms to 2 minutes, so the KPIs (price data < 0.5 s,
@@ -139,4 +140,8 @@ pub fn describe() {
         "1 while a supervised stage runs (hypeflow up), per stage"
     );
     describe_counter!(STAGE_RESTARTS, "Restarts of a supervised stage, per stage");
+    describe_counter!(
+        ALERTS,
+        "Alerts per channel and outcome (sent, rate_limited, failed; queue dropped, dedupe held)"
+    );
 }

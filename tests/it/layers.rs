@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["model", "config"],
     &["net", "telemetry"],
-    &["sentiment", "risk"],
+    &["sentiment", "risk", "alerts"],
     &["dataflow"],
     &["sample", "chain", "kafka", "ingest"],
     &["execution"],

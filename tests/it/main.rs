@@ -2,6 +2,7 @@
 //! (the backtest CLI, Kafka, the chain, the live-data clients), `common` holds the helpers they share, and
 //! `layers` checks that the library's modules import only downwards.
 
+mod alerts;
 mod backtest_cli;
 mod capital_ladder;
 mod common;
