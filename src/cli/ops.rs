@@ -58,6 +58,13 @@ pub fn start_dashboard(
         capital,
         brokers: brokers.to_string(),
         control: env(dashboard::TOKEN_ENV).zip(env(control::SECRET_ENV)),
+        market: match hypeflow::execution::market_view::start(brokers, &cfg) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("dashboard: no market view ({e})");
+                None
+            }
+        },
     };
     let t = telemetry::serve(addr, "execute", Some(dashboard::routes(spec)))?;
     eprintln!("dashboard on http://{}/", t.addr);

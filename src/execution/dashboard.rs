@@ -42,6 +42,8 @@ pub struct DashboardSpec {
     pub brokers: String,
     /// Bearer token of the buttons and the control secret that signs their commands.
     pub control: Option<(String, String)>,
+    /// Source freshness and per-token sentiment, when the topics could be read.
+    pub market: Option<Arc<std::sync::Mutex<super::market_view::MarketView>>>,
 }
 
 /// Everything the page shows, as of `now`.
@@ -85,7 +87,13 @@ pub fn state(spec: &DashboardSpec, now: i64) -> Result<serde_json::Value, Journa
         }
         None => serde_json::Value::Null,
     };
+    let market = spec
+        .market
+        .as_ref()
+        .and_then(|m| m.lock().ok().map(|m| m.to_json(now)))
+        .unwrap_or(serde_json::Value::Null);
     Ok(serde_json::json!({
+        "market": market,
         "updated": to_rfc3339(now),
         "fills": journal.filled()?.len(),
         "pipelines": pipelines,

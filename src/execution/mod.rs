@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod executor;
 pub mod guard;
 pub mod journal;
+pub mod market_view;
 pub mod onchain;
 pub mod paper;
 pub mod prices;
