@@ -493,7 +493,7 @@ pub fn run() -> Result<()> {
             days,
             warmup,
         }) => {
-            let spec = hypeflow::sample::live::FeedSpec {
+            let spec = hypeflow::kafka::sample_feed::FeedSpec {
                 brokers,
                 speed,
                 seed,
@@ -501,7 +501,7 @@ pub fn run() -> Result<()> {
                 warmup_ms: parse_duration_ms(&warmup)?,
             };
             let stop = ops::stop_flag()?;
-            let s = hypeflow::sample::live::play(&spec, &stop)?;
+            let s = hypeflow::kafka::sample_feed::play(&spec, &stop)?;
             println!(
                 "ticks {} posts {} (of which {} as warm-up history)",
                 s.ticks, s.posts, s.backlog

@@ -1,7 +1,7 @@
 //! Where alerts go: one shape per channel (a name and `send`), each with its own rate limit.
 
 use super::Kind;
-use crate::net::rate_limit::{pause_from_headers, RateLimit};
+use crate::net::rate_limit::RateLimit;
 use std::time::{Duration, Instant};
 
 pub const TELEGRAM_API: &str = "https://api.telegram.org";
@@ -21,8 +21,16 @@ pub trait Channel: Send {
     fn send(&mut self, kind: Kind, text: &str) -> Result<(), SendError>;
 }
 
-fn client() -> Result<reqwest::blocking::Client, SendError> {
-    crate::net::http::client(TIMEOUT).map_err(|e| SendError::Failed(e.to_string()))
+/// The channel's HTTP client, made at its first alert (so a bad TLS set-up fails an alert, not the start).
+fn client(
+    slot: &mut Option<reqwest::blocking::Client>,
+) -> Result<&reqwest::blocking::Client, SendError> {
+    if slot.is_none() {
+        let c = crate::net::http::client(TIMEOUT).map_err(|e| SendError::Failed(e.to_string()))?;
+        *slot = Some(c);
+    }
+    slot.as_ref()
+        .ok_or_else(|| SendError::Failed("no HTTP client".into()))
 }
 
 /// A POST of `body`; 2xx is sent, 429 pauses `limit` by the answer's `retry-after` (header, or Telegram's
@@ -52,16 +60,7 @@ fn post(
         .send()
         .map_err(|e| SendError::Failed(e.without_url().to_string()))?;
     let status = resp.status().as_u16();
-    let header_pause = pause_from_headers(
-        status,
-        |k| {
-            resp.headers()
-                .get(k)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        },
-        chrono::Utc::now().timestamp(),
-    );
+    let header_pause = crate::net::http::response_pause(&resp);
     let text = resp.text().unwrap_or_default();
     if (200..300).contains(&status) {
         return Ok(());
@@ -110,12 +109,7 @@ impl Channel for Telegram {
     }
 
     fn send(&mut self, kind: Kind, text: &str) -> Result<(), SendError> {
-        if self.http.is_none() {
-            self.http = Some(client()?);
-        }
-        let Some(http) = self.http.as_ref() else {
-            return Err(SendError::Failed("no HTTP client".into()));
-        };
+        let http = client(&mut self.http)?;
         let body = serde_json::json!({
             "chat_id": self.chat,
             "text": format!("hypeflow {}: {text}", kind.as_str()),
@@ -150,12 +144,7 @@ impl Channel for Webhook {
     }
 
     fn send(&mut self, kind: Kind, text: &str) -> Result<(), SendError> {
-        if self.http.is_none() {
-            self.http = Some(client()?);
-        }
-        let Some(http) = self.http.as_ref() else {
-            return Err(SendError::Failed("no HTTP client".into()));
-        };
+        let http = client(&mut self.http)?;
         let body = serde_json::json!({
             "source": "hypeflow",
             "kind": kind.as_str(),

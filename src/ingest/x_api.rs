@@ -2,7 +2,7 @@
 //! error), the base URL (so tests and users can point at a fake), a User-Agent with our version (the docs ask for
 //! one), per-endpoint token buckets and the documented 429 handling (wait for `x-rate-limit-reset`, then retry).
 
-use crate::net::rate_limit::{pause_from_headers, RateLimit};
+use crate::net::rate_limit::RateLimit;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.x.com";
@@ -169,11 +169,7 @@ impl XApi {
                     message: e.without_url().to_string(),
                 })?;
             let status = resp.status().as_u16();
-            if let Some(pause) = pause_from_headers(
-                status,
-                |k| header(resp.headers(), k),
-                chrono::Utc::now().timestamp(),
-            ) {
+            if let Some(pause) = crate::net::http::response_pause(&resp) {
                 limit.pause_until(Instant::now() + pause);
                 if status == 429 {
                     waits += 1;

@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod lockstep;
 pub mod publish;
 pub mod run;
+pub mod sample_feed;
 pub mod schema_check;
 pub mod scoring;
 pub mod sink;

@@ -55,6 +55,20 @@ pub fn send(
     out
 }
 
+/// How long a response's rate-limit headers say to pause (see `pause_from_headers`), now.
+pub fn response_pause(resp: &reqwest::blocking::Response) -> Option<Duration> {
+    pause_from_headers(
+        resp.status().as_u16(),
+        |k| {
+            resp.headers()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        },
+        chrono::Utc::now().timestamp(),
+    )
+}
+
 /// One request to a provider into `hypeflow_provider_requests_total` (outcome `ok`, `error` or
 /// `rate_limited`) and, when it got an answer, `hypeflow_provider_latency_seconds`.
 pub fn observe(provider: &str, outcome: &'static str, took: Duration) {
@@ -102,17 +116,7 @@ fn send_once(
         message: e.without_url().to_string(),
     })?;
     let status = resp.status().as_u16();
-    let pause = pause_from_headers(
-        status,
-        |k| {
-            resp.headers()
-                .get(k)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        },
-        chrono::Utc::now().timestamp(),
-    );
-    if let Some(p) = pause {
+    if let Some(p) = response_pause(&resp) {
         limit.pause_until(Instant::now() + p);
         if status == 429 {
             return Err(ProviderError::RateLimited {

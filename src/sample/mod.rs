@@ -1,8 +1,7 @@
 //! Synthetic sample data. No openly licensed history of influencer posts with matching prices exists, so the
 //! shipped sample is generated: it is SYNTHETIC, and its only job is to exercise the pipeline realistically.
-//! [`live`] plays it in real time for the keyless demo.
+//! `kafka::sample_feed` plays it in real time for the keyless demo.
 
 pub mod generate;
-pub mod live;
 
 pub use generate::{generate, SampleSpec};

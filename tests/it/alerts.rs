@@ -37,14 +37,7 @@ fn fills_reach_telegram_after_its_pause_and_a_failing_webhook_blocks_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let bt = dir.path().join("bt");
     run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
-    run_ok(&[
-        "publish",
-        "--brokers",
-        b,
-        "--topic",
-        "market.ticks",
-        "data/sample/ticks.jsonl",
-    ]);
+    common::publish_sample_ticks(b);
     let intents = bt.join("intents.jsonl");
     run_ok(&[
         "publish",

@@ -116,14 +116,7 @@ fn signed_commands_pause_resume_flatten_and_kill_a_running_executor() {
     let broker = dev_broker(2);
     let b = broker.bootstrap.as_str();
     let dir = tempfile::tempdir().unwrap();
-    run_ok(&[
-        "publish",
-        "--brokers",
-        b,
-        "--topic",
-        "market.ticks",
-        "data/sample/ticks.jsonl",
-    ]);
+    common::publish_sample_ticks(b);
     let journal = dir.path().join("j.sqlite");
     let jp = journal.to_str().unwrap();
     // the sample's ticks are from 2025: the stale-data breaker is off here

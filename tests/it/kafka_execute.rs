@@ -17,14 +17,7 @@ fn two_executors_one_group_each_intent_once_also_after_restart() {
     let intents = bt.join("intents.jsonl");
     let ids: Vec<String> = intent_ids_in(&intents);
     assert!(ids.len() > 10);
-    run_ok(&[
-        "publish",
-        "--brokers",
-        b,
-        "--topic",
-        "market.ticks",
-        "data/sample/ticks.jsonl",
-    ]);
+    common::publish_sample_ticks(b);
     // every intent delivered twice: at-least-once delivery is the normal case
     for _ in 0..2 {
         run_ok(&[
@@ -198,14 +191,7 @@ fn a_restart_without_instance_finishes_what_it_had_claimed() {
     let dir = tempfile::tempdir().unwrap();
     let bt = dir.path().join("bt");
     run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
-    run_ok(&[
-        "publish",
-        "--brokers",
-        b,
-        "--topic",
-        "market.ticks",
-        "data/sample/ticks.jsonl",
-    ]);
+    common::publish_sample_ticks(b);
     let intents: Vec<OrderIntent> = common::read_jsonl(&bt.join("intents.jsonl"));
     let claimed = &intents[0];
     let journal = dir.path().join("journal.sqlite");
@@ -289,14 +275,7 @@ fn the_book_is_what_the_published_fills_add_up_to() {
     let dir = tempfile::tempdir().unwrap();
     let bt = dir.path().join("bt");
     run_ok(&["backtest", "--quiet", "--out", bt.to_str().unwrap()]);
-    run_ok(&[
-        "publish",
-        "--brokers",
-        b,
-        "--topic",
-        "market.ticks",
-        "data/sample/ticks.jsonl",
-    ]);
+    common::publish_sample_ticks(b);
     run_ok(&[
         "publish",
         "--brokers",

@@ -4,31 +4,10 @@
 
 use crate::common;
 
-use common::{bin, dev_broker, number_after, run_ok};
-use std::path::{Path, PathBuf};
+use common::{bin, dev_broker, free_port, installed, number_after, run_ok};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn prometheus_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("HYPEFLOW_PROMETHEUS") {
-        return PathBuf::from(p);
-    }
-    let found = std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| Path::new(d).join("prometheus"))
-        .find(|p| p.exists());
-    found.expect(
-        "prometheus is not installed: run `bash scripts/test.sh`, which installs Debian's package",
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn get(url: &str) -> Option<(u16, String)> {
     hypeflow::net::install_tls();
@@ -79,7 +58,7 @@ impl Prometheus {
         let file = dir.join("prometheus.yml");
         std::fs::write(&file, cfg).unwrap();
         let port = free_port();
-        let child = std::process::Command::new(prometheus_bin())
+        let child = std::process::Command::new(installed("HYPEFLOW_PROMETHEUS", "prometheus"))
             .arg(format!("--config.file={}", file.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",

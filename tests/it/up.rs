@@ -4,30 +4,10 @@
 
 use crate::common;
 
-use common::bin;
+use common::{bin, free_port, installed};
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn chromium() -> PathBuf {
-    if let Ok(p) = std::env::var("HYPEFLOW_CHROMIUM") {
-        return PathBuf::from(p);
-    }
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| Path::new(d).join("chromium"))
-        .find(|p| p.exists())
-        .expect("chromium is not installed: run `bash scripts/test.sh`, which installs Debian's package")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn state(addr: &str) -> Option<serde_json::Value> {
     hypeflow::net::install_tls();
@@ -66,7 +46,7 @@ fn stop(mut c: Child) -> (std::process::ExitStatus, String, String) {
 
 /// The page as a headless browser renders it: (fill count, equity of the demo pipeline) as displayed.
 fn page_figures(addr: &str) -> (String, String) {
-    let o = std::process::Command::new(chromium())
+    let o = std::process::Command::new(installed("HYPEFLOW_CHROMIUM", "chromium"))
         .args([
             "--headless",
             "--no-sandbox",

@@ -349,3 +349,38 @@ pub fn ladder(dir: &std::path::Path, edits: &[(&str, &str)]) -> String {
     std::fs::write(&p, text).unwrap();
     p.to_str().unwrap().to_string()
 }
+
+/// A free TCP port on 127.0.0.1 (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A program the test command installs: the path in `env`, else `name` on the PATH.
+pub fn installed(env: &str, name: &str) -> std::path::PathBuf {
+    if let Ok(p) = std::env::var(env) {
+        return std::path::PathBuf::from(p);
+    }
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("{name} is not installed: run `bash scripts/test.sh`, which installs Debian's package")
+        })
+}
+
+/// The shipped sample's ticks into `market.ticks`.
+pub fn publish_sample_ticks(brokers: &str) {
+    run_ok(&[
+        "publish",
+        "--brokers",
+        brokers,
+        "--topic",
+        "market.ticks",
+        "data/sample/ticks.jsonl",
+    ]);
+}

@@ -4,11 +4,11 @@
 //! `pipelines/demo.toml` is for 120). The first `warmup` of sample time is published at once with event times
 //! just before now, so windows and indicators are whole when the real-time part begins.
 
-use super::generate::{generate, SampleSpec};
-use crate::kafka::envelope;
-use crate::kafka::publish::{PublishError, Publisher};
-use crate::kafka::topics;
+use super::envelope;
+use super::publish::{PublishError, Publisher};
+use super::topics;
 use crate::model::{PriceTick, Tweet};
+use crate::sample::{generate, SampleSpec};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
