@@ -733,6 +733,10 @@ fn cluster_spec(c: &ClusterArgs) -> Result<hypeflow::dataflow::driver::ClusterSp
     if processes == 0 || process >= processes {
         bail!("-p {process} must be below -n {processes}");
     }
+    // beyond these a cluster is a mistake, and each worker costs threads and connections up front
+    if processes > 64 || threads == 0 || threads > 64 {
+        bail!("-n must be 1 to 64 processes and -w 1 to 64 workers per process (got -n {processes} -w {threads})");
+    }
     let addresses: Vec<String> = if processes <= 1 {
         Vec::new()
     } else if let Some(h) = hostfile {
@@ -1028,6 +1032,7 @@ fn run_cmd(a: RunArgs) -> Result<()> {
         fetch_wait_ms: a.fetch_wait_ms,
         trace_watermarks: false,
         lockstep: a.lockstep,
+        stop: Some(ops::stop_flag()?),
     })?;
     println!(
         "intents published {} repeats suppressed {} dead-lettered {} ticks {} posts {} late {}",

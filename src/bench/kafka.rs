@@ -128,6 +128,7 @@ pub fn throughput(
         fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
         trace_watermarks: false,
         lockstep: false,
+        stop: None,
     })?;
     // Start-up counts on both sides; closing the consumers (~100 ms in librdkafka) on neither.
     let done = stats.dataflow_done.unwrap_or_else(Instant::now);
@@ -251,6 +252,7 @@ pub fn latency(
             fetch_wait_ms,
             trace_watermarks: true,
             lockstep: false,
+            stop: None,
         })
     });
     // let the run assign its partitions before the clock starts

@@ -60,7 +60,7 @@ pub fn run(a: UpArgs) -> Result<()> {
         }
     };
     let stages = match &file {
-        Some(f) => f.stages_for(&brokers),
+        Some(f) => with_hostfiles(f.stages_for(&brokers), &f.name)?,
         None => demo_stages(&a, &brokers)?,
     };
     let program =
@@ -77,6 +77,29 @@ pub fn run(a: UpArgs) -> Result<()> {
         eprintln!("[up] stage {stage} was restarted {n} times");
     }
     Ok(())
+}
+
+/// Writes each cluster group's hostfile (under the temp folder, per deployment) and names it in the members'
+/// args.
+fn with_hostfiles(mut stages: Vec<StageSpec>, deployment: &str) -> Result<Vec<StageSpec>> {
+    let dir = std::env::temp_dir().join(format!("hypeflow-up-{deployment}"));
+    for s in stages.iter_mut() {
+        let (Some(group), Some(hosts)) = (&s.group, &s.hostfile) else {
+            continue;
+        };
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("{group}.hosts"));
+        std::fs::write(&path, hosts)
+            .with_context(|| format!("cannot write the hostfile {}", path.display()))?;
+        let path = path.display().to_string();
+        for a in s.args.iter_mut() {
+            if a == supervise::config::HOSTFILE_PLACEHOLDER {
+                a.clone_from(&path);
+            }
+        }
+    }
+    Ok(stages)
 }
 
 /// The demo: the feed, the live run and the paper executor with the dashboard.

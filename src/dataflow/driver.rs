@@ -47,6 +47,9 @@ where
     T: Send + 'static,
     F: Fn(&mut timely::worker::Worker) -> T + Send + Sync + 'static,
 {
+    if cluster.addresses.len() > 1 {
+        stop_on_peer_loss(cluster.process);
+    }
     let panics: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let p2 = panics.clone();
     let guards =
@@ -76,6 +79,44 @@ where
         }
     }
     Ok(out)
+}
+
+/// Exit status of a cluster process that lost a peer: not a crash (nothing it owns is lost), a signal to
+/// restart the whole group (`hypeflow up` does).
+pub const EXIT_PEER_LOST: i32 = 75;
+
+/// In a cluster, a peer process that dies makes timely's network threads panic ("timely communication
+/// error"), and every worker after them. Nothing is gained by unwinding through that: what this process
+/// decided is acknowledged and its watermarks are committed only behind acknowledged output, so it stops
+/// at once with one clear line, and a restart of the group resumes from the committed watermarks.
+fn stop_on_peer_loss(process: usize) {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current().name().unwrap_or("").to_string();
+            let message = panic_message(info.payload());
+            if is_network_failure(&thread, &message) {
+                let line = format!(
+                    "process {process} of the cluster lost its connection to a peer process ({message}); \
+                     stopping. Everything acknowledged is kept and the watermarks are committed behind it: \
+                     restart every process of the group (hypeflow up does) and it resumes from them"
+                );
+                tracing::error!("{line}");
+                std::process::exit(EXIT_PEER_LOST);
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// A panic that comes from timely's networking (its send/receive threads, or a worker reading a queue
+/// those threads poisoned when they died).
+fn is_network_failure(thread: &str, message: &str) -> bool {
+    thread.starts_with("timely:send")
+        || thread.starts_with("timely:recv")
+        || message.starts_with("timely communication error")
+        || message.contains("MergeQueue poisoned")
 }
 
 /// A panic payload as text: the message of `panic!("...")` and of `expect`, or its type when it is neither.

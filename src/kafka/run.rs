@@ -21,6 +21,7 @@ use crate::dataflow::{assemble, PipelineContext, PortfolioEvent, Positions};
 use crate::model::{OrderIntent, TokenTable};
 use crate::telemetry::names;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use timely::container::CapacityContainerBuilder;
@@ -57,6 +58,9 @@ pub struct RunRequest {
     pub trace_watermarks: bool,
     /// A replay in step with its executor (`super::lockstep`); needs `Positions::Fills` and one process.
     pub lockstep: bool,
+    /// Set by SIGTERM/SIGINT: every worker commits behind its acknowledged output and the run ends without
+    /// closing its windows (a stop is not the end of the stream: a restart rebuilds them from the rewind).
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -185,7 +189,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
     let mut ctx = PipelineContext::new(cfg, table, bar_interval, history_start, req.positions);
     ctx.lockstep = req.lockstep;
     let counters = ctx.counters.clone();
-    let exported = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let exported = Arc::new(AtomicBool::new(false));
     let exporter = {
         let (c, p, d) = (
             counters.clone(),
@@ -197,8 +201,10 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
     let stats = Arc::new(Mutex::new(RunStats::default()));
     let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let (st2, er2, brokers) = (stats.clone(), errors.clone(), req.brokers.clone());
+    let stop = req.stop.clone();
     let ran = execute(&req.cluster, move |worker| {
         let probe = ProbeHandle::new();
+        let dataflow = worker.next_dataflow_index();
         let final_commit = worker.dataflow::<u64, _, _>(|scope| {
             match live_source(scope, spec.clone(), live.clone(), probe.clone()) {
                 Ok((events, final_commit)) => {
@@ -252,7 +258,19 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
                 }
             }
         });
-        while worker.step_or_park(Some(Duration::from_millis(1))) {}
+        let asked = || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+        while worker.step_or_park(Some(Duration::from_millis(1))) {
+            if asked() {
+                // behind the probe: only what was decided and acknowledged; the rest is read again
+                let frontier = probe.with_frontier(|f| f.first().copied());
+                if let Some(f) = final_commit {
+                    f.commit_behind(frontier);
+                }
+                worker.drop_dataflow(dataflow);
+                tracing::info!("run: stopped on request, committed behind {frontier:?}");
+                return;
+            }
+        }
         tracing::debug!("run: dataflow finished");
         if let Ok(mut s) = st2.lock() {
             let now = std::time::Instant::now();
@@ -262,7 +280,8 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
             f.commit();
         }
     });
-    exported.store(true, std::sync::atomic::Ordering::Relaxed);
+    exported.store(true, Ordering::Relaxed);
+    exporter.thread().unpark();
     let _ = exporter.join();
     ran?;
     if let Some(e) = errors.lock().ok().and_then(|v| v.first().cloned()) {
@@ -288,11 +307,7 @@ const MAX_KEPT_LAGS: usize = 100_000;
 
 /// Copies the dataflow's counters into the exported metrics once a second while the run lasts (the
 /// operators count with plain atomics; the exporter reads absolute values).
-fn export_counters(
-    counters: Arc<Counters>,
-    pipeline: String,
-    done: Arc<std::sync::atomic::AtomicBool>,
-) {
+fn export_counters(counters: Arc<Counters>, pipeline: String, done: Arc<AtomicBool>) {
     let c = |kind: &'static str| metrics::counter!(names::PIPELINE_RECORDS, "pipeline" => pipeline.clone(), "kind" => kind);
     let (ticks, tweets, mentions, signals) = (c("ticks"), c("tweets"), c("mentions"), c("signals"));
     let late = metrics::counter!(names::LATE_RECORDS, "pipeline" => pipeline.clone());
@@ -302,10 +317,11 @@ fn export_counters(
         mentions.absolute(Counters::get(&counters.mentions));
         signals.absolute(Counters::get(&counters.signals));
         late.absolute(Counters::get(&counters.late_records));
-        if done.load(std::sync::atomic::Ordering::Relaxed) {
+        if done.load(Ordering::Relaxed) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        // woken at the end, so a run does not wait out the interval to exit
+        std::thread::park_timeout(Duration::from_millis(500));
     }
 }
 

@@ -1,7 +1,8 @@
 //! `hypeflow up`: every stage of a deployment as its own child process, supervised. A stage that dies is
 //! restarted with backoff (1 s doubling to 60 s, back to 1 s once it has run a minute); a stage that ends with
 //! success is done. Its output lines are prefixed with its name. A stop (SIGINT/SIGTERM) sends SIGTERM to the
-//! stages in reverse order (the executor finishes the intent in hand), waits, and kills what is left.
+//! stages in reverse order (the executor finishes the intent in hand), waits, and kills what is left. The
+//! members of a cluster group (a `run` over several processes) are restarted together.
 
 pub mod config;
 
@@ -131,27 +132,36 @@ fn supervise(
         if stages.iter().all(|s| matches!(s.state, State::Done)) {
             return Ok(());
         }
-        for s in stages.iter_mut() {
-            step(program, s)?;
+        for i in 0..stages.len() {
+            if let Some((status, since)) = step(program, &mut stages[i])? {
+                restart_group(stages, i, &status, since);
+            }
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     Ok(())
 }
 
-/// One look at a stage: notice an exit, schedule or make a restart.
-fn step(program: &PathBuf, s: &mut Stage) -> Result<(), SuperviseError> {
+/// One look at a stage: notice an exit, schedule or make a restart. A cluster group's member that exited is
+/// returned (with when it started) for [`restart_group`].
+fn step(
+    program: &PathBuf,
+    s: &mut Stage,
+) -> Result<Option<(std::process::ExitStatus, Instant)>, SuperviseError> {
     let now = Instant::now();
     match &mut s.state {
         State::Running { child, since } => {
             let Ok(Some(status)) = child.try_wait() else {
-                return Ok(());
+                return Ok(None);
             };
             metrics::gauge!(names::STAGE_UP, "stage" => s.spec.name.clone()).set(0.0);
+            if s.spec.group.is_some() {
+                return Ok(Some((status, *since)));
+            }
             if status.success() && !s.spec.restart_on_success {
                 println!("[up] stage {} finished", s.spec.name);
                 s.state = State::Done;
-                return Ok(());
+                return Ok(None);
             }
             if s.spec.essential {
                 return Err(SuperviseError::Essential {
@@ -188,35 +198,70 @@ fn step(program: &PathBuf, s: &mut Stage) -> Result<(), SuperviseError> {
         }
         _ => {}
     }
-    Ok(())
+    Ok(None)
+}
+
+/// A member of a cluster group exited: the others cannot go on without it (and stop themselves when they
+/// notice), so every member is stopped and the whole group starts again after the backoff, resuming from
+/// its committed watermarks.
+fn restart_group(
+    stages: &mut [Stage],
+    exited: usize,
+    status: &std::process::ExitStatus,
+    since: Instant,
+) {
+    let now = Instant::now();
+    let group = stages[exited].spec.group.clone();
+    let who = stages[exited].spec.name.clone();
+    let mut backoff = stages[exited].backoff;
+    if now.duration_since(since) >= HEALTHY_AFTER {
+        backoff = FIRST_BACKOFF;
+    }
+    let mut members = 0;
+    for s in stages.iter_mut().filter(|s| s.spec.group == group) {
+        if let State::Running { child, .. } = &mut s.state {
+            terminate(&s.spec.name, child);
+        }
+        metrics::gauge!(names::STAGE_UP, "stage" => s.spec.name.clone()).set(0.0);
+        s.state = State::Waiting {
+            until: now + backoff,
+        };
+        s.backoff = (backoff * 2).min(MAX_BACKOFF);
+        members += 1;
+    }
+    let group = group.unwrap_or_default();
+    let what = format!(
+        "stage {who} exited ({status}); restarting the group {group} ({members} processes) in {backoff:?}"
+    );
+    eprintln!("[up] ALERT: {what}");
+    crate::alerts::notify(crate::alerts::Kind::Restart, group, what);
+}
+
+/// SIGTERM, then a kill if it is still running after the grace.
+fn terminate(name: &str, child: &mut Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let t0 = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return,
+            Ok(None) if t0.elapsed() < STOP_GRACE => std::thread::sleep(Duration::from_millis(100)),
+            _ => {
+                eprintln!("[up] stage {name} did not stop within {STOP_GRACE:?}: killed");
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+        }
+    }
 }
 
 /// SIGTERM to every running stage, last started first; what is still running after the grace is killed.
 fn stop_all(stages: &mut [Stage]) {
     for s in stages.iter_mut().rev() {
-        let State::Running { child, .. } = &mut s.state else {
-            continue;
-        };
-        if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        let t0 = Instant::now();
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if t0.elapsed() < STOP_GRACE => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                _ => {
-                    eprintln!(
-                        "[up] stage {} did not stop within {STOP_GRACE:?}: killed",
-                        s.spec.name
-                    );
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-            }
+        if let State::Running { child, .. } = &mut s.state {
+            terminate(&s.spec.name, child);
         }
         metrics::gauge!(names::STAGE_UP, "stage" => s.spec.name.clone()).set(0.0);
         s.state = State::Done;

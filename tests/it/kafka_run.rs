@@ -52,3 +52,61 @@ fn live_run_publishes_the_replays_intents_and_resumes_after_restart() {
         "the rewound decisions must repeat known ids only"
     );
 }
+
+#[test]
+fn sigterm_stops_a_live_run_cleanly_and_the_restart_resumes_from_its_commit() {
+    let broker = dev_broker(2);
+    let b = broker.bootstrap.as_str();
+    run_ok(&["publish", "--brokers", b, "--sample"]);
+    let live = common::bin()
+        .args(["run", "--brokers", b, "--positions", "model"])
+        .env("HYPEFLOW_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while topic_data(b, "orders.intents").len() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no intents within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // past the first periodic commit
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = rustix::process::Pid::from_raw(live.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let out = live.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "a stop is not a failure: {stderr}");
+    assert!(
+        stdout.contains("intents published"),
+        "the summary is printed: {stdout}"
+    );
+    assert!(stderr.contains("stopped on request"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let again = common::bin()
+        .args([
+            "run",
+            "--brokers",
+            b,
+            "--positions",
+            "model",
+            "--exit-when-idle",
+            "3",
+        ])
+        .env("HYPEFLOW_LOG", "info")
+        .output()
+        .unwrap();
+    let told = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{told}");
+    assert!(
+        told.contains("resuming from the committed watermark"),
+        "the restart picks up from the stop's commit: {told}"
+    );
+}

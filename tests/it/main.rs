@@ -5,6 +5,7 @@
 mod alerts;
 mod backtest_cli;
 mod capital_ladder;
+mod cluster;
 mod common;
 mod control;
 mod kafka_execute;

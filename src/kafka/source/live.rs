@@ -219,9 +219,19 @@ fn assign(
                 .map_or(Offset::End, Offset::Offset),
             None => Offset::Offset(low),
         };
-        tracing::debug!(
-            "{topic}/{p}: committed {committed_at:?}, resume at {resume_at:?} -> {start:?}"
-        );
+        // an operator's first question after a restart: where did it pick up
+        let at = |t: i64| crate::model::time::to_rfc3339(t);
+        match (state, spec.from_ms, resume_at) {
+            (true, _, _) => tracing::debug!("{topic}/{p}: a state topic, read whole"),
+            (false, Some(t), _) => tracing::info!("{topic}/{p}: reading from --from {} at {start:?}", at(t)),
+            (false, None, Some(t)) => tracing::info!(
+                "{topic}/{p}: resuming from the committed watermark minus the rewind ({}) at {start:?}",
+                at(t)
+            ),
+            (false, None, None) => {
+                tracing::info!("{topic}/{p}: no committed watermark, reading from {start:?}")
+            }
+        }
         let _ = assign.add_partition_offset(&topic, p, start);
     }
     drop(committed);
@@ -581,14 +591,20 @@ pub struct FinalCommit {
 }
 
 impl FinalCommit {
+    /// Once the dataflow has drained: everything read.
     pub fn commit(self) {
+        self.commit_behind(None);
+    }
+
+    /// On a stop: the records whose epoch the output has passed (`frontier`; None = all).
+    pub fn commit_behind(self, frontier: Option<u64>) {
         let mut st = self.state.borrow_mut();
         let LiveState { c, parts } = &mut *st;
         commit_behind(
             c,
             &self.spec,
             parts,
-            None,
+            frontier,
             rdkafka::consumer::CommitMode::Sync,
         );
     }
