@@ -30,11 +30,12 @@ for w in 1 2; do
   "$HF" bench --mode kafka --brokers "$BOOTSTRAP" --ticks 400000 -w "$w"
 done
 echo "## Kafka: the cost of metrics (with --metrics-addr and a scrape every second, against without; alternated)"
-for round in 1 2; do
+# 800,000 ticks + 80,000 posts: about what the mock broker keeps (5 MB per partition)
+for round in 1 2 3 4 5 6; do
   for m in off on; do
     fresh_broker
     if [ "$m" = on ]; then extra=(--metrics-addr 127.0.0.1:0); else extra=(); fi
-    "$HF" bench --mode kafka --brokers "$BOOTSTRAP" --ticks 400000 -w 2 "${extra[@]}" 2>/dev/null
+    "$HF" bench --mode kafka --brokers "$BOOTSTRAP" --ticks 800000 -w 2 "${extra[@]}" 2>/dev/null
   done
 done
 echo "## Kafka: decision lag at a steady 2,000 ticks/s (triggering record / bar close -> intent acknowledged)"
@@ -49,6 +50,12 @@ fresh_broker
 "$HF" bench --mode x-latency --brokers "$BOOTSTRAP" --rate 200 --seconds 20
 echo "## Live data: LLM scoring stage per batch of 20, against a stand-in model that answers at once"
 "$HF" bench --mode llm-overhead --seconds 5
-echo "## Executor: intent to broadcast on a local anvil (Uniswap V3), journal and paper throughput"
-HYPEFLOW_EVM_DIR="$(bash scripts/evm-setup.sh)" "$HF" bench --mode executor --seconds 10
+echo "## Executor: intent to broadcast on a local anvil (Uniswap V3), journal and paper throughput;"
+echo "## alternated without and with 4 dashboard pages following the journal"
+EVM="$(bash scripts/evm-setup.sh)"
+for round in 1 2 3; do
+  for pages in 0 4; do
+    HYPEFLOW_EVM_DIR="$EVM" "$HF" bench --mode executor --seconds 10 --ui-clients "$pages"
+  done
+done
 kill "$BROKER_PID" 2>/dev/null || true

@@ -454,6 +454,9 @@ struct BenchArgs {
     bars: u64,
     #[arg(short = 'w', long = "workers", default_value_t = 1)]
     workers: usize,
+    /// executor: dashboard pages (server-sent event streams) open on the journal during the swaps (0 to 64)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=64))]
+    ui_clients: u8,
     /// kafka-latency: the run's fetch.wait.max.ms (see `run --help`)
     #[arg(long, default_value_t = hypeflow::kafka::source::DEFAULT_FETCH_WAIT_MS)]
     fetch_wait_ms: u64,

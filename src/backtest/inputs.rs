@@ -10,7 +10,6 @@ use crate::model::{Bar, PriceTick, Tweet};
 use crate::model::{Invalid, TokenTable};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -91,25 +90,50 @@ impl Rejects<'_> {
     }
 }
 
-fn open_lines(path: &Path) -> Result<Vec<String>, InputError> {
-    let f = std::fs::File::open(path).map_err(|source| InputError::Io {
+/// A file's bytes: gunzipped when it is gzip (by its magic bytes, whatever its name), without a leading
+/// UTF-8 byte-order mark.
+fn read_input(path: &Path) -> Result<Vec<u8>, InputError> {
+    let io = |source| InputError::Io {
         path: path.display().to_string(),
         source,
-    })?;
-    let mut lines = Vec::new();
-    for l in BufReader::new(f).lines() {
-        lines.push(l.map_err(|source| InputError::Io {
-            path: path.display().to_string(),
-            source,
-        })?);
+    };
+    let raw = std::fs::read(path).map_err(io)?;
+    let mut bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&raw[..]), &mut out)
+            .map_err(io)?;
+        out
+    } else {
+        raw
+    };
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
     }
-    if lines.iter().all(|l| l.trim().is_empty()) {
+    Ok(bytes)
+}
+
+/// A line of a text file, or its bytes shown lossily when they are not UTF-8 (dead-lettered, not fatal).
+type Line = Result<String, String>;
+
+fn open_lines(path: &Path) -> Result<Vec<Line>, InputError> {
+    let bytes = read_input(path)?;
+    let lines: Vec<Line> = bytes
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .map(|l| String::from_utf8(l.to_vec()).map_err(|_| String::from_utf8_lossy(l).into_owned()))
+        .collect();
+    if lines
+        .iter()
+        .all(|l| l.as_ref().is_ok_and(|t| t.trim().is_empty()))
+    {
         return Err(InputError::Empty {
             path: path.display().to_string(),
         });
     }
     Ok(lines)
 }
+
+const NOT_UTF8: &str = "the line is not UTF-8 text";
 
 /// One record a line, each checked (a bad or duplicate record is dead-lettered with its line); an error only when
 /// the file is missing, empty or holds nothing valid. `check` returns the record's identity (for duplicates) or
@@ -136,9 +160,14 @@ where
     let before = sink.dead.len();
     for (i, line) in lines.iter().enumerate() {
         let n = i as u64 + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
+        let line = match line {
+            Ok(l) if l.trim().is_empty() => continue,
+            Ok(l) => l,
+            Err(lossy) => {
+                sink.reject(n, NOT_UTF8, lossy);
+                continue;
+            }
+        };
         match serde_json::from_str::<T>(line) {
             Ok(r) => match check(&r) {
                 Ok(key) => {
@@ -204,9 +233,14 @@ pub fn load_ticks(
     let mut out = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         let n = i as u64 + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
+        let line = match line {
+            Ok(l) if l.trim().is_empty() => continue,
+            Ok(l) => l,
+            Err(lossy) => {
+                sink.reject(n, NOT_UTF8, lossy);
+                continue;
+            }
+        };
         let tick: PriceTick = match serde_json::from_str(line) {
             Ok(t) => t,
             Err(e) => {
@@ -253,11 +287,16 @@ fn load_bar_csv(
     sink: &mut Rejects,
 ) -> Result<Vec<RawBar>, InputError> {
     let p = path.display().to_string();
-    let lines = open_lines(path)?;
-    let header: Vec<String> = lines[0]
-        .split(',')
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
+    let bytes = read_input(path)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(InputError::Empty { path: p });
+    }
+    // the csv crate's reading: quoted fields, quotes doubled inside them, CRLF
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(&bytes[..]);
     let want = [
         "token",
         "timestamp",
@@ -267,60 +306,102 @@ fn load_bar_csv(
         "close",
         "volume",
     ];
+    let header: Vec<String> = rd
+        .headers()
+        .map(|h| h.iter().map(str::to_ascii_lowercase).collect())
+        .unwrap_or_default();
     if header != want {
         return Err(InputError::Fatal {
             path: p,
             line: 1,
             message: format!(
                 "header is {:?}; bar CSV files need exactly `{}`",
-                lines[0],
+                header.join(","),
                 want.join(",")
             ),
         });
     }
     let mut out = Vec::new();
-    for (i, line) in lines.iter().enumerate().skip(1) {
-        let n = i as u64 + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-        if cols.len() != 7 {
-            sink.reject(n, format!("expected 7 columns, found {}", cols.len()), line);
-            continue;
-        }
-        let time = match parse_time(cols[1]) {
-            Ok(t) => t,
+    // line numbers from byte offsets (counted once, forwards): the reader's own count is not the file's
+    let mut lines = LineCounter::new(&bytes);
+    for rec in rd.records() {
+        let rec = match rec {
+            Ok(r) => r,
             Err(e) => {
-                sink.reject(n, e, line);
+                let n = e.position().map_or(0, |pos| lines.at(pos.byte()));
+                sink.reject(n, format!("not a CSV row: {e}"), "");
                 continue;
             }
         };
-        let mut vals = [Decimal::ZERO; 5];
-        let mut bad = None;
-        for (k, v) in cols[2..].iter().enumerate() {
-            match parse_decimal(v) {
-                Ok(d) => vals[k] = d,
-                Err(e) => {
-                    bad = Some(format!("{}: {e}", want[k + 2]));
-                    break;
-                }
-            }
-        }
-        if let Some(reason) = bad {
-            sink.reject(n, reason, line);
+        let n = rec.position().map_or(0, |pos| lines.at(pos.byte()));
+        let line = rec.iter().collect::<Vec<_>>().join(",");
+        if rec.iter().all(str::is_empty) {
             continue;
         }
-        match table.id(cols[0]) {
-            Some(id) => out.push((id, time, vals, n, line.clone(), sink.file_index)),
-            None => sink.reject(
-                n,
-                format!("token {} is not in the pipeline's universe", cols[0]),
-                line,
-            ),
+        match bar_row(&rec, &want, table) {
+            Ok((id, time, vals)) => out.push((id, time, vals, n, line, sink.file_index)),
+            Err(reason) => sink.reject(n, reason, &line),
         }
     }
     Ok(out)
+}
+
+/// 1-based line numbers of byte offsets asked in increasing order.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    upto: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineCounter {
+            bytes,
+            upto: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the first byte at or after `byte` that is not a line end (after a CRLF the csv reader
+    /// reports a record as starting at the LF before it).
+    fn at(&mut self, byte: u64) -> u64 {
+        let mut to = usize::try_from(byte).map_or(self.bytes.len(), |b| b.min(self.bytes.len()));
+        while self
+            .bytes
+            .get(to)
+            .is_some_and(|b| *b == b'\n' || *b == b'\r')
+        {
+            to += 1;
+        }
+        if to > self.upto {
+            self.line += self.bytes[self.upto..to]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            self.upto = to;
+        }
+        self.line
+    }
+}
+
+/// One CSV row's token, open time and values, or why it is refused.
+fn bar_row(
+    rec: &csv::StringRecord,
+    want: &[&str; 7],
+    table: &TokenTable,
+) -> Result<(u32, Millis, [Decimal; 5]), String> {
+    if rec.len() != 7 {
+        return Err(format!("expected 7 columns, found {}", rec.len()));
+    }
+    let time = parse_time(&rec[1]).map_err(|e| e.to_string())?;
+    let mut vals = [Decimal::ZERO; 5];
+    for (k, v) in rec.iter().skip(2).enumerate() {
+        vals[k] = parse_decimal(v).map_err(|e| format!("{}: {e}", want[k + 2]))?;
+    }
+    let id = table
+        .id(&rec[0])
+        .ok_or_else(|| format!("token {} is not in the pipeline's universe", &rec[0]))?;
+    Ok((id, time, vals))
 }
 
 /// Token from a freqtrade/ccxt file name: `BTC_USDT-5m.json`, `btc-usdt.json`, `ETH.json` -> BTC / BTC / ETH.
@@ -338,9 +419,13 @@ fn load_bar_json(
     sink: &mut Rejects,
 ) -> Result<Vec<RawBar>, InputError> {
     let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
+    let text = String::from_utf8(read_input(path)?).map_err(|e| InputError::Fatal {
         path: p.clone(),
-        source,
+        line: 0,
+        message: format!(
+            "not UTF-8 text (byte {}): a JSON file of bars must be",
+            e.utf8_error().valid_up_to()
+        ),
     })?;
     if text.trim().is_empty() {
         return Err(InputError::Empty { path: p });
@@ -429,6 +514,13 @@ fn infer_interval(raw: &[RawBar]) -> Result<Millis, Invalid> {
     found.ok_or_else(|| Invalid("no token has two bars".into()))
 }
 
+/// A price file's kind from its extension, looking through a `.gz` (read transparently).
+fn kind_of(path: &Path) -> &str {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    name.rsplit_once('.').map_or("", |(_, ext)| ext)
+}
+
 fn price_files(path: &Path) -> Result<Vec<PathBuf>, InputError> {
     if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -437,12 +529,7 @@ fn price_files(path: &Path) -> Result<Vec<PathBuf>, InputError> {
                 source,
             })?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("json" | "jsonl" | "csv")
-                )
-            })
+            .filter(|p| matches!(kind_of(p), "json" | "jsonl" | "csv"))
             .collect();
         files.sort();
         if files.is_empty() {
@@ -466,7 +553,7 @@ pub fn load(src: &Sources, table: &TokenTable) -> Result<Loaded, InputError> {
     let mut events: Vec<InputEvent> = Vec::new();
     for file in price_files(src.prices)? {
         let before = loaded.dead.len();
-        let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let ext = kind_of(&file);
         match ext {
             "jsonl" => {
                 let ticks = load_ticks(&file, table, &mut loaded.dead)?;
@@ -667,6 +754,65 @@ mod tests {
         assert_eq!(lines, vec![2, 3, 4, 5, 6]);
         assert!(dead[1].reason.contains("DOGE"));
         assert!(dead[4].reason.contains("duplicate"));
+    }
+
+    #[test]
+    fn a_bom_gzip_a_bad_byte_and_quoted_csv_fields_are_read_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let tick = |t: &str| {
+            format!("{{\"token\":\"BTC\",\"price\":\"100\",\"volume\":1,\"event_time\":\"{t}\"}}\n")
+        };
+        // a BOM, then a line with a byte that is not UTF-8 between two good ones
+        let mut body = b"\xef\xbb\xbf".to_vec();
+        body.extend(tick("2024-01-01T00:00:00Z").as_bytes());
+        body.extend(b"{\"token\":\"BTC\xff\"}\n");
+        body.extend(tick("2024-01-01T00:01:00Z").as_bytes());
+        let p = dir.path().join("t.jsonl");
+        std::fs::write(&p, &body).unwrap();
+        let mut dead = Vec::new();
+        assert_eq!(load_ticks(&p, &table(), &mut dead).unwrap().len(), 2);
+        assert_eq!((dead[0].line, dead[0].reason.as_str()), (2, NOT_UTF8));
+        // the same gzipped, with .gz on the name: read through
+        let gz = dir.path().join("t.jsonl.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&body).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        assert_eq!(kind_of(&gz), "jsonl");
+        let mut dead = Vec::new();
+        assert_eq!(load_ticks(&gz, &table(), &mut dead).unwrap().len(), 2);
+        assert_eq!(dead.len(), 1);
+        // CSV with a BOM, CRLF and quoted fields (one with a comma inside: a bad value, one row refused)
+        let p = write(
+            dir.path(),
+            "b.csv",
+            "\u{feff}token,timestamp,open,high,low,close,volume\r\n\
+             \"BTC\",2024-01-01T00:00:00Z,\"1\",2,0.5,1.5,10\r\n\
+             BTC,2024-01-01T00:05:00Z,\"1,5\",2,0.5,1.5,10\r\n\
+             BTC,2024-01-01T00:10:00Z,1,2,0.5,1.5,10\r\n",
+        );
+        let mut dead = Vec::new();
+        let mut sink = Rejects {
+            dead: &mut dead,
+            file: "b.csv".into(),
+            file_index: 0,
+        };
+        let rows = load_bar_csv(&p, &table(), &mut sink).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].line, 3, "{:?}", dead[0]);
+        assert!(dead[0].reason.contains("open"), "{}", dead[0].reason);
+    }
+
+    #[test]
+    fn a_follower_count_of_minus_one_is_unknown_not_a_refused_post() {
+        let post = r#"{"id":"1","author_id":"2","followers":-1,"text":"$BTC up","created_at":"2024-01-01T00:00:00Z"}"#;
+        let t: Tweet = serde_json::from_str(post).unwrap();
+        assert_eq!(t.followers, 0);
+        let t: Tweet = serde_json::from_str(&post.replace("-1", "null")).unwrap();
+        assert_eq!(t.followers, 0);
+        let t: Tweet = serde_json::from_str(&post.replace("-1", "1200")).unwrap();
+        assert_eq!(t.followers, 1200);
+        assert!(serde_json::from_str::<Tweet>(&post.replace("-1", "1.5")).is_err());
     }
 
     #[test]

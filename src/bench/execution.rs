@@ -1,6 +1,7 @@
 //! Figures for BENCHMARKS.md (`hypeflow bench --mode executor`): intent to broadcast on a local anvil (all the
 //! checks, quotes, simulation, signing and the synchronous journal write included; confirmation excluded), and
-//! the journal's and the paper venue's throughput on their own.
+//! the journal's and the paper venue's throughput on their own; with `ui_clients`, while that many dashboard
+//! pages follow the journal.
 
 use super::{failed, BenchError};
 use crate::chain::devnet::{evm_dir, Anvil, Devnet, DEV_KEYS};
@@ -11,6 +12,8 @@ use crate::execution::onchain::{UniswapV3Venue, VenueConfig};
 use crate::execution::venue::Venue;
 use crate::model::{OrderIntent, Protection, Side};
 use rust_decimal::Decimal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -21,6 +24,8 @@ pub struct ExecutorFigures {
     pub broadcast_max_us: u64,
     pub journal_per_s: f64,
     pub paper_per_s: f64,
+    /// What the dashboard pages received while the swaps ran (proof they were served).
+    pub ui_bytes: u64,
 }
 
 fn intent(i: u64, side: Side, notional: Option<Decimal>, quantity: Option<Decimal>) -> OrderIntent {
@@ -48,7 +53,46 @@ fn pct(sorted: &[u64], q: f64) -> u64 {
         .unwrap_or(0)
 }
 
-pub fn run(swaps: u64, journal_n: u64) -> Result<ExecutorFigures, BenchError> {
+/// Opens `clients` dashboard pages on the journal (each holds the server-sent event stream and reads every
+/// update), as an operator's browser tabs would; dropped with the returned server.
+fn dashboard_pages(
+    journal: &std::path::Path,
+    clients: usize,
+    read: Arc<AtomicU64>,
+) -> Result<crate::telemetry::Telemetry, BenchError> {
+    use crate::execution::dashboard;
+    let spec = dashboard::DashboardSpec {
+        journal: journal.to_path_buf(),
+        capital: None,
+        book_capital: Decimal::from(10_000),
+        brokers: String::new(),
+        control: None,
+        market: None,
+    };
+    let t = crate::telemetry::serve("127.0.0.1:0", "bench", Some(dashboard::routes(spec)))
+        .map_err(failed)?;
+    crate::net::install_tls();
+    for _ in 0..clients {
+        let url = format!("http://{}/api/events", t.addr);
+        let read = read.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let Ok(c) = reqwest::blocking::Client::builder().timeout(None).build() else {
+                return;
+            };
+            let Ok(mut r) = c.get(url).send() else {
+                return;
+            };
+            let mut buf = [0u8; 65_536];
+            while let Ok(n @ 1..) = r.read(&mut buf) {
+                read.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        });
+    }
+    Ok(t)
+}
+
+pub fn run(swaps: u64, journal_n: u64, ui_clients: usize) -> Result<ExecutorFigures, BenchError> {
     let dir = tempfile_dir()?;
     let evm = evm_dir();
     let anvil = Anvil::start(&evm).map_err(failed)?;
@@ -61,6 +105,15 @@ pub fn run(swaps: u64, journal_n: u64) -> Result<ExecutorFigures, BenchError> {
         .map_err(failed)?;
     let mut venue = UniswapV3Venue::connect(cfg, &anvil.url, signer).map_err(failed)?;
     let journal = Journal::open(&dir.join("onchain.sqlite")).map_err(failed)?;
+    let ui_bytes = Arc::new(AtomicU64::new(0));
+    let _pages = match ui_clients {
+        0 => None,
+        n => Some(dashboard_pages(
+            &dir.join("onchain.sqlite"),
+            n,
+            ui_bytes.clone(),
+        )?),
+    };
     let mut lat = Vec::new();
     for i in 0..swaps {
         // alternate buys and sells of what was bought, so the price stays put and allowances are exercised
@@ -79,6 +132,7 @@ pub fn run(swaps: u64, journal_n: u64) -> Result<ExecutorFigures, BenchError> {
         }
     }
     lat.sort_unstable();
+    let ui_bytes = ui_bytes.load(Ordering::Relaxed);
 
     let j = Journal::open(&dir.join("journal.sqlite")).map_err(failed)?;
     let paper = FillModel::new(FillConfig::default());
@@ -108,6 +162,7 @@ pub fn run(swaps: u64, journal_n: u64) -> Result<ExecutorFigures, BenchError> {
         broadcast_max_us: lat.last().copied().unwrap_or(0),
         journal_per_s,
         paper_per_s,
+        ui_bytes,
     })
 }
 

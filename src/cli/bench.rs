@@ -80,11 +80,11 @@ fn kafka(b: &BenchArgs) -> Result<()> {
 }
 
 fn executor(b: &BenchArgs) -> Result<()> {
-    let f = hypeflow::bench::execution::run(b.seconds.max(1) * 10, 2_000)
+    let f = hypeflow::bench::execution::run(b.seconds.max(1) * 10, 2_000, b.ui_clients.into())
         .map_err(anyhow::Error::msg)?;
     println!(
-        "mode=executor swaps={} intent_to_broadcast_us_p50={} p99={} max={} journal_intents_per_s={:.0} paper_intents_per_s={:.0}",
-        f.swaps, f.broadcast_p50_us, f.broadcast_p99_us, f.broadcast_max_us, f.journal_per_s, f.paper_per_s
+        "mode=executor swaps={} ui_clients={} ui_bytes={} intent_to_broadcast_us_p50={} p99={} max={} journal_intents_per_s={:.0} paper_intents_per_s={:.0}",
+        f.swaps, b.ui_clients, f.ui_bytes, f.broadcast_p50_us, f.broadcast_p99_us, f.broadcast_max_us, f.journal_per_s, f.paper_per_s
     );
     Ok(())
 }

@@ -123,7 +123,14 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-type Shared = Arc<DashboardSpec>;
+/// The spec and the last state computed: however many pages are open, the journal is read at most once a
+/// second (each read replays the journal into the books, work the executor's machine should not multiply).
+struct Served {
+    spec: DashboardSpec,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
+}
+
+type Shared = Arc<Served>;
 
 /// The page, its state, its event stream and its buttons.
 pub fn routes(spec: DashboardSpec) -> Router {
@@ -132,39 +139,58 @@ pub fn routes(spec: DashboardSpec) -> Router {
         .route("/api/state", get(state_json))
         .route("/api/events", get(events))
         .route("/api/control/{action}", post(control_cmd))
-        .with_state(Arc::new(spec))
+        .with_state(Arc::new(Served {
+            spec,
+            last: tokio::sync::Mutex::new(None),
+        }))
 }
 
 const PAGE: &str = include_str!("dashboard.html");
 
-async fn state_json(State(spec): State<Shared>) -> impl IntoResponse {
-    match tokio::task::spawn_blocking(move || state(&spec, now_ms())).await {
-        Ok(Ok(v)) => (StatusCode::OK, Json(v)).into_response(),
-        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("journal: {e}\n")).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+/// The state, from the cache while it is younger than a second.
+async fn current(served: &Shared) -> Result<serde_json::Value, String> {
+    let mut last = served.last.lock().await;
+    if let Some((at, v)) = last.as_ref() {
+        if at.elapsed() < Duration::from_secs(1) {
+            return Ok(v.clone());
+        }
+    }
+    let s = served.clone();
+    let v = tokio::task::spawn_blocking(move || state(&s.spec, now_ms()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("journal: {e}"))?;
+    *last = Some((std::time::Instant::now(), v.clone()));
+    Ok(v)
+}
+
+async fn state_json(State(served): State<Shared>) -> impl IntoResponse {
+    match current(&served).await {
+        Ok(v) => (StatusCode::OK, Json(v)).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     }
 }
 
 /// The state once a second, sent only when it changed (a comment keeps the connection alive otherwise).
 async fn events(
-    State(spec): State<Shared>,
+    State(served): State<Shared>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
-    let stream = futures_util::stream::unfold((spec, String::new()), |(spec, last)| async move {
+    let start = (served, String::new(), true);
+    let stream = futures_util::stream::unfold(start, |(served, last, first)| async move {
+        // a busy journal changes every time: without the pause a page would recompute without rest
+        if !first {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         loop {
-            let s = spec.clone();
-            let text = tokio::task::spawn_blocking(move || state(&s, now_ms()))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(|mut v| {
-                    v["updated"] = serde_json::Value::Null;
-                    v.to_string()
-                });
+            let text = current(&served).await.ok().map(|mut v| {
+                v["updated"] = serde_json::Value::Null;
+                v.to_string()
+            });
             match text {
                 Some(t) if t != last => {
                     return Some((
                         Ok(Event::default().event("state").data(t.clone())),
-                        (spec, t),
+                        (served, t, false),
                     ));
                 }
                 _ => tokio::time::sleep(Duration::from_secs(1)).await,
@@ -175,10 +201,11 @@ async fn events(
 }
 
 async fn control_cmd(
-    State(spec): State<Shared>,
+    State(served): State<Shared>,
     UrlPath(action): UrlPath<String>,
     headers: HeaderMap,
 ) -> impl IntoResponse {
+    let spec = &served.spec;
     let Some((token, secret)) = spec.control.clone() else {
         return (
             StatusCode::FORBIDDEN,

@@ -17,8 +17,37 @@ pub enum AdminError {
     Create { topic: String, message: String },
 }
 
-/// Creates missing topics; existing ones are left alone. Returns (topic, "created" | "exists").
+/// Creates missing topics; existing ones are left alone. Returns (topic, "created" | "exists"), in the order
+/// of `topics`.
 pub fn create(
+    brokers: &str,
+    topics: &[TopicSpec],
+    replication_cap: Option<i32>,
+) -> Result<Vec<(String, String)>, AdminError> {
+    // What exists is read from the metadata first, so a broker that cannot create topics (librdkafka's mock
+    // names a controller that is none of its brokers) still answers at once for topics it has.
+    let existing = describe(brokers, topics)?;
+    let missing: Vec<TopicSpec> = topics
+        .iter()
+        .zip(&existing)
+        .filter(|(_, (_, _, actual))| actual.is_none())
+        .map(|(t, _)| t.clone())
+        .collect();
+    let mut made = if missing.is_empty() {
+        Vec::new()
+    } else {
+        create_missing(brokers, &missing, replication_cap)?
+    };
+    Ok(topics
+        .iter()
+        .map(|t| match made.iter().position(|(n, _)| *n == t.name) {
+            Some(i) => made.swap_remove(i),
+            None => (t.name.clone(), "exists".into()),
+        })
+        .collect())
+}
+
+fn create_missing(
     brokers: &str,
     topics: &[TopicSpec],
     replication_cap: Option<i32>,

@@ -28,6 +28,16 @@ impl Engagement {
     }
 }
 
+/// A follower count; scraped data writes -1 (or null) for "unknown", which reads as 0: no reach known, the
+/// smallest weight, rather than a whole post refused.
+fn followers_or_unknown<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    // a binary form (records between timely processes) holds what was written: the plain count
+    if !d.is_human_readable() {
+        return u64::deserialize(d);
+    }
+    Ok(Option::<i64>::deserialize(d)?.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+}
+
 /// A post as ingested. `created_at` is when it became knowable, so it is the event time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tweet {
@@ -35,7 +45,7 @@ pub struct Tweet {
     pub author_id: String,
     #[serde(default)]
     pub author_handle: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "followers_or_unknown")]
     pub followers: u64,
     pub text: String,
     #[serde(with = "rfc3339")]
@@ -60,7 +70,7 @@ pub struct ScoredMention {
     #[serde(with = "rfc3339")]
     pub created_at: Millis,
     pub author_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "followers_or_unknown")]
     pub followers: u64,
     #[serde(default)]
     pub engagement: Engagement,

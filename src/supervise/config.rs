@@ -10,6 +10,11 @@
 //! name = "prices"
 //! args = ["ingest", "prices", "--feeds", "feeds/prices.toml", "--out", "kafka:{brokers}"]
 //! metrics_port = 9465         # optional: the stage serves --metrics-addr 127.0.0.1:9465
+//!
+//! [[stage]]
+//! name = "run"
+//! args = ["run", "--brokers", "{brokers}"]
+//! processes = 2               # optional: members run-0 and run-1, one timely cluster, restarted together
 //! ```
 
 use serde::Deserialize;

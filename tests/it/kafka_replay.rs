@@ -19,6 +19,14 @@ fn replay_of_published_sample_equals_file_backtest() {
         "market.ticks: 4 partitions"
     };
     assert!(described.contains(want), "{described}");
+    // idempotent against the dev-broker too (whose mock cannot create: it must not be asked to)
+    if common::external_broker().is_none() {
+        let created = run_ok(&["topics", "create", "--brokers", b]);
+        assert!(
+            created.contains("market.ticks: exists") && !created.contains("created"),
+            "{created}"
+        );
+    }
     let published = run_ok(&["publish", "--brokers", b, "--sample"]);
     assert!(
         published.contains("24103 published") && published.contains("2290 published"),
