@@ -660,6 +660,227 @@ impl PipelineConfig {
                 "[correlation] window_bars and min_observations must be at least 3".into(),
             ));
         }
+        self.check_ranges()
+    }
+
+    /// Every number against the range that makes sense for it (the README's "Limits"): values that parse
+    /// but are extreme would otherwise overflow, allocate without bound or silently invert a rule.
+    fn check_ranges(&self) -> Result<(), Invalid> {
+        use ranges::{count, dec, dur, real};
+        const DAY: Millis = 86_400_000;
+        let one = Decimal::ONE;
+        let (sn, sz, rk, co, fi, bt) = (
+            &self.sentiment,
+            &self.sizing,
+            &self.risk,
+            &self.correlation,
+            &self.fills,
+            &self.backtest,
+        );
+        if self.pipeline.quote.trim().is_empty() {
+            return Err(Invalid(
+                "[pipeline] quote must name the quote currency (e.g. USD)".into(),
+            ));
+        }
+        for k in self.universe.addresses.keys() {
+            let hex = k.strip_prefix("0x").unwrap_or("");
+            if hex.len() != 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(Invalid(format!(
+                    "[universe] addresses key {k:?} is not a contract address (0x and 40 hex digits)"
+                )));
+            }
+        }
+        dur("[bars] interval", self.bar_interval_ms(), 1_000, 7 * DAY)?;
+        dur("[sentiment] window", self.window_ms(), 1_000, 30 * DAY)?;
+        dur("[sentiment] slide", self.slide_ms(), 1_000, 30 * DAY)?;
+        count(
+            "[sentiment] window / slide",
+            (self.window_ms() / self.slide_ms()) as u64,
+            1,
+            1_440,
+        )?;
+        count(
+            "[sentiment] baseline_windows",
+            sn.baseline_windows as u64,
+            2,
+            10_000,
+        )?;
+        dur("[sentiment] allowed_lateness", self.lateness_ms(), 0, DAY)?;
+        real(
+            "[sentiment] engagement_weight",
+            sn.engagement_weight,
+            0.0,
+            100.0,
+        )?;
+        match &self.signal {
+            SignalConfig::SmaCross { slow, .. } => count("[signal] slow", *slow as u64, 2, 10_000)?,
+            SignalConfig::Sentiment {
+                entry_score,
+                entry_velocity_z,
+                min_mentions,
+                momentum_bars,
+                min_momentum,
+                exit_score,
+                exit_min_mentions,
+                time_stop,
+            } => {
+                real("[signal] entry_score", *entry_score, -1.0, 1.0)?;
+                real("[signal] exit_score", *exit_score, -1.0, 1.0)?;
+                real(
+                    "[signal] entry_velocity_z",
+                    *entry_velocity_z,
+                    -100.0,
+                    100.0,
+                )?;
+                real("[signal] min_momentum", *min_momentum, -1.0, 100.0)?;
+                count(
+                    "[signal] min_mentions",
+                    u64::from(*min_mentions),
+                    0,
+                    1_000_000,
+                )?;
+                count(
+                    "[signal] exit_min_mentions",
+                    u64::from(*exit_min_mentions),
+                    0,
+                    1_000_000,
+                )?;
+                count("[signal] momentum_bars", *momentum_bars as u64, 1, 10_000)?;
+                if let Some(t) = time_stop {
+                    dur("[signal] time_stop", t.ms(), 1_000, 365 * DAY)?;
+                }
+            }
+        }
+        count("[sizing] atr_period", sz.atr_period as u64, 1, 10_000)?;
+        let mult = Decimal::from(100);
+        dec(
+            "[sizing] stop_atr_mult",
+            sz.stop_atr_mult,
+            Decimal::ZERO,
+            mult,
+            false,
+        )?;
+        for (k, v) in [
+            ("[sizing] take_profit_atr_mult", sz.take_profit_atr_mult),
+            ("[sizing] trailing_atr_mult", sz.trailing_atr_mult),
+        ] {
+            if let Some(v) = v {
+                dec(k, v, Decimal::ZERO, mult, false)?;
+            }
+        }
+        let trillion = Decimal::from(1_000_000_000_000u64);
+        dec("[sizing] stake", sz.stake, Decimal::ZERO, trillion, false)?;
+        count(
+            "[risk] max_open_positions",
+            rk.max_open_positions as u64,
+            1,
+            1_000,
+        )?;
+        if let Some(v) = rk.max_position_notional {
+            dec(
+                "[risk] max_position_notional",
+                v,
+                Decimal::ZERO,
+                trillion,
+                false,
+            )?;
+        }
+        dec(
+            "[risk] max_cluster_fraction",
+            rk.max_cluster_fraction,
+            Decimal::ZERO,
+            one,
+            false,
+        )?;
+        dec(
+            "[risk] drawdown_pause",
+            rk.drawdown_pause,
+            Decimal::ZERO,
+            one,
+            false,
+        )?;
+        dur("[risk] drawdown_lock", rk.drawdown_lock.ms(), 0, 365 * DAY)?;
+        dec(
+            "[risk] min_notional",
+            rk.min_notional,
+            Decimal::ZERO,
+            trillion,
+            true,
+        )?;
+        count(
+            "[correlation] window_bars",
+            co.window_bars as u64,
+            3,
+            10_000,
+        )?;
+        count(
+            "[correlation] min_observations",
+            co.min_observations as u64,
+            3,
+            co.window_bars as u64,
+        )?;
+        real("[correlation] threshold", co.threshold, -1.0, 1.0)?;
+        let all = Decimal::from(10_000);
+        dec(
+            "[fills] slippage_bps",
+            fi.slippage_bps,
+            Decimal::ZERO,
+            all,
+            true,
+        )?;
+        dec(
+            "[fills] max_slippage_bps",
+            fi.max_slippage_bps,
+            Decimal::ZERO,
+            all,
+            true,
+        )?;
+        dec(
+            "[fills] gas_quote",
+            fi.gas_quote,
+            Decimal::ZERO,
+            trillion,
+            true,
+        )?;
+        let tokens: std::collections::HashSet<String> = self
+            .universe
+            .tokens
+            .iter()
+            .map(|t| t.to_ascii_uppercase())
+            .collect();
+        for (t, v) in &fi.pool_liquidity {
+            if !tokens.contains(&t.to_ascii_uppercase()) {
+                return Err(Invalid(format!(
+                    "[fills] pool_liquidity names {t}, which is not in [universe] tokens"
+                )));
+            }
+            dec(
+                &format!("[fills] pool_liquidity.{t}"),
+                *v,
+                Decimal::ZERO,
+                Decimal::MAX,
+                false,
+            )?;
+        }
+        let pools = fi.default_pool_liquidity;
+        dec(
+            "[fills] default_pool_liquidity",
+            pools,
+            Decimal::ZERO,
+            Decimal::MAX,
+            false,
+        )?;
+        dec(
+            "[backtest] initial_equity",
+            bt.initial_equity,
+            Decimal::ZERO,
+            trillion,
+            false,
+        )?;
+        real("[backtest] risk_free_rate", bt.risk_free_rate, -1.0, 1.0)?;
+        for h in &bt.signal_horizons {
+            dur("[backtest] signal_horizons", h.ms(), 1_000, 365 * DAY)?;
+        }
         Ok(())
     }
 
@@ -778,6 +999,109 @@ slow = 5
     }
 
     #[test]
+    fn extreme_values_that_parse_are_refused_naming_key_value_and_range() {
+        let sentiment = "[signal]\nkind = \"sentiment\"\n";
+        let cases: &[(&str, &str)] = &[
+            ("[bars]\ninterval = \"9223372036854775807w\"", "too long"),
+            (
+                "[bars]\ninterval = \"1000000w\"",
+                "[bars] interval is 1000000w",
+            ),
+            ("[sentiment]\nwindow = \"10000w\"", "[sentiment] window"),
+            (
+                "[sentiment]\nwindow = \"1h\"\nslide = \"1s\"",
+                "window / slide is 3600",
+            ),
+            (
+                "[sentiment]\nbaseline_windows = 18446744073709551615",
+                "baseline_windows",
+            ),
+            (
+                "[sentiment]\nengagement_weight = nan",
+                "engagement_weight is NaN",
+            ),
+            ("[sizing]\nstop_atr_mult = \"-2\"", "stop_atr_mult is -2"),
+            (
+                "[sizing]\ntrailing_atr_mult = \"0\"",
+                "trailing_atr_mult is 0",
+            ),
+            ("[risk]\nmin_notional = \"-5\"", "min_notional is -5"),
+            ("[risk]\ndrawdown_pause = \"-0.1\"", "drawdown_pause"),
+            (
+                "[risk]\nmax_position_notional = \"-1\"",
+                "max_position_notional",
+            ),
+            ("[correlation]\nthreshold = nan", "threshold is NaN"),
+            (
+                "[correlation]\nwindow_bars = 10\nmin_observations = 20",
+                "min_observations is 20",
+            ),
+            ("[fills]\nslippage_bps = \"20000\"", "slippage_bps is 20000"),
+            ("[fills]\nmax_slippage_bps = \"-1\"", "max_slippage_bps"),
+            ("[fills]\ngas_quote = \"-3\"", "gas_quote is -3"),
+            (
+                "[fills]\ndefault_pool_liquidity = \"0\"",
+                "default_pool_liquidity is 0",
+            ),
+            ("[fills]\npool_liquidity = { DOGE = \"1000\" }", "DOGE"),
+            (
+                "[fills]\npool_liquidity = { BTC = \"-1000\" }",
+                "pool_liquidity.BTC",
+            ),
+            ("[backtest]\ninitial_equity = \"1e20\"", "initial_equity"),
+            ("[backtest]\nrisk_free_rate = inf", "risk_free_rate is inf"),
+            ("[pipeline]\nquote = \"\"", "quote"),
+        ];
+        for (extra, want) in cases {
+            let text = merge(MIN, extra);
+            let e = PipelineConfig::parse(&text, "t").unwrap_err().to_string();
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        for (extra, want) in [
+            ("entry_score = nan", "entry_score is NaN"),
+            ("momentum_bars = 18446744073709551615", "momentum_bars"),
+            ("time_stop = \"9223372036854775807w\"", "too long"),
+            ("time_stop = \"1000w\"", "time_stop is 1000w"),
+        ] {
+            let text = MIN.replace(
+                "[signal]\nkind = \"sma_cross\"\nfast = 3\nslow = 5\n",
+                &format!("{sentiment}{extra}\n"),
+            );
+            let e = PipelineConfig::parse(&text, "t").unwrap_err().to_string();
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        let bad_address = MIN.replace(
+            "aliases = { bitcoin = \"BTC\" }",
+            "addresses = { notanaddress = \"BTC\" }",
+        );
+        let e = PipelineConfig::parse(&bad_address, "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a contract address"), "{e}");
+        // the shipped pipelines are inside every range
+        for f in ["influencer_momentum.toml", "sma_cross.toml", "demo.toml"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("pipelines")
+                .join(f);
+            if path.exists() {
+                PipelineConfig::load(&path).unwrap();
+            }
+        }
+    }
+
+    /// `extra`'s `[section]` lines added to that section of `base` (or as a new section).
+    fn merge(base: &str, extra: &str) -> String {
+        let (head, body) = extra.split_once('\n').unwrap();
+        match base.find(&format!("{head}\n")) {
+            Some(i) => {
+                let at = i + head.len() + 1;
+                format!("{}{body}\n{}", &base[..at], &base[at..])
+            }
+            None => format!("{base}\n{extra}\n"),
+        }
+    }
+
+    #[test]
     fn version_changes_with_parameters() {
         let a = PipelineConfig::parse(MIN, "t").unwrap();
         let b = PipelineConfig::parse(&MIN.replace("slow = 5", "slow = 6"), "t").unwrap();
@@ -786,5 +1110,64 @@ slow = 5
             a.inputs_version(),
             PipelineConfig::parse(MIN, "t").unwrap().inputs_version()
         );
+    }
+}
+
+/// Range checks whose messages name the key, the value and what is allowed.
+mod ranges {
+    use crate::model::time::{format_duration_ms, Millis};
+    use crate::model::Invalid;
+    use rust_decimal::Decimal;
+
+    pub fn real(key: &str, v: f64, lo: f64, hi: f64) -> Result<(), Invalid> {
+        if v.is_finite() && (lo..=hi).contains(&v) {
+            return Ok(());
+        }
+        Err(Invalid(format!(
+            "{key} is {v}: it must be a number from {lo} to {hi}"
+        )))
+    }
+
+    pub fn count(key: &str, v: u64, lo: u64, hi: u64) -> Result<(), Invalid> {
+        if (lo..=hi).contains(&v) {
+            return Ok(());
+        }
+        Err(Invalid(format!(
+            "{key} is {v}: it must be from {lo} to {hi}"
+        )))
+    }
+
+    /// `lo` itself is allowed only when `lo_ok`.
+    pub fn dec(
+        key: &str,
+        v: Decimal,
+        lo: Decimal,
+        hi: Decimal,
+        lo_ok: bool,
+    ) -> Result<(), Invalid> {
+        if (v > lo || (lo_ok && v == lo)) && v <= hi {
+            return Ok(());
+        }
+        let low = if lo_ok { "from" } else { "above" };
+        let high = if hi == Decimal::MAX {
+            String::new()
+        } else {
+            format!(" up to {hi}")
+        };
+        Err(Invalid(format!(
+            "{key} is {v}: it must be {low} {lo}{high}"
+        )))
+    }
+
+    pub fn dur(key: &str, ms: Millis, lo: Millis, hi: Millis) -> Result<(), Invalid> {
+        if (lo..=hi).contains(&ms) {
+            return Ok(());
+        }
+        Err(Invalid(format!(
+            "{key} is {}: it must be from {} to {}",
+            format_duration_ms(ms),
+            format_duration_ms(lo.max(0)),
+            format_duration_ms(hi)
+        )))
     }
 }

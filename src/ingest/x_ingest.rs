@@ -50,6 +50,8 @@ pub struct IngestStats {
     pub connections: u64,
     pub stream_errors: u64,
     pub gap_filled: u64,
+    /// Gap searches tried again after a transient failure.
+    pub gap_retries: u64,
     pub waits: Vec<Duration>,
     pub newest_id: Option<String>,
 }
@@ -133,6 +135,8 @@ pub fn stream_observed(
     let mut policy = Reconnect::new();
     let mut failures = 0u32;
     let mut outage = false;
+    // the newest post seen before an outage whose gap is not filled yet
+    let mut gap_from: Option<String> = None;
     while !st.done() {
         api.limits.stream_connect.take_blocking();
         st.stats.connections += 1;
@@ -143,8 +147,12 @@ pub fn stream_observed(
                 Failure::Network
             }
             Ok(resp) if resp.status().is_success() => {
-                if outage {
-                    fill_gap(api, &opts.gap_queries, &mut st)?;
+                if outage && gap_from.is_none() {
+                    gap_from = st.stats.newest_id.clone();
+                }
+                if let Some(since) = gap_from.take() {
+                    // kept for the next connection while the search keeps failing
+                    gap_from = fill_gap(api, &opts.gap_queries, &since, &mut st, clock)?;
                 }
                 match read(resp, opts.silence, &mut st, &mut policy)? {
                     Ended::Enough => break,
@@ -270,14 +278,49 @@ fn is_timeout(e: &std::io::Error) -> bool {
     false
 }
 
-/// After an outage: every post newer than the newest seen, from recent search, all pages.
-fn fill_gap(api: &XApi, queries: &[String], st: &mut State) -> Result<(), IngestError> {
-    let Some(since) = st.stats.newest_id.clone() else {
-        return Ok(());
-    };
+/// Waits before the gap search is tried again after a transient failure (X's backoff for HTTP errors starts
+/// at 5 s and doubles); after the last the gap is left for the next connection.
+const GAP_RETRY_WAITS: [Duration; 3] = [
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(20),
+];
+
+/// After an outage: every post newer than `since` (the newest seen before it), from recent search, all
+/// pages. A transient failure (network, 5xx, rate limit) is retried with backoff and never stops the
+/// stream: when it persists the gap is returned, to be filled at the next connection. Only errors of
+/// configuration (401, 403: the token or its access) stop the ingester.
+fn fill_gap(
+    api: &XApi,
+    queries: &[String],
+    since: &str,
+    st: &mut State,
+    clock: &dyn Clock,
+) -> Result<Option<String>, IngestError> {
     let before = st.stats.posts;
-    for q in queries {
-        search(api, q, Some(&since), true, st)?;
+    let mut waits = GAP_RETRY_WAITS.iter();
+    let mut pending: Vec<&String> = queries.iter().collect();
+    while let Some(q) = pending.first() {
+        match search(api, q, Some(since), true, st) {
+            Ok(_) => {
+                pending.remove(0);
+            }
+            Err(IngestError::X(e)) if !is_configuration(&e) => match waits.next() {
+                Some(w) => {
+                    tracing::warn!("X stream: the gap search failed ({e}); trying again in {w:?}");
+                    st.stats.gap_retries += 1;
+                    clock.sleep(*w);
+                }
+                None => {
+                    tracing::warn!(
+                        "X stream: the gap search keeps failing ({e}); posts since {since} may be missing \
+                         until the next connection tries again"
+                    );
+                    return Ok(Some(since.to_string()));
+                }
+            },
+            Err(e) => return Err(e),
+        }
     }
     st.stats.gap_filled += st.stats.posts - before;
     if st.stats.posts > before {
@@ -286,7 +329,19 @@ fn fill_gap(api: &XApi, queries: &[String], st: &mut State) -> Result<(), Ingest
             st.stats.posts - before
         );
     }
-    Ok(())
+    Ok(None)
+}
+
+/// An answer that no retry changes: the token, its access level, the app's setup.
+fn is_configuration(e: &XError) -> bool {
+    matches!(
+        e,
+        XError::NoToken
+            | XError::Status {
+                status: 401 | 403 | 409,
+                ..
+            }
+    )
 }
 
 /// One recent-search pass for `query`: posts newer than `since_id` (all pages when `page_all`, else the newest

@@ -117,28 +117,7 @@ fn the_stream_reconnects_on_the_documented_schedule_and_loses_nothing() {
         },
         "/2/tweets/search/recent" => {
             let n = s.fetch_add(1, Ordering::SeqCst);
-            let page = |posts: Vec<String>, next: Option<&str>| {
-                let posts: Vec<serde_json::Value> = posts
-                    .iter()
-                    .map(|p| serde_json::from_str(p).unwrap())
-                    .collect();
-                let data: Vec<_> = posts.iter().map(|p| p["data"].clone()).collect();
-                let users: Vec<_> = posts
-                    .iter()
-                    .map(|p| p["includes"]["users"][0].clone())
-                    .collect();
-                let mut meta = serde_json::json!({"result_count": data.len()});
-                if let Some(d) = data.first() {
-                    meta["newest_id"] = d["id"].clone();
-                }
-                if let Some(t) = next {
-                    meta["next_token"] = t.into();
-                }
-                Reply::json(
-                    200,
-                    serde_json::json!({"data": data, "includes": {"users": users}, "meta": meta}),
-                )
-            };
+            let page = |posts: Vec<String>, next: Option<&str>| search_page(&posts, next);
             match (n, req.param("next_token")) {
                 // after the drop: the cut post and one more, newest first, over two pages
                 (0, None) => page(
@@ -206,6 +185,104 @@ fn the_stream_reconnects_on_the_documented_schedule_and_loses_nothing() {
         assert!(r.param("tweet.fields").unwrap().contains("created_at"));
         assert!(r.header("user-agent").unwrap().starts_with("hypeflow/"));
     }
+}
+
+/// A recent-search page of `posts` (newest first), as X answers it.
+fn search_page(posts: &[String], next: Option<&str>) -> Reply {
+    let posts: Vec<serde_json::Value> = posts
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    let data: Vec<_> = posts.iter().map(|p| p["data"].clone()).collect();
+    let users: Vec<_> = posts
+        .iter()
+        .map(|p| p["includes"]["users"][0].clone())
+        .collect();
+    let mut meta = serde_json::json!({"result_count": data.len()});
+    if let Some(d) = data.first() {
+        meta["newest_id"] = d["id"].clone();
+    }
+    if let Some(t) = next {
+        meta["next_token"] = t.into();
+    }
+    Reply::json(
+        200,
+        serde_json::json!({"data": data, "includes": {"users": users}, "meta": meta}),
+    )
+}
+
+#[test]
+fn a_failing_gap_search_is_retried_and_never_stops_the_stream() {
+    let (conns, searches) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (c, s) = (conns.clone(), searches.clone());
+    let fake = FakeHttp::start(move |req| match req.path.as_str() {
+        "/2/tweets/search/stream" => match c.fetch_add(1, Ordering::SeqCst) {
+            0 => Reply::Stream(vec![
+                line(&post(201, "alice", "$AXL first", false)),
+                Step::Drop,
+            ]),
+            1 => Reply::Stream(vec![
+                line(&post(203, "bob", "$BOLT live", false)),
+                Step::Drop,
+            ]),
+            _ => Reply::Stream(vec![
+                line(&post(204, "alice", "$AXL later", false)),
+                Step::Pause(Duration::from_secs(5)),
+            ]),
+        },
+        // the first connection's gap search fails four times (503, a cut body, 500, 502):
+        // the stream goes on and the next connection searches the same gap again
+        "/2/tweets/search/recent" => match s.fetch_add(1, Ordering::SeqCst) {
+            0 => problem(503, "Service Unavailable"),
+            1 => Reply::Stream(vec![Step::Send(b"{\"data\":[".to_vec()), Step::Drop]),
+            2 => problem(500, "Internal Error"),
+            3 => problem(502, "Bad Gateway"),
+            _ => search_page(&[post(202, "bob", "$BOLT in the gap", false)], None),
+        },
+        _ => problem(404, "Not Found"),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sink, path) = jsonl(&dir);
+    let api = XApi::new(&fake.url, TOKEN.into()).unwrap();
+    let clock = RecordingClock::default();
+    let stats = x_ingest::stream(&api, &opts(Some(4), None), &mut sink, &clock).unwrap();
+    let ids: Vec<String> = posts_in(&path).into_iter().map(|t| t.id).collect();
+    assert_eq!(
+        ids,
+        ["201", "203", "202", "204"],
+        "nothing lost, nothing stopped"
+    );
+    assert_eq!((stats.gap_retries, stats.gap_filled), (3, 1));
+    let s = fake.requests_to("/2/tweets/search/recent");
+    assert_eq!(s.len(), 5);
+    assert!(
+        s.iter().all(|r| r.param("since_id") == Some("201")),
+        "the gap is the one before the first outage, also when searched again"
+    );
+    let secs: Vec<u64> = clock.waits().iter().map(Duration::as_secs).collect();
+    assert_eq!(
+        secs,
+        [0, 5, 10, 20, 0],
+        "reconnects and the gap search's backoff"
+    );
+
+    // a token without access is a configuration error: it stops, saying so
+    let fake = FakeHttp::start(move |req| match req.path.as_str() {
+        "/2/tweets/search/stream" => {
+            Reply::Stream(vec![line(&post(301, "alice", "$AXL", false)), Step::Drop])
+        }
+        _ => problem(403, "Forbidden"),
+    });
+    let api = XApi::new(&fake.url, TOKEN.into()).unwrap();
+    let (mut sink, _) = jsonl(&dir);
+    let e = x_ingest::stream(
+        &api,
+        &opts(None, None),
+        &mut sink,
+        &RecordingClock::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("403"), "{e}");
 }
 
 #[test]
