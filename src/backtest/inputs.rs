@@ -27,10 +27,12 @@ pub enum InputError {
         line: u64,
         message: String,
     },
-    #[error(
-        "{path}: no valid records ({rejected} rejected, see deadletter.jsonl in the output folder)"
-    )]
-    NothingValid { path: String, rejected: usize },
+    #[error("{path}: no valid records ({rejected} rejected; the first: {first})")]
+    NothingValid {
+        path: String,
+        rejected: usize,
+        first: String,
+    },
     #[error("cannot tell the bar interval: {0}; pass --bar-interval (e.g. --bar-interval 5m)")]
     Interval(Invalid),
     #[error(
@@ -87,6 +89,19 @@ impl Rejects<'_> {
             reason: reason.into(),
             raw: truncate(raw),
         });
+    }
+}
+
+/// A file without one valid record: how many were refused and why the first was (a fatal error writes no
+/// output folder, so the reason is said here).
+fn nothing_valid(path: String, refused: &[DeadLetter]) -> InputError {
+    InputError::NothingValid {
+        path,
+        rejected: refused.len(),
+        first: refused.first().map_or_else(
+            || "no record at all".into(),
+            |d| format!("line {}: {}", d.line, d.reason),
+        ),
     }
 }
 
@@ -183,10 +198,7 @@ where
         }
     }
     if out.is_empty() {
-        return Err(InputError::NothingValid {
-            path: sink.file,
-            rejected: sink.dead.len() - before,
-        });
+        return Err(nothing_valid(sink.file, &sink.dead[before..]));
     }
     Ok(out)
 }
@@ -270,10 +282,7 @@ pub fn load_ticks(
         }
     }
     if out.is_empty() {
-        return Err(InputError::NothingValid {
-            path: sink.file,
-            rejected: sink.dead.len() - before,
-        });
+        return Err(nothing_valid(sink.file, &sink.dead[before..]));
     }
     Ok(out)
 }
@@ -572,10 +581,10 @@ pub fn load(src: &Sources, table: &TokenTable) -> Result<Loaded, InputError> {
                     load_bar_json(&file, table, &mut sink)?
                 };
                 if got.is_empty() {
-                    return Err(InputError::NothingValid {
-                        path: file.display().to_string(),
-                        rejected: loaded.dead.len() - before,
-                    });
+                    return Err(nothing_valid(
+                        file.display().to_string(),
+                        &loaded.dead[before..],
+                    ));
                 }
                 raw_bars.extend(got);
                 bar_files.push(file.display().to_string());

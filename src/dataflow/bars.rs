@@ -46,7 +46,8 @@ impl BarAcc {
         if t.price < self.low {
             self.low = t.price;
         }
-        self.volume += t.volume;
+        // each volume is at most 10^15 (model::limits); a bar summing 10^13 of them saturates, never panics
+        self.volume = self.volume.saturating_add(t.volume);
     }
     pub fn finish(&self, token: u32, open_time: i64, interval: i64) -> BarRec {
         BarRec {

@@ -3,6 +3,7 @@
 //! accepted or refused for the same reason whichever way it arrived.
 
 use super::records::{BarRec, OrderState, TickRec, TweetRec};
+use crate::model::limits::{check_price_volume, check_time};
 use crate::model::{Invalid, TokenTable};
 use crate::model::{Millis, ScoredMention, Tweet};
 use rust_decimal::Decimal;
@@ -49,8 +50,8 @@ impl InputEvent {
     }
 }
 
-/// A price tick's checks: a token of the universe (its dense id is returned), a positive price, a volume that
-/// is not negative, a time not before 1970.
+/// A price tick's checks: a token of the universe (its dense id is returned), a price and a volume in range,
+/// a time from 1970 to 2100.
 pub fn check_tick(
     token: &str,
     price: Decimal,
@@ -67,9 +68,8 @@ pub fn check_tick(
     if volume < Decimal::ZERO {
         return Err(Invalid(format!("volume {volume} is negative")));
     }
-    if event_time < 0 {
-        return Err(Invalid("event_time is before 1970".into()));
-    }
+    check_price_volume(price, volume)?;
+    check_time("event_time", event_time)?;
     Ok(id)
 }
 
@@ -78,10 +78,7 @@ pub fn check_post(t: &Tweet) -> Result<(), Invalid> {
     if t.id.trim().is_empty() {
         return Err(Invalid("tweet has an empty id".into()));
     }
-    if t.created_at < 0 {
-        return Err(Invalid("created_at is before 1970".into()));
-    }
-    Ok(())
+    check_time("created_at", t.created_at)
 }
 
 /// A scored mention's checks: the post's id, a score in [-1, 1], a time not before 1970.
@@ -92,10 +89,7 @@ pub fn check_scored(m: &ScoredMention) -> Result<(), Invalid> {
     if !(-1.0..=1.0).contains(&m.score) {
         return Err(Invalid(format!("score {} is outside [-1, 1]", m.score)));
     }
-    if m.created_at < 0 {
-        return Err(Invalid("created_at is before 1970".into()));
-    }
-    Ok(())
+    check_time("created_at", m.created_at)
 }
 
 /// The pipeline's inputs: ticks, bars, posts and, for a live run that follows the executor, the order

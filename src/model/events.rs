@@ -127,8 +127,11 @@ impl Bar {
 
     /// Structural checks a bar must pass before it is used.
     pub fn validate(&self) -> Result<(), Invalid> {
-        if self.interval_ms <= 0 {
-            return Err(Invalid("bar interval must be positive".into()));
+        if self.interval_ms <= 0 || self.interval_ms > 7 * 86_400_000 {
+            return Err(Invalid(format!(
+                "bar interval {} ms must be positive and at most a week",
+                self.interval_ms
+            )));
         }
         for (name, v) in [
             ("open", self.open),
@@ -143,6 +146,10 @@ impl Bar {
         if self.volume < Decimal::ZERO {
             return Err(Invalid(format!("volume {} is negative", self.volume)));
         }
+        for p in [self.open, self.high, self.low, self.close] {
+            super::limits::check_price_volume(p, self.volume)?;
+        }
+        super::limits::check_time("open time", self.open_time)?;
         if self.high < self.low {
             return Err(Invalid(format!("high {} < low {}", self.high, self.low)));
         }

@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod invalid;
+pub mod limits;
 pub mod money;
 pub mod orders;
 pub mod time;

@@ -284,6 +284,45 @@ fn bad_records_are_dead_lettered_and_counted_never_fatal() {
     assert_eq!(read(&out.join("trades.csv")).lines().count(), 3);
 }
 
+#[test]
+fn extreme_values_that_parse_are_dead_lettered_and_the_rest_trades_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = sma_bars();
+    let max = "79228162514264337593543950335";
+    let tiny = "0.0000000000000000000000000001";
+    csv.push_str(&format!(
+        "AXL,2024-01-09T00:00:00Z,{max},{max},{max},{max},1\n"
+    ));
+    csv.push_str(&format!(
+        "AXL,2024-01-09T00:05:00Z,{tiny},{tiny},{tiny},{tiny},1\n"
+    ));
+    csv.push_str(&format!("AXL,2024-01-09T00:10:00Z,100,100,100,100,{max}\n"));
+    csv.push_str("AXL,9999-01-01T00:00:00Z,100,100,100,100,1\n");
+    let prices = dir.path().join("bars.csv");
+    std::fs::write(&prices, csv).unwrap();
+    let out = dir.path().join("out");
+    let o = backtest(
+        &out,
+        &[
+            "--pipeline",
+            "pipelines/sma_cross.toml",
+            "--prices",
+            prices.to_str().unwrap(),
+        ],
+    );
+    let dead = read(&out.join("deadletter.jsonl"));
+    assert_eq!(dead.lines().count(), 4, "{dead}");
+    for reason in [
+        "outside [0.000000000001, 1000000000000]",
+        "volume",
+        "after 2100",
+    ] {
+        assert!(dead.contains(reason), "no dead letter for {reason}: {dead}");
+    }
+    assert!(String::from_utf8_lossy(&o.stdout).contains("4 dead-lettered"));
+    assert_eq!(read(&out.join("trades.csv")).lines().count(), 3);
+}
+
 /// Runs a backtest expected to fail; returns the exit code and stderr.
 fn backtest_err(pipeline: &Path, prices: &Path, out: &Path) -> (Option<i32>, String) {
     let o = bin()
@@ -310,6 +349,25 @@ fn fatal_input_problems_are_clear_errors_not_panics() {
     assert_eq!(code, Some(2));
     assert!(
         err.contains("nope.jsonl") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("os error 2").count(),
+        1,
+        "the cause said once: {err}"
+    );
+
+    // nothing valid: the reason of the first refusal, not a folder that was never written
+    let all_bad = dir.path().join("all_bad.jsonl");
+    std::fs::write(
+        &all_bad,
+        "{\"token\":\"AXL\",\"price\":\"-1\",\"event_time\":0}\n",
+    )
+    .unwrap();
+    let (code, err) = backtest_err(&sma, &all_bad, &dir.path().join("never"));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("line 1: price -1 is not positive") && !err.contains("output folder"),
         "{err}"
     );
 
