@@ -8,6 +8,7 @@ mod capital_ladder;
 mod cluster;
 mod common;
 mod control;
+mod hostile;
 mod kafka_execute;
 mod kafka_faults;
 mod kafka_positions;
