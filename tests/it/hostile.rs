@@ -1,5 +1,5 @@
 //! Hostile input, generated: every decoder (ticks, bar CSV, freqtrade JSON, posts, scored mentions, X stream
-//! lines and search pages, Kafka envelopes, pipeline TOML, venue TOML) is fed values that parse but are
+//! lines and search pages, Kafka envelopes, pipeline TOML) is fed values that parse but are
 //! extreme (the largest and smallest decimals, NaN, infinities, i64/u64 edges, far-future times, empty and
 //! wrong-typed fields) and random bytes. Properties: nothing panics, and every record of a file is either
 //! accepted or dead-lettered, none lost. Budgets are fixed (cases per property) so the run time is too.
