@@ -5,7 +5,7 @@ use super::{finish, BacktestError, BacktestResult};
 use crate::config::PipelineConfig;
 use crate::dataflow::driver::{run_source, ClusterSpec};
 use crate::kafka::source::{
-    bounded_source, history_start, SourceSpec, TopicKind, DEFAULT_FETCH_WAIT_MS,
+    bounded_source, history_start, DeadLetters, SourceSpec, TopicKind, DEFAULT_FETCH_WAIT_MS,
 };
 use crate::kafka::topics;
 use std::sync::{Arc, Mutex};
@@ -37,7 +37,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         };
         topics.push((req.tweets_topic.clone(), kind));
     }
-    let dead = Arc::new(Mutex::new(Vec::new()));
+    let dead = Arc::new(Mutex::new(DeadLetters::default()));
     let spec = SourceSpec {
         brokers: req.brokers.clone(),
         group_id: topics::name(&format!("hypeflow-replay-{}", req.cfg.pipeline.id)),
@@ -66,7 +66,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         req.cluster.clone(),
         move |scope| bounded_source(scope, s2.clone()),
     )?;
-    let dead = std::mem::take(
+    let DeadLetters { kept: dead, total } = std::mem::take(
         &mut *dead
             .lock()
             .map_err(|e| BacktestError::Option(e.to_string()))?,
@@ -82,7 +82,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-        ("dead-lettered".into(), dead.len().to_string()),
+        ("dead-lettered".into(), dead_count(total, dead.len())),
     ];
     Ok(finish(
         cfg,
@@ -94,4 +94,13 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         workers,
         started,
     ))
+}
+
+/// The count for the report: all of them, saying so when only the first were written out.
+fn dead_count(total: u64, kept: usize) -> String {
+    if total as usize > kept {
+        format!("{total} (the first {kept} in deadletter.jsonl)")
+    } else {
+        total.to_string()
+    }
 }

@@ -11,11 +11,13 @@
 
 use super::envelope;
 use super::publish::{PublishError, Publisher};
-use super::source::{live_source, Advance, LiveOptions, SourceError, SourceSpec, TopicKind};
+use super::source::{
+    live_source, Advance, DeadLetters, LiveOptions, SourceError, SourceSpec, TopicKind,
+};
 use super::topics;
 use crate::config::PipelineConfig;
 use crate::dataflow::driver::{execute, ClusterSpec, RunError};
-use crate::dataflow::input::{split_events, DeadLetter};
+use crate::dataflow::input::split_events;
 use crate::dataflow::records::Counters;
 use crate::dataflow::{assemble, PipelineContext, PortfolioEvent, Positions};
 use crate::model::{OrderIntent, TokenTable};
@@ -111,7 +113,7 @@ fn source_spec(
     req: &RunRequest,
     table: Arc<TokenTable>,
     bar_interval: i64,
-    dead: Arc<Mutex<Vec<DeadLetter>>>,
+    dead: Arc<Mutex<DeadLetters>>,
 ) -> SourceSpec {
     let mut topics = vec![(topics::name("market.ticks"), TopicKind::Ticks)];
     if req.cfg.uses_sentiment() {
@@ -161,7 +163,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
     tracing::debug!("run: starting");
     let table = Arc::new(req.cfg.universe.token_table());
     let bar_interval = req.cfg.bar_interval_ms();
-    let dead = Arc::new(Mutex::new(Vec::new()));
+    let dead = Arc::new(Mutex::new(DeadLetters::default()));
     let spec = source_spec(&req, table.clone(), bar_interval, dead.clone());
     let live = LiveOptions {
         idle: req.idle,
@@ -288,7 +290,7 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
         return Err(LiveError::Pipeline(e));
     }
     let mut out = stats.lock().map(|s| s.clone()).unwrap_or_default();
-    out.dead_lettered = dead.lock().map(|d| d.len() as u64).unwrap_or(0);
+    out.dead_lettered = dead.lock().map(|d| d.total).unwrap_or(0);
     out.ticks = Counters::get(&counters.ticks);
     out.tweets = Counters::get(&counters.tweets);
     out.late = Counters::get(&counters.late_records);

@@ -92,7 +92,9 @@ pub fn history_start(spec: &SourceSpec) -> Result<Option<i64>, SourceError> {
         message: e.to_string(),
     })?;
     let mut earliest: Option<i64> = None;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // Every process of a cluster probes on its own and all must agree (the velocity baseline starts here): a
+    // partition that does not answer is an error, never a silently later start.
+    let deadline = std::time::Instant::now() + HISTORY_PROBE_WAIT;
     while !waiting.is_empty() && std::time::Instant::now() < deadline {
         let Some(Ok(m)) = c.poll(Duration::from_millis(100)) else {
             continue;
@@ -107,15 +109,22 @@ pub fn history_start(spec: &SourceSpec) -> Result<Option<i64>, SourceError> {
     }
     // Closing a consumer takes ~100 ms (its broker threads wind down); nothing here waits for that.
     std::thread::spawn(move || drop(c));
-    if !waiting.is_empty() {
-        tracing::warn!(
-            "no first record within 10 s from {} partition(s) (e.g. {:?}); the history start ignores them",
-            waiting.len(),
-            waiting.first()
-        );
+    if let Some((topic, p)) = waiting.first() {
+        return Err(SourceError::Metadata {
+            topic: topic.clone(),
+            brokers: spec.brokers.clone(),
+            message: format!(
+                "no first record from {} non-empty partition(s) (e.g. {p}) within {HISTORY_PROBE_WAIT:?}: \
+                 the history start would be wrong; is the broker overloaded? try again",
+                waiting.len()
+            ),
+        });
     }
     Ok(earliest)
 }
+
+/// How long the history probe waits for the first record of every non-empty partition.
+const HISTORY_PROBE_WAIT: Duration = Duration::from_secs(60);
 
 /// First offset of a partition whose timestamp is at or after `time_ms`; None past the end. A broker without a
 /// time index (librdkafka's mock cluster answers every by-time lookup with "none") is searched instead by

@@ -125,11 +125,14 @@ pub(super) fn dead_letter(
     bytes: &[u8],
 ) {
     if let Ok(mut d) = spec.dead.lock() {
-        d.push(DeadLetter {
-            file: format!("{topic}/{partition}"),
-            line: offset as u64,
-            reason,
-            raw: String::from_utf8_lossy(bytes).chars().take(2000).collect(),
-        });
+        d.total += 1;
+        if d.kept.len() < super::MAX_DEAD_KEPT {
+            d.kept.push(DeadLetter {
+                file: format!("{topic}/{partition}"),
+                line: offset as u64,
+                reason,
+                raw: String::from_utf8_lossy(bytes).chars().take(2000).collect(),
+            });
+        }
     }
 }

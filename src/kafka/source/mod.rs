@@ -50,10 +50,21 @@ pub struct SourceSpec {
     /// which progress tracking handles far more cheaply.
     pub fine_quantum_ms: Option<i64>,
     pub table: Arc<TokenTable>,
-    pub dead: Arc<Mutex<Vec<DeadLetter>>>,
+    pub dead: Arc<Mutex<DeadLetters>>,
     /// `fetch.wait.max.ms` of the consumers (see [`DEFAULT_FETCH_WAIT_MS`]).
     pub fetch_wait_ms: u64,
 }
+
+/// Records that could not be decoded: all counted, the first [`MAX_DEAD_KEPT`] kept (a replay writes them to
+/// `deadletter.jsonl`; a live run's are in the dead-letter topic, so holding every one for weeks would only
+/// grow its memory).
+#[derive(Debug, Default)]
+pub struct DeadLetters {
+    pub kept: Vec<DeadLetter>,
+    pub total: u64,
+}
+
+pub const MAX_DEAD_KEPT: usize = 10_000;
 
 impl SourceSpec {
     /// The timestamp a record (or watermark) at event time `t` gets, seen at wall-clock `now_ms`.
@@ -176,6 +187,20 @@ mod tests {
             dead: Default::default(),
             fetch_wait_ms: DEFAULT_FETCH_WAIT_MS,
         }
+    }
+
+    #[test]
+    fn dead_letters_are_all_counted_and_the_first_kept() {
+        let s = spec(None);
+        for offset in 0..(MAX_DEAD_KEPT as i64 + 5) {
+            super::decode::dead_letter(&s, "t", 0, offset, "bad".into(), b"x");
+        }
+        let d = s.dead.lock().unwrap();
+        assert_eq!(
+            (d.total, d.kept.len()),
+            (MAX_DEAD_KEPT as u64 + 5, MAX_DEAD_KEPT)
+        );
+        assert_eq!(d.kept[0].line, 0);
     }
 
     #[test]
