@@ -82,6 +82,18 @@ struct Rejects<'a> {
 }
 
 impl Rejects<'_> {
+    /// A line's text; None for a blank line, and for one that is not UTF-8 (dead-lettered here).
+    fn text<'l>(&mut self, line: u64, l: &'l Line) -> Option<&'l str> {
+        match l {
+            Ok(t) if t.trim().is_empty() => None,
+            Ok(t) => Some(t),
+            Err(lossy) => {
+                self.reject(line, NOT_UTF8, lossy);
+                None
+            }
+        }
+    }
+
     fn reject(&mut self, line: u64, reason: impl Into<String>, raw: &str) {
         self.dead.push(DeadLetter {
             file: self.file.clone(),
@@ -175,13 +187,8 @@ where
     let before = sink.dead.len();
     for (i, line) in lines.iter().enumerate() {
         let n = i as u64 + 1;
-        let line = match line {
-            Ok(l) if l.trim().is_empty() => continue,
-            Ok(l) => l,
-            Err(lossy) => {
-                sink.reject(n, NOT_UTF8, lossy);
-                continue;
-            }
+        let Some(line) = sink.text(n, line) else {
+            continue;
         };
         match serde_json::from_str::<T>(line) {
             Ok(r) => match check(&r) {
@@ -245,13 +252,8 @@ pub fn load_ticks(
     let mut out = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         let n = i as u64 + 1;
-        let line = match line {
-            Ok(l) if l.trim().is_empty() => continue,
-            Ok(l) => l,
-            Err(lossy) => {
-                sink.reject(n, NOT_UTF8, lossy);
-                continue;
-            }
+        let Some(line) = sink.text(n, line) else {
+            continue;
         };
         let tick: PriceTick = match serde_json::from_str(line) {
             Ok(t) => t,

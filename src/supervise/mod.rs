@@ -170,25 +170,15 @@ fn step(
                     what: s.spec.essential_why.clone(),
                 });
             }
-            if now.duration_since(*since) >= HEALTHY_AFTER {
-                s.backoff = FIRST_BACKOFF;
-            }
-            eprintln!(
-                "[up] ALERT: stage {} exited ({status}); restarting in {:?}",
-                s.spec.name, s.backoff
-            );
-            crate::alerts::notify(
-                crate::alerts::Kind::Restart,
+            let backoff = backoff_for(s.backoff, *since, now);
+            alert_restart(
                 s.spec.name.clone(),
                 format!(
-                    "stage {} exited ({status}); restarting in {:?}",
-                    s.spec.name, s.backoff
+                    "stage {} exited ({status}); restarting in {backoff:?}",
+                    s.spec.name
                 ),
             );
-            s.state = State::Waiting {
-                until: now + s.backoff,
-            };
-            s.backoff = (s.backoff * 2).min(MAX_BACKOFF);
+            wait_then_double(s, backoff, now);
         }
         State::Waiting { until } if now >= *until => {
             let child = spawn(program, &s.spec)?;
@@ -213,28 +203,44 @@ fn restart_group(
     let now = Instant::now();
     let group = stages[exited].spec.group.clone();
     let who = stages[exited].spec.name.clone();
-    let mut backoff = stages[exited].backoff;
-    if now.duration_since(since) >= HEALTHY_AFTER {
-        backoff = FIRST_BACKOFF;
-    }
+    let backoff = backoff_for(stages[exited].backoff, since, now);
     let mut members = 0;
     for s in stages.iter_mut().filter(|s| s.spec.group == group) {
         if let State::Running { child, .. } = &mut s.state {
             terminate(&s.spec.name, child);
         }
         metrics::gauge!(names::STAGE_UP, "stage" => s.spec.name.clone()).set(0.0);
-        s.state = State::Waiting {
-            until: now + backoff,
-        };
-        s.backoff = (backoff * 2).min(MAX_BACKOFF);
+        wait_then_double(s, backoff, now);
         members += 1;
     }
     let group = group.unwrap_or_default();
     let what = format!(
         "stage {who} exited ({status}); restarting the group {group} ({members} processes) in {backoff:?}"
     );
+    alert_restart(group, what);
+}
+
+/// The wait before a restart: the stage's backoff, back to the first once it had run a while.
+fn backoff_for(backoff: Duration, since: Instant, now: Instant) -> Duration {
+    if now.duration_since(since) >= HEALTHY_AFTER {
+        FIRST_BACKOFF
+    } else {
+        backoff
+    }
+}
+
+/// Schedules the restart after `backoff` and doubles the next one.
+fn wait_then_double(s: &mut Stage, backoff: Duration, now: Instant) {
+    s.state = State::Waiting {
+        until: now + backoff,
+    };
+    s.backoff = (backoff * 2).min(MAX_BACKOFF);
+}
+
+/// An `ALERT` line and the alert channels, for a stage (or group) restarting.
+fn alert_restart(subject: String, what: String) {
     eprintln!("[up] ALERT: {what}");
-    crate::alerts::notify(crate::alerts::Kind::Restart, group, what);
+    crate::alerts::notify(crate::alerts::Kind::Restart, subject, what);
 }
 
 /// SIGTERM, then a kill if it is still running after the grace.

@@ -249,26 +249,13 @@ fn sma_cross_follows_freqtrade_conventions_trade_by_trade() {
 
 #[test]
 fn bad_records_are_dead_lettered_and_counted_never_fatal() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut csv = sma_bars();
-    csv.push_str("AXL,not-a-time,1,1,1,1,1\n");
-    csv.push_str("AXL,2030-01-01T00:00:00Z,1,0.5,2,1,1\n"); // high < low
-    csv.push_str("DOGE,2024-01-01T00:00:00Z,1,1,1,1,1\n"); // not in the universe
-    csv.push_str("AXL,2024-01-01T00:00:00Z,100,100.5,99.5,100,1000\n"); // duplicate
-    csv.push_str("AXL,2024-01-01T00:00:00Z\n"); // short row
-    let prices = dir.path().join("bars.csv");
-    std::fs::write(&prices, csv).unwrap();
-    let out = dir.path().join("out");
-    let o = backtest(
-        &out,
-        &[
-            "--pipeline",
-            "pipelines/sma_cross.toml",
-            "--prices",
-            prices.to_str().unwrap(),
-        ],
-    );
-    let dead = read(&out.join("deadletter.jsonl"));
+    let (dead, stdout, trades) = sma_backtest_with(concat!(
+        "AXL,not-a-time,1,1,1,1,1\n",
+        "AXL,2030-01-01T00:00:00Z,1,0.5,2,1,1\n", // high < low
+        "DOGE,2024-01-01T00:00:00Z,1,1,1,1,1\n",  // not in the universe
+        "AXL,2024-01-01T00:00:00Z,100,100.5,99.5,100,1000\n", // duplicate
+        "AXL,2024-01-01T00:00:00Z\n",             // short row
+    ));
     assert_eq!(dead.lines().count(), 5, "{dead}");
     for reason in [
         "bad time",
@@ -279,27 +266,16 @@ fn bad_records_are_dead_lettered_and_counted_never_fatal() {
     ] {
         assert!(dead.contains(reason), "no dead letter for {reason}: {dead}");
     }
-    assert!(String::from_utf8_lossy(&o.stdout).contains("5 dead-lettered"));
+    assert!(stdout.contains("5 dead-lettered"));
     // the good rows still trade exactly as without the bad ones
-    assert_eq!(read(&out.join("trades.csv")).lines().count(), 3);
+    assert_eq!(trades, 3);
 }
 
-#[test]
-fn extreme_values_that_parse_are_dead_lettered_and_the_rest_trades_the_same() {
+/// The SMA reference bars plus `extra` rows, backtested: (deadletter.jsonl, stdout, lines of trades.csv).
+fn sma_backtest_with(extra: &str) -> (String, String, usize) {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = sma_bars();
-    let max = "79228162514264337593543950335";
-    let tiny = "0.0000000000000000000000000001";
-    csv.push_str(&format!(
-        "AXL,2024-01-09T00:00:00Z,{max},{max},{max},{max},1\n"
-    ));
-    csv.push_str(&format!(
-        "AXL,2024-01-09T00:05:00Z,{tiny},{tiny},{tiny},{tiny},1\n"
-    ));
-    csv.push_str(&format!("AXL,2024-01-09T00:10:00Z,100,100,100,100,{max}\n"));
-    csv.push_str("AXL,9999-01-01T00:00:00Z,100,100,100,100,1\n");
     let prices = dir.path().join("bars.csv");
-    std::fs::write(&prices, csv).unwrap();
+    std::fs::write(&prices, sma_bars() + extra).unwrap();
     let out = dir.path().join("out");
     let o = backtest(
         &out,
@@ -310,7 +286,23 @@ fn extreme_values_that_parse_are_dead_lettered_and_the_rest_trades_the_same() {
             prices.to_str().unwrap(),
         ],
     );
-    let dead = read(&out.join("deadletter.jsonl"));
+    (
+        read(&out.join("deadletter.jsonl")),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        read(&out.join("trades.csv")).lines().count(),
+    )
+}
+
+#[test]
+fn extreme_values_that_parse_are_dead_lettered_and_the_rest_trades_the_same() {
+    let max = "79228162514264337593543950335";
+    let tiny = "0.0000000000000000000000000001";
+    let (dead, stdout, trades) = sma_backtest_with(&format!(
+        "AXL,2024-01-09T00:00:00Z,{max},{max},{max},{max},1\n\
+         AXL,2024-01-09T00:05:00Z,{tiny},{tiny},{tiny},{tiny},1\n\
+         AXL,2024-01-09T00:10:00Z,100,100,100,100,{max}\n\
+         AXL,9999-01-01T00:00:00Z,100,100,100,100,1\n"
+    ));
     assert_eq!(dead.lines().count(), 4, "{dead}");
     for reason in [
         "outside [0.000000000001, 1000000000000]",
@@ -319,8 +311,8 @@ fn extreme_values_that_parse_are_dead_lettered_and_the_rest_trades_the_same() {
     ] {
         assert!(dead.contains(reason), "no dead letter for {reason}: {dead}");
     }
-    assert!(String::from_utf8_lossy(&o.stdout).contains("4 dead-lettered"));
-    assert_eq!(read(&out.join("trades.csv")).lines().count(), 3);
+    assert!(stdout.contains("4 dead-lettered"));
+    assert_eq!(trades, 3);
 }
 
 /// Runs a backtest expected to fail; returns the exit code and stderr.

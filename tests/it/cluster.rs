@@ -46,13 +46,6 @@ fn sorted_by_id(mut v: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
     v
 }
 
-fn jsonl(path: &Path) -> Vec<serde_json::Value> {
-    read(path)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn replay_over_two_processes_equals_two_workers_and_the_file_backtest() {
     let broker = dev_broker(4);
@@ -83,7 +76,7 @@ fn live_run_over_two_processes_publishes_the_backtests_intents() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file");
     run_ok(&["backtest", "--quiet", "--out", file.to_str().unwrap()]);
-    let want = sorted_by_id(jsonl(&file.join("intents.jsonl")));
+    let want = sorted_by_id(common::read_jsonl(&file.join("intents.jsonl")));
     assert!(want.len() > 10);
     let hosts = hostfile(dir.path());
     let live = ["run", "--positions", "model", "--exit-when-idle", "3"];
