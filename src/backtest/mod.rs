@@ -36,6 +36,9 @@ pub enum BacktestError {
     },
     #[error("bad option: {0}")]
     Option(String),
+    /// The portfolio's book left what a decimal holds; nothing after that time was decided.
+    #[error("{0}")]
+    Halted(String),
 }
 
 pub struct BacktestRequest {
@@ -112,7 +115,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
             ),
         ),
     ];
-    Ok(finish(
+    finish(
         cfg,
         req.pipeline_text,
         out,
@@ -121,7 +124,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
         bar_interval,
         req.workers,
         started,
-    ))
+    )
 }
 
 /// The dataflow's output sorted by kind: equity points at one time collapse to the last, skipped entries are
@@ -136,6 +139,7 @@ struct Sorted {
     clusters: BTreeMap<String, String>,
     cluster_changes: usize,
     outcomes: Vec<SignalOutcome>,
+    halted: Option<String>,
 }
 
 impl From<Vec<PortfolioEvent>> for Sorted {
@@ -152,6 +156,7 @@ impl From<Vec<PortfolioEvent>> for Sorted {
                 },
                 PortfolioEvent::Skipped(_, _, why) => *s.skipped.entry(why).or_default() += 1,
                 PortfolioEvent::SignalOutcome(o) => s.outcomes.push(o),
+                PortfolioEvent::Halted(_, why) => s.halted = Some(why),
                 PortfolioEvent::Cluster(_, tok, label) => {
                     s.cluster_changes += 1;
                     s.clusters.insert(tok, label);
@@ -174,7 +179,7 @@ pub fn finish(
     bar_interval: Millis,
     workers: usize,
     started: std::time::Instant,
-) -> BacktestResult {
+) -> Result<BacktestResult, BacktestError> {
     let Sorted {
         mut intents,
         fills,
@@ -184,7 +189,11 @@ pub fn finish(
         clusters,
         cluster_changes,
         outcomes,
+        halted,
     } = Sorted::from(out.events);
+    if let Some(why) = halted {
+        return Err(BacktestError::Halted(why));
+    }
     // Canonical orders: intents by (decision time, id), trades by (exit, entry, token).
     intents.sort_by(|a, b| (a.decision_time, &a.id).cmp(&(b.decision_time, &b.id)));
     trades.sort_by(|a, b| {
@@ -239,7 +248,7 @@ pub fn finish(
         "replay time".into(),
         format!("{:.2} s for {} events", elapsed.as_secs_f64(), out.fed),
     ));
-    BacktestResult {
+    Ok(BacktestResult {
         cfg: Arc::try_unwrap(cfg).unwrap_or_else(|a| (*a).clone()),
         pipeline_text,
         intents,
@@ -254,7 +263,7 @@ pub fn finish(
         bar_interval,
         events_replayed: out.fed,
         elapsed,
-    }
+    })
 }
 
 /// The fill conventions, in words, for the report and the summary.

@@ -84,7 +84,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         ),
         ("dead-lettered".into(), dead_count(total, dead.len())),
     ];
-    Ok(finish(
+    finish(
         cfg,
         req.pipeline_text,
         out,
@@ -93,7 +93,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         bar_interval,
         workers,
         started,
-    ))
+    )
 }
 
 /// The count for the report: all of them, saying so when only the first were written out.

@@ -666,7 +666,10 @@ impl PipelineConfig {
     /// Every number against the range that makes sense for it (the README's "Limits"): values that parse
     /// but are extreme would otherwise overflow, allocate without bound or silently invert a rule.
     fn check_ranges(&self) -> Result<(), Invalid> {
-        use ranges::{count, dec, dur, real};
+        // quote-side pool depth: the deepest pools hold about 10^9; 10^15 leaves room and keeps
+        // liquidity / price inside a decimal
+        const MAX_POOL: Decimal = crate::model::limits::MAX_VOLUME;
+        use crate::model::ranges::{count, dec, dur, real};
         const DAY: Millis = 86_400_000;
         let one = Decimal::ONE;
         let (sn, sz, rk, co, fi, bt) = (
@@ -854,21 +857,22 @@ impl PipelineConfig {
                     "[fills] pool_liquidity names {t}, which is not in [universe] tokens"
                 )));
             }
+            // a pool of less than one quote unit makes any trade move the price without bound
             dec(
                 &format!("[fills] pool_liquidity.{t}"),
                 *v,
-                Decimal::ZERO,
-                Decimal::MAX,
-                false,
+                Decimal::ONE,
+                MAX_POOL,
+                true,
             )?;
         }
         let pools = fi.default_pool_liquidity;
         dec(
             "[fills] default_pool_liquidity",
             pools,
-            Decimal::ZERO,
-            Decimal::MAX,
-            false,
+            Decimal::ONE,
+            MAX_POOL,
+            true,
         )?;
         dec(
             "[backtest] initial_equity",
@@ -1043,6 +1047,10 @@ slow = 5
                 "[fills]\ndefault_pool_liquidity = \"0\"",
                 "default_pool_liquidity is 0",
             ),
+            (
+                "[fills]\ndefault_pool_liquidity = \"0.0000000000000000000000000001\"",
+                "it must be from 1 up to 1000000000000000",
+            ),
             ("[fills]\npool_liquidity = { DOGE = \"1000\" }", "DOGE"),
             (
                 "[fills]\npool_liquidity = { BTC = \"-1000\" }",
@@ -1110,64 +1118,5 @@ slow = 5
             a.inputs_version(),
             PipelineConfig::parse(MIN, "t").unwrap().inputs_version()
         );
-    }
-}
-
-/// Range checks whose messages name the key, the value and what is allowed.
-mod ranges {
-    use crate::model::time::{format_duration_ms, Millis};
-    use crate::model::Invalid;
-    use rust_decimal::Decimal;
-
-    pub fn real(key: &str, v: f64, lo: f64, hi: f64) -> Result<(), Invalid> {
-        if v.is_finite() && (lo..=hi).contains(&v) {
-            return Ok(());
-        }
-        Err(Invalid(format!(
-            "{key} is {v}: it must be a number from {lo} to {hi}"
-        )))
-    }
-
-    pub fn count(key: &str, v: u64, lo: u64, hi: u64) -> Result<(), Invalid> {
-        if (lo..=hi).contains(&v) {
-            return Ok(());
-        }
-        Err(Invalid(format!(
-            "{key} is {v}: it must be from {lo} to {hi}"
-        )))
-    }
-
-    /// `lo` itself is allowed only when `lo_ok`.
-    pub fn dec(
-        key: &str,
-        v: Decimal,
-        lo: Decimal,
-        hi: Decimal,
-        lo_ok: bool,
-    ) -> Result<(), Invalid> {
-        if (v > lo || (lo_ok && v == lo)) && v <= hi {
-            return Ok(());
-        }
-        let low = if lo_ok { "from" } else { "above" };
-        let high = if hi == Decimal::MAX {
-            String::new()
-        } else {
-            format!(" up to {hi}")
-        };
-        Err(Invalid(format!(
-            "{key} is {v}: it must be {low} {lo}{high}"
-        )))
-    }
-
-    pub fn dur(key: &str, ms: Millis, lo: Millis, hi: Millis) -> Result<(), Invalid> {
-        if (lo..=hi).contains(&ms) {
-            return Ok(());
-        }
-        Err(Invalid(format!(
-            "{key} is {}: it must be from {} to {}",
-            format_duration_ms(ms),
-            format_duration_ms(lo.max(0)),
-            format_duration_ms(hi)
-        )))
     }
 }

@@ -8,6 +8,7 @@
 
 use super::records::BarRec;
 use crate::config::{FillConfig, SlippageModel, StopFill};
+use crate::model::money::{Exact, Overflow};
 use crate::model::{Distance, Fill, FillStatus, OrderIntent, Side, Trigger};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -37,8 +38,23 @@ pub fn drift_over_bound(intent: &OrderIntent, price: Decimal) -> Option<Decimal>
     if intent.side != Side::Buy || reference <= Decimal::ZERO {
         return None;
     }
-    let bps = (price / reference - Decimal::ONE) * Decimal::from(10_000);
+    // a ratio beyond what a decimal holds is a drift beyond any bound
+    let bps = bps_above(price, reference).unwrap_or(Decimal::MAX);
     (bps > intent.max_slippage_bps).then_some(bps)
+}
+
+/// How many bps `price` is above `reference`, checked.
+fn bps_above(price: Decimal, reference: Decimal) -> Result<Decimal, Overflow> {
+    let ratio = price.over(reference, "a slippage")?;
+    (ratio - Decimal::ONE).times(Decimal::from(10_000), "a slippage")
+}
+
+/// An entry's fill price, its slippage (bps over the reference), quantity and the cash it takes.
+struct BuyTerms {
+    price: Decimal,
+    slip_bps: Decimal,
+    qty: Decimal,
+    need: Decimal,
 }
 
 /// Which order a fill belongs to.
@@ -101,15 +117,22 @@ impl FillModel {
     }
 
     /// Quote committed to buys not yet filled, with fee and gas, so decisions never double-spend cash.
-    pub fn reserved_cash(&self) -> Decimal {
-        self.pending
-            .values()
-            .filter(|i| i.side == Side::Buy)
-            .map(|i| {
-                let n = i.notional.unwrap_or(Decimal::ZERO);
-                n + n * self.cfg.fee_rate + self.cfg.gas_quote
-            })
-            .sum()
+    pub fn reserved_cash(&self) -> Result<Decimal, Overflow> {
+        crate::model::money::sum_exact(
+            self.pending
+                .values()
+                .filter(|i| i.side == Side::Buy)
+                .map(|i| self.cost_of(i.notional.unwrap_or(Decimal::ZERO))),
+            "the reserved cash",
+        )
+    }
+
+    /// What spending `notional` takes from cash: the notional, its fee and the gas.
+    pub fn cost_of(&self, notional: Decimal) -> Result<Decimal, Overflow> {
+        let fee = notional.times(self.cfg.fee_rate, "a fee")?;
+        notional
+            .plus(fee, "a buy's cost")?
+            .plus(self.cfg.gas_quote, "a buy's cost")
     }
 
     fn liquidity(&self, symbol: &str) -> Decimal {
@@ -121,28 +144,58 @@ impl FillModel {
     }
 
     /// Average price paid when spending `notional` at reference price `p`.
-    pub fn buy_price(&self, symbol: &str, p: Decimal, notional: Decimal) -> Decimal {
+    pub fn buy_price(
+        &self,
+        symbol: &str,
+        p: Decimal,
+        notional: Decimal,
+    ) -> Result<Decimal, Overflow> {
+        let what = "a fill price";
         match self.cfg.slippage_model {
-            SlippageModel::Bps => {
-                p * (Decimal::ONE + self.cfg.slippage_bps / Decimal::from(10_000))
-            }
+            SlippageModel::Bps => p.times(
+                Decimal::ONE + self.cfg.slippage_bps / Decimal::from(10_000),
+                what,
+            ),
             // x*y=k with quote reserve R: spending q moves the average price to p * (1 + q / R).
-            SlippageModel::Amm => p * (Decimal::ONE + notional / self.liquidity(symbol)),
+            SlippageModel::Amm => {
+                let impact = notional.over(self.liquidity(symbol), what)?;
+                p.times(Decimal::ONE.plus(impact, what)?, what)
+            }
         }
     }
 
     /// Average price received when selling `qty` at reference price `p`.
-    pub fn sell_price(&self, symbol: &str, p: Decimal, qty: Decimal) -> Decimal {
+    pub fn sell_price(&self, symbol: &str, p: Decimal, qty: Decimal) -> Result<Decimal, Overflow> {
+        let what = "a fill price";
         match self.cfg.slippage_model {
-            SlippageModel::Bps => {
-                p * (Decimal::ONE - self.cfg.slippage_bps / Decimal::from(10_000))
-            }
+            SlippageModel::Bps => p.times(
+                Decimal::ONE - self.cfg.slippage_bps / Decimal::from(10_000),
+                what,
+            ),
             // base reserve B = R / p: selling b base returns R * b / (B + b), i.e. p * B / (B + b) each.
             SlippageModel::Amm => {
-                let base_reserve = self.liquidity(symbol) / p;
-                p * base_reserve / (base_reserve + qty)
+                let base_reserve = self.liquidity(symbol).over(p, what)?;
+                let share = base_reserve.over(base_reserve.plus(qty, what)?, what)?;
+                p.times(share, what)
             }
         }
+    }
+
+    /// What an entry filling against reference price `p` comes to, every figure checked.
+    fn buy_terms(&self, intent: &OrderIntent, p: Decimal) -> Result<BuyTerms, Overflow> {
+        let notional = match intent.notional {
+            Some(n) => n,
+            None => intent.quantity.unwrap_or_default().times(p, "a notional")?,
+        };
+        let price = self.buy_price(&intent.token, p, notional)?;
+        Ok(BuyTerms {
+            price,
+            slip_bps: bps_above(price, p)?,
+            qty: notional
+                .over(price, "a quantity")?
+                .round_dp_with_strategy(QTY_DP, rust_decimal::RoundingStrategy::ToZero),
+            need: self.cost_of(notional)?,
+        })
     }
 
     fn fill(
@@ -155,6 +208,15 @@ impl FillModel {
         time: i64,
     ) -> Fill {
         let price = price.round_dp(MONEY_DP);
+        let fee = qty
+            .times(price, "a fill's value")
+            .and_then(|v| v.times(self.cfg.fee_rate, "a fee"));
+        let fee = match fee {
+            Ok(f) => f.round_dp(MONEY_DP),
+            Err(e) => {
+                return Fill::refusal(intent_id, &self.venue, symbol, side, e.to_string(), time)
+            }
+        };
         Fill {
             intent_id: intent_id.to_string(),
             venue: self.venue.clone(),
@@ -162,7 +224,7 @@ impl FillModel {
             side,
             quantity: qty,
             price,
-            fee: (qty * price * self.cfg.fee_rate).round_dp(MONEY_DP),
+            fee,
             gas: self.cfg.gas_quote,
             tx_hash: None,
             status: FillStatus::Filled,
@@ -193,14 +255,18 @@ impl FillModel {
             let sym = intent.token.clone();
             match intent.side {
                 Side::Buy => {
-                    let notional = intent
-                        .notional
-                        .unwrap_or_else(|| intent.quantity.unwrap_or_default() * bar.open);
-                    let price = self.buy_price(&sym, bar.open, notional);
-                    let slip_bps = (price / bar.open - Decimal::ONE) * Decimal::from(10_000);
-                    let qty = (notional / price)
-                        .round_dp_with_strategy(QTY_DP, rust_decimal::RoundingStrategy::ToZero);
-                    let need = notional + notional * self.cfg.fee_rate + self.cfg.gas_quote;
+                    let BuyTerms {
+                        price,
+                        slip_bps,
+                        qty,
+                        need,
+                    } = match self.buy_terms(&intent, bar.open) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            fills.push(self.reject(&intent, e.to_string(), bar.open_time));
+                            return fills;
+                        }
+                    };
                     if slip_bps > intent.max_slippage_bps {
                         fills.push(self.reject(
                             &intent,
@@ -243,7 +309,13 @@ impl FillModel {
                 }
                 Side::Sell => match position {
                     Some(qty) if qty > Decimal::ZERO => {
-                        let price = self.sell_price(&sym, bar.open, qty);
+                        let price = match self.sell_price(&sym, bar.open, qty) {
+                            Ok(p) => p,
+                            Err(e) => {
+                                fills.push(self.reject(&intent, e.to_string(), bar.open_time));
+                                return fills;
+                            }
+                        };
                         fills.push(self.fill(
                             Ref {
                                 intent_id: &intent.id,
@@ -270,8 +342,19 @@ impl FillModel {
             if let Some((price, why)) = self.protective_trigger(bar) {
                 if let Some(r) = self.resting.remove(&bar.token) {
                     let price = match why {
-                        "take_profit" => price,
+                        "take_profit" => Ok(price),
                         _ => self.sell_price(&r.symbol, price, qty),
+                    };
+                    let price = match price {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let why = e.to_string();
+                            let (id, sym) = (&r.intent_id, &r.symbol);
+                            let f =
+                                Fill::refusal(id, &self.venue, sym, Side::Sell, why, bar.open_time);
+                            fills.push(f);
+                            return fills;
+                        }
                     };
                     fills.push(self.fill(
                         Ref {
@@ -375,11 +458,15 @@ impl FillModel {
         };
         match intent.side {
             Side::Buy => {
-                let notional = intent
-                    .notional
-                    .unwrap_or_else(|| intent.quantity.unwrap_or_default() * price);
-                let p = self.buy_price(&intent.token, price, notional);
-                let slip = (p / price - Decimal::ONE) * Decimal::from(10_000);
+                let BuyTerms {
+                    price: p,
+                    slip_bps: slip,
+                    qty,
+                    ..
+                } = match self.buy_terms(intent, price) {
+                    Ok(t) => t,
+                    Err(e) => return self.reject(intent, e.to_string(), time),
+                };
                 if slip > intent.max_slippage_bps {
                     return self.reject(
                         intent,
@@ -393,18 +480,16 @@ impl FillModel {
                 if let Some(why) = self.drift(intent, p) {
                     return self.reject(intent, why, time);
                 }
-                let qty = (notional / p)
-                    .round_dp_with_strategy(QTY_DP, rust_decimal::RoundingStrategy::ToZero);
                 if qty <= Decimal::ZERO {
                     return self.reject(intent, "quantity rounds to zero".into(), time);
                 }
                 self.fill(r, Side::Buy, qty, p, "entry", time)
             }
             Side::Sell => match intent.quantity {
-                Some(q) if q > Decimal::ZERO => {
-                    let p = self.sell_price(&intent.token, price, q);
-                    self.fill(r, Side::Sell, q, p, &intent.reason, time)
-                }
+                Some(q) if q > Decimal::ZERO => match self.sell_price(&intent.token, price, q) {
+                    Ok(p) => self.fill(r, Side::Sell, q, p, &intent.reason, time),
+                    Err(e) => self.reject(intent, e.to_string(), time),
+                },
                 _ => self.reject(
                     intent,
                     "a sell intent needs a positive quantity".into(),
@@ -427,7 +512,7 @@ impl FillModel {
     /// with the bar it happened in.
     pub fn fill_triggered(&self, intent: &OrderIntent, trigger: &Trigger, qty: Decimal) -> Fill {
         let price = if trigger.exact {
-            trigger.price
+            Ok(trigger.price)
         } else {
             self.sell_price(&intent.token, trigger.price, qty)
         };
@@ -435,7 +520,10 @@ impl FillModel {
             intent_id: &intent.id,
             symbol: &intent.token,
         };
-        self.fill(r, Side::Sell, qty, price, &intent.reason, trigger.time)
+        match price {
+            Ok(p) => self.fill(r, Side::Sell, qty, p, &intent.reason, trigger.time),
+            Err(e) => self.reject(intent, e.to_string(), trigger.time),
+        }
     }
 
     /// Closes a position outside the bar loop (end of data) at the given price and time.
@@ -450,15 +538,24 @@ impl FillModel {
     ) -> Fill {
         self.resting.remove(&token);
         self.pending.remove(&token);
-        let p = self.sell_price(symbol, price, qty);
-        self.fill(
-            Ref { intent_id, symbol },
-            Side::Sell,
-            qty,
-            p,
-            "force_exit",
-            time,
-        )
+        match self.sell_price(symbol, price, qty) {
+            Ok(p) => self.fill(
+                Ref { intent_id, symbol },
+                Side::Sell,
+                qty,
+                p,
+                "force_exit",
+                time,
+            ),
+            Err(e) => Fill::refusal(
+                intent_id,
+                &self.venue,
+                symbol,
+                Side::Sell,
+                e.to_string(),
+                time,
+            ),
+        }
     }
 }
 
@@ -654,10 +751,10 @@ mod tests {
         };
         let ex = FillModel::new(cfg);
         // spending 100 into a 10k pool: +1%
-        assert_eq!(ex.buy_price("X", d("50"), d("100")), d("50.5"));
+        assert_eq!(ex.buy_price("X", d("50"), d("100")), Ok(d("50.5")));
         // selling 2 base into B = 200: 50 * 200 / 202
         assert_eq!(
-            ex.sell_price("X", d("50"), d("2")).round_dp(8),
+            ex.sell_price("X", d("50"), d("2")).unwrap().round_dp(8),
             (d("50") * d("200") / d("202")).round_dp(8)
         );
 

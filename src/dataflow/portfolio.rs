@@ -15,6 +15,7 @@ use super::records::{BarRec, OrderState, TokenUpdate};
 use super::signal_quality::{SignalOutcome, SignalTracker};
 use super::time_stash::TimeStash;
 use crate::config::{EndOfData, PipelineConfig, SizingMode};
+use crate::model::money::{sum_exact, Exact, Overflow};
 use crate::model::TokenTable;
 use crate::model::{
     Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade, Trigger,
@@ -44,6 +45,9 @@ pub enum PortfolioEvent {
     Cluster(i64, String, String),
     /// a signal judged at a horizon (signal quality, independent of trading)
     SignalOutcome(SignalOutcome),
+    /// (time, why) the portfolio stopped deciding: a figure of its book left what a decimal holds. Nothing
+    /// after it is decided; a backtest ends with this as its error, a live run stops with it.
+    Halted(i64, String),
 }
 
 /// What decides open positions.
@@ -86,6 +90,26 @@ pub struct Desk {
     /// Outcomes read back but not yet applied (they apply before the first batch closing after them).
     arrived: Vec<Fill>,
     arrived_ids: HashSet<String>,
+    /// Set when the book overflowed: the desk decides nothing more.
+    halted: bool,
+}
+
+/// Why an entry is not made: a cap (counted in the summary), or a figure beyond a decimal (the desk halts).
+enum NoEntry {
+    Skip(Skip),
+    Overflow(Overflow),
+}
+
+impl From<Skip> for NoEntry {
+    fn from(s: Skip) -> Self {
+        NoEntry::Skip(s)
+    }
+}
+
+impl From<Overflow> for NoEntry {
+    fn from(o: Overflow) -> Self {
+        NoEntry::Overflow(o)
+    }
 }
 
 /// One timestamp's bar closes, in token order.
@@ -138,7 +162,33 @@ impl Desk {
             queue: Default::default(),
             arrived: Vec::new(),
             arrived_ids: HashSet::new(),
+            halted: false,
         }
+    }
+
+    /// Stops the desk on an overflow, with a message that names the time, what is held and what overflowed.
+    fn halt(&mut self, e: Overflow, out: &mut Vec<PortfolioEvent>) {
+        self.halted = true;
+        let held: Vec<&str> = self
+            .book
+            .positions
+            .values()
+            .map(|p| p.symbol.as_str())
+            .collect();
+        let held = if held.is_empty() {
+            "nothing".to_string()
+        } else {
+            held.join(", ")
+        };
+        let at = crate::model::time::to_rfc3339(self.last_time);
+        let why = format!(
+            "the portfolio stopped at {at}, holding {held}: {e}. Prices that move by many orders of \
+             magnitude (a token bought near 10^-12 and marked near 10^12) compound the book past what it can \
+             count; check those prices or trade smaller (initial_equity, stake, risk_fraction)"
+        );
+        // the run's error carries it to the user (a backtest's, a live run's when it stops)
+        tracing::info!("{why}");
+        out.push(PortfolioEvent::Halted(self.last_time, why));
     }
 
     fn cluster_of(&self, token: u32) -> u32 {
@@ -146,21 +196,20 @@ impl Desk {
     }
 
     /// Open plus pending-entry notional of every token in `label`'s cluster.
-    fn cluster_exposure(&self, label: u32) -> Decimal {
-        let open: Decimal = self
+    fn cluster_exposure(&self, label: u32) -> Result<Decimal, Overflow> {
+        let what = "a cluster's exposure";
+        let open = self
             .book
             .positions
             .keys()
             .filter(|t| self.cluster_of(**t) == label)
-            .map(|t| self.book.position_value(*t))
-            .sum();
-        let pending: Decimal = self
+            .map(|t| self.book.position_value(*t));
+        let pending = self
             .paper
             .pending()
             .filter(|(t, i)| i.side == Side::Buy && self.cluster_of(**t) == label)
-            .map(|(_, i)| i.notional.unwrap_or_default())
-            .sum();
-        open + pending
+            .map(|(_, i)| Ok(i.notional.unwrap_or_default()));
+        sum_exact(open.chain(pending), what)
     }
 
     fn intent(
@@ -252,7 +301,11 @@ impl Desk {
 
     /// Applies the outcomes that happened before `before`, in the order they happened: fills move the book
     /// and place protective levels, rejects free the reservation.
-    fn apply_arrived(&mut self, before: i64, out: &mut Vec<PortfolioEvent>) {
+    fn apply_arrived(
+        &mut self,
+        before: i64,
+        out: &mut Vec<PortfolioEvent>,
+    ) -> Result<(), Overflow> {
         self.arrived.sort_by_key(|f| f.fill_time);
         let due = self.arrived.partition_point(|f| f.fill_time < before);
         let now: Vec<Fill> = self.arrived.drain(..due).collect();
@@ -271,7 +324,7 @@ impl Desk {
                     Side::Sell => self.paper.cancel_resting(tok),
                 }
             }
-            let trade = self.book.apply(tok, &f);
+            let trade = self.book.apply(tok, &f)?;
             tracing::debug!(
                 "desk: applied {:?} of {} at {}",
                 f.status,
@@ -283,6 +336,7 @@ impl Desk {
                 out.push(PortfolioEvent::Trade(tr));
             }
         }
+        Ok(())
     }
 
     /// Fills mode: a protective level the bar crossed becomes a market sell decided at the bar's close. Bars
@@ -325,22 +379,27 @@ impl Desk {
                 DeskInput::Order(o) => orders.push(*o),
             }
         }
+        if self.halted {
+            return;
+        }
         self.apply_orders(orders);
         self.apply_clusters(cluster_changes, out);
         if !updates.is_empty() {
             self.queue.push_back(Stage::new(updates));
         }
-        self.work_queue(out, false);
+        if let Err(e) = self.work_queue(out, false) {
+            self.halt(e, out);
+        }
     }
 
     /// Closes the waiting bar batches in order. In lockstep a batch waits until every intent decided before
     /// its close has its outcome, and its decisions wait for the outcomes of the protective exits it
     /// triggered, as the backtest's fill model knows them before it decides; `flush` closes them regardless.
-    fn work_queue(&mut self, out: &mut Vec<PortfolioEvent>, flush: bool) {
+    fn work_queue(&mut self, out: &mut Vec<PortfolioEvent>, flush: bool) -> Result<(), Overflow> {
         let hold = self.lockstep && !flush;
         while let Some((close, protected)) = self.queue.front().map(|s| (s.close, s.protected)) {
             if hold && self.awaiting(|d| d < close) {
-                return;
+                return Ok(());
             }
             if !protected {
                 let updates = self
@@ -351,50 +410,62 @@ impl Desk {
                         std::mem::take(&mut s.updates)
                     })
                     .unwrap_or_default();
-                self.open_stage(&updates, close, out);
+                self.open_stage(&updates, close, out)?;
                 if let Some(s) = self.queue.front_mut() {
                     s.updates = updates;
                 }
                 if hold && self.awaiting(|d| d <= close) {
-                    return;
+                    return Ok(());
                 }
             }
             let Some(stage) = self.queue.pop_front() else {
-                return;
+                return Ok(());
             };
-            self.close_stage(&stage.updates, close, out);
+            self.close_stage(&stage.updates, close, out)?;
         }
+        Ok(())
     }
 
     /// The first half of a batch: the outcomes that happened before it, and (following the executor) the
     /// protective levels its bars crossed, as sell intents.
-    fn open_stage(&mut self, updates: &[TokenUpdate], close: i64, out: &mut Vec<PortfolioEvent>) {
+    fn open_stage(
+        &mut self,
+        updates: &[TokenUpdate],
+        close: i64,
+        out: &mut Vec<PortfolioEvent>,
+    ) -> Result<(), Overflow> {
         if !self.started {
             self.started = true;
             let start = updates.iter().map(|u| u.bar.open_time).min().unwrap_or(0);
-            out.push(PortfolioEvent::Equity(start, self.book.equity()));
+            out.push(PortfolioEvent::Equity(start, self.book.equity()?));
         }
         if self.positions == Positions::Fills {
-            self.apply_arrived(close, out);
+            self.apply_arrived(close, out)?;
             self.protective_exits(updates, out);
         }
+        Ok(())
     }
 
     /// The second half: the venue works the bars (the fill model, or the outcomes of the protective exits),
     /// then the decisions at the close.
-    fn close_stage(&mut self, updates: &[TokenUpdate], now: i64, out: &mut Vec<PortfolioEvent>) {
+    fn close_stage(
+        &mut self,
+        updates: &[TokenUpdate],
+        now: i64,
+        out: &mut Vec<PortfolioEvent>,
+    ) -> Result<(), Overflow> {
         if self.positions == Positions::Fills {
-            self.apply_arrived(now, out);
+            self.apply_arrived(now, out)?;
         }
-        self.work_bars(updates, out);
         self.last_time = now;
-        let equity = self.book.equity();
-        self.drawdown_pause(now);
+        self.work_bars(updates, out)?;
+        let equity = self.book.equity()?;
+        self.drawdown_pause(now)?;
         out.push(PortfolioEvent::Equity(now, equity));
         // Exits: signal exits and time stops, for positions without an order in flight.
         self.exits(updates, out);
         // Entries, strongest first.
-        self.entries(updates, equity, out);
+        self.entries(updates, equity, out)
     }
 
     /// Whether an intent whose decision time passes `decided` still waits for its outcome.
@@ -407,19 +478,20 @@ impl Desk {
     /// The drawdown pause at `now`: reaching `drawdown_pause` stops entries for
     /// `drawdown_lock`; when the lock ends the peak restarts from the equity then, so the pause cannot last for
     /// ever (a peak-only rule never recovers once flat).
-    fn drawdown_pause(&mut self, now: i64) {
+    fn drawdown_pause(&mut self, now: i64) -> Result<(), Overflow> {
         let risk = &self.cfg.risk;
         if self.paused_until.is_some_and(|until| now >= until) {
             self.paused_until = None;
-            self.book.peak_equity = self.book.equity();
+            self.book.peak_equity = self.book.equity()?;
         }
-        let drawdown = self.book.drawdown();
+        let drawdown = self.book.drawdown()?;
         if self.paused_until.is_none()
             && risk.drawdown_pause < Decimal::ONE
             && drawdown >= risk.drawdown_pause
         {
             self.paused_until = Some(now.saturating_add(risk.drawdown_lock.ms()));
         }
+        Ok(())
     }
 
     /// Cluster membership as of this time: retractions before insertions.
@@ -450,11 +522,18 @@ impl Desk {
     }
 
     /// Fills of the fill model (when it decides positions), marks, and the signal outcomes this bar judges.
-    fn work_bars(&mut self, updates: &[TokenUpdate], out: &mut Vec<PortfolioEvent>) {
+    fn work_bars(
+        &mut self,
+        updates: &[TokenUpdate],
+        out: &mut Vec<PortfolioEvent>,
+    ) -> Result<(), Overflow> {
         for u in updates {
             let tok = u.bar.token;
             if self.positions == Positions::Model {
-                let free = self.book.cash - self.reserved_except(tok);
+                let free = self
+                    .book
+                    .cash
+                    .minus(self.reserved_except(tok)?, "the free cash")?;
                 let mut entries: Vec<String> = self
                     .book
                     .positions
@@ -471,12 +550,9 @@ impl Desk {
                         }
                         Side::Sell => {}
                     }
-                    if let Some(tr) = self.book.apply(tok, &f) {
-                        out.push(PortfolioEvent::Fill(f));
-                        out.push(PortfolioEvent::Trade(tr));
-                    } else {
-                        out.push(PortfolioEvent::Fill(f));
-                    }
+                    let trade = self.book.apply(tok, &f)?;
+                    out.push(PortfolioEvent::Fill(f));
+                    out.extend(trade.map(PortfolioEvent::Trade));
                 }
             }
             self.book.mark(tok, u.bar.close);
@@ -485,6 +561,7 @@ impl Desk {
             self.signals.observe(u, &mut judged);
             out.extend(judged.into_iter().map(PortfolioEvent::SignalOutcome));
         }
+        Ok(())
     }
 
     fn exits(&mut self, updates: &[TokenUpdate], out: &mut Vec<PortfolioEvent>) {
@@ -513,7 +590,12 @@ impl Desk {
         }
     }
 
-    fn entries(&mut self, updates: &[TokenUpdate], equity: Decimal, out: &mut Vec<PortfolioEvent>) {
+    fn entries(
+        &mut self,
+        updates: &[TokenUpdate],
+        equity: Decimal,
+        out: &mut Vec<PortfolioEvent>,
+    ) -> Result<(), Overflow> {
         let mut candidates: Vec<(&TokenUpdate, f64, String)> = updates
             .iter()
             .filter_map(|u| match &u.signal {
@@ -537,34 +619,36 @@ impl Desk {
                     out.push(PortfolioEvent::Intent(i.clone()));
                     self.paper.submit(tok, i);
                 }
-                Err(skip) => out.push(PortfolioEvent::Skipped(
+                Err(NoEntry::Skip(skip)) => out.push(PortfolioEvent::Skipped(
                     t,
                     self.table.symbol(tok).into(),
                     skip.name().into(),
                 )),
+                Err(NoEntry::Overflow(e)) => return Err(e),
             }
         }
+        Ok(())
     }
 
-    fn reserved_except(&self, token: u32) -> Decimal {
-        let all = self.paper.reserved_cash();
-        let own: Decimal = self
+    fn reserved_except(&self, token: u32) -> Result<Decimal, Overflow> {
+        let all = self.paper.reserved_cash()?;
+        let own = self
             .paper
             .pending()
             .filter(|(t, i)| **t == token && i.side == Side::Buy)
-            .map(|(_, i)| {
-                let n = i.notional.unwrap_or_default();
-                n + n * self.cfg.fills.fee_rate + self.cfg.fills.gas_quote
-            })
-            .sum();
-        all - own
+            .map(|(_, i)| self.paper.cost_of(i.notional.unwrap_or_default()));
+        all.minus(sum_exact(own, "the reserved cash")?, "the reserved cash")
     }
 
-    fn size_entry(&self, u: &TokenUpdate, equity: Decimal) -> Result<(Decimal, Protection), Skip> {
+    fn size_entry(
+        &self,
+        u: &TokenUpdate,
+        equity: Decimal,
+    ) -> Result<(Decimal, Protection), NoEntry> {
         let risk = &self.cfg.risk;
         let sizing = &self.cfg.sizing;
         if self.paused_until.is_some() {
-            return Err(Skip::DrawdownPause);
+            return Err(Skip::DrawdownPause.into());
         }
         let pending_buys = self
             .paper
@@ -572,12 +656,12 @@ impl Desk {
             .filter(|(_, i)| i.side == Side::Buy)
             .count();
         if self.book.positions.len() + pending_buys >= risk.max_open_positions {
-            return Err(Skip::MaxOpenPositions);
+            return Err(Skip::MaxOpenPositions.into());
         }
         let price = u.bar.close;
         let stop_distance = match (sizing.stop_loss, u.atr) {
-            (Some(f), _) => Some(price * f),
-            (None, Some(atr)) => Some(atr * sizing.stop_atr_mult),
+            (Some(f), _) => Some(price.times(f, "a stop distance")?),
+            (None, Some(atr)) => Some(atr.times(sizing.stop_atr_mult, "a stop distance")?),
             (None, None) => None,
         };
         let wanted = if sizing.mode == SizingMode::FixedStake {
@@ -589,9 +673,13 @@ impl Desk {
         let label = self.cluster_of(u.bar.token);
         let caps = Caps {
             max_position_notional: risk.max_position_notional,
-            cluster_room: (risk.max_cluster_fraction * equity - self.cluster_exposure(label))
+            cluster_room: (risk.max_cluster_fraction * equity)
+                .minus(self.cluster_exposure(label)?, "a cluster's room")?
                 .max(Decimal::ZERO),
-            free_cash: self.book.cash - self.paper.reserved_cash(),
+            free_cash: self
+                .book
+                .cash
+                .minus(self.paper.reserved_cash()?, "the free cash")?,
             fee_rate: self.cfg.fills.fee_rate,
             gas: self.cfg.fills.gas_quote,
             min_notional: risk.min_notional,
@@ -599,11 +687,13 @@ impl Desk {
         let notional = caps.apply(wanted)?;
         // what this entry loses if its stop is hit (all of it without a stop), on top of the book's heat
         let new_risk = match stop_distance {
-            Some(d) if price > Decimal::ZERO => notional * d / price,
+            Some(d) if price > Decimal::ZERO => {
+                notional.times(d, "a risk")?.over(price, "a risk")?
+            }
             _ => notional,
         };
-        if self.heat() + new_risk > risk.max_heat * equity {
-            return Err(Skip::PortfolioHeat);
+        if self.heat()?.plus(new_risk, "the heat")? > risk.max_heat * equity {
+            return Err(Skip::PortfolioHeat.into());
         }
         let protection = Protection {
             stop_loss: match (sizing.stop_loss, u.atr) {
@@ -627,17 +717,15 @@ impl Desk {
 
     /// Portfolio heat: (entry - stop) x quantity over the open positions (a position without a resting stop
     /// risks all of it), and the same for the buys still pending, from their stop at the decision price.
-    fn heat(&self) -> Decimal {
-        let open: Decimal = self
-            .book
-            .positions
-            .iter()
-            .map(|(t, p)| {
-                let stop = self.paper.stop_of(*t).unwrap_or(Decimal::ZERO);
-                (p.entry_price - stop).max(Decimal::ZERO) * p.quantity
-            })
-            .sum();
-        let pending: Decimal = self
+    fn heat(&self) -> Result<Decimal, Overflow> {
+        let what = "the heat";
+        let open = self.book.positions.iter().map(|(t, p)| {
+            let stop = self.paper.stop_of(*t).unwrap_or(Decimal::ZERO);
+            (p.entry_price - stop)
+                .max(Decimal::ZERO)
+                .times(p.quantity, what)
+        });
+        let pending = self
             .paper
             .pending()
             .filter(|(_, i)| i.side == Side::Buy)
@@ -645,25 +733,35 @@ impl Desk {
                 let n = i.notional.unwrap_or_default();
                 let r = i.reference_price;
                 match i.protection.stop_loss {
-                    Some(d) if r > Decimal::ZERO => n * (r - d.below(r)).max(Decimal::ZERO) / r,
-                    _ => n,
+                    Some(d) if r > Decimal::ZERO => n
+                        .times((r - d.below(r)).max(Decimal::ZERO), what)?
+                        .over(r, what),
+                    _ => Ok(n),
                 }
-            })
-            .sum();
-        open + pending
+            });
+        sum_exact(open.chain(pending), what)
     }
 
     /// End of data: close what is open by the configured convention. Positions held at the executor stay
     /// open: a live run stopping is not a reason to sell.
     pub fn finish(&mut self, out: &mut Vec<PortfolioEvent>) {
-        self.work_queue(out, true);
+        if self.halted {
+            return;
+        }
+        if let Err(e) = self.close_out(out) {
+            self.halt(e, out);
+        }
+    }
+
+    fn close_out(&mut self, out: &mut Vec<PortfolioEvent>) -> Result<(), Overflow> {
+        self.work_queue(out, true)?;
         if self.positions == Positions::Fills {
-            self.apply_arrived(i64::MAX, out);
+            self.apply_arrived(i64::MAX, out)?;
             if !self.lockstep {
                 if self.started {
-                    out.push(PortfolioEvent::Equity(self.last_time, self.book.equity()));
+                    out.push(PortfolioEvent::Equity(self.last_time, self.book.equity()?));
                 }
-                return;
+                return Ok(());
             }
         }
         let open: Vec<(u32, crate::risk::Position)> = self
@@ -699,15 +797,14 @@ impl Desk {
             let f = self
                 .paper
                 .force_exit(tok, &pos.symbol, &id, pos.quantity, price, time);
-            let trade = self.book.apply(tok, &f);
+            let trade = self.book.apply(tok, &f)?;
             out.push(PortfolioEvent::Fill(f));
-            if let Some(tr) = trade {
-                out.push(PortfolioEvent::Trade(tr));
-            }
+            out.extend(trade.map(PortfolioEvent::Trade));
         }
         if self.started {
-            out.push(PortfolioEvent::Equity(self.last_time, self.book.equity()));
+            out.push(PortfolioEvent::Equity(self.last_time, self.book.equity()?));
         }
+        Ok(())
     }
 }
 

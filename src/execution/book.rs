@@ -191,13 +191,21 @@ impl LiveBook {
             return;
         }
         let id = self.id(&f.token);
-        if let Some(t) = self.book.apply(id, f) {
-            self.trades.push(t);
+        match self.book.apply(id, f) {
+            Ok(Some(t)) => self.trades.push(t),
+            Ok(None) => {}
+            // the fill happened (it is journaled); only this book's figures cannot follow it
+            Err(e) => tracing::error!(
+                "the live book cannot count the fill of {} ({}): {e}; its figures leave it out",
+                f.intent_id,
+                f.token
+            ),
         }
         self.fees += f.fee;
         self.gas += f.gas;
         self.fills += 1;
-        self.notional_log.push((f.fill_time, f.quantity * f.price));
+        let notional = f.quantity.checked_mul(f.price).unwrap_or(Decimal::MAX);
+        self.notional_log.push((f.fill_time, notional));
         self.marked_at.insert(f.token.clone(), f.fill_time);
         if !self.bar_marked {
             self.point(f.fill_time);
@@ -212,23 +220,37 @@ impl LiveBook {
         if self.book.quantity(id).is_none() || self.marked_at.get(token).is_some_and(|t| *t > at) {
             return;
         }
+        let before = self.book.mark_of(id);
         self.book.mark(id, price);
+        if let Err(e) = self.book.equity() {
+            // a price that makes the book's value unrepresentable is not a market: the last mark stands
+            tracing::warn!("the price {price} of {token} at {at} is ignored: {e}");
+            match before {
+                Some(b) => self.book.mark(id, b),
+                None => self.book.unmark(id),
+            }
+            return;
+        }
         self.marked_at.insert(token.into(), at);
         self.point(at);
     }
 
     fn point(&mut self, at: Millis) {
-        let e = self.book.equity();
+        let e = self.equity();
         match self.curve.last_mut() {
             Some(last) if last.0 == at => last.1 = e,
             Some(last) if last.0 > at => {}
             _ => self.curve.push((at, e)),
         }
-        self.book.drawdown();
+        // the peak moves with the equity; an equity that cannot be computed leaves it
+        let _ = self.book.drawdown();
     }
 
+    /// The equity at the marks. Marks that would make it unrepresentable are refused (`mark`), so only a fill
+    /// the book could not count leaves it beyond a decimal: it then reads as the largest decimal, which no cap
+    /// passes.
     pub fn equity(&self) -> Decimal {
-        self.book.equity()
+        self.book.equity().unwrap_or(Decimal::MAX)
     }
 
     /// How much of `token` is held.
@@ -243,17 +265,18 @@ impl LiveBook {
     pub fn position_value(&self, token: &str) -> Decimal {
         self.ids
             .get(token)
-            .map(|id| self.book.position_value(*id))
+            .map(|id| self.book.position_value(*id).unwrap_or(Decimal::MAX))
             .unwrap_or(Decimal::ZERO)
     }
 
     /// The open positions' value at their marks.
     pub fn exposure(&self) -> Decimal {
-        self.book
+        let values = self
+            .book
             .positions
             .keys()
-            .map(|id| self.book.position_value(*id))
-            .sum()
+            .map(|id| self.book.position_value(*id));
+        crate::model::money::sum_exact(values, "the exposure").unwrap_or(Decimal::MAX)
     }
 
     /// Portfolio heat: what the open positions lose if every stop is hit, (entry - stop) x quantity summed; a
@@ -264,9 +287,10 @@ impl LiveBook {
             .values()
             .map(|p| {
                 let stop = self.stops.get(&p.symbol).copied().unwrap_or(Decimal::ZERO);
-                (p.entry_price - stop).max(Decimal::ZERO) * p.quantity
+                let loss = (p.entry_price - stop).max(Decimal::ZERO);
+                loss.checked_mul(p.quantity).unwrap_or(Decimal::MAX)
             })
-            .sum()
+            .fold(Decimal::ZERO, |a, b| a.saturating_add(b))
     }
 
     /// Notional traded on `at`'s UTC day.
@@ -277,7 +301,7 @@ impl LiveBook {
             .rev()
             .take_while(|(t, _)| t.div_euclid(86_400_000) == day)
             .map(|(_, n)| *n)
-            .sum()
+            .fold(Decimal::ZERO, |a, b| a.saturating_add(b))
     }
 
     /// The highest equity since `since`: the equity standing at that moment, every point after, and now.
@@ -302,7 +326,7 @@ impl LiveBook {
         if peak.is_zero() {
             Decimal::ZERO
         } else {
-            Decimal::ONE - self.equity() / peak
+            Decimal::ONE - self.equity().checked_div(peak).unwrap_or(Decimal::ONE)
         }
     }
 

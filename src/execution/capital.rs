@@ -197,72 +197,105 @@ impl CapitalConfig {
     }
 
     fn check(&self) -> Result<(), Invalid> {
-        let bad = |m: String| Err(Invalid(m));
-        let unit = |v: f64| (0.0..=1.0).contains(&v);
-        if self.starting_capital <= Decimal::ZERO {
-            return bad("starting_capital must be positive".into());
-        }
-        if !(-0.5..=0.5).contains(&self.risk_free_rate) {
-            return bad("risk_free_rate must be a yearly fraction in [-0.5, 0.5]".into());
-        }
-        if self.max_heat <= Decimal::ZERO || self.max_heat > Decimal::ONE {
-            return bad("max_heat must be in (0, 1]".into());
-        }
-        if self.pause.max_drawdown <= Decimal::ZERO || self.pause.max_drawdown >= Decimal::ONE {
-            return bad("[pause] max_drawdown must be in (0, 1)".into());
+        use crate::model::ranges::{count, dec, dur, name, real};
+        let (zero, one) = (Decimal::ZERO, Decimal::ONE);
+        let money = Decimal::from(super::onchain::config::MAX_MONEY);
+        let (minute, week) = (60_000, 7 * 86_400_000);
+        dec(
+            "starting_capital",
+            self.starting_capital,
+            zero,
+            money,
+            false,
+        )?;
+        real("risk_free_rate", self.risk_free_rate, -0.5, 0.5)?;
+        dec("max_heat", self.max_heat, zero, one, false)?;
+        dec(
+            "[pause] max_drawdown",
+            self.pause.max_drawdown,
+            zero,
+            one - Decimal::new(1, 4),
+            false,
+        )?;
+        if let Some(lock) = &self.pause.lock {
+            dur("[pause] lock", lock.ms(), minute, 365 * 86_400_000)?;
         }
         let g = &self.gates;
-        if g.min_days > 3650 || g.min_trades > 100_000 {
-            return bad(
-                "[gates] min_days must be at most 3650 and min_trades at most 100000".into(),
-            );
-        }
-        if !unit(g.min_win_rate) || !unit(g.max_drawdown) || !(-10.0..=10.0).contains(&g.min_sharpe)
-        {
-            return bad(
-                "[gates] min_win_rate and max_drawdown must be in [0, 1], min_sharpe in [-10, 10]"
-                    .into(),
-            );
-        }
-        if g.max_slippage_p95_bps < Decimal::ZERO || g.max_slippage_p95_bps > Decimal::from(10_000)
-        {
-            return bad("[gates] max_slippage_p95_bps must be 0 to 10000".into());
-        }
+        count("[gates] min_days", u64::from(g.min_days), 0, 3650)?;
+        count("[gates] min_trades", u64::from(g.min_trades), 0, 100_000)?;
+        real("[gates] min_win_rate", g.min_win_rate, 0.0, 1.0)?;
+        real("[gates] max_drawdown", g.max_drawdown, 0.0, 1.0)?;
+        real("[gates] min_sharpe", g.min_sharpe, -10.0, 10.0)?;
+        dec(
+            "[gates] max_slippage_p95_bps",
+            g.max_slippage_p95_bps,
+            zero,
+            Decimal::from(10_000),
+            true,
+        )?;
         let d = &self.demotion;
-        if !(2..=10_000).contains(&d.window_trades)
-            || !unit(d.min_win_rate)
-            || !(-10.0..=10.0).contains(&d.min_sharpe)
-        {
-            return bad("[demotion] window_trades must be 2 to 10000, min_win_rate in [0, 1], min_sharpe in [-10, 10]".into());
-        }
-        let tol = self.breakers.wallet_tolerance;
-        if tol < Decimal::ZERO || tol >= Decimal::ONE {
-            return bad("[breakers] wallet_tolerance must be in [0, 1)".into());
-        }
+        count(
+            "[demotion] window_trades",
+            d.window_trades as u64,
+            2,
+            10_000,
+        )?;
+        real("[demotion] min_win_rate", d.min_win_rate, 0.0, 1.0)?;
+        real("[demotion] min_sharpe", d.min_sharpe, -10.0, 10.0)?;
         let b = &self.breakers;
-        if b.max_venue_errors > 1000
-            || b.venue_error_window.ms() > 7 * 86_400_000
-            || b.venue_error_cooldown.ms() > 7 * 86_400_000
-        {
-            return bad("[breakers] max_venue_errors must be at most 1000 (0 = off), venue_error_window and venue_error_cooldown at most 7d".into());
-        }
-        if self.breakers.max_consecutive_losses > 1000 {
-            return bad("[breakers] max_consecutive_losses must be at most 1000 (0 = off)".into());
+        dec(
+            "[breakers] wallet_tolerance",
+            b.wallet_tolerance,
+            zero,
+            one - Decimal::new(1, 4),
+            true,
+        )?;
+        count(
+            "[breakers] max_venue_errors",
+            u64::from(b.max_venue_errors),
+            0,
+            1000,
+        )?;
+        dur(
+            "[breakers] venue_error_window",
+            b.venue_error_window.ms(),
+            1_000,
+            week,
+        )?;
+        dur(
+            "[breakers] venue_error_cooldown",
+            b.venue_error_cooldown.ms(),
+            1_000,
+            week,
+        )?;
+        count(
+            "[breakers] max_consecutive_losses",
+            u64::from(b.max_consecutive_losses),
+            0,
+            1000,
+        )?;
+        if let Some(stale) = &b.stale_after {
+            dur("[breakers] stale_after", stale.ms(), 1_000, week)?;
         }
         if self.phases.is_empty() {
-            return bad("no [[phase]]: list the ladder, paper first".into());
+            return Err(Invalid("no [[phase]]: list the ladder, paper first".into()));
         }
         let mut names = std::collections::HashSet::new();
         for p in &self.phases {
-            if p.name.trim().is_empty() || !names.insert(p.name.as_str()) {
-                return bad(format!("phase name {:?} is empty or listed twice", p.name));
+            name("phase name", &p.name, 64)?;
+            if !names.insert(p.name.as_str()) {
+                return Err(Invalid(format!("phase name {:?} is listed twice", p.name)));
             }
-            if p.max_position <= Decimal::ZERO
-                || p.max_notional_per_day <= Decimal::ZERO
-                || p.max_exposure <= Decimal::ZERO
-            {
-                return bad(format!("phase {}: max_position, max_notional_per_day and max_exposure must be positive", p.name));
-            }
+            let key = |k: &str| format!("phase {}: {k}", p.name);
+            dec(&key("max_position"), p.max_position, zero, money, false)?;
+            dec(
+                &key("max_notional_per_day"),
+                p.max_notional_per_day,
+                zero,
+                money,
+                false,
+            )?;
+            dec(&key("max_exposure"), p.max_exposure, zero, money, false)?;
         }
         Ok(())
     }
@@ -761,7 +794,17 @@ mod tests {
             (
                 "max_position = \"500\"",
                 "max_position = \"-5\"",
-                "positive",
+                "max_position is -5: it must be above 0",
+            ),
+            (
+                "min_sharpe = 1.5",
+                "min_sharpe = nan",
+                "[gates] min_sharpe is NaN",
+            ),
+            (
+                "starting_capital = \"10000\"",
+                "starting_capital = \"10000000000000\"",
+                "up to 1000000000000",
             ),
             ("name = \"micro\"", "name = \"paper\"", "twice"),
             (

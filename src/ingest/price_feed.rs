@@ -69,7 +69,30 @@ impl FeedConfig {
         if c.tokens.is_empty() {
             return Err(Invalid(format!("{origin}: no [[tokens]]")));
         }
+        c.check().map_err(|e| e.context(origin))?;
         Ok(c)
+    }
+
+    /// Every key in range: a 1 ms interval would hammer paid APIs into their rate limits, a malformed
+    /// address would price the wrong token.
+    fn check(&self) -> Result<(), Invalid> {
+        use crate::model::ranges::{address, count, dur, name};
+        dur("interval", self.interval.ms(), 1_000, 3_600_000)?;
+        dur("stale_after", self.stale_after.ms(), 1_000, 86_400_000)?;
+        count("[[tokens]] count", self.tokens.len() as u64, 1, 1_000)?;
+        let mut seen = std::collections::HashSet::new();
+        for t in &self.tokens {
+            name("[[tokens]] symbol", &t.symbol, 32)?;
+            if !seen.insert(t.symbol.as_str()) {
+                return Err(Invalid(format!("[[tokens]] {} is listed twice", t.symbol)));
+            }
+            for (k, a) in [("address", &t.address), ("pool", &t.pool)] {
+                if let Some(a) = a {
+                    address(&format!("[[tokens]] {}: {k}", t.symbol), a)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn interval_ms(&self) -> Millis {
@@ -333,6 +356,36 @@ mod tests {
         assert_eq!(src(&r), ["b"]);
         assert!(r.skipped[0].1.contains("down for"));
         assert_eq!(src(&f.round(t0 + Duration::from_secs(21), 40_000)), ["a"]);
+    }
+
+    #[test]
+    fn the_shipped_feed_file_reads_and_every_key_has_a_range() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/feeds/prices.toml"))
+                .unwrap();
+        assert!(FeedConfig::parse(&text, "f").is_ok());
+        for (from, to, why) in [
+            ("interval = \"5s\"", "interval = \"1ms\"", "interval is 1ms"),
+            (
+                "stale_after = \"2m\"",
+                "stale_after = \"30d\"",
+                "stale_after",
+            ),
+            (
+                "address = \"0x6982508145454ce325ddbe47a25d4ec3d2311933\"",
+                "address = \"pepe\"",
+                "PEPE: address",
+            ),
+            ("symbol = \"WETH\"", "symbol = \"PEPE\"", "listed twice"),
+            ("symbol = \"PEPE\"", "symbol = \"\"", "symbol"),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let err = FeedConfig::parse(&text.replacen(from, to, 1), "f").unwrap_err();
+            assert!(
+                err.0.starts_with("f: ") && err.0.contains(why),
+                "{to}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -204,7 +204,11 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
     let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let (st2, er2, brokers) = (stats.clone(), errors.clone(), req.brokers.clone());
     let stop = req.stop.clone();
+    // set when the portfolio halts (its book overflowed): every worker of this process stops as on a request
+    let halted = Arc::new(AtomicBool::new(false));
     let ran = execute(&req.cluster, move |worker| {
+        let halted = halted.clone();
+        let halted_out = halted.clone();
         let probe = ProbeHandle::new();
         let dataflow = worker.next_dataflow_index();
         let final_commit = worker.dataflow::<u64, _, _>(|scope| {
@@ -241,10 +245,15 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
                                 move |input, _output| {
                                     input.for_each_stamp(|_, data| {
                                         for ev in data.flat_map(|b| b.drain(..)) {
-                                            if let PortfolioEvent::Intent(i) = ev {
-                                                if !out.publish(&i) {
-                                                    return;
+                                            match ev {
+                                                PortfolioEvent::Intent(i) if !out.publish(&i) => {
+                                                    return
                                                 }
+                                                PortfolioEvent::Halted(_, why) => {
+                                                    push_error(&out.errors, why);
+                                                    halted_out.store(true, Ordering::Relaxed);
+                                                }
+                                                _ => {}
                                             }
                                         }
                                     });
@@ -260,7 +269,10 @@ pub fn run_live(req: RunRequest) -> Result<RunStats, LiveError> {
                 }
             }
         });
-        let asked = || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+        let asked = || {
+            stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+                || halted.load(Ordering::Relaxed)
+        };
         while worker.step_or_park(Some(Duration::from_millis(1))) {
             if asked() {
                 // behind the probe: only what was decided and acknowledged; the rest is read again

@@ -5,6 +5,7 @@ pub mod invalid;
 pub mod limits;
 pub mod money;
 pub mod orders;
+pub mod ranges;
 pub mod time;
 pub mod tokens;
 

@@ -14,6 +14,47 @@ pub fn parse_decimal(s: &str) -> Result<Decimal, Invalid> {
         .map_err(|_| Invalid(format!("not a decimal number: {s:?}")))
 }
 
+/// A money computation whose result a `Decimal` cannot hold (beyond about ±7.9 x 10^28, or a division by
+/// zero). Records are held to ranges, but a book compounds them (a position bought at 10^-12 and marked at
+/// 10^12 is worth 10^24 times its cost): the arithmetic of the book and the fills is checked, and an
+/// overflow ends the run with this error instead of a panic or a wrong figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is beyond what a decimal holds (about 7.9e28)")]
+pub struct Overflow(pub &'static str);
+
+/// Checked money arithmetic that names what it computes, so an overflow says which figure left the range.
+pub trait Exact: Sized {
+    fn times(self, by: Decimal, what: &'static str) -> Result<Decimal, Overflow>;
+    fn over(self, by: Decimal, what: &'static str) -> Result<Decimal, Overflow>;
+    fn plus(self, other: Decimal, what: &'static str) -> Result<Decimal, Overflow>;
+    fn minus(self, other: Decimal, what: &'static str) -> Result<Decimal, Overflow>;
+}
+
+impl Exact for Decimal {
+    fn times(self, by: Decimal, what: &'static str) -> Result<Decimal, Overflow> {
+        self.checked_mul(by).ok_or(Overflow(what))
+    }
+    fn over(self, by: Decimal, what: &'static str) -> Result<Decimal, Overflow> {
+        self.checked_div(by).ok_or(Overflow(what))
+    }
+    fn plus(self, other: Decimal, what: &'static str) -> Result<Decimal, Overflow> {
+        self.checked_add(other).ok_or(Overflow(what))
+    }
+    fn minus(self, other: Decimal, what: &'static str) -> Result<Decimal, Overflow> {
+        self.checked_sub(other).ok_or(Overflow(what))
+    }
+}
+
+/// The sum of `values`, checked.
+pub fn sum_exact(
+    values: impl IntoIterator<Item = Result<Decimal, Overflow>>,
+    what: &'static str,
+) -> Result<Decimal, Overflow> {
+    values
+        .into_iter()
+        .try_fold(Decimal::ZERO, |acc, v| acc.plus(v?, what))
+}
+
 pub fn f64_to_decimal(v: f64) -> Option<Decimal> {
     if !v.is_finite() {
         return None;

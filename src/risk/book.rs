@@ -1,5 +1,6 @@
 //! The portfolio as fills made it: cash, open positions, marks. Fills, not intents, decide positions.
 
+use crate::model::money::{Exact, Overflow};
 use crate::model::{Fill, FillStatus, Side, Trade};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
@@ -37,36 +38,42 @@ impl Book {
         self.marks.insert(token, price);
     }
 
+    /// Forgets a token's mark (its value falls back to the entry price).
+    pub fn unmark(&mut self, token: u32) {
+        self.marks.remove(&token);
+    }
+
     pub fn mark_of(&self, token: u32) -> Option<Decimal> {
         self.marks.get(&token).copied()
     }
 
-    pub fn position_value(&self, token: u32) -> Decimal {
-        self.positions
-            .get(&token)
-            .map(|p| p.quantity * self.marks.get(&token).copied().unwrap_or(p.entry_price))
-            .unwrap_or(Decimal::ZERO)
+    /// A position's value at its mark (its entry price before the first mark).
+    pub fn position_value(&self, token: u32) -> Result<Decimal, Overflow> {
+        match self.positions.get(&token) {
+            Some(p) => {
+                let mark = self.marks.get(&token).copied().unwrap_or(p.entry_price);
+                p.quantity.times(mark, "a position's value")
+            }
+            None => Ok(Decimal::ZERO),
+        }
     }
 
-    pub fn equity(&self) -> Decimal {
-        self.cash
-            + self
-                .positions
-                .keys()
-                .map(|t| self.position_value(*t))
-                .sum::<Decimal>()
+    pub fn equity(&self) -> Result<Decimal, Overflow> {
+        self.positions.keys().try_fold(self.cash, |acc, t| {
+            acc.plus(self.position_value(*t)?, "the equity")
+        })
     }
 
     /// Updates the peak and returns the current drawdown from it (fraction).
-    pub fn drawdown(&mut self) -> Decimal {
-        let e = self.equity();
+    pub fn drawdown(&mut self) -> Result<Decimal, Overflow> {
+        let e = self.equity()?;
         if e > self.peak_equity {
             self.peak_equity = e;
         }
         if self.peak_equity.is_zero() {
-            return Decimal::ZERO;
+            return Ok(Decimal::ZERO);
         }
-        Decimal::ONE - e / self.peak_equity
+        Ok(Decimal::ONE - e.over(self.peak_equity, "the drawdown")?)
     }
 
     pub fn quantity(&self, token: u32) -> Option<Decimal> {
@@ -76,21 +83,30 @@ impl Book {
     /// Applies a fill; a sell returns the round trip it closes. A buy into a held position averages in (the
     /// entry price weighted by quantity, costs added); a sell of part of a position closes that part, with
     /// its share of the entry costs, and leaves the rest open. Selling more than is held closes what is held.
-    pub fn apply(&mut self, token: u32, fill: &Fill) -> Option<Trade> {
+    /// Every figure is computed before the book changes, so an overflow leaves it as it was.
+    pub fn apply(&mut self, token: u32, fill: &Fill) -> Result<Option<Trade>, Overflow> {
         if fill.status != FillStatus::Filled {
-            return None;
+            return Ok(None);
         }
-        let gross = fill.quantity * fill.price;
+        let gross = fill.quantity.times(fill.price, "a fill's value")?;
+        let costs = fill.fee.plus(fill.gas, "a fill's costs")?;
         match fill.side {
             Side::Buy => {
-                self.cash -= gross + fill.fee + fill.gas;
-                let costs = fill.fee + fill.gas;
+                let cash = self
+                    .cash
+                    .minus(gross.plus(costs, "a buy's cost")?, "the cash")?;
                 match self.positions.get_mut(&token) {
-                    Some(p) if p.quantity + fill.quantity > Decimal::ZERO => {
-                        let qty = p.quantity + fill.quantity;
-                        p.entry_price = (p.quantity * p.entry_price + gross) / qty;
-                        p.quantity = qty;
-                        p.entry_costs += costs;
+                    Some(p) => {
+                        let qty = p.quantity.plus(fill.quantity, "a position's quantity")?;
+                        let cost = p.quantity.times(p.entry_price, "a position's cost")?;
+                        let cost = cost.plus(gross, "a position's cost")?;
+                        let avg = if qty > Decimal::ZERO {
+                            cost.over(qty, "an entry price")?
+                        } else {
+                            fill.price
+                        };
+                        let entry_costs = p.entry_costs.plus(costs, "a position's costs")?;
+                        (p.entry_price, p.quantity, p.entry_costs) = (avg, qty, entry_costs);
                     }
                     _ => {
                         self.positions.insert(
@@ -106,46 +122,70 @@ impl Book {
                         );
                     }
                 }
+                self.cash = cash;
                 self.mark(token, fill.price);
-                None
+                Ok(None)
             }
-            Side::Sell => {
-                self.cash += gross - fill.fee - fill.gas;
-                let p = self.positions.get_mut(&token)?;
-                let (symbol, entry_time, entry_price) =
-                    (p.symbol.clone(), p.entry_time, p.entry_price);
-                let (closed, entry_costs) = if fill.quantity < p.quantity {
-                    let share = p.entry_costs * fill.quantity / p.quantity;
-                    p.quantity -= fill.quantity;
-                    p.entry_costs -= share;
-                    (fill.quantity, share)
-                } else {
-                    let whole = (p.quantity, p.entry_costs);
-                    self.positions.remove(&token);
-                    whole
-                };
-                let cost = closed * entry_price;
-                let fees = entry_costs + fill.fee + fill.gas;
-                let pnl = closed * fill.price - cost - fees;
-                Some(Trade {
-                    token: symbol,
-                    side: "long".into(),
-                    entry_time,
-                    entry_price,
-                    exit_time: fill.fill_time,
-                    exit_price: fill.price,
-                    quantity: closed,
-                    fees,
-                    pnl,
-                    ret: if cost.is_zero() {
-                        Decimal::ZERO
-                    } else {
-                        pnl / cost
-                    },
-                    exit_reason: fill.reason.clone(),
-                })
-            }
+            Side::Sell => self.sell(token, fill, gross, costs),
         }
+    }
+
+    fn sell(
+        &mut self,
+        token: u32,
+        fill: &Fill,
+        gross: Decimal,
+        costs: Decimal,
+    ) -> Result<Option<Trade>, Overflow> {
+        let cash = self
+            .cash
+            .plus(gross, "the cash")?
+            .minus(costs, "the cash")?;
+        let Some(p) = self.positions.get(&token) else {
+            self.cash = cash;
+            return Ok(None);
+        };
+        let partial = fill.quantity < p.quantity;
+        let (closed, entry_costs) = if partial {
+            let share = p.entry_costs.times(fill.quantity, "a share of costs")?;
+            (fill.quantity, share.over(p.quantity, "a share of costs")?)
+        } else {
+            (p.quantity, p.entry_costs)
+        };
+        let cost = closed.times(p.entry_price, "a trade's cost")?;
+        let fees = entry_costs.plus(costs, "a trade's fees")?;
+        let proceeds = closed.times(fill.price, "a trade's proceeds")?;
+        let pnl = proceeds
+            .minus(cost, "a trade's profit")?
+            .minus(fees, "a trade's profit")?;
+        let ret = if cost.is_zero() {
+            Decimal::ZERO
+        } else {
+            pnl.over(cost, "a trade's return")?
+        };
+        let trade = Trade {
+            token: p.symbol.clone(),
+            side: "long".into(),
+            entry_time: p.entry_time,
+            entry_price: p.entry_price,
+            exit_time: fill.fill_time,
+            exit_price: fill.price,
+            quantity: closed,
+            fees,
+            pnl,
+            ret,
+            exit_reason: fill.reason.clone(),
+        };
+        self.cash = cash;
+        if partial {
+            if let Some(p) = self.positions.get_mut(&token) {
+                p.quantity -= closed;
+                p.entry_costs -= entry_costs;
+            }
+        } else {
+            self.positions.remove(&token);
+        }
+        Ok(Some(trade))
     }
 }
 
@@ -176,11 +216,17 @@ mod tests {
     #[test]
     fn round_trip_pnl_matches_definition() {
         let mut b = Book::new(d("1000"));
-        assert!(b.apply(0, &fill(Side::Buy, "2", "50", "0.1", 1)).is_none());
+        assert!(b
+            .apply(0, &fill(Side::Buy, "2", "50", "0.1", 1))
+            .unwrap()
+            .is_none());
         assert_eq!(b.cash, d("899.9"));
         b.mark(0, d("60"));
-        assert_eq!(b.equity(), d("1019.9"));
-        let t = b.apply(0, &fill(Side::Sell, "2", "55", "0.11", 2)).unwrap();
+        assert_eq!(b.equity(), Ok(d("1019.9")));
+        let t = b
+            .apply(0, &fill(Side::Sell, "2", "55", "0.11", 2))
+            .unwrap()
+            .unwrap();
         // pnl = 110 - 100 - (0.1 + 0.11) = 9.79 ; return = 9.79 / 100
         assert_eq!(t.pnl, d("9.79"));
         assert_eq!(t.ret, d("0.0979"));
@@ -191,8 +237,8 @@ mod tests {
     #[test]
     fn adds_average_in_and_partial_sells_close_their_share() {
         let mut b = Book::new(d("1000"));
-        b.apply(0, &fill(Side::Buy, "2", "50", "1", 1));
-        b.apply(0, &fill(Side::Buy, "2", "60", "1", 2));
+        b.apply(0, &fill(Side::Buy, "2", "50", "1", 1)).unwrap();
+        b.apply(0, &fill(Side::Buy, "2", "60", "1", 2)).unwrap();
         let p = &b.positions[&0];
         assert_eq!(
             (p.quantity, p.entry_price, p.entry_costs),
@@ -200,18 +246,43 @@ mod tests {
         );
         assert_eq!(b.cash, d("778"));
         // a quarter out at 70: pnl = 70 - 55 - (0.5 entry share + 1 fee)
-        let t = b.apply(0, &fill(Side::Sell, "1", "70", "1", 3)).unwrap();
+        let t = b
+            .apply(0, &fill(Side::Sell, "1", "70", "1", 3))
+            .unwrap()
+            .unwrap();
         assert_eq!((t.quantity, t.pnl), (d("1"), d("13.5")));
         let p = &b.positions[&0];
         assert_eq!((p.quantity, p.entry_costs), (d("3"), d("1.5")));
         // the rest, and more than is held: only what is held closes
-        let t = b.apply(0, &fill(Side::Sell, "3", "50", "0", 4)).unwrap();
+        let t = b
+            .apply(0, &fill(Side::Sell, "3", "50", "0", 4))
+            .unwrap()
+            .unwrap();
         assert_eq!((t.quantity, t.pnl), (d("3"), d("-16.5")));
         assert!(b.positions.is_empty());
         assert_eq!(
             b.cash,
             d("997"),
             "1000 and the two round trips, 13.5 - 16.5"
+        );
+    }
+
+    #[test]
+    fn a_value_beyond_a_decimal_is_an_error_and_leaves_the_book_as_it_was() {
+        let mut b = Book::new(d("1000000"));
+        b.apply(
+            0,
+            &fill(Side::Buy, "100000000000000000", "0.000000000001", "0", 1),
+        )
+        .unwrap();
+        b.mark(0, d("1000000000000"));
+        assert_eq!(b.equity(), Err(Overflow("a position's value")));
+        let before = b.cash;
+        let huge = fill(Side::Sell, "100000000000000000", "1000000000000", "0", 2);
+        assert_eq!(b.apply(0, &huge).unwrap_err(), Overflow("a fill's value"));
+        assert_eq!(
+            (b.cash, b.positions[&0].quantity),
+            (before, d("100000000000000000"))
         );
     }
 }

@@ -80,14 +80,26 @@ pub fn daily_series(curve: &[(Millis, Decimal)]) -> Vec<(i64, Decimal)> {
 pub fn daily_returns(curve: &[(Millis, Decimal)]) -> Vec<f64> {
     let days = daily_series(curve);
     days.windows(2)
-        .filter_map(|w| {
-            if w[0].1.is_zero() {
-                None
-            } else {
-                (w[1].1 / w[0].1 - Decimal::ONE).to_f64()
-            }
-        })
+        .filter_map(|w| ratio(w[1].1, w[0].1).map(|r| r - 1.0))
         .collect()
+}
+
+/// `a / b` as a statistic: exact when the quotient fits a decimal, in floating point when it does not (an
+/// equity that grew from a cent to 10^27), None when `b` is zero.
+fn ratio(a: Decimal, b: Decimal) -> Option<f64> {
+    if b.is_zero() {
+        return None;
+    }
+    match a.checked_div(b) {
+        Some(q) => q.to_f64(),
+        None => Some(a.to_f64()? / b.to_f64()?),
+    }
+}
+
+/// A checked sum of amounts: None when it leaves what a decimal holds.
+fn total<'a>(v: impl IntoIterator<Item = &'a Decimal>) -> Option<Decimal> {
+    v.into_iter()
+        .try_fold(Decimal::ZERO, |acc, x| acc.checked_add(*x))
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -127,7 +139,9 @@ pub fn max_drawdown(curve: &[(Millis, Decimal)]) -> Option<(f64, Millis, Millis,
             peak_t = t;
         }
         if peak > Decimal::ZERO {
-            let dd = Decimal::ONE - e / peak;
+            let dd = e
+                .checked_div(peak)
+                .map_or(Decimal::ZERO, |r| Decimal::ONE - r);
             if dd > best.0 {
                 best = (dd, peak_t, t);
             }
@@ -179,13 +193,13 @@ pub fn compute(curve: &[(Millis, Decimal)], trades: &[Trade], rf_annual: f64) ->
     let rets = daily_returns(curve);
     let (start, end) = (curve.first().copied(), curve.last().copied());
     let total_return = match (start, end) {
-        (Some(s), Some(e)) if !s.1.is_zero() => (e.1 / s.1 - Decimal::ONE).to_f64(),
+        (Some(s), Some(e)) => ratio(e.1, s.1).map(|r| r - 1.0),
         _ => None,
     };
     let cagr = match (start, end) {
         (Some(s), Some(e)) if e.0 > s.0 && s.1 > Decimal::ZERO && e.1 > Decimal::ZERO => {
             let days = (e.0 - s.0) as f64 / DAY_MS as f64;
-            (e.1 / s.1).to_f64().map(|g| g.powf(365.0 / days) - 1.0)
+            ratio(e.1, s.1).map(|g| g.powf(365.0 / days) - 1.0)
         }
         _ => None,
     };
@@ -206,11 +220,13 @@ pub fn compute(curve: &[(Millis, Decimal)], trades: &[Trade], rf_annual: f64) ->
         .map(|t| t.pnl)
         .filter(|p| *p < Decimal::ZERO)
         .collect();
-    let gross_win: Decimal = wins.iter().sum();
-    let gross_loss: Decimal = losses.iter().sum();
+    let gross_win = total(&wins);
+    let gross_loss = total(&losses);
     let avg = |v: &[Decimal]| {
+        let n = Decimal::from(v.len() as u64);
         (!v.is_empty())
-            .then(|| (v.iter().sum::<Decimal>() / Decimal::from(v.len() as u64)).round_dp(10))
+            .then(|| total(v).map(|s| (s / n).round_dp(10)))
+            .flatten()
     };
     let avg_win = avg(&wins);
     let avg_loss = avg(&losses);
@@ -229,14 +245,14 @@ pub fn compute(curve: &[(Millis, Decimal)], trades: &[Trade], rf_annual: f64) ->
                 .unwrap_or_else(|| "not recovered".into())
         }),
         win_rate: (n > 0).then(|| wins.len() as f64 / n as f64),
-        profit_factor: (!gross_loss.is_zero())
-            .then(|| (gross_win / gross_loss.abs()).to_f64())
-            .flatten(),
+        profit_factor: gross_win
+            .zip(gross_loss)
+            .and_then(|(w, l)| ratio(w, l.abs())),
         expectancy: avg(&all),
         avg_win,
         avg_loss,
         payoff_ratio: match (avg_win, avg_loss) {
-            (Some(w), Some(l)) if !l.is_zero() => (w / l.abs()).to_f64(),
+            (Some(w), Some(l)) => ratio(w, l.abs()),
             _ => None,
         },
         trades: n,

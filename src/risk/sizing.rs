@@ -3,7 +3,9 @@
 
 use rust_decimal::Decimal;
 
-/// Notional for risking `risk_fraction` of `equity` with the stop `stop_distance` below `price`.
+/// Notional for risking `risk_fraction` of `equity` with the stop `stop_distance` below `price`. A stop a
+/// hair below the price asks for more than a decimal holds: that is more than any cap allows, so it reads as
+/// the largest decimal and the caps (cash first of all) cut it.
 pub fn volatility_notional(
     equity: Decimal,
     risk_fraction: Decimal,
@@ -13,8 +15,11 @@ pub fn volatility_notional(
     if stop_distance <= Decimal::ZERO || price <= Decimal::ZERO {
         return None;
     }
-    let quantity = equity * risk_fraction / stop_distance;
-    Some(quantity * price)
+    let notional = equity
+        .checked_mul(risk_fraction)
+        .and_then(|r| r.checked_div(stop_distance))
+        .and_then(|q| q.checked_mul(price));
+    Some(notional.unwrap_or(Decimal::MAX))
 }
 
 /// Why an entry was cut or dropped; counted in the summary.
@@ -122,5 +127,25 @@ mod tests {
             ..caps
         };
         assert_eq!(caps.apply(d("4000")), Ok(d("1000")));
+    }
+
+    #[test]
+    fn a_stop_a_hair_below_the_price_wants_everything_and_the_caps_cut_it() {
+        let wanted = volatility_notional(
+            d("1000000000000"),
+            d("0.02"),
+            d("1000000000000"),
+            d("0.0000000001"),
+        );
+        assert_eq!(wanted, Some(Decimal::MAX));
+        let caps = Caps {
+            max_position_notional: None,
+            cluster_room: Decimal::MAX,
+            free_cash: d("1000"),
+            fee_rate: d("0.001"),
+            gas: Decimal::ZERO,
+            min_notional: d("1"),
+        };
+        assert_eq!(caps.apply(Decimal::MAX), Ok(d("999.00099900")));
     }
 }

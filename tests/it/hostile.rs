@@ -288,6 +288,104 @@ proptest! {
     }
 }
 
+/// A venue file as a user writes one (addresses are placeholders).
+const VENUE: &str = r#"venue = "uniswap-v3"
+chain_id = 1
+confirmations = 2
+deadline_s = 120
+receipt_timeout_s = 120
+max_replacements = 3
+gas_budget_bps = 100
+priority_fee_percentile = 50.0
+fee_tiers = [500, 3000]
+[contracts]
+factory = "0x1F98431c8aD98523631AE4a59f267346ea31F984"
+router = "0x68b3465833fb72A70ecDF485E0e4C7bD8665Fc45"
+quoter = "0x61fFE014bA17989E743c5F6cB21bF9697530B21e"
+weth = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
+[quote]
+symbol = "USDC"
+address = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
+[tokens]
+PEPE = "0x6982508145454Ce325dDbE47a25d4ec3d2311933"
+[limits]
+max_notional_per_trade = "500"
+max_notional_per_day = "5000"
+max_daily_loss = "100"
+max_intent_age_s = 60
+min_native_balance = "0.05"
+min_pool_liquidity = "100000"
+max_token_tax_bps = "100"
+"#;
+
+/// Values only the executor's files meet: short and malformed addresses, negative and huge amounts.
+const CONFIG_VALUES: &[&str] = &[
+    "\"0x12\"",
+    "\"-100\"",
+    "\"1000000000000000000000\"",
+    "\"0x6982508145454ce325ddbe47a25d4ec3d231193z\"",
+];
+
+/// Replaces the value of the `n`th `key = value` line of `text` with `value`.
+fn with_value(text: &str, n: usize, value: &str) -> String {
+    let keyed: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with('#') && l.contains(" = "))
+        .map(|(i, _)| i)
+        .collect();
+    let target = keyed[n % keyed.len()];
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| match (i == target, l.split_once(" = ")) {
+            (true, Some((k, _))) => format!("{k} = {value}"),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn shipped(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+proptest! {
+    #![proptest_config(cases(160))]
+
+    /// The executor's files: a venue, the capital ladder, the price feeds and a deployment, each with one
+    /// key set to an extreme value. Each parses or says what is wrong; an accepted venue keeps its limits in
+    /// range, whatever the value was.
+    #[test]
+    fn venue_ladder_feed_and_deployment_files_with_extreme_values_parse_or_say_why(
+        n in 0usize..64,
+        value in prop::sample::select([TOML_VALUES, CONFIG_VALUES].concat()),
+    ) {
+        use hypeflow::execution::onchain::config::VenueConfig;
+        let venue = with_value(VENUE, n, value);
+        match VenueConfig::parse(&venue, "venue") {
+            Ok(v) => {
+                let l = &v.limits;
+                prop_assert!(l.max_notional_per_trade > rust_decimal::Decimal::ZERO, "{venue}");
+                prop_assert!(l.max_daily_loss >= rust_decimal::Decimal::ZERO, "{venue}");
+                prop_assert!((1..=64).contains(&v.confirmations), "{venue}");
+            }
+            Err(e) => prop_assert!(e.0.starts_with("venue: ") && e.0.len() > 8, "{e}"),
+        }
+        let ladder = with_value(&shipped("capital/ladder.toml"), n, value);
+        if let Err(e) = hypeflow::execution::capital::CapitalConfig::parse(&ladder, "ladder") {
+            prop_assert!(e.0.starts_with("ladder: "), "{e}");
+        }
+        let feed = with_value(&shipped("feeds/prices.toml"), n, value);
+        if let Err(e) = hypeflow::ingest::price_feed::FeedConfig::parse(&feed, "feed") {
+            prop_assert!(e.0.starts_with("feed: "), "{e}");
+        }
+        let up = with_value(&shipped("deploy/up.example.toml"), n, value);
+        if let Err(e) = hypeflow::supervise::config::DeploymentConfig::parse(&up, "up") {
+            prop_assert!(!e.to_string().is_empty());
+        }
+    }
+}
+
 /// Prices that swing across the whole accepted range (10^-12 to 10^12), volumes to 10^15.
 const PRICES: &[&str] = &[
     "0.000000000001",
@@ -315,22 +413,81 @@ proptest! {
             lines.push(format!("AXL,{t},{c},{c},{c},{c},{volume}"));
         }
         let prices = write(dir.path(), "b.csv", &lines);
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines").join(pipeline);
-        let cfg = PipelineConfig::load(&path).unwrap();
-        let req = hypeflow::backtest::BacktestRequest {
-            cfg,
-            pipeline_text: String::new(),
-            pipeline_path: path.display().to_string(),
-            tweets: None,
-            scored: false,
-            prices,
-            bar_interval: None,
-            workers: 1,
-            progress: false,
-        };
+        let text = shipped(&format!("pipelines/{pipeline}"));
         // a worker's panic comes back as an error naming it: that is the failure looked for
-        if let Err(e) = hypeflow::backtest::run_backtest(req) {
+        if let Err(e) = bars_backtest(&text, prices) {
             prop_assert!(!e.to_string().contains("panicked"), "{e}");
         }
     }
+}
+
+/// A one-worker backtest of `pipeline` (its text) over a bar file.
+fn bars_backtest(
+    pipeline: &str,
+    prices: std::path::PathBuf,
+) -> Result<hypeflow::backtest::BacktestResult, hypeflow::backtest::BacktestError> {
+    let cfg = PipelineConfig::parse(pipeline, "generated").unwrap();
+    hypeflow::backtest::run_backtest(hypeflow::backtest::BacktestRequest {
+        cfg,
+        pipeline_text: pipeline.to_string(),
+        pipeline_path: "generated.toml".into(),
+        tweets: None,
+        scored: false,
+        prices,
+        bar_interval: None,
+        workers: 1,
+        progress: false,
+    })
+}
+
+/// Bars of one token that swing from 10^-12 to 10^12 and back `cycles` times, each swing geometric over
+/// `steps` bars, so a long position bought low and sold high multiplies its stake by up to 10^24.
+fn swings(cycles: usize, steps: usize) -> Vec<String> {
+    let mut lines = vec!["token,timestamp,open,high,low,close,volume".to_string()];
+    let mut t = 1_704_067_200_000i64;
+    let mut push = |e: i32| {
+        let c = if e < 0 {
+            rust_decimal::Decimal::new(1, e.unsigned_abs()).to_string()
+        } else {
+            format!("1{}", "0".repeat(e as usize))
+        };
+        lines.push(format!("AXL,{t},{c},{c},{c},{c},1000"));
+        t += 300_000;
+    };
+    for _ in 0..cycles {
+        for _ in 0..40 {
+            push(-12);
+        }
+        for i in 0..=steps {
+            push(-12 + (24 * i / steps) as i32);
+        }
+        for i in 0..=steps {
+            push(12 - (24 * i / steps) as i32);
+        }
+    }
+    lines
+}
+
+/// Equity that compounds past what a decimal holds (a position sized on equity, bought at 10^-12 and sold
+/// near 10^12, again and again) ends the backtest with an error that says so, not a worker's panic.
+#[test]
+fn equity_compounding_past_the_decimal_range_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = write(dir.path(), "swing.csv", &swings(4, 24));
+    let text = shipped("pipelines/sma_cross.toml")
+        .replace(
+            "mode = \"fixed_stake\"",
+            "mode = \"volatility\"\nrisk_fraction = 0.02",
+        )
+        .replace("initial_equity = 1000", "initial_equity = 1000000000000")
+        .replace("fast = 10\nslow = 30", "fast = 2\nslow = 5");
+    let msg = match bars_backtest(&text, prices) {
+        Ok(r) => panic!(
+            "equity beyond 10^28 cannot be reported, yet it ran: {:?}",
+            r.equity.last()
+        ),
+        Err(e) => e.to_string(),
+    };
+    assert!(!msg.contains("panicked"), "{msg}");
+    assert!(msg.contains("AXL") && msg.contains("beyond what"), "{msg}");
 }

@@ -92,6 +92,10 @@ pub struct Limits {
     pub max_token_tax_bps: Decimal,
 }
 
+/// The largest amount of quote currency any limit may name (10^12): beyond what any user trades, and far
+/// inside what a `Decimal` holds when multiplied by a price.
+pub const MAX_MONEY: i64 = 1_000_000_000_000;
+
 fn default_max_tax() -> Decimal {
     Decimal::from(100)
 }
@@ -166,64 +170,96 @@ impl VenueConfig {
     /// Every key within its range: a value outside one is refused rather than clamped, since a wrong limit
     /// with real money behind it must stop the start, not pass quietly.
     fn check(&self) -> Result<(), Invalid> {
-        let bad = |m: &str| Err(Invalid(m.to_string()));
-        let (bps_max, l) = (Decimal::from(10_000), &self.limits);
+        use crate::model::ranges::{address, count, dec, name, real};
+        let (zero, bps_max, money_max) = (
+            Decimal::ZERO,
+            Decimal::from(10_000),
+            Decimal::from(MAX_MONEY),
+        );
+        let l = &self.limits;
+        count("chain_id", self.chain_id, 1, u64::from(u32::MAX))?;
         if self.tokens.is_empty() {
-            return bad("[tokens] allows no token");
+            return Err(Invalid(
+                "[tokens] allows no token: list each tradable token's address".into(),
+            ));
         }
-        if l.max_notional_per_trade <= Decimal::ZERO || l.max_notional_per_day <= Decimal::ZERO {
-            return bad("[limits] notionals must be positive");
+        for (sym, a) in &self.tokens {
+            name("[tokens] symbol", sym, 32)?;
+            address(&format!("[tokens] {sym}"), a)?;
         }
-        if l.max_daily_loss < Decimal::ZERO {
-            return bad("[limits] max_daily_loss must not be negative");
+        let c = &self.contracts;
+        for (k, a) in [
+            ("factory", &c.factory),
+            ("router", &c.router),
+            ("quoter", &c.quoter),
+            ("weth", &c.weth),
+        ] {
+            address(&format!("[contracts] {k}"), a)?;
         }
-        if !(1..=86_400).contains(&l.max_intent_age_s) {
-            return bad("[limits] max_intent_age_s must be 1 to 86400 seconds");
+        name("[quote] symbol", &self.quote.symbol, 32)?;
+        address("[quote] address", &self.quote.address)?;
+        dec(
+            "[limits] max_notional_per_trade",
+            l.max_notional_per_trade,
+            zero,
+            money_max,
+            false,
+        )?;
+        dec(
+            "[limits] max_notional_per_day",
+            l.max_notional_per_day,
+            zero,
+            money_max,
+            false,
+        )?;
+        dec(
+            "[limits] max_daily_loss",
+            l.max_daily_loss,
+            zero,
+            money_max,
+            true,
+        )?;
+        count("[limits] max_intent_age_s", l.max_intent_age_s, 1, 86_400)?;
+        dec(
+            "[limits] min_native_balance",
+            l.min_native_balance,
+            zero,
+            Decimal::from(1_000_000),
+            true,
+        )?;
+        dec(
+            "[limits] min_pool_liquidity",
+            l.min_pool_liquidity,
+            zero,
+            money_max,
+            true,
+        )?;
+        dec(
+            "[limits] max_token_tax_bps",
+            l.max_token_tax_bps,
+            zero,
+            bps_max,
+            true,
+        )?;
+        if self.quote.native && !self.quote.address.eq_ignore_ascii_case(&c.weth) {
+            return Err(Invalid(
+                "[quote] native = true needs the quote token to be contracts.weth".into(),
+            ));
         }
-        if l.min_native_balance < Decimal::ZERO || l.min_native_balance > Decimal::from(1_000_000) {
-            return bad("[limits] min_native_balance must be 0 to 1000000 (whole coins)");
-        }
-        if l.min_pool_liquidity < Decimal::ZERO {
-            return bad("[limits] min_pool_liquidity must not be negative");
-        }
-        if l.max_token_tax_bps < Decimal::ZERO || l.max_token_tax_bps > bps_max {
-            return bad("[limits] max_token_tax_bps must be 0 to 10000");
-        }
-        if self.quote.native
-            && !self
-                .quote
-                .address
-                .eq_ignore_ascii_case(&self.contracts.weth)
-        {
-            return bad("[quote] native = true needs the quote token to be contracts.weth");
-        }
-        if !(1..=64).contains(&self.confirmations) {
-            return bad("confirmations must be 1 to 64");
-        }
-        if !(10..=3_600).contains(&self.deadline_s) {
-            return bad("deadline_s must be 10 to 3600 seconds");
-        }
-        if !(1..=3_600).contains(&self.receipt_timeout_s) {
-            return bad("receipt_timeout_s must be 1 to 3600 seconds");
-        }
-        if self.max_replacements > 20 {
-            return bad("max_replacements must be at most 20");
-        }
-        if self.gas_budget_bps <= Decimal::ZERO || self.gas_budget_bps > bps_max {
-            return bad("gas_budget_bps must be in (0, 10000]");
-        }
-        if !(0.0..=100.0).contains(&self.priority_fee_percentile) {
-            return bad("priority_fee_percentile must be 0 to 100");
-        }
-        if let Some(t) = self
-            .fee_tiers
-            .iter()
-            .flatten()
-            .find(|t| **t == 0 || **t >= 1_000_000)
-        {
-            return Err(Invalid(format!(
-                "fee tier {t} is not a fee in hundredths of a basis point (0 < tier < 1000000)"
-            )));
+        count("confirmations", self.confirmations, 1, 64)?;
+        count("deadline_s", self.deadline_s, 10, 3_600)?;
+        count("receipt_timeout_s", self.receipt_timeout_s, 1, 3_600)?;
+        count("max_replacements", u64::from(self.max_replacements), 0, 20)?;
+        dec("gas_budget_bps", self.gas_budget_bps, zero, bps_max, false)?;
+        real(
+            "priority_fee_percentile",
+            self.priority_fee_percentile,
+            0.0,
+            100.0,
+        )?;
+        for t in self.fee_tiers.iter().flatten() {
+            count("fee_tiers", u64::from(*t), 1, 999_999)
+                .map_err(|e| e.context("a fee tier is in hundredths of a basis point"))?;
         }
         Ok(())
     }
@@ -290,7 +326,7 @@ max_daily_loss = "100"
             (
                 "chain_id = 31337",
                 "chain_id = 31337\nfee_tiers = [0]",
-                "fee tier 0",
+                "fee_tiers is 0",
             ),
             (
                 "chain_id = 31337",
@@ -311,6 +347,28 @@ max_daily_loss = "100"
                 "max_daily_loss = \"100\"",
                 "max_daily_loss = \"100\"\nmax_token_tax_bps = \"20000\"",
                 "max_token_tax_bps",
+            ),
+            ("chain_id = 31337", "chain_id = 0", "chain_id is 0"),
+            (
+                "TKA = \"0x0000000000000000000000000000000000000006\"",
+                "TKA = \"0x06\"",
+                "[tokens] TKA is \"0x06\"",
+            ),
+            (
+                "router = \"0x0000000000000000000000000000000000000002\"",
+                "router = \"uniswap\"",
+                "[contracts] router",
+            ),
+            ("symbol = \"USD\"", "symbol = \"\"", "[quote] symbol"),
+            (
+                "max_notional_per_trade = \"500\"",
+                "max_notional_per_trade = \"100000000000000000000\"",
+                "max_notional_per_trade",
+            ),
+            (
+                "chain_id = 31337",
+                "chain_id = 31337\npriority_fee_percentile = nan",
+                "priority_fee_percentile is NaN",
             ),
         ] {
             let err = VenueConfig::parse(&GOOD.replace(from, to), "v").unwrap_err();
