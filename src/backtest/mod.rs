@@ -9,6 +9,7 @@ use crate::config::{EndOfData, PipelineConfig, SlippageModel, StopFill};
 use crate::dataflow::driver::{run_shares, RunError, RunOutput, Share};
 use crate::dataflow::input::DeadLetter;
 use crate::dataflow::input::InputEvent;
+use crate::dataflow::portfolio::ExposurePoint;
 use crate::dataflow::records::Counters;
 use crate::dataflow::signal_quality::SignalOutcome;
 use crate::dataflow::PortfolioEvent;
@@ -61,6 +62,8 @@ pub struct BacktestResult {
     pub fills: Vec<Fill>,
     pub trades: Vec<Trade>,
     pub equity: Vec<(Millis, Decimal)>,
+    /// The book's concentration at each bar close while anything was held.
+    pub exposure: Vec<(Millis, ExposurePoint)>,
     pub metrics: Metrics,
     pub dead: Vec<DeadLetter>,
     pub skipped: BTreeMap<String, usize>,
@@ -140,6 +143,7 @@ struct Sorted {
     cluster_changes: usize,
     outcomes: Vec<SignalOutcome>,
     halted: Option<String>,
+    exposure: Vec<(Millis, ExposurePoint)>,
 }
 
 impl From<Vec<PortfolioEvent>> for Sorted {
@@ -157,6 +161,7 @@ impl From<Vec<PortfolioEvent>> for Sorted {
                 PortfolioEvent::Skipped(_, _, why) => *s.skipped.entry(why).or_default() += 1,
                 PortfolioEvent::SignalOutcome(o) => s.outcomes.push(o),
                 PortfolioEvent::Halted(_, why) => s.halted = Some(why),
+                PortfolioEvent::Exposure(t, e) => s.exposure.push((t, e)),
                 PortfolioEvent::Cluster(_, tok, label) => {
                     s.cluster_changes += 1;
                     s.clusters.insert(tok, label);
@@ -190,6 +195,7 @@ pub fn finish(
         cluster_changes,
         outcomes,
         halted,
+        exposure,
     } = Sorted::from(out.events);
     if let Some(why) = halted {
         return Err(BacktestError::Halted(why));
@@ -200,6 +206,16 @@ pub fn finish(
         (a.exit_time, a.entry_time, &a.token).cmp(&(b.exit_time, b.entry_time, &b.token))
     });
     let mut metrics = metrics::compute(&equity, &trades, cfg.backtest.risk_free_rate);
+    let traded = fills
+        .iter()
+        .filter(|f| f.status == FillStatus::Filled)
+        .map(|f| f.quantity.checked_mul(f.price).unwrap_or(Decimal::MAX))
+        .fold(Decimal::ZERO, |a, b| a.saturating_add(b));
+    metrics.turnover = metrics::turnover(traded, &equity);
+    metrics.max_position_share = exposure
+        .iter()
+        .map(|(_, p)| p.largest)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let horizons = cfg.signal_horizons_ms();
     metrics.signal_quality = crate::dataflow::signal_quality::summarize(&outcomes, &horizons);
 
@@ -263,6 +279,7 @@ pub fn finish(
         bar_interval,
         events_replayed: out.fed,
         elapsed,
+        exposure,
     })
 }
 
@@ -320,6 +337,40 @@ fn dec(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
+/// `trade_legs.csv`: the parts of every trade sold in several (trims, scale-outs), one row each, keyed by
+/// the trade's token and entry time. Written only when a trade has legs.
+fn write_legs(trades: &[Trade], dir: &Path) -> Result<(), BacktestError> {
+    if trades.iter().all(|t| t.legs.is_empty()) {
+        return Ok(());
+    }
+    let p = dir.join("trade_legs.csv");
+    let mut w = create(&p)?;
+    writeln!(
+        w,
+        "token,entry_time,leg,time,price,quantity,fees,pnl,reason"
+    )
+    .map_err(werr(&p))?;
+    for t in trades {
+        for (n, l) in t.legs.iter().enumerate() {
+            writeln!(
+                w,
+                "{},{},{},{},{},{},{},{},{}",
+                t.token,
+                to_rfc3339(t.entry_time),
+                n + 1,
+                to_rfc3339(l.time),
+                dec(l.price),
+                dec(l.quantity),
+                dec(l.fees.round_dp(10)),
+                dec(l.pnl.round_dp(10)),
+                l.reason.replace(',', ";")
+            )
+            .map_err(werr(&p))?;
+        }
+    }
+    w.flush().map_err(werr(&p))
+}
+
 pub fn write_outputs(r: &BacktestResult, dir: &Path) -> Result<(), BacktestError> {
     std::fs::create_dir_all(dir).map_err(werr(dir))?;
     let p = dir.join("trades.csv");
@@ -344,6 +395,7 @@ pub fn write_outputs(r: &BacktestResult, dir: &Path) -> Result<(), BacktestError
         .map_err(werr(&p))?;
     }
     w.flush().map_err(werr(&p))?;
+    write_legs(&r.trades, dir)?;
 
     let p = dir.join("equity.csv");
     let mut w = create(&p)?;
@@ -392,6 +444,7 @@ pub fn write_outputs(r: &BacktestResult, dir: &Path) -> Result<(), BacktestError
         pipeline_toml: &r.pipeline_text,
         conventions: &conv,
         summary: &r.summary,
+        exposure: &r.exposure,
     });
     let p = dir.join("report.html");
     std::fs::write(&p, html).map_err(werr(&p))?;

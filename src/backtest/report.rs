@@ -1,6 +1,7 @@
 //! report.html: one self-contained file (no scripts, no network) with the equity curve, drawdown, per-token
 //! PnL, the trade list, the metrics, the pipeline parameters and the fill conventions in force.
 
+use crate::dataflow::portfolio::ExposurePoint;
 use crate::model::time::to_rfc3339;
 use crate::model::Trade;
 use crate::risk::metrics::Metrics;
@@ -17,6 +18,7 @@ pub struct ReportInput<'a> {
     pub pipeline_toml: &'a str,
     pub conventions: &'a [(String, String)],
     pub summary: &'a [(String, String)],
+    pub exposure: &'a [(i64, ExposurePoint)],
 }
 
 pub fn escape(s: &str) -> String {
@@ -73,6 +75,28 @@ fn fmt_num(v: f64) -> String {
 
 /// A line (or filled area) chart of `points` as inline SVG.
 pub fn line_chart(points: &[(i64, f64)], color: &str, fill: bool, label: &str) -> String {
+    let one = Series {
+        color,
+        name: "",
+        points,
+    };
+    chart(&[one], fill, label)
+}
+
+/// One line of a chart: its color, its name in the legend ("" for none) and its points.
+pub struct Series<'a> {
+    pub color: &'a str,
+    pub name: &'a str,
+    pub points: &'a [(i64, f64)],
+}
+
+/// Colors of the lines of a chart with several series, in order.
+const PALETTE: &[&str] = &[
+    "#264653", "#e76f51", "#2a9d8f", "#e9c46a", "#8e44ad", "#f4a261", "#3d5a80", "#c0392b",
+];
+
+/// Lines of several series (color, name, points) on shared axes, with a legend when they are named.
+pub fn chart(series: &[Series], fill: bool, label: &str) -> String {
     let (w, h, ml, mr, mt, mb) = (900.0, 260.0, 70.0, 10.0, 10.0, 30.0);
     let mut s = String::new();
     let _ = write!(
@@ -80,15 +104,19 @@ pub fn line_chart(points: &[(i64, f64)], color: &str, fill: bool, label: &str) -
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-label="{}">"#,
         escape(label)
     );
-    if points.len() < 2 {
+    let drawn: Vec<(&Series, Vec<(i64, f64)>)> = series
+        .iter()
+        .filter(|l| l.points.len() >= 2)
+        .map(|l| (l, downsample(l.points, 2000)))
+        .collect();
+    if drawn.is_empty() {
         let _ = write!(s, r#"<text x="20" y="40">not enough points</text></svg>"#);
         return s;
     }
-    let pts = downsample(points, 2000);
-    let (t0, t1) = (pts[0].0 as f64, pts[pts.len() - 1].0 as f64);
-    let (mut lo, mut hi) = pts
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let all = || drawn.iter().flat_map(|(_, p)| p.iter());
+    let t0 = all().map(|p| p.0).min().unwrap_or(0) as f64;
+    let t1 = all().map(|p| p.0).max().unwrap_or(0) as f64;
+    let (mut lo, mut hi) = all().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
     if fill {
         hi = hi.max(0.0);
         lo = lo.min(0.0);
@@ -133,33 +161,86 @@ pub fn line_chart(points: &[(i64, f64)], color: &str, fill: bool, label: &str) -
             &label[..16]
         );
     }
-    let mut path = String::new();
-    for (i, p) in pts.iter().enumerate() {
-        let _ = write!(
-            path,
-            "{}{:.1},{:.1}",
-            if i == 0 { "M" } else { " L" },
-            x(p.0 as f64),
-            y(p.1)
-        );
-    }
-    if fill {
-        let _ = write!(
-            s,
-            r#"<path d="{path} L{:.1},{:.1} L{:.1},{:.1} Z" fill="{color}" fill-opacity="0.35" stroke="{color}"/>"#,
-            x(t1),
-            y(0.0),
-            x(t0),
-            y(0.0)
-        );
-    } else {
-        let _ = write!(
-            s,
-            r#"<path d="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>"#
-        );
+    for (n, (line, pts)) in drawn.iter().enumerate() {
+        let (color, name) = (line.color, line.name);
+        let mut path = String::new();
+        for (i, p) in pts.iter().enumerate() {
+            let _ = write!(
+                path,
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { " L" },
+                x(p.0 as f64),
+                y(p.1)
+            );
+        }
+        if fill {
+            let _ = write!(
+                s,
+                r#"<path d="{path} L{:.1},{:.1} L{:.1},{:.1} Z" fill="{color}" fill-opacity="0.35" stroke="{color}"/>"#,
+                x(pts[pts.len() - 1].0 as f64),
+                y(0.0),
+                x(pts[0].0 as f64),
+                y(0.0)
+            );
+        } else {
+            let _ = write!(
+                s,
+                r#"<path d="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>"#
+            );
+        }
+        if !name.is_empty() {
+            let _ = write!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" font-size="11" fill="{color}">{}</text>"#,
+                ml + 8.0,
+                mt + 14.0 + 13.0 * n as f64,
+                escape(name)
+            );
+        }
     }
     s.push_str("</svg>");
     s
+}
+
+/// The report's exposure pictures: the largest position's share of equity, and each cluster's (the eight
+/// that peaked highest), in percent, over time.
+fn exposure_charts(points: &[(i64, ExposurePoint)]) -> String {
+    let largest: Vec<(i64, f64)> = points
+        .iter()
+        .map(|(t, p)| (*t, p.largest * 100.0))
+        .collect();
+    let mut clusters: BTreeMap<&str, Vec<(i64, f64)>> = BTreeMap::new();
+    for (t, p) in points {
+        for (label, _) in &p.clusters {
+            clusters.entry(label.as_str()).or_default();
+        }
+        for (label, line) in clusters.iter_mut() {
+            let share = p
+                .clusters
+                .iter()
+                .find(|(l, _)| l == label)
+                .map_or(0.0, |c| c.1);
+            line.push((*t, share * 100.0));
+        }
+    }
+    let mut ranked: Vec<(&str, Vec<(i64, f64)>)> = clusters.into_iter().collect();
+    let peak = |l: &[(i64, f64)]| l.iter().map(|p| p.1).fold(0.0, f64::max);
+    ranked.sort_by(|a, b| peak(&b.1).total_cmp(&peak(&a.1)).then(a.0.cmp(b.0)));
+    ranked.truncate(PALETTE.len());
+    let series: Vec<Series> = ranked
+        .iter()
+        .enumerate()
+        .map(|(i, (name, line))| Series {
+            color: PALETTE[i],
+            name,
+            points: line.as_slice(),
+        })
+        .collect();
+    format!(
+        "<h2>Largest position (% of equity)</h2>{}<h2>Exposure per cluster (% of equity)</h2>{}",
+        line_chart(&largest, "#8e44ad", true, "largest position share"),
+        chart(&series, false, "exposure per cluster")
+    )
 }
 
 /// Horizontal bars of PnL per token.
@@ -259,6 +340,7 @@ pre{{background:#f7f7f7;padding:10px;font-size:12px;overflow:auto}}.note{{color:
         "<h2>Drawdown (%)</h2>{}",
         line_chart(&drawdown_pct(&curve), "#e76f51", true, "drawdown")
     );
+    h.push_str(&exposure_charts(r.exposure));
     let _ = write!(h, "<h2>PnL per token</h2>{}", pnl_bars(&per_token));
     h.push_str("<h2>Run summary</h2><table>");
     text_rows(&mut h, r.summary);
@@ -343,6 +425,31 @@ fn text_rows(h: &mut String, rows: &[(String, String)]) {
 }
 
 /// The trades table, left open for the caller to close.
+/// A trade's exit reason, with its legs when it was sold in parts.
+fn exit_text(t: &Trade) -> String {
+    if t.legs.is_empty() {
+        return t.exit_reason.clone();
+    }
+    let legs: Vec<String> = t
+        .legs
+        .iter()
+        .map(|l| {
+            format!(
+                "{} x {} at {}",
+                l.reason,
+                l.quantity.round_dp(6),
+                l.price.round_dp(6)
+            )
+        })
+        .collect();
+    format!(
+        "{} ({} legs: {})",
+        t.exit_reason,
+        t.legs.len(),
+        legs.join("; ")
+    )
+}
+
 fn trades_table(h: &mut String, trades: &[Trade]) {
     let _ = write!(h, "<h2>Trades ({})</h2><table><tr><th class=l>token</th><th class=l>entry</th><th>entry price</th><th class=l>exit</th><th>exit price</th><th>quantity</th><th>fees</th><th>pnl</th><th>return</th><th class=l>exit reason</th></tr>", trades.len());
     for t in trades {
@@ -365,7 +472,7 @@ fn trades_table(h: &mut String, trades: &[Trade]) {
             t.fees.round_dp(4),
             t.pnl.round_dp(4),
             (t.ret * Decimal::from(100)).to_f64().unwrap_or(0.0),
-            escape(&t.exit_reason)
+            escape(&exit_text(t))
         );
     }
 }

@@ -6,6 +6,7 @@ pub mod pipeline;
 pub use influencers::InfluencerBook;
 
 pub use pipeline::{
-    ConfigError, CorrelationConfig, EndOfData, FillConfig, PipelineConfig, RiskConfig,
-    SentimentConfig, SignalConfig, SizingConfig, SizingMode, SlippageModel, StopFill,
+    ConfigError, CorrelationConfig, EndOfData, FillConfig, PipelineConfig, RebalanceConfig,
+    RebalancePolicy, RiskConfig, ScaleOutLeg, SentimentConfig, SignalConfig, SizingConfig,
+    SizingMode, SlippageModel, StopFill,
 };

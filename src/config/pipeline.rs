@@ -52,6 +52,65 @@ pub struct PipelineConfig {
     pub fills: FillConfig,
     #[serde(default)]
     pub backtest: BacktestConfig,
+    /// Left out of the fingerprint when it is the default (`none`), so files without it keep their intent ids.
+    #[serde(default, skip_serializing_if = "RebalanceConfig::is_default")]
+    pub rebalance: RebalanceConfig,
+}
+
+/// What happens to open positions after entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RebalancePolicy {
+    /// Caps are checked at entry only.
+    #[default]
+    None,
+    /// At every bar close the position, cluster and heat caps are checked against current marks and clusters;
+    /// a breach beyond the tolerance band is trimmed back to the cap.
+    Caps,
+    /// `caps`, and every `every_bars` bars each position is resized toward the volatility size it would get
+    /// now (the risk fraction over today's ATR stop).
+    VolatilityTarget,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebalanceConfig {
+    #[serde(default)]
+    pub policy: RebalancePolicy,
+    /// A cap counts as breached beyond cap x (1 + tolerance), and a volatility target beyond target x (1 +/-
+    /// tolerance): a band, so a position on its cap is not traded at every tick of its price.
+    #[serde(default = "default_rebalance_tolerance", deserialize_with = "lenient")]
+    pub tolerance: Decimal,
+    /// volatility_target: a position is resized at most once every this many of its bars.
+    #[serde(default = "default_rebalance_every")]
+    pub every_bars: u64,
+    /// No rebalancing trade of less than this notional (quote units).
+    #[serde(default = "default_min_notional", deserialize_with = "lenient")]
+    pub min_trade: Decimal,
+}
+
+fn default_rebalance_tolerance() -> Decimal {
+    d("0.1")
+}
+fn default_rebalance_every() -> u64 {
+    12
+}
+
+impl Default for RebalanceConfig {
+    fn default() -> Self {
+        RebalanceConfig {
+            policy: RebalancePolicy::None,
+            tolerance: default_rebalance_tolerance(),
+            every_bars: default_rebalance_every(),
+            min_trade: default_min_notional(),
+        }
+    }
+}
+
+impl RebalanceConfig {
+    fn is_default(&self) -> bool {
+        *self == RebalanceConfig::default()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -251,6 +310,11 @@ pub struct SizingConfig {
     /// Trailing stop this many ATRs below the highest high since entry (absent = none).
     #[serde(default, deserialize_with = "lenient_opt")]
     pub trailing_atr_mult: Option<Decimal>,
+    /// Partial exits: each leg sells `fraction` of the entry quantity when the price reaches `atr` ATRs
+    /// above the fill; what is left exits by the stops, the take-profit or the signal. Left out of the
+    /// fingerprint when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scale_out: Vec<ScaleOutLeg>,
     /// EWMA decay for realized volatility of log returns.
     #[serde(default = "default_ewma_lambda")]
     pub ewma_lambda: f64,
@@ -270,6 +334,16 @@ fn default_stop_atr() -> Decimal {
 fn default_ewma_lambda() -> f64 {
     0.94
 }
+/// One scale-out leg (`[[sizing.scale_out]]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleOutLeg {
+    #[serde(deserialize_with = "lenient")]
+    pub atr: Decimal,
+    #[serde(deserialize_with = "lenient")]
+    pub fraction: Decimal,
+}
+
 impl Default for SizingConfig {
     fn default() -> Self {
         SizingConfig {
@@ -281,6 +355,7 @@ impl Default for SizingConfig {
             stop_loss: None,
             take_profit_atr_mult: None,
             trailing_atr_mult: None,
+            scale_out: Vec::new(),
             ewma_lambda: default_ewma_lambda(),
         }
     }
@@ -294,6 +369,13 @@ pub struct RiskConfig {
     /// Largest notional of one position in quote units (absent = no cap beyond cash).
     #[serde(default, deserialize_with = "lenient_opt")]
     pub max_position_notional: Option<Decimal>,
+    /// Largest share of equity one position may hold (1 = no cap). Left out of the fingerprint at 1.
+    #[serde(
+        default = "one",
+        deserialize_with = "lenient",
+        skip_serializing_if = "is_one"
+    )]
+    pub max_position_fraction: Decimal,
     /// Cap on the summed notional of open positions in one correlation cluster, as a fraction of equity.
     #[serde(default = "default_cluster_fraction", deserialize_with = "lenient")]
     pub max_cluster_fraction: Decimal,
@@ -324,6 +406,12 @@ pub struct RiskConfig {
 fn default_max_open() -> usize {
     5
 }
+fn one() -> Decimal {
+    Decimal::ONE
+}
+fn is_one(v: &Decimal) -> bool {
+    *v == Decimal::ONE
+}
 fn default_cluster_fraction() -> Decimal {
     d("0.2")
 }
@@ -350,6 +438,7 @@ impl Default for RiskConfig {
         RiskConfig {
             max_open_positions: default_max_open(),
             max_position_notional: None,
+            max_position_fraction: Decimal::ONE,
             max_cluster_fraction: default_cluster_fraction(),
             drawdown_pause: default_drawdown_pause(),
             drawdown_lock: default_drawdown_lock(),
@@ -771,6 +860,28 @@ impl PipelineConfig {
                 dec(k, v, Decimal::ZERO, mult, false)?;
             }
         }
+        count("[sizing] scale_out legs", sz.scale_out.len() as u64, 0, 8)?;
+        let mut below = Decimal::ZERO;
+        for leg in &sz.scale_out {
+            dec("[sizing] scale_out atr", leg.atr, below, mult, false)
+                .map_err(|e| e.context("legs go lowest first"))?;
+            dec(
+                "[sizing] scale_out fraction",
+                leg.fraction,
+                Decimal::ZERO,
+                Decimal::ONE,
+                false,
+            )?;
+            below = leg.atr;
+        }
+        let sold: Decimal = sz.scale_out.iter().map(|l| l.fraction).sum();
+        dec(
+            "[sizing] scale_out fractions together",
+            sold,
+            Decimal::ZERO,
+            Decimal::ONE,
+            true,
+        )?;
         let trillion = Decimal::from(1_000_000_000_000u64);
         dec("[sizing] stake", sz.stake, Decimal::ZERO, trillion, false)?;
         count(
@@ -795,6 +906,37 @@ impl PipelineConfig {
             one,
             false,
         )?;
+        dec(
+            "[risk] max_position_fraction",
+            rk.max_position_fraction,
+            Decimal::ZERO,
+            one,
+            false,
+        )?;
+        let rb = &self.rebalance;
+        dec(
+            "[rebalance] tolerance",
+            rb.tolerance,
+            Decimal::ZERO,
+            one,
+            true,
+        )?;
+        count("[rebalance] every_bars", rb.every_bars, 1, 10_000)?;
+        let most = Decimal::from(1_000_000_000_000u64);
+        dec(
+            "[rebalance] min_trade",
+            rb.min_trade,
+            Decimal::ZERO,
+            most,
+            true,
+        )?;
+        if rb.policy == RebalancePolicy::VolatilityTarget
+            && self.sizing.mode != SizingMode::Volatility
+        {
+            return Err(Invalid(
+                "[rebalance] policy = \"volatility_target\" resizes toward the volatility size: it needs [sizing] mode = \"volatility\"".into(),
+            ));
+        }
         dec(
             "[risk] drawdown_pause",
             rk.drawdown_pause,

@@ -71,6 +71,24 @@ struct Resting {
     take_profit: Option<Decimal>,
     trailing: Option<Distance>,
     high_water: Decimal,
+    /// Scale-out legs still resting, lowest first: (level, quantity).
+    legs: Vec<(Decimal, Decimal)>,
+}
+
+/// A resting protective order a bar crossed: where it fills, which order it was, and the quantity of a
+/// scale-out leg (None: the whole position).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    pub price: Decimal,
+    pub why: &'static str,
+    pub part: Option<Decimal>,
+}
+
+impl Hit {
+    /// Limit orders (a take-profit, a scale-out leg) fill at their price; stops go through the slippage.
+    pub fn exact(&self) -> bool {
+        matches!(self.why, "take_profit" | "scale_out")
+    }
 }
 
 impl Resting {
@@ -250,132 +268,163 @@ impl FillModel {
     /// orders against the bar's range. `position` is the open quantity before this bar; `cash` is free cash.
     pub fn on_bar(&mut self, bar: &BarRec, position: Option<Decimal>, cash: Decimal) -> Vec<Fill> {
         let mut fills = Vec::new();
-        let mut position = position;
+        let mut position = position.filter(|q| *q > Decimal::ZERO);
         if let Some(intent) = self.pending.remove(&bar.token) {
-            let sym = intent.token.clone();
-            match intent.side {
-                Side::Buy => {
-                    let BuyTerms {
-                        price,
-                        slip_bps,
-                        qty,
-                        need,
-                    } = match self.buy_terms(&intent, bar.open) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            fills.push(self.reject(&intent, e.to_string(), bar.open_time));
-                            return fills;
-                        }
-                    };
-                    if slip_bps > intent.max_slippage_bps {
-                        fills.push(self.reject(
-                            &intent,
-                            format!(
-                                "slippage {:.1} bps exceeds max {} bps",
-                                slip_bps, intent.max_slippage_bps
-                            ),
-                            bar.open_time,
-                        ));
-                    } else if let Some(why) = self.drift(&intent, price) {
-                        fills.push(self.reject(&intent, why, bar.open_time));
-                    } else if need > cash {
-                        fills.push(self.reject(
-                            &intent,
-                            format!("insufficient cash: need {need:.2}, have {cash:.2}"),
-                            bar.open_time,
-                        ));
-                    } else if qty <= Decimal::ZERO {
-                        fills.push(self.reject(
-                            &intent,
-                            "quantity rounds to zero".into(),
-                            bar.open_time,
-                        ));
-                    } else {
-                        let f = self.fill(
-                            Ref {
-                                intent_id: &intent.id,
-                                symbol: &sym,
-                            },
-                            Side::Buy,
-                            qty,
-                            price,
-                            "entry",
-                            bar.open_time,
-                        );
-                        self.rest_after_entry(bar.token, &intent, f.price);
-                        position = Some(qty);
-                        fills.push(f);
-                    }
-                }
-                Side::Sell => match position {
-                    Some(qty) if qty > Decimal::ZERO => {
-                        let price = match self.sell_price(&sym, bar.open, qty) {
-                            Ok(p) => p,
-                            Err(e) => {
-                                fills.push(self.reject(&intent, e.to_string(), bar.open_time));
-                                return fills;
-                            }
-                        };
-                        fills.push(self.fill(
-                            Ref {
-                                intent_id: &intent.id,
-                                symbol: &sym,
-                            },
-                            Side::Sell,
-                            qty,
-                            price,
-                            &intent.reason,
-                            bar.open_time,
-                        ));
-                        self.resting.remove(&bar.token);
-                        position = None;
-                    }
-                    _ => fills.push(self.reject(
-                        &intent,
-                        "no open position to sell".into(),
-                        bar.open_time,
-                    )),
-                },
+            let f = match intent.side {
+                Side::Buy => self.buy_at_open(bar, &intent, position, cash),
+                Side::Sell => self.sell_at_open(bar, &intent, position),
+            };
+            if f.status == FillStatus::Filled {
+                position = match f.side {
+                    Side::Buy => Some(position.unwrap_or_default() + f.quantity),
+                    Side::Sell => position
+                        .map(|q| q - f.quantity)
+                        .filter(|q| *q > Decimal::ZERO),
+                };
             }
+            fills.push(f);
         }
         if let Some(qty) = position {
-            if let Some((price, why)) = self.protective_trigger(bar) {
-                if let Some(r) = self.resting.remove(&bar.token) {
-                    let price = match why {
-                        "take_profit" => Ok(price),
-                        _ => self.sell_price(&r.symbol, price, qty),
-                    };
-                    let price = match price {
-                        Ok(p) => p,
-                        Err(e) => {
-                            let why = e.to_string();
-                            let (id, sym) = (&r.intent_id, &r.symbol);
-                            let f =
-                                Fill::refusal(id, &self.venue, sym, Side::Sell, why, bar.open_time);
-                            fills.push(f);
-                            return fills;
-                        }
-                    };
-                    fills.push(self.fill(
-                        Ref {
-                            intent_id: &r.intent_id,
-                            symbol: &r.symbol,
-                        },
-                        Side::Sell,
-                        qty,
-                        price,
-                        why,
-                        bar.open_time,
-                    ));
-                }
-            }
+            fills.extend(self.protective_fill(bar, qty));
         }
         fills
     }
 
+    /// An entry (or, into a held position, a top-up) filling at the bar's open: refused when it slips or
+    /// drifts too far, when cash does not cover it, or when its quantity rounds to zero. A top-up keeps the
+    /// position's resting orders; an entry places its own.
+    fn buy_at_open(
+        &mut self,
+        bar: &BarRec,
+        intent: &OrderIntent,
+        held: Option<Decimal>,
+        cash: Decimal,
+    ) -> Fill {
+        let t = bar.open_time;
+        let terms = match self.buy_terms(intent, bar.open) {
+            Ok(terms) => terms,
+            Err(e) => return self.reject(intent, e.to_string(), t),
+        };
+        let (slip, bound) = (terms.slip_bps, intent.max_slippage_bps);
+        if slip > bound {
+            return self.reject(
+                intent,
+                format!("slippage {slip:.1} bps exceeds max {bound} bps"),
+                t,
+            );
+        }
+        if let Some(why) = self.drift(intent, terms.price) {
+            return self.reject(intent, why, t);
+        }
+        if terms.need > cash {
+            let need = terms.need;
+            return self.reject(
+                intent,
+                format!("insufficient cash: need {need:.2}, have {cash:.2}"),
+                t,
+            );
+        }
+        if terms.qty <= Decimal::ZERO {
+            return self.reject(intent, "quantity rounds to zero".into(), t);
+        }
+        let reason = if held.is_some() {
+            intent.reason.as_str()
+        } else {
+            "entry"
+        };
+        let r = Ref {
+            intent_id: &intent.id,
+            symbol: &intent.token,
+        };
+        let f = self.fill(r, Side::Buy, terms.qty, terms.price, reason, t);
+        if f.status == FillStatus::Filled && held.is_none() {
+            self.rest_after_entry(bar.token, intent, f.price, f.quantity);
+        }
+        f
+    }
+
+    /// A sell filling at the bar's open: the intent's quantity (the whole position without one, never more
+    /// than is held). Selling it all cancels the resting orders; a part leaves them for the rest.
+    fn sell_at_open(&mut self, bar: &BarRec, intent: &OrderIntent, held: Option<Decimal>) -> Fill {
+        let Some(held) = held else {
+            return self.reject(intent, "no open position to sell".into(), bar.open_time);
+        };
+        let qty = intent.quantity.map_or(held, |q| q.min(held));
+        if qty <= Decimal::ZERO {
+            return self.reject(
+                intent,
+                "a sell needs a positive quantity".into(),
+                bar.open_time,
+            );
+        }
+        let price = match self.sell_price(&intent.token, bar.open, qty) {
+            Ok(p) => p,
+            Err(e) => return self.reject(intent, e.to_string(), bar.open_time),
+        };
+        let r = Ref {
+            intent_id: &intent.id,
+            symbol: &intent.token,
+        };
+        let f = self.fill(r, Side::Sell, qty, price, &intent.reason, bar.open_time);
+        if f.status == FillStatus::Filled && qty >= held {
+            self.resting.remove(&bar.token);
+        }
+        f
+    }
+
+    /// The fill of a resting protective order the bar crossed: the whole `qty` held, or a scale-out leg's
+    /// part (the resting orders stay for the rest).
+    fn protective_fill(&mut self, bar: &BarRec, qty: Decimal) -> Option<Fill> {
+        let hit = self.protective_trigger(bar)?;
+        let sold = hit.part.map_or(qty, |p| p.min(qty));
+        let r = if sold < qty {
+            self.resting.get(&bar.token).cloned()?
+        } else {
+            self.resting.remove(&bar.token)?
+        };
+        let price = if hit.exact() {
+            Ok(hit.price)
+        } else {
+            self.sell_price(&r.symbol, hit.price, sold)
+        };
+        let (id, sym, t) = (&r.intent_id, &r.symbol, bar.open_time);
+        Some(match price {
+            Ok(p) => self.fill(
+                Ref {
+                    intent_id: id,
+                    symbol: sym,
+                },
+                Side::Sell,
+                sold,
+                p,
+                hit.why,
+                t,
+            ),
+            Err(e) => Fill::refusal(id, &self.venue, sym, Side::Sell, e.to_string(), t),
+        })
+    }
+
     /// Places the protective orders an entry intent asked for, at levels measured from the entry price.
-    pub fn rest_after_entry(&mut self, token: u32, intent: &OrderIntent, entry_price: Decimal) {
+    pub fn rest_after_entry(
+        &mut self,
+        token: u32,
+        intent: &OrderIntent,
+        entry_price: Decimal,
+        quantity: Decimal,
+    ) {
         let p = &intent.protection;
+        let legs = p
+            .scale_out
+            .iter()
+            .map(|l| {
+                let part = quantity
+                    .checked_mul(l.fraction)
+                    .unwrap_or(Decimal::ZERO)
+                    .round_dp_with_strategy(QTY_DP, rust_decimal::RoundingStrategy::ToZero);
+                (l.at.above(entry_price), part)
+            })
+            .filter(|(_, part)| *part > Decimal::ZERO)
+            .collect();
         self.resting.insert(
             token,
             Resting {
@@ -385,6 +434,7 @@ impl FillModel {
                 take_profit: p.take_profit.map(|d| d.above(entry_price)),
                 trailing: p.trailing_stop,
                 high_water: entry_price,
+                legs,
             },
         );
     }
@@ -405,11 +455,15 @@ impl FillModel {
     /// Whether a resting protective order of `bar`'s token triggers within the bar: the trigger price (stop
     /// first, "low before high"; a take-profit at its price or the better open) and which order it was. When
     /// nothing triggers, the trailing stop's high-water mark follows the bar's high.
-    pub fn protective_trigger(&mut self, bar: &BarRec) -> Option<(Decimal, &'static str)> {
+    /// Whether a resting protective order of `bar`'s token triggers within the bar: at most one per bar, the
+    /// stop first ("low before high"), then the lowest scale-out leg, then the take-profit (at its price or
+    /// the better open). A leg that fills is taken off; the trailing stop's high-water mark follows the bar's
+    /// high unless the position is closed.
+    pub fn protective_trigger(&mut self, bar: &BarRec) -> Option<Hit> {
         let r = self.resting.get_mut(&bar.token)?;
         if let Some((level, trailing)) = r.stop_level() {
             if bar.low <= level {
-                let trigger = match self.cfg.stop_fill {
+                let price = match self.cfg.stop_fill {
                     StopFill::StopPrice => level,
                     StopFill::GapAware => level.min(bar.open),
                 };
@@ -418,16 +472,38 @@ impl FillModel {
                 } else {
                     "stop_loss"
                 };
-                return Some((trigger, why));
+                return Some(Hit {
+                    price,
+                    why,
+                    part: None,
+                });
             }
+        }
+        let leg = r
+            .legs
+            .first()
+            .copied()
+            .filter(|(level, _)| bar.high >= *level);
+        if bar.high > r.high_water {
+            r.high_water = bar.high;
+        }
+        if let Some((level, part)) = leg {
+            r.legs.remove(0);
+            let price = level.max(bar.open);
+            return Some(Hit {
+                price,
+                why: "scale_out",
+                part: Some(part),
+            });
         }
         if let Some(tp) = r.take_profit {
             if bar.high >= tp {
-                return Some((tp.max(bar.open), "take_profit"));
+                return Some(Hit {
+                    price: tp.max(bar.open),
+                    why: "take_profit",
+                    part: None,
+                });
             }
-        }
-        if bar.high > r.high_water {
-            r.high_water = bar.high;
         }
         None
     }

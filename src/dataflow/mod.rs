@@ -14,6 +14,7 @@ pub mod fill_model;
 pub mod indicators;
 pub mod input;
 pub mod portfolio;
+pub mod rebalance;
 pub mod records;
 pub mod scoring;
 pub mod sentiment_window;

@@ -11,14 +11,15 @@
 
 use super::clusters::ClusterUpdate;
 use super::fill_model::FillModel;
+use super::rebalance::{toward_target, trims, Cap, Held, Limits};
 use super::records::{BarRec, OrderState, TokenUpdate};
 use super::signal_quality::{SignalOutcome, SignalTracker};
 use super::time_stash::TimeStash;
-use crate::config::{EndOfData, PipelineConfig, SizingMode};
+use crate::config::{EndOfData, PipelineConfig, RebalancePolicy, SizingMode};
 use crate::model::money::{sum_exact, Exact, Overflow};
 use crate::model::TokenTable;
 use crate::model::{
-    Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade, Trigger,
+    Distance, Fill, FillStatus, OrderIntent, Protection, ScaleOut, Side, Signal, Trade, Trigger,
 };
 use crate::risk::{volatility_notional, Book, Caps, Skip};
 use rust_decimal::Decimal;
@@ -45,9 +46,22 @@ pub enum PortfolioEvent {
     Cluster(i64, String, String),
     /// a signal judged at a horizon (signal quality, independent of trading)
     SignalOutcome(SignalOutcome),
+    /// (time, what the book holds) at a bar close while anything is held: for the report's exposure charts
+    /// and the largest-position metric
+    Exposure(i64, ExposurePoint),
     /// (time, why) the portfolio stopped deciding: a figure of its book left what a decimal holds. Nothing
     /// after it is decided; a backtest ends with this as its error, a live run stops with it.
     Halted(i64, String),
+}
+
+/// How concentrated the book is at one bar close, as shares of equity (statistics, not money).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExposurePoint {
+    /// The largest position's share and its token.
+    pub largest: f64,
+    pub largest_token: String,
+    /// Each cluster's share, by its label token (a token in no cluster is its own).
+    pub clusters: Vec<(String, f64)>,
 }
 
 /// What decides open positions.
@@ -92,6 +106,10 @@ pub struct Desk {
     arrived_ids: HashSet<String>,
     /// Set when the book overflowed: the desk decides nothing more.
     halted: bool,
+    /// volatility_target: bars of each held token since it was last sized.
+    since_sized: HashMap<u32, u64>,
+    /// An exposure point was emitted at the last close (so the one after the last position closes is too).
+    exposed: bool,
 }
 
 /// Why an entry is not made: a cap (counted in the summary), or a figure beyond a decimal (the desk halts).
@@ -163,6 +181,8 @@ impl Desk {
             arrived: Vec::new(),
             arrived_ids: HashSet::new(),
             halted: false,
+            since_sized: HashMap::new(),
+            exposed: false,
         }
     }
 
@@ -319,9 +339,16 @@ impl Desk {
             };
             self.settled.insert(f.intent_id.clone());
             if f.status == FillStatus::Filled {
+                // a top-up keeps the position's protective levels, and a part sold leaves them for the rest
+                let held = self.book.quantity(tok);
                 match f.side {
-                    Side::Buy => self.paper.rest_after_entry(tok, &intent, f.price),
-                    Side::Sell => self.paper.cancel_resting(tok),
+                    Side::Buy if held.is_none() => self
+                        .paper
+                        .rest_after_entry(tok, &intent, f.price, f.quantity),
+                    Side::Sell if held.is_none_or(|q| f.quantity >= q) => {
+                        self.paper.cancel_resting(tok)
+                    }
+                    _ => {}
                 }
             }
             let trade = self.book.apply(tok, &f)?;
@@ -351,13 +378,14 @@ impl Desk {
                 continue;
             }
             let qty = pos.quantity;
-            if let Some((trigger, why)) = self.paper.protective_trigger(&u.bar) {
-                let mut i = self.intent(tok, Side::Sell, u.bar.close_time(), trigger, why.into());
-                i.quantity = Some(qty);
+            if let Some(hit) = self.paper.protective_trigger(&u.bar) {
+                let t = u.bar.close_time();
+                let mut i = self.intent(tok, Side::Sell, t, hit.price, hit.why.into());
+                i.quantity = Some(hit.part.map_or(qty, |p| p.min(qty)));
                 i.triggered = Some(Trigger {
-                    price: trigger,
+                    price: hit.price,
                     time: u.bar.open_time,
-                    exact: why == "take_profit",
+                    exact: hit.exact(),
                 });
                 out.push(PortfolioEvent::Intent(i.clone()));
                 self.paper.submit(tok, i);
@@ -462,10 +490,242 @@ impl Desk {
         let equity = self.book.equity()?;
         self.drawdown_pause(now)?;
         out.push(PortfolioEvent::Equity(now, equity));
+        self.exposure(now, equity, out)?;
         // Exits: signal exits and time stops, for positions without an order in flight.
         self.exits(updates, out);
+        // Standing caps (and volatility targeting), for positions still without one.
+        self.rebalance(updates, now, equity, out)?;
         // Entries, strongest first.
         self.entries(updates, equity, out)
+    }
+
+    /// The book's concentration at this close, while anything is held (and once more when it no longer is).
+    fn exposure(
+        &mut self,
+        now: i64,
+        equity: Decimal,
+        out: &mut Vec<PortfolioEvent>,
+    ) -> Result<(), Overflow> {
+        let held = !self.book.positions.is_empty();
+        if !held && !self.exposed {
+            return Ok(());
+        }
+        self.exposed = held;
+        let share = |v: Decimal| {
+            v.checked_div(equity)
+                .and_then(|r| rust_decimal::prelude::ToPrimitive::to_f64(&r))
+                .unwrap_or(0.0)
+        };
+        let mut point = ExposurePoint {
+            largest: 0.0,
+            largest_token: String::new(),
+            clusters: Vec::new(),
+        };
+        let mut clusters: BTreeMap<u32, Decimal> = BTreeMap::new();
+        for &tok in self.book.positions.keys() {
+            let v = self.book.position_value(tok)?;
+            if share(v) > point.largest {
+                point.largest = share(v);
+                point.largest_token = self.table.symbol(tok).into();
+            }
+            let c = clusters.entry(self.cluster_of(tok)).or_default();
+            *c = c.plus(v, "a cluster's exposure")?;
+        }
+        point.clusters = clusters
+            .into_iter()
+            .map(|(label, v)| (self.table.symbol(label).to_string(), share(v)))
+            .collect();
+        out.push(PortfolioEvent::Exposure(now, point));
+        Ok(())
+    }
+
+    /// The `[rebalance]` policy at a bar close: trims of what the caps no longer allow at current marks and
+    /// clusters, then (volatility_target) resizing toward today's volatility size. Decided now, filled like
+    /// any other intent; a position with an order in flight waits for it.
+    fn rebalance(
+        &mut self,
+        updates: &[TokenUpdate],
+        now: i64,
+        equity: Decimal,
+        out: &mut Vec<PortfolioEvent>,
+    ) -> Result<(), Overflow> {
+        let policy = self.cfg.rebalance.policy;
+        if policy == RebalancePolicy::None {
+            return Ok(());
+        }
+        let mut held = Vec::new();
+        for (&tok, p) in &self.book.positions {
+            held.push(Held {
+                token: tok,
+                value: self.book.position_value(tok)?,
+                heat: self.position_heat(tok, p)?,
+                cluster: self.cluster_of(tok),
+            });
+        }
+        let mut pending_cluster: BTreeMap<u32, Decimal> = BTreeMap::new();
+        for (t, i) in self.paper.pending().filter(|(_, i)| i.side == Side::Buy) {
+            let c = pending_cluster.entry(self.cluster_of(*t)).or_default();
+            *c = c.plus(i.notional.unwrap_or_default(), "a cluster's exposure")?;
+        }
+        let (risk, rb) = (&self.cfg.risk, &self.cfg.rebalance);
+        let lim = Limits {
+            position_notional: risk.max_position_notional,
+            position_fraction: risk.max_position_fraction,
+            cluster_fraction: risk.max_cluster_fraction,
+            heat_fraction: risk.max_heat,
+            tolerance: rb.tolerance,
+        };
+        let asks = trims(&held, equity, &pending_cluster, self.pending_heat()?, &lim)?;
+        for (tok, (share, cap)) in asks {
+            self.trim(tok, share, cap, now, out)?;
+        }
+        if policy == RebalancePolicy::VolatilityTarget {
+            self.resize(updates, now, equity, out)?;
+        }
+        Ok(())
+    }
+
+    /// A sell of `share` of `tok`'s position, unless an order is in flight or it is under the minimum trade.
+    fn trim(
+        &mut self,
+        tok: u32,
+        share: Decimal,
+        cap: Cap,
+        now: i64,
+        out: &mut Vec<PortfolioEvent>,
+    ) -> Result<(), Overflow> {
+        let Some(pos) = self.book.positions.get(&tok) else {
+            return Ok(());
+        };
+        if self.paper.has_pending(tok) {
+            return Ok(());
+        }
+        let qty = pos
+            .quantity
+            .times(share, "a trim")?
+            .round_dp_with_strategy(12, rust_decimal::RoundingStrategy::ToZero)
+            .min(pos.quantity);
+        let mark = self.book.mark_of(tok).unwrap_or(pos.entry_price);
+        if qty <= Decimal::ZERO || qty.times(mark, "a trim")? < self.cfg.rebalance.min_trade {
+            return Ok(());
+        }
+        let mut i = self.intent(tok, Side::Sell, now, mark, cap.reason().into());
+        i.quantity = Some(qty);
+        out.push(PortfolioEvent::Intent(i.clone()));
+        self.paper.submit(tok, i);
+        Ok(())
+    }
+
+    /// volatility_target: every `every_bars` bars of a held token, the trade that brings it to the size an
+    /// entry would get now (the risk fraction over today's stop distance, within the position cap), when it
+    /// is outside the tolerance band. A buy goes through the entry caps (cash, cluster room, heat).
+    fn resize(
+        &mut self,
+        updates: &[TokenUpdate],
+        now: i64,
+        equity: Decimal,
+        out: &mut Vec<PortfolioEvent>,
+    ) -> Result<(), Overflow> {
+        let book = &self.book;
+        self.since_sized
+            .retain(|t, _| book.positions.contains_key(t));
+        for u in updates {
+            let tok = u.bar.token;
+            if !self.book.positions.contains_key(&tok) {
+                continue;
+            }
+            let n = self.since_sized.entry(tok).or_insert(0);
+            *n += 1;
+            if *n < self.cfg.rebalance.every_bars || self.paper.has_pending(tok) {
+                continue;
+            }
+            *n = 0;
+            let Some(dist) = self.stop_distance(u)? else {
+                continue;
+            };
+            let price = u.bar.close;
+            let risk_fraction = self.cfg.sizing.risk_fraction;
+            let Some(target) = volatility_notional(equity, risk_fraction, price, dist) else {
+                continue;
+            };
+            let risk = &self.cfg.risk;
+            let by_fraction = risk.max_position_fraction.times(equity, "a position cap")?;
+            let target = risk
+                .max_position_notional
+                .map_or(target, |m| m.min(target))
+                .min(by_fraction);
+            let value = self.book.position_value(tok)?;
+            match toward_target(value, target, self.cfg.rebalance.tolerance) {
+                Some(buy) if buy > Decimal::ZERO => self.top_up(u, buy, dist, equity, now, out)?,
+                Some(sell) if sell < Decimal::ZERO => {
+                    let share = (-sell).over(value, "a trim")?;
+                    self.trim(tok, share, Cap::Volatility, now, out)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A buy of up to `wanted` more of a held token, within the entry caps.
+    fn top_up(
+        &mut self,
+        u: &TokenUpdate,
+        wanted: Decimal,
+        dist: Decimal,
+        equity: Decimal,
+        now: i64,
+        out: &mut Vec<PortfolioEvent>,
+    ) -> Result<(), Overflow> {
+        let (tok, price, risk) = (u.bar.token, u.bar.close, &self.cfg.risk);
+        let caps = self.caps(tok, equity, None, self.cfg.rebalance.min_trade)?;
+        let Ok(notional) = caps.apply(wanted) else {
+            return Ok(());
+        };
+        let new_risk = notional.times(dist, "a risk")?.over(price, "a risk")?;
+        if self.heat()?.plus(new_risk, "the heat")? > risk.max_heat * equity {
+            return Ok(());
+        }
+        let mut i = self.intent(tok, Side::Buy, now, price, Cap::Volatility.reason().into());
+        i.notional = Some(notional);
+        out.push(PortfolioEvent::Intent(i.clone()));
+        self.paper.submit(tok, i);
+        Ok(())
+    }
+
+    /// The caps a buy of `tok` meets now: the position cap given, the room left in its cluster, free cash.
+    fn caps(
+        &self,
+        tok: u32,
+        equity: Decimal,
+        position_cap: Option<Decimal>,
+        min_notional: Decimal,
+    ) -> Result<Caps, Overflow> {
+        let room = (self.cfg.risk.max_cluster_fraction * equity).minus(
+            self.cluster_exposure(self.cluster_of(tok))?,
+            "a cluster's room",
+        )?;
+        Ok(Caps {
+            max_position_notional: position_cap,
+            cluster_room: room.max(Decimal::ZERO),
+            free_cash: self
+                .book
+                .cash
+                .minus(self.paper.reserved_cash()?, "the free cash")?,
+            fee_rate: self.cfg.fills.fee_rate,
+            gas: self.cfg.fills.gas_quote,
+            min_notional,
+        })
+    }
+
+    /// The stop distance an entry at this bar's close would get: the fixed fraction, or the ATR multiple.
+    fn stop_distance(&self, u: &TokenUpdate) -> Result<Option<Decimal>, Overflow> {
+        let sizing = &self.cfg.sizing;
+        Ok(match (sizing.stop_loss, u.atr) {
+            (Some(f), _) => Some(u.bar.close.times(f, "a stop distance")?),
+            (None, Some(atr)) => Some(atr.times(sizing.stop_atr_mult, "a stop distance")?),
+            (None, None) => None,
+        })
     }
 
     /// Whether an intent whose decision time passes `decided` still waits for its outcome.
@@ -659,31 +919,20 @@ impl Desk {
             return Err(Skip::MaxOpenPositions.into());
         }
         let price = u.bar.close;
-        let stop_distance = match (sizing.stop_loss, u.atr) {
-            (Some(f), _) => Some(price.times(f, "a stop distance")?),
-            (None, Some(atr)) => Some(atr.times(sizing.stop_atr_mult, "a stop distance")?),
-            (None, None) => None,
-        };
+        let stop_distance = self.stop_distance(u)?;
         let wanted = if sizing.mode == SizingMode::FixedStake {
             sizing.stake
         } else {
             let dist = stop_distance.ok_or(Skip::NoAtrYet)?;
             volatility_notional(equity, sizing.risk_fraction, price, dist).ok_or(Skip::NoAtrYet)?
         };
-        let label = self.cluster_of(u.bar.token);
-        let caps = Caps {
-            max_position_notional: risk.max_position_notional,
-            cluster_room: (risk.max_cluster_fraction * equity)
-                .minus(self.cluster_exposure(label)?, "a cluster's room")?
-                .max(Decimal::ZERO),
-            free_cash: self
-                .book
-                .cash
-                .minus(self.paper.reserved_cash()?, "the free cash")?,
-            fee_rate: self.cfg.fills.fee_rate,
-            gas: self.cfg.fills.gas_quote,
-            min_notional: risk.min_notional,
+        let by_fraction = (risk.max_position_fraction < Decimal::ONE)
+            .then(|| risk.max_position_fraction * equity);
+        let position_cap = match (risk.max_position_notional, by_fraction) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
+        let caps = self.caps(u.bar.token, equity, position_cap, risk.min_notional)?;
         let notional = caps.apply(wanted)?;
         // what this entry loses if its stop is hit (all of it without a stop), on top of the book's heat
         let new_risk = match stop_distance {
@@ -711,6 +960,17 @@ impl Desk {
                 .trailing_atr_mult
                 .zip(u.atr)
                 .map(|(m, a)| Distance::Absolute((a * m).round_dp(10))),
+            scale_out: match u.atr {
+                Some(a) => sizing
+                    .scale_out
+                    .iter()
+                    .map(|l| ScaleOut {
+                        at: Distance::Absolute((a * l.atr).round_dp(10)),
+                        fraction: l.fraction,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            },
         };
         Ok((notional, protection))
     }
@@ -718,13 +978,25 @@ impl Desk {
     /// Portfolio heat: (entry - stop) x quantity over the open positions (a position without a resting stop
     /// risks all of it), and the same for the buys still pending, from their stop at the decision price.
     fn heat(&self) -> Result<Decimal, Overflow> {
+        let open = self
+            .book
+            .positions
+            .iter()
+            .map(|(t, p)| self.position_heat(*t, p));
+        sum_exact(open, "the heat")?.plus(self.pending_heat()?, "the heat")
+    }
+
+    /// What an open position loses if its resting stop is hit (all of it without one).
+    fn position_heat(&self, tok: u32, p: &crate::risk::Position) -> Result<Decimal, Overflow> {
+        let stop = self.paper.stop_of(tok).unwrap_or(Decimal::ZERO);
+        (p.entry_price - stop)
+            .max(Decimal::ZERO)
+            .times(p.quantity, "the heat")
+    }
+
+    /// The same for the buys still pending, from their stop at the decision price.
+    fn pending_heat(&self) -> Result<Decimal, Overflow> {
         let what = "the heat";
-        let open = self.book.positions.iter().map(|(t, p)| {
-            let stop = self.paper.stop_of(*t).unwrap_or(Decimal::ZERO);
-            (p.entry_price - stop)
-                .max(Decimal::ZERO)
-                .times(p.quantity, what)
-        });
         let pending = self
             .paper
             .pending()
@@ -739,7 +1011,7 @@ impl Desk {
                     _ => Ok(n),
                 }
             });
-        sum_exact(open.chain(pending), what)
+        sum_exact(pending, what)
     }
 
     /// End of data: close what is open by the configured convention. Positions held at the executor stay
@@ -1041,5 +1313,219 @@ mod tests {
             &mut out,
         );
         assert_eq!(intents(&out).len(), 1, "the token is free again: {out:?}");
+    }
+
+    /// A backtest desk (the fill model decides positions) with no fees or slippage, volatility sizing
+    /// (risk 2% of 10,000 with the stop 2 ATR below), and `risk` / `rebalance` lines added.
+    fn model_desk(risk: &str, rebalance: &str) -> Desk {
+        model_desk_with("", risk, rebalance)
+    }
+
+    fn model_desk_with(sizing: &str, risk: &str, rebalance: &str) -> Desk {
+        let text = format!(
+            "[pipeline]\nid = \"rebal\"\n[universe]\ntokens = [\"AXL\", \"BOLT\", \"CRUX\"]\n\
+             [signal]\nkind = \"sma_cross\"\n[sizing]\nrisk_fraction = 0.02\nstop_atr_mult = 2\n{sizing}\n\
+             [risk]\nmax_open_positions = 5\ndrawdown_pause = 1\nmin_notional = 1\n{risk}\n\
+             [fills]\nfee_rate = 0\nslippage_bps = 0\nrefuse_drift = false\n\
+             [backtest]\ninitial_equity = 10000\n[rebalance]\n{rebalance}\n"
+        );
+        let cfg = PipelineConfig::parse(&text, "test").unwrap();
+        let table = Arc::new(cfg.universe.token_table());
+        Desk::new(Arc::new(cfg), table, Positions::Model, false)
+    }
+
+    /// A bar of `token` at `price` all through, with the given ATR.
+    fn flat(
+        token: u32,
+        open_time: i64,
+        price: &str,
+        atr: &str,
+        signal: Option<Signal>,
+    ) -> TokenUpdate {
+        let mut u = update(token, open_time, price, signal);
+        (u.bar.open, u.bar.high, u.bar.close) = (d(price), d(price), d(price));
+        u.atr = Some(d(atr));
+        u
+    }
+
+    fn the_trade(out: &[PortfolioEvent]) -> Trade {
+        out.iter()
+            .find_map(|e| match e {
+                PortfolioEvent::Trade(t) => Some(t.clone()),
+                _ => None,
+            })
+            .expect("a closed trade")
+    }
+
+    fn largest_share(out: &[PortfolioEvent]) -> Option<f64> {
+        out.iter().rev().find_map(|e| match e {
+            PortfolioEvent::Exposure(_, p) => Some(p.largest),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_token_that_runs_up_is_trimmed_back_to_its_cap_and_the_trade_keeps_its_legs() {
+        let mut desk = model_desk(
+            "max_cluster_fraction = 1\nmax_position_fraction = 0.25",
+            "policy = \"caps\"",
+        );
+        let mut out = Vec::new();
+        desk.step(vec![flat(0, 0, "10", "0.5", enter())], vec![], &mut out);
+        assert_eq!(
+            intents(&out)[0].notional,
+            Some(d("2000")),
+            "risk 200 over a stop 1 below 10"
+        );
+        desk.step(vec![flat(0, 60_000, "10", "0.5", None)], vec![], &mut out);
+        assert_eq!(desk.book.quantity(0), Some(d("200")));
+        out.clear();
+        // the price doubles: 4,000 of 12,000 is a third, over 25% and its 10% band
+        desk.step(vec![flat(0, 120_000, "20", "0.5", None)], vec![], &mut out);
+        let trim = intents(&out);
+        assert_eq!(trim.len(), 1, "{out:?}");
+        assert_eq!(
+            (trim[0].side, trim[0].reason.as_str()),
+            (Side::Sell, "rebalance:position")
+        );
+        assert_eq!(
+            trim[0].quantity,
+            Some(d("50")),
+            "back to 3,000: a quarter of the position"
+        );
+        out.clear();
+        desk.step(vec![flat(0, 180_000, "20", "0.5", None)], vec![], &mut out);
+        assert_eq!(desk.book.quantity(0), Some(d("150")));
+        assert_eq!(largest_share(&out), Some(0.25));
+        assert!(
+            intents(&out).is_empty(),
+            "on its cap, inside the band: no churn"
+        );
+        out.clear();
+        desk.finish(&mut out);
+        let trade = the_trade(&out);
+        assert_eq!(trade.legs.len(), 2);
+        assert_eq!(
+            trade.legs.iter().map(|l| l.quantity).sum::<Decimal>(),
+            d("200")
+        );
+        assert_eq!((trade.quantity, trade.pnl), (d("200"), d("2000")));
+    }
+
+    #[test]
+    fn a_cluster_that_forms_after_the_entries_is_trimmed_to_its_cap() {
+        let mut desk = model_desk("max_cluster_fraction = 0.2", "policy = \"caps\"");
+        let mut out = Vec::new();
+        let both = |t: i64, s: fn() -> Option<Signal>| {
+            vec![flat(0, t, "10", "0.5", s()), flat(1, t, "10", "0.5", s())]
+        };
+        desk.step(both(0, enter), vec![], &mut out);
+        assert_eq!(
+            intents(&out).len(),
+            2,
+            "alone, each is its own cluster of 20%: {out:?}"
+        );
+        desk.step(both(60_000, || None), vec![], &mut out);
+        assert_eq!(
+            (desk.book.quantity(0), desk.book.quantity(1)),
+            (Some(d("200")), Some(d("200")))
+        );
+        out.clear();
+        // BOLT joins AXL's cluster: 4,000 of 10,000 against 20%
+        let joined = DeskInput::Cluster(((1, 0), 120_000, 1));
+        desk.step(both(120_000, || None), vec![joined], &mut out);
+        let trims = intents(&out);
+        assert_eq!(trims.len(), 2, "{out:?}");
+        for t in trims {
+            assert_eq!(
+                (t.reason.as_str(), t.quantity),
+                ("rebalance:cluster", Some(d("100")))
+            );
+        }
+        out.clear();
+        desk.step(both(180_000, || None), vec![], &mut out);
+        let cluster = out.iter().rev().find_map(|e| match e {
+            PortfolioEvent::Exposure(_, p) => Some(p.clusters.clone()),
+            _ => None,
+        });
+        assert_eq!(cluster, Some(vec![("AXL".to_string(), 0.2)]));
+    }
+
+    #[test]
+    fn volatility_targeting_halves_a_position_when_volatility_doubles_and_buys_back_when_it_halves()
+    {
+        let mut desk = model_desk(
+            "max_cluster_fraction = 1",
+            "policy = \"volatility_target\"\nevery_bars = 1",
+        );
+        let mut out = Vec::new();
+        desk.step(vec![flat(0, 0, "10", "0.5", enter())], vec![], &mut out);
+        desk.step(vec![flat(0, 60_000, "10", "0.5", None)], vec![], &mut out);
+        let stop = desk.paper.stop_of(0);
+        assert_eq!(stop, Some(d("9")));
+        out.clear();
+        desk.step(vec![flat(0, 120_000, "10", "1", None)], vec![], &mut out);
+        let sell = intents(&out);
+        assert_eq!(sell.len(), 1, "{out:?}");
+        assert_eq!(
+            (sell[0].reason.as_str(), sell[0].quantity),
+            ("rebalance:volatility", Some(d("100")))
+        );
+        desk.step(vec![flat(0, 180_000, "10", "1", None)], vec![], &mut out);
+        assert_eq!(desk.book.quantity(0), Some(d("100")));
+        out.clear();
+        desk.step(vec![flat(0, 240_000, "10", "0.5", None)], vec![], &mut out);
+        let buy = intents(&out);
+        assert_eq!(buy.len(), 1, "{out:?}");
+        assert_eq!((buy[0].side, buy[0].notional), (Side::Buy, Some(d("1000"))));
+        desk.step(vec![flat(0, 300_000, "10", "0.5", None)], vec![], &mut out);
+        assert_eq!(desk.book.quantity(0), Some(d("200")));
+        assert_eq!(
+            desk.paper.stop_of(0),
+            stop,
+            "a top-up keeps the position's stop"
+        );
+    }
+
+    #[test]
+    fn a_scale_out_leg_sells_its_part_and_the_rest_closes_the_same_trade() {
+        let legs = "[[sizing.scale_out]]\natr = 1\nfraction = 0.5";
+        let mut desk = model_desk_with(legs, "max_cluster_fraction = 1", "");
+        let mut out = Vec::new();
+        desk.step(vec![flat(0, 0, "10", "0.5", enter())], vec![], &mut out);
+        desk.step(vec![flat(0, 60_000, "10", "0.5", None)], vec![], &mut out);
+        assert_eq!(desk.book.quantity(0), Some(d("200")));
+        out.clear();
+        // the leg rests one ATR (0.5) above the fill at 10: a bar reaching 10.6 sells half there
+        let mut up = flat(0, 120_000, "10", "0.5", None);
+        up.bar.high = d("10.6");
+        desk.step(vec![up], vec![], &mut out);
+        let leg = out
+            .iter()
+            .find_map(|e| match e {
+                PortfolioEvent::Fill(f) if f.side == Side::Sell => Some(f.clone()),
+                _ => None,
+            })
+            .expect("the leg's fill");
+        assert_eq!(
+            (leg.quantity, leg.price, leg.reason.as_str()),
+            (d("100"), d("10.5"), "scale_out")
+        );
+        assert_eq!(desk.book.quantity(0), Some(d("100")));
+        assert_eq!(
+            desk.paper.stop_of(0),
+            Some(d("9")),
+            "the stop rests for the rest"
+        );
+        out.clear();
+        desk.finish(&mut out);
+        let trade = the_trade(&out);
+        let parts: Vec<(Decimal, &str)> = trade
+            .legs
+            .iter()
+            .map(|l| (l.quantity, l.reason.as_str()))
+            .collect();
+        assert_eq!(parts, [(d("100"), "scale_out"), (d("100"), "force_exit")]);
+        assert_eq!((trade.quantity, trade.pnl), (d("200"), d("50")));
     }
 }

@@ -354,7 +354,14 @@ impl LiveBook {
                 }
             })
             .collect();
-        let realized: Decimal = self.trades.iter().map(|t| t.pnl).sum();
+        // closed round trips, and the parts of open positions already sold
+        let realized: Decimal = self.trades.iter().map(|t| t.pnl).sum::<Decimal>()
+            + self
+                .book
+                .positions
+                .values()
+                .map(|p| p.realized())
+                .sum::<Decimal>();
         let unrealized: Decimal = positions.iter().map(|p| p.unrealized).sum();
         BookView {
             pipeline: self.pipeline.clone(),

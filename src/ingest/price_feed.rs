@@ -77,7 +77,8 @@ impl FeedConfig {
     /// address would price the wrong token.
     fn check(&self) -> Result<(), Invalid> {
         use crate::model::ranges::{address, count, dur, name};
-        dur("interval", self.interval.ms(), 1_000, 3_600_000)?;
+        // a local node can be polled fast; the paid APIs' own rate limits still apply (429s back off)
+        dur("interval", self.interval.ms(), 100, 3_600_000)?;
         dur("stale_after", self.stale_after.ms(), 1_000, 86_400_000)?;
         count("[[tokens]] count", self.tokens.len() as u64, 1, 1_000)?;
         let mut seen = std::collections::HashSet::new();
@@ -365,7 +366,11 @@ mod tests {
                 .unwrap();
         assert!(FeedConfig::parse(&text, "f").is_ok());
         for (from, to, why) in [
-            ("interval = \"5s\"", "interval = \"1ms\"", "interval is 1ms"),
+            (
+                "interval = \"5s\"",
+                "interval = \"10ms\"",
+                "interval is 10ms",
+            ),
             (
                 "stale_after = \"2m\"",
                 "stale_after = \"30d\"",

@@ -12,7 +12,8 @@ pub mod tokens;
 pub use events::{Bar, Engagement, PriceTick, PriceTickRef, ScoredMention, Tweet};
 pub use invalid::Invalid;
 pub use orders::{
-    Distance, Fill, FillStatus, OrderIntent, Protection, Side, Signal, Trade, Trigger,
+    Distance, ExitLeg, Fill, FillStatus, OrderIntent, Protection, ScaleOut, Side, Signal, Trade,
+    Trigger,
 };
 pub use time::Millis;
 pub use tokens::TokenTable;

@@ -63,6 +63,16 @@ pub struct Protection {
     pub take_profit: Option<Distance>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trailing_stop: Option<Distance>,
+    /// Scale-out legs, lowest first: sell `fraction` of the entry quantity when the price reaches `at` above
+    /// the entry, each leg its own fill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scale_out: Vec<ScaleOut>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleOut {
+    pub at: Distance,
+    pub fraction: Decimal,
 }
 
 /// An order the dataflow wants executed. Exactly one of `quantity` (base units) or `notional` (quote units) is set.
@@ -204,6 +214,21 @@ pub struct Trade {
     #[serde(rename = "return")]
     pub ret: Decimal,
     pub exit_reason: String,
+    /// A round trip sold in parts (trims, scale-out legs) lists them; its prices are then quantity-weighted
+    /// averages and its exit time and reason the last part's. A trade sold at once has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub legs: Vec<ExitLeg>,
+}
+
+/// One part of a round trip's exit: its own fill, its share of the entry costs in `fees`, and its profit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitLeg {
+    pub time: Millis,
+    pub price: Decimal,
+    pub quantity: Decimal,
+    pub fees: Decimal,
+    pub pnl: Decimal,
+    pub reason: String,
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The portfolio as fills made it: cash, open positions, marks. Fills, not intents, decide positions.
 
 use crate::model::money::{Exact, Overflow};
-use crate::model::{Fill, FillStatus, Side, Trade};
+use crate::model::{ExitLeg, Fill, FillStatus, Side, Trade};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,9 +11,18 @@ pub struct Position {
     pub quantity: Decimal,
     pub entry_price: Decimal,
     pub entry_time: i64,
-    /// Entry fee plus entry gas.
+    /// Entry fee plus entry gas, of the quantity still held.
     pub entry_costs: Decimal,
     pub intent_id: String,
+    /// The parts already sold (a trim, a scale-out leg): the round trip is one trade when the last part goes.
+    pub legs: Vec<ExitLeg>,
+}
+
+impl Position {
+    /// The profit of the parts already sold, fees included.
+    pub fn realized(&self) -> Decimal {
+        self.legs.iter().map(|l| l.pnl).sum()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +127,7 @@ impl Book {
                                 entry_time: fill.fill_time,
                                 entry_costs: costs,
                                 intent_id: fill.intent_id.clone(),
+                                legs: Vec::new(),
                             },
                         );
                     }
@@ -130,6 +140,9 @@ impl Book {
         }
     }
 
+    /// A sell closes its part of the position (the whole when it is at least what is held) with that part's
+    /// share of the entry costs; the round trip becomes a trade when nothing is left, its legs summed: the
+    /// quantity, the average entry and exit prices, the fees and the profit of every part.
     fn sell(
         &mut self,
         token: u32,
@@ -158,35 +171,72 @@ impl Book {
         let pnl = proceeds
             .minus(cost, "a trade's profit")?
             .minus(fees, "a trade's profit")?;
-        let ret = if cost.is_zero() {
-            Decimal::ZERO
-        } else {
-            pnl.over(cost, "a trade's return")?
-        };
-        let trade = Trade {
-            token: p.symbol.clone(),
-            side: "long".into(),
-            entry_time: p.entry_time,
-            entry_price: p.entry_price,
-            exit_time: fill.fill_time,
-            exit_price: fill.price,
+        let leg = ExitLeg {
+            time: fill.fill_time,
+            price: fill.price,
             quantity: closed,
             fees,
             pnl,
-            ret,
-            exit_reason: fill.reason.clone(),
+            reason: fill.reason.clone(),
+        };
+        let trade = if partial {
+            None
+        } else {
+            Some(round_trip(p, &leg, cost)?)
         };
         self.cash = cash;
         if partial {
             if let Some(p) = self.positions.get_mut(&token) {
                 p.quantity -= closed;
                 p.entry_costs -= entry_costs;
+                p.legs.push(leg);
             }
         } else {
             self.positions.remove(&token);
         }
-        Ok(Some(trade))
+        Ok(trade)
     }
+}
+
+/// The trade of a position whose last part `last` (costing `last_cost` at the entry price) was just sold.
+/// One leg is the plain round trip; several sum (prices are quantity-weighted averages) and are listed.
+fn round_trip(p: &Position, last: &ExitLeg, last_cost: Decimal) -> Result<Trade, Overflow> {
+    let mut trade = Trade {
+        token: p.symbol.clone(),
+        side: "long".into(),
+        entry_time: p.entry_time,
+        entry_price: p.entry_price,
+        exit_time: last.time,
+        exit_price: last.price,
+        quantity: last.quantity,
+        fees: last.fees,
+        pnl: last.pnl,
+        ret: Decimal::ZERO,
+        exit_reason: last.reason.clone(),
+        legs: Vec::new(),
+    };
+    let mut cost = last_cost;
+    if !p.legs.is_empty() {
+        let what = "a trade's legs";
+        let mut proceeds = last.quantity.times(last.price, what)?;
+        for l in &p.legs {
+            trade.quantity = trade.quantity.plus(l.quantity, what)?;
+            trade.fees = trade.fees.plus(l.fees, what)?;
+            trade.pnl = trade.pnl.plus(l.pnl, what)?;
+            proceeds = proceeds.plus(l.quantity.times(l.price, what)?, what)?;
+        }
+        // what was paid for everything sold: proceeds less the profit and the fees
+        cost = proceeds.minus(trade.pnl, what)?.minus(trade.fees, what)?;
+        trade.entry_price = cost.over(trade.quantity, what)?;
+        trade.exit_price = proceeds.over(trade.quantity, what)?;
+        trade.legs = p.legs.iter().cloned().chain([last.clone()]).collect();
+    }
+    trade.ret = if cost.is_zero() {
+        Decimal::ZERO
+    } else {
+        trade.pnl.over(cost, "a trade's return")?
+    };
+    Ok(trade)
 }
 
 #[cfg(test)]
@@ -235,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn adds_average_in_and_partial_sells_close_their_share() {
+    fn adds_average_in_and_a_position_sold_in_parts_is_one_trade_with_its_legs() {
         let mut b = Book::new(d("1000"));
         b.apply(0, &fill(Side::Buy, "2", "50", "1", 1)).unwrap();
         b.apply(0, &fill(Side::Buy, "2", "60", "1", 2)).unwrap();
@@ -245,26 +295,30 @@ mod tests {
             (d("4"), d("55"), d("2"))
         );
         assert_eq!(b.cash, d("778"));
-        // a quarter out at 70: pnl = 70 - 55 - (0.5 entry share + 1 fee)
-        let t = b
-            .apply(0, &fill(Side::Sell, "1", "70", "1", 3))
-            .unwrap()
-            .unwrap();
-        assert_eq!((t.quantity, t.pnl), (d("1"), d("13.5")));
+        // a quarter out at 70: the leg's pnl = 70 - 55 - (0.5 entry share + 1 fee); no trade yet
+        let none = b.apply(0, &fill(Side::Sell, "1", "70", "1", 3)).unwrap();
+        assert!(none.is_none());
         let p = &b.positions[&0];
-        assert_eq!((p.quantity, p.entry_costs), (d("3"), d("1.5")));
-        // the rest, and more than is held: only what is held closes
+        assert_eq!(
+            (p.quantity, p.entry_costs, p.realized()),
+            (d("3"), d("1.5"), d("13.5"))
+        );
+        // the rest: the round trip is one trade
         let t = b
             .apply(0, &fill(Side::Sell, "3", "50", "0", 4))
             .unwrap()
             .unwrap();
-        assert_eq!((t.quantity, t.pnl), (d("3"), d("-16.5")));
         assert!(b.positions.is_empty());
+        assert_eq!(t.legs.len(), 2);
+        assert_eq!((t.legs[1].quantity, t.legs[1].pnl), (d("3"), d("-16.5")));
+        // 4 bought at 55 on average (220 paid), sold 1 at 70 and 3 at 50 (220 received), 3 in fees
         assert_eq!(
-            b.cash,
-            d("997"),
-            "1000 and the two round trips, 13.5 - 16.5"
+            (t.quantity, t.entry_price, t.exit_price),
+            (d("4"), d("55"), d("55"))
         );
+        assert_eq!((t.fees, t.pnl, t.exit_time), (d("3"), d("-3"), 4));
+        assert_eq!(t.ret, d("-3") / d("220"));
+        assert_eq!(b.cash, d("997"), "1000 and the round trip's -3");
     }
 
     #[test]

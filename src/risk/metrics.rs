@@ -32,6 +32,13 @@ pub struct Metrics {
     pub payoff_ratio: Option<f64>,
     pub trades: usize,
     pub exposure: Option<f64>,
+    /// Traded notional (every filled buy and sell) over the mean equity at bar closes: 2.0 is the whole
+    /// equity bought and sold once.
+    #[serde(default)]
+    pub turnover: Option<f64>,
+    /// The largest share of equity one position held at any bar close.
+    #[serde(default)]
+    pub max_position_share: Option<f64>,
     pub start: Option<String>,
     pub end: Option<String>,
     pub initial_equity: Option<Decimal>,
@@ -100,6 +107,15 @@ fn ratio(a: Decimal, b: Decimal) -> Option<f64> {
 fn total<'a>(v: impl IntoIterator<Item = &'a Decimal>) -> Option<Decimal> {
     v.into_iter()
         .try_fold(Decimal::ZERO, |acc, x| acc.checked_add(*x))
+}
+
+/// Traded notional over the mean of the equity curve's points (None without equity).
+pub fn turnover(traded: Decimal, curve: &[(Millis, Decimal)]) -> Option<f64> {
+    let n = Decimal::from(curve.len() as u64);
+    let mean = total(curve.iter().map(|(_, e)| e))?.checked_div(n)?;
+    (mean > Decimal::ZERO)
+        .then(|| ratio(traded, mean))
+        .flatten()
 }
 
 fn mean(xs: &[f64]) -> f64 {
@@ -260,6 +276,8 @@ pub fn compute(curve: &[(Millis, Decimal)], trades: &[Trade], rf_annual: f64) ->
             (Some(s), Some(e)) => exposure(trades, s.0, e.0),
             _ => None,
         },
+        turnover: None,
+        max_position_share: None,
         start: start.map(|s| to_rfc3339(s.0)),
         end: end.map(|e| to_rfc3339(e.0)),
         initial_equity: start.map(|s| s.1),
@@ -290,6 +308,7 @@ mod tests {
             pnl: d(pnl),
             ret: d("0"),
             exit_reason: "x".into(),
+            legs: Vec::new(),
         }
     }
     const H: i64 = 3_600_000;

@@ -23,6 +23,7 @@ mod onchain_oneinch;
 mod onchain_price;
 mod onchain_venue;
 mod price_feeds;
+mod rebalance;
 mod scored_sentiment;
 mod tansu_smoke;
 mod up;
