@@ -487,6 +487,8 @@ pub fn summary_table(r: &BacktestResult, out_dir: &Path) -> String {
         ("expectancy", d(m.expectancy)),
         ("payoff ratio", f(m.payoff_ratio)),
         ("exposure", f(m.exposure)),
+        ("turnover", f(m.turnover)),
+        ("max position share", f(m.max_position_share)),
     ];
     for (k, v) in rows {
         let _ = writeln!(s, "{k:<22} {v:>20}");

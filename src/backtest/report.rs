@@ -400,6 +400,8 @@ fn metric_rows(m: &Metrics) -> Vec<(&'static str, String)> {
         ("avg_loss", opt(&m.avg_loss.map(|d| d.round_dp(4)))),
         ("payoff_ratio", optf(m.payoff_ratio)),
         ("exposure", optf(m.exposure)),
+        ("turnover", optf(m.turnover)),
+        ("max_position_share", optf(m.max_position_share)),
         ("start", opt(&m.start)),
         ("end", opt(&m.end)),
         (

@@ -1322,6 +1322,10 @@ mod tests {
     }
 
     fn model_desk_with(sizing: &str, risk: &str, rebalance: &str) -> Desk {
+        desk_with(Positions::Model, sizing, risk, rebalance)
+    }
+
+    fn desk_with(positions: Positions, sizing: &str, risk: &str, rebalance: &str) -> Desk {
         let text = format!(
             "[pipeline]\nid = \"rebal\"\n[universe]\ntokens = [\"AXL\", \"BOLT\", \"CRUX\"]\n\
              [signal]\nkind = \"sma_cross\"\n[sizing]\nrisk_fraction = 0.02\nstop_atr_mult = 2\n{sizing}\n\
@@ -1331,7 +1335,7 @@ mod tests {
         );
         let cfg = PipelineConfig::parse(&text, "test").unwrap();
         let table = Arc::new(cfg.universe.token_table());
-        Desk::new(Arc::new(cfg), table, Positions::Model, false)
+        Desk::new(Arc::new(cfg), table, positions, false)
     }
 
     /// A bar of `token` at `price` all through, with the given ATR.
@@ -1527,5 +1531,42 @@ mod tests {
             .collect();
         assert_eq!(parts, [(d("100"), "scale_out"), (d("100"), "force_exit")]);
         assert_eq!((trade.quantity, trade.pnl), (d("200"), d("50")));
+    }
+
+    #[test]
+    fn a_live_run_publishes_the_trim_and_moves_only_by_its_fill() {
+        let caps = "max_cluster_fraction = 1\nmax_position_fraction = 0.25";
+        let mut desk = desk_with(Positions::Fills, "", caps, "policy = \"caps\"");
+        let mut out = Vec::new();
+        desk.step(vec![flat(0, 0, "10", "0.5", enter())], vec![], &mut out);
+        let buy = intents(&out)[0].clone();
+        desk.step(
+            vec![flat(0, 60_000, "10", "0.5", None)],
+            vec![filled(&buy, "200", "10", 60_000)],
+            &mut out,
+        );
+        out.clear();
+        desk.step(vec![flat(0, 120_000, "20", "0.5", None)], vec![], &mut out);
+        let trim = intents(&out)[0].clone();
+        assert_eq!(
+            (trim.reason.as_str(), trim.quantity),
+            ("rebalance:position", Some(d("50")))
+        );
+        out.clear();
+        // nothing moves until the executor's fill comes back, and no second trim is decided meanwhile
+        desk.step(vec![flat(0, 180_000, "20", "0.5", None)], vec![], &mut out);
+        assert!(intents(&out).is_empty(), "{out:?}");
+        assert_eq!(desk.book.quantity(0), Some(d("200")));
+        desk.step(
+            vec![flat(0, 240_000, "20", "0.5", None)],
+            vec![filled(&trim, "50", "20", 240_000)],
+            &mut out,
+        );
+        assert_eq!(desk.book.quantity(0), Some(d("150")));
+        assert_eq!(
+            desk.paper.stop_of(0),
+            Some(d("9")),
+            "the stop rests for the rest of the position"
+        );
     }
 }
