@@ -50,7 +50,7 @@ pub struct IngestStats {
     pub connections: u64,
     pub stream_errors: u64,
     pub gap_filled: u64,
-    /// Gap searches tried again after a transient failure.
+    /// Searches tried again after a transient failure (a gap search after an outage, or a poll).
     pub gap_retries: u64,
     pub waits: Vec<Duration>,
     pub newest_id: Option<String>,
@@ -403,7 +403,10 @@ pub struct PollOptions {
 }
 
 /// The polling fallback: every `interval`, each query for posts newer than the newest it has seen. The first
-/// round takes the newest page only (recent search reaches back 7 days; history comes from `publish`).
+/// round takes the newest page only (recent search reaches back 7 days; history comes from `publish`). A
+/// transient failure (network, 5xx, rate limit) never stops it: the query keeps its `since_id`, so the next
+/// round asks for everything since, after a backoff of 5 s doubling to 320 s while failures continue (reset
+/// by a success). Only errors of configuration (401, 403, 409) stop the ingester.
 pub fn poll(
     api: &XApi,
     queries: &[String],
@@ -415,14 +418,25 @@ pub fn poll(
     let mut st = State::new(sink, opts.max_posts, &mut ignore);
     let mut since: Vec<Option<String>> = vec![None; queries.len()];
     let mut rounds = 0u64;
+    let mut failing = 0u32;
     loop {
+        let mut failed = false;
         for (q, s) in queries.iter().zip(since.iter_mut()) {
             let first = s.is_none();
-            if let Some(n) = search(api, q, s.as_deref(), !first, &mut st)? {
-                *s = Some(match s.as_deref() {
-                    Some(old) => later_id(old, &n).to_string(),
-                    None => n,
-                });
+            match search(api, q, s.as_deref(), !first, &mut st) {
+                Ok(Some(n)) => {
+                    *s = Some(match s.as_deref() {
+                        Some(old) => later_id(old, &n).to_string(),
+                        None => n,
+                    });
+                }
+                Ok(None) => {}
+                Err(IngestError::X(e)) if !is_configuration(&e) => {
+                    tracing::warn!("X search: a poll failed ({e}); the next round asks again from the same post");
+                    st.stats.gap_retries += 1;
+                    failed = true;
+                }
+                Err(e) => return Err(e),
             }
             if st.done() {
                 return Ok(st.stats);
@@ -432,7 +446,14 @@ pub fn poll(
         if opts.max_rounds.is_some_and(|m| rounds >= m) {
             return Ok(st.stats);
         }
-        st.stats.waits.push(opts.interval);
-        clock.sleep(opts.interval);
+        failing = if failed { failing.saturating_add(1) } else { 0 };
+        let wait = match failing {
+            0 => opts.interval,
+            n => opts
+                .interval
+                .max(Duration::from_secs(5u64 << (n - 1).min(6))),
+        };
+        st.stats.waits.push(wait);
+        clock.sleep(wait);
     }
 }

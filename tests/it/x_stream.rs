@@ -324,6 +324,53 @@ fn network_and_http_errors_back_off_as_documented_and_409_is_a_configuration_err
 }
 
 #[test]
+fn a_failed_poll_is_asked_again_from_the_same_post_after_a_backoff() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let fake = FakeHttp::start(move |req| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        let one = |id: u64| {
+            let p: serde_json::Value =
+                serde_json::from_str(&post(id, "alice", "$AXL", false)).unwrap();
+            let meta = serde_json::json!({"newest_id": id.to_string(), "result_count": 1});
+            Reply::json(
+                200,
+                serde_json::json!({"data": [p["data"]], "includes": p["includes"], "meta": meta}),
+            )
+        };
+        match (n, req.param("since_id")) {
+            (0, None) => one(201),
+            (1, _) => Reply::json(503, serde_json::json!({"title": "Service Unavailable"})),
+            (2, Some("201")) => one(202),
+            _ => Reply::json(200, serde_json::json!({"meta": {"result_count": 0}})),
+        }
+    });
+    let api = XApi::new(&fake.url, TOKEN.into()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sink, path) = jsonl(&dir);
+    let clock = RecordingClock::default();
+    let opts = PollOptions {
+        interval: Duration::from_secs(1),
+        max_posts: None,
+        max_rounds: Some(3),
+    };
+    let q = vec!["(from:alice) -is:retweet".to_string()];
+    let stats = x_ingest::poll(&api, &q, &opts, &mut sink, &clock).unwrap();
+    let ids: Vec<String> = posts_in(&path).into_iter().map(|t| t.id).collect();
+    assert_eq!(ids, ["201", "202"], "the 503 cost nothing");
+    assert_eq!(stats.gap_retries, 1);
+    assert_eq!(
+        clock.waits(),
+        [Duration::from_secs(1), Duration::from_secs(5)]
+    );
+    // a configuration error still stops it, with what is wrong
+    let denied = FakeHttp::start(|_| Reply::json(403, serde_json::json!({"title": "Forbidden"})));
+    let api = XApi::new(&denied.url, TOKEN.into()).unwrap();
+    let err = x_ingest::poll(&api, &q, &opts, &mut sink, &clock).unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+}
+
+#[test]
 fn search_polling_moves_since_id_forward_and_pages_only_when_catching_up() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
