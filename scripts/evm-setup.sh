@@ -49,6 +49,12 @@ if [ ! -f "$DIR/solc/node_modules/solc/package.json" ] || ! grep -q "\"version\"
   echo "== installing solc-js $SOLC_VERSION from npm" >&2
   npm install --prefix "$DIR/solc" --ignore-scripts --no-save --no-audit --no-fund --loglevel=error "solc@$SOLC_VERSION" >&2
 fi
+# ethers v6 (pinned), only to write keystores the way another tool does for the keystore test.
+ETHERS_VERSION=6.16.0
+if [ ! -f "$DIR/ethers/node_modules/ethers/package.json" ] || ! grep -q "\"version\": \"$ETHERS_VERSION\"" "$DIR/ethers/node_modules/ethers/package.json"; then
+  echo "== installing ethers $ETHERS_VERSION from npm" >&2
+  npm install --prefix "$DIR/ethers" --ignore-scripts --no-save --no-audit --no-fund --loglevel=error "ethers@$ETHERS_VERSION" >&2
+fi
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 SUM="$(cat "$HERE"/tests/contracts/*.sol "$HERE/scripts/compile-contracts.js" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$DIR/artifacts/.own-contracts" 2>/dev/null)" != "$SUM" ]; then

@@ -14,6 +14,7 @@ mod kafka_faults;
 mod kafka_positions;
 mod kafka_replay;
 mod kafka_run;
+mod keystore;
 mod layers;
 mod llm_scoring;
 mod lockstep;

@@ -378,4 +378,30 @@ max_daily_loss = "100"
             );
         }
     }
+
+    #[test]
+    fn the_shipped_venue_files_read_and_pin_their_chains_contracts() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/venues");
+        let read = |f: &str| {
+            let path = format!("{dir}/{f}");
+            VenueConfig::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+        };
+        let eth = read("mainnet.toml");
+        assert_eq!((eth.venue, eth.chain_id), (Dex::UniswapV3, 1));
+        assert!(eth
+            .quote
+            .address
+            .eq_ignore_ascii_case("0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"));
+        let bsc = read("bsc.toml");
+        assert_eq!((bsc.venue, bsc.chain_id), (Dex::PancakeswapV3, 56));
+        assert_eq!(bsc.fee_tiers(), [500, 2500, 10000]);
+        let agg = read("mainnet-1inch.toml");
+        assert_eq!((agg.venue, agg.chain_id), (Dex::Oneinch, 1));
+        assert_eq!(
+            agg.contracts.weth, eth.contracts.weth,
+            "the Uniswap contracts still price gas"
+        );
+        let files = std::fs::read_dir(dir).unwrap().count();
+        assert_eq!(files, 3, "every shipped venue file is checked here");
+    }
 }
