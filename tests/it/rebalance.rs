@@ -160,3 +160,39 @@ fn standing_caps_trim_a_position_that_ran_up_and_the_outputs_show_it() {
         "the trade list names the legs"
     );
 }
+
+/// Trims are decisions like any other: the same ids and fills with one worker or two.
+#[test]
+fn rebalancing_decides_the_same_with_any_worker_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/influencer_momentum.toml"),
+    )
+    .unwrap()
+    .replace(
+        "min_notional = 25",
+        "min_notional = 25\nmax_position_fraction = 0.1",
+    ) + "\n[rebalance]\npolicy = \"volatility_target\"\nevery_bars = 6\n";
+    let pipeline = dir.path().join("rebalanced.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    let mut fills = Vec::new();
+    for w in ["1", "2"] {
+        let out = dir.path().join(format!("w{w}"));
+        run_ok(&[
+            "backtest",
+            "--quiet",
+            "--pipeline",
+            &pipeline.display().to_string(),
+            "-w",
+            w,
+            "--out",
+            &out.display().to_string(),
+        ]);
+        fills.push(std::fs::read_to_string(out.join("fills.jsonl")).unwrap());
+    }
+    assert!(
+        fills[0].contains("\"rebalance:"),
+        "the run rebalances at all"
+    );
+    assert_eq!(fills[0], fills[1]);
+}
