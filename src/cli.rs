@@ -15,6 +15,7 @@ mod capital;
 mod ctl;
 mod ingest;
 mod ops;
+mod score_lines;
 mod scoring;
 mod up;
 
@@ -404,8 +405,16 @@ enum SentimentCmd {
         #[arg(long, default_value_t = 0.05)]
         neutral_band: f64,
     },
-    /// Print the lexicon score of a text
-    Score { text: String },
+    /// Print the lexicon score of a text, or with --jsonl of every line of stdin
+    Score {
+        /// The text to score (leave out with --jsonl)
+        #[arg(required_unless_present = "jsonl", conflicts_with = "jsonl")]
+        text: Option<String>,
+        /// Read JSON lines on stdin (posts, or {"text": ...} objects) and write one
+        /// {"line", "id", "score"} line per line (an {"line", "error"} line for one that cannot be scored)
+        #[arg(long)]
+        jsonl: bool,
+    },
 }
 
 /// The scorers `sentiment eval` can measure.
@@ -527,10 +536,17 @@ pub fn run() -> Result<()> {
             };
             sentiment_eval_cmd(model, llm, &labels, columns, neutral_band)
         }
-        Command::Sentiment(SentimentCmd::Score { text }) => {
-            println!("{:.4}", LexiconScorer::shared().score(&text));
-            Ok(())
-        }
+        Command::Sentiment(SentimentCmd::Score { text, jsonl }) => match text {
+            Some(text) if !jsonl => {
+                println!("{:.4}", LexiconScorer::shared().score(&text));
+                Ok(())
+            }
+            _ => score_lines::run(
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+                std::io::stderr(),
+            ),
+        },
         Command::Bench(b) => bench::run(b),
         Command::Ingest(c) => ingest::run(c),
         Command::Score(a) => scoring::run(a),

@@ -730,3 +730,48 @@ fn logs_are_json_lines_when_asked_and_never_coloured_in_a_pipe() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("use json or text"));
 }
+
+#[test]
+fn sentiment_score_jsonl_scores_every_post_of_a_file_in_order() {
+    let posts = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample/tweets.jsonl"),
+    )
+    .unwrap();
+    let mut child = crate::common::bin()
+        .args(["sentiment", "score", "--jsonl"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = posts.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(feed.as_bytes()).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    let scored: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<serde_json::Value> = posts
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].clone())
+        .collect();
+    assert_eq!(
+        scored.iter().map(|s| s["id"].clone()).collect::<Vec<_>>(),
+        ids
+    );
+    assert!(scored.iter().all(|s| s["score"]
+        .as_f64()
+        .is_some_and(|x| (-1.0..=1.0).contains(&x))));
+    let n = ids.len();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("scored {n} lines, refused 0")
+    );
+}
