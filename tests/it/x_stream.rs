@@ -329,15 +329,7 @@ fn a_failed_poll_is_asked_again_from_the_same_post_after_a_backoff() {
     let c = calls.clone();
     let fake = FakeHttp::start(move |req| {
         let n = c.fetch_add(1, Ordering::SeqCst);
-        let one = |id: u64| {
-            let p: serde_json::Value =
-                serde_json::from_str(&post(id, "alice", "$AXL", false)).unwrap();
-            let meta = serde_json::json!({"newest_id": id.to_string(), "result_count": 1});
-            Reply::json(
-                200,
-                serde_json::json!({"data": [p["data"]], "includes": p["includes"], "meta": meta}),
-            )
-        };
+        let one = |id: u64| search_page(&[post(id, "alice", "$AXL", false)], None);
         match (n, req.param("since_id")) {
             (0, None) => one(201),
             (1, _) => Reply::json(503, serde_json::json!({"title": "Service Unavailable"})),
@@ -376,18 +368,8 @@ fn search_polling_moves_since_id_forward_and_pages_only_when_catching_up() {
     let c = calls.clone();
     let fake = FakeHttp::start(move |req| {
         let n = c.fetch_add(1, Ordering::SeqCst);
-        let one = |id: u64, next: Option<&str>| {
-            let p: serde_json::Value =
-                serde_json::from_str(&post(id, "alice", "$AXL", false)).unwrap();
-            let mut meta = serde_json::json!({"newest_id": id.to_string(), "result_count": 1});
-            if let Some(t) = next {
-                meta["next_token"] = t.into();
-            }
-            Reply::json(
-                200,
-                serde_json::json!({"data": [p["data"]], "includes": p["includes"], "meta": meta}),
-            )
-        };
+        let one = |id: u64, next| search_page(&[post(id, "alice", "$AXL", false)], next);
+
         match (n, req.param("since_id"), req.param("next_token")) {
             // the first round takes the newest page only, even when more exist
             (0, None, None) => one(201, Some("older")),
