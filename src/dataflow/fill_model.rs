@@ -13,7 +13,7 @@ use crate::model::{Distance, Fill, FillStatus, OrderIntent, Side, Trigger};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
-const QTY_DP: u32 = 12;
+pub(crate) const QTY_DP: u32 = 12;
 const MONEY_DP: u32 = 10;
 
 /// An entry whose fill price is worse than its decision price by more than its slippage bound: the market

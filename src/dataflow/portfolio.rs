@@ -603,7 +603,10 @@ impl Desk {
         let qty = pos
             .quantity
             .times(share, "a trim")?
-            .round_dp_with_strategy(12, rust_decimal::RoundingStrategy::ToZero)
+            .round_dp_with_strategy(
+                super::fill_model::QTY_DP,
+                rust_decimal::RoundingStrategy::ToZero,
+            )
             .min(pos.quantity);
         let mark = self.book.mark_of(tok).unwrap_or(pos.entry_price);
         if qty <= Decimal::ZERO || qty.times(mark, "a trim")? < self.cfg.rebalance.min_trade {
