@@ -55,6 +55,12 @@ if [ ! -f "$DIR/ethers/node_modules/ethers/package.json" ] || ! grep -q "\"versi
   echo "== installing ethers $ETHERS_VERSION from npm" >&2
   npm install --prefix "$DIR/ethers" --ignore-scripts --no-save --no-audit --no-fund --loglevel=error "ethers@$ETHERS_VERSION" >&2
 fi
+# puppeteer-core (pinned; it downloads no browser) drives Debian's chromium in the wallet-approval test.
+PUPPETEER_VERSION=25.16.0
+if [ ! -f "$DIR/puppeteer/node_modules/puppeteer-core/package.json" ] || ! grep -q "\"version\": \"$PUPPETEER_VERSION\"" "$DIR/puppeteer/node_modules/puppeteer-core/package.json"; then
+  echo "== installing puppeteer-core $PUPPETEER_VERSION from npm" >&2
+  npm install --prefix "$DIR/puppeteer" --ignore-scripts --no-save --no-audit --no-fund --loglevel=error "puppeteer-core@$PUPPETEER_VERSION" >&2
+fi
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 SUM="$(cat "$HERE"/tests/contracts/*.sol "$HERE/scripts/compile-contracts.js" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$DIR/artifacts/.own-contracts" 2>/dev/null)" != "$SUM" ]; then

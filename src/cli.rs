@@ -206,6 +206,19 @@ struct ExecuteArgs {
     /// buttons work only with HYPEFLOW_UI_TOKEN (and HYPEFLOW_CONTROL_SECRET) set
     #[arg(long, value_name = "HOST:PORT")]
     ui_addr: Option<String>,
+    /// Who signs on chain: `local` (a keystore or HYPEFLOW_PRIVATE_KEY), or `browser` (no key here: every
+    /// checked transaction waits on the dashboard for the user's wallet; needs --ui-addr and --account)
+    #[arg(long, value_enum, default_value = "local")]
+    signer: SignerArg,
+    /// With --signer browser: the account the wallet must connect (0x...); any other is refused
+    #[arg(long, value_name = "0xADDRESS")]
+    account: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SignerArg {
+    Local,
+    Browser,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -916,11 +929,95 @@ fn replay_cmd(a: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
+/// The venue file, the endpoint and, with `--signer browser`, the approval queue the dashboard serves, all
+/// checked before anything starts.
+fn onchain_setup(
+    a: &ExecuteArgs,
+) -> Result<(
+    hypeflow::execution::onchain::VenueConfig,
+    String,
+    Option<std::sync::Arc<hypeflow::execution::approval::ApprovalQueue>>,
+)> {
+    use hypeflow::execution::onchain::VenueConfig;
+    let path = a
+        .venue_config
+        .as_ref()
+        .context("an on-chain venue needs --venue-config FILE")?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let vc = VenueConfig::parse(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?;
+    let asked = a
+        .venue
+        .to_possible_value()
+        .map(|v| v.get_name().to_string());
+    if asked.as_deref() != Some(vc.venue.name()) {
+        bail!(
+            "--venue {} but {} configures {}",
+            asked.unwrap_or_default(),
+            path.display(),
+            vc.venue.name()
+        );
+    }
+    let rpc = a
+        .rpc_url
+        .clone()
+        .or(vc.rpc_url.clone())
+        .context("no JSON-RPC endpoint: set rpc_url in the venue file, RPC_URL or --rpc-url")?;
+    let queue = match a.signer {
+        SignerArg::Local => {
+            if a.account.is_some() {
+                bail!("--account is for --signer browser; a local key is its own account");
+            }
+            None
+        }
+        SignerArg::Browser => {
+            if a.ui_addr.is_none() {
+                bail!("--signer browser needs --ui-addr HOST:PORT: the wallet approves on the dashboard");
+            }
+            if a.keystore.is_some() {
+                bail!("--signer browser holds no key: drop --keystore, or use --signer local");
+            }
+            let account = a.account.as_deref().context(
+                "--signer browser needs --account 0x...: the wallet account that must sign",
+            )?;
+            let account: alloy::primitives::Address = account
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--account {account:?} is not an address"))?;
+            if vc.approval_timeout_s >= vc.deadline_s {
+                bail!(
+                    "{}: approval_timeout_s ({}) must be under deadline_s ({}): a swap the wallet approves at the \
+                     last moment needs time to be mined before the router's deadline",
+                    path.display(),
+                    vc.approval_timeout_s,
+                    vc.deadline_s
+                );
+            }
+            let token =
+                std::env::var(hypeflow::execution::dashboard::TOKEN_ENV).unwrap_or_default();
+            let addr = a.ui_addr.as_deref().unwrap_or_default();
+            if token.is_empty()
+                && !(addr.starts_with("127.")
+                    || addr.starts_with("localhost")
+                    || addr.starts_with("[::1]"))
+            {
+                eprintln!(
+                    "warning: approvals on {addr} answer anyone who reaches it: set {} (the page asks for it)",
+                    hypeflow::execution::dashboard::TOKEN_ENV
+                );
+            }
+            Some(std::sync::Arc::new(
+                hypeflow::execution::approval::ApprovalQueue::new(account, vc.chain_id),
+            ))
+        }
+    };
+    Ok((vc, rpc, queue))
+}
+
 fn execute_cmd(a: ExecuteArgs) -> Result<()> {
     let _ops = a.metrics.start("execute", true)?;
     hypeflow::alerts::init_from_env()?;
     use hypeflow::execution::clock::Clock;
-    use hypeflow::execution::onchain::{signer, VenueConfig};
+    use hypeflow::execution::onchain::signer;
     use hypeflow::execution::paper::PaperVenue;
     use hypeflow::execution::venue::Venue;
     let capital = match &a.capital {
@@ -931,6 +1028,14 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
         ),
         None => None,
     };
+    let onchain = match a.venue {
+        VenueArg::Paper if a.signer == SignerArg::Browser || a.account.is_some() => {
+            bail!("--signer browser and --account are for the on-chain venues: paper trading signs nothing")
+        }
+        VenueArg::Paper => None,
+        _ => Some(onchain_setup(&a)?),
+    };
+    let queue = onchain.as_ref().and_then(|o| o.2.clone());
     let _ui = match &a.ui_addr {
         Some(addr) => Some(ops::start_dashboard(
             addr,
@@ -938,6 +1043,7 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
             capital.clone(),
             &a.pipeline,
             &a.brokers,
+            queue,
         )?),
         None => None,
     };
@@ -965,31 +1071,12 @@ fn execute_cmd(a: ExecuteArgs) -> Result<()> {
             )?)
         }
         VenueArg::UniswapV3 | VenueArg::PancakeswapV3 | VenueArg::Oneinch => {
-            let path = a
-                .venue_config
-                .as_ref()
-                .context("an on-chain venue needs --venue-config FILE")?;
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let vc = VenueConfig::parse(&text, &path.display().to_string())
-                .map_err(anyhow::Error::msg)?;
-            let asked = a
-                .venue
-                .to_possible_value()
-                .map(|v| v.get_name().to_string());
-            if asked.as_deref() != Some(vc.venue.name()) {
-                bail!(
-                    "--venue {} but {} configures {}",
-                    asked.unwrap_or_default(),
-                    path.display(),
-                    vc.venue.name()
-                );
-            }
-            let rpc = a.rpc_url.clone().or(vc.rpc_url.clone()).context(
-                "no JSON-RPC endpoint: set rpc_url in the venue file, RPC_URL or --rpc-url",
-            )?;
-            let key = signer::load(a.keystore.as_deref())?;
-            hypeflow::execution::onchain::connect(vc, &rpc, key)?
+            let (vc, rpc, queue) = onchain.context("on-chain set-up")?;
+            let signing = match queue {
+                Some(q) => hypeflow::execution::onchain::Signing::Browser(q),
+                None => signer::load(a.keystore.as_deref())?.into(),
+            };
+            hypeflow::execution::onchain::connect(vc, &rpc, signing)?
         }
     };
     let instance = a

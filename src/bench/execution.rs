@@ -68,6 +68,7 @@ fn dashboard_pages(
         brokers: String::new(),
         control: None,
         market: None,
+        approvals: None,
     };
     let t = crate::telemetry::serve("127.0.0.1:0", "bench", Some(dashboard::routes(spec)))
         .map_err(failed)?;

@@ -46,6 +46,7 @@ pub fn start_dashboard(
     capital: Option<hypeflow::execution::capital::CapitalConfig>,
     pipeline: &std::path::Path,
     brokers: &str,
+    approvals: Option<std::sync::Arc<hypeflow::execution::approval::ApprovalQueue>>,
 ) -> Result<Telemetry> {
     use hypeflow::execution::{control, dashboard};
     let (cfg, _, _) = super::load_pipeline(pipeline)?;
@@ -65,6 +66,7 @@ pub fn start_dashboard(
                 None
             }
         },
+        approvals: approvals.map(|q| (q, env(dashboard::TOKEN_ENV))),
     };
     let t = telemetry::serve(addr, "execute", Some(dashboard::routes(spec)))?;
     eprintln!("dashboard on http://{}/", t.addr);

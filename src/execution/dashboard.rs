@@ -7,6 +7,7 @@
 //! Pause, resume and flatten buttons publish the same HMAC-signed commands as `hypeflow ctl`, and only for a
 //! request carrying `Authorization: Bearer $HYPEFLOW_UI_TOKEN`; without that token set the page is read-only.
 
+use super::approval::ApprovalQueue;
 use super::book::LiveBook;
 use super::capital::{self, CapitalConfig};
 use super::control::{self, Action, Command};
@@ -44,6 +45,9 @@ pub struct DashboardSpec {
     pub control: Option<(String, String)>,
     /// Source freshness and per-token sentiment, when the topics could be read.
     pub market: Option<Arc<std::sync::Mutex<super::market_view::MarketView>>>,
+    /// The wallet-approval queue of `execute --signer browser`, and the bearer token its answers need
+    /// (HYPEFLOW_UI_TOKEN, when set).
+    pub approvals: Option<(Arc<ApprovalQueue>, Option<String>)>,
 }
 
 /// Everything the page shows, as of `now`.
@@ -139,6 +143,8 @@ pub fn routes(spec: DashboardSpec) -> Router {
         .route("/api/state", get(state_json))
         .route("/api/events", get(events))
         .route("/api/control/{action}", post(control_cmd))
+        .route("/api/approvals", get(approvals_json))
+        .route("/api/approvals/{id}/{verb}", post(approval_answer))
         .with_state(Arc::new(Served {
             spec,
             last: tokio::sync::Mutex::new(None),
@@ -215,11 +221,7 @@ async fn control_cmd(
             ),
         );
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+    if !authorized(&headers, &token) {
         return (
             StatusCode::UNAUTHORIZED,
             "a bearer token is needed\n".into(),
@@ -268,6 +270,86 @@ fn send(brokers: &str, action: Action, secret: &str) -> Result<String, String> {
     )
     .map_err(|e| e.to_string())?;
     Ok(cmd.id)
+}
+
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
+}
+
+/// The open approvals, the account the wallet must connect and the chain it must be on.
+async fn approvals_json(State(served): State<Shared>) -> impl IntoResponse {
+    Json(match &served.spec.approvals {
+        Some((q, token)) => serde_json::json!({
+            "enabled": true,
+            "account": format!("{:#x}", q.account),
+            "chain_id": format!("{:#x}", q.chain_id),
+            "auth": token.is_some(),
+            "open": q.list(),
+            "now": now_ms(),
+        }),
+        None => serde_json::json!({"enabled": false}),
+    })
+}
+
+/// `claim` {account} (the transaction to send), `sent` {hash} or `reject` {reason} for one approval.
+async fn approval_answer(
+    State(served): State<Shared>,
+    UrlPath((id, verb)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    body: String,
+) -> axum::response::Response {
+    use super::approval::ApprovalError as E;
+    let Some((q, token)) = &served.spec.approvals else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this executor signs with its own key (--signer local): there is nothing to approve\n",
+        )
+            .into_response();
+    };
+    if token.as_deref().is_some_and(|t| !authorized(&headers, t)) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            format!("a bearer token ({TOKEN_ENV}) is needed to answer approvals\n"),
+        )
+            .into_response();
+    }
+    let field = |k: &str| -> String {
+        serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get(k).and_then(|x| x.as_str()).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let done = match verb.as_str() {
+        "claim" => match q.claim(&id, &field("account"), now_ms()) {
+            Ok(tx) => return (StatusCode::OK, Json(tx)).into_response(),
+            Err(e) => Err(e),
+        },
+        "sent" => q.sent(&id, &field("hash")),
+        "reject" => q.reject(&id, &field("reason")),
+        other => {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("no answer {other:?}: claim, sent or reject\n"),
+            )
+                .into_response()
+        }
+    };
+    match done {
+        Ok(()) => (StatusCode::OK, "ok\n".to_string()).into_response(),
+        Err(e) => {
+            let code = match e {
+                E::NotFound(_) => StatusCode::NOT_FOUND,
+                E::Expired { .. } => StatusCode::GONE,
+                E::BadAccount(_) | E::BadHash(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::CONFLICT,
+            };
+            (code, format!("{e}\n")).into_response()
+        }
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

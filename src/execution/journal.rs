@@ -80,6 +80,35 @@ impl TxRow {
     }
 }
 
+/// A swap offered to a browser wallet: enough to find it on chain whatever the page reported (the wallet
+/// picks the nonce and may re-price it, never the call).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfferRow {
+    pub intent_id: String,
+    pub account: String,
+    pub to: String,
+    /// The calldata, hex.
+    pub input: String,
+    /// The head when it was offered: the wallet's transaction is in a later block.
+    pub from_block: u64,
+    /// The router's deadline (unix seconds): after it the swap cannot execute.
+    pub deadline: u64,
+}
+
+impl OfferRow {
+    /// From the columns intent_id, account, to_addr, input, from_block, deadline (in that order, first).
+    fn from_row(r: &rusqlite::Row) -> rusqlite::Result<OfferRow> {
+        Ok(OfferRow {
+            intent_id: r.get(0)?,
+            account: r.get(1)?,
+            to: r.get(2)?,
+            input: r.get(3)?,
+            from_block: r.get::<_, i64>(4)? as u64,
+            deadline: r.get::<_, i64>(5)? as u64,
+        })
+    }
+}
+
 /// Where an intent stands. Stored as its name, so journals written before these enums read the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -91,6 +120,9 @@ pub enum State {
     Signed,
     /// A transaction handed to the node.
     Broadcast,
+    /// A prepared transaction offered to the user's browser wallet (`--signer browser`): it may be sent by the
+    /// wallet at any moment until its deadline, so it is never prepared or offered again.
+    Offered,
     Filled,
     /// Refused before anything was signed.
     Rejected,
@@ -125,7 +157,7 @@ macro_rules! named {
         }
     };
 }
-named!(State { Received = "received", Simulated = "simulated", Signed = "signed", Broadcast = "broadcast", Filled = "filled", Rejected = "rejected", Failed = "failed" });
+named!(State { Received = "received", Simulated = "simulated", Signed = "signed", Broadcast = "broadcast", Offered = "offered", Filled = "filled", Rejected = "rejected", Failed = "failed" });
 named!(TxState { Signed = "signed", Broadcast = "broadcast", NotSent = "not-sent", Replaced = "replaced", Confirmed = "confirmed", Failed = "failed" });
 
 impl Journal {
@@ -202,6 +234,19 @@ impl Journal {
                 open INTEGER NOT NULL,
                 price TEXT NOT NULL,
                 PRIMARY KEY (close, token)
+            );
+            CREATE TABLE IF NOT EXISTS approvals (
+                intent_id TEXT PRIMARY KEY,
+                account TEXT NOT NULL,
+                to_addr TEXT NOT NULL,
+                input TEXT NOT NULL,
+                from_block INTEGER NOT NULL,
+                deadline INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                tx_hash TEXT,
+                reason TEXT,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
             );",
         )
         .map_err(err)?;
@@ -515,6 +560,81 @@ impl Journal {
             out.push((tx, intent));
         }
         Ok(out)
+    }
+
+    /// A swap offered to the browser wallet, before the page can see it; the intent becomes `offered`.
+    pub fn record_offer(&self, o: &OfferRow, now: i64) -> Result<(), JournalError> {
+        let t = self.conn.unchecked_transaction().map_err(self.sql())?;
+        t.execute(
+            "INSERT OR REPLACE INTO approvals (intent_id, account, to_addr, input, from_block, deadline, state, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'offered', ?7, ?7)",
+            params![o.intent_id, o.account, o.to, o.input, o.from_block as i64, o.deadline as i64, now],
+        )
+        .map_err(self.sql())?;
+        t.execute(
+            "UPDATE intents SET state = ?3, updated_at = ?2 WHERE id = ?1",
+            params![o.intent_id, now, State::Offered.as_str()],
+        )
+        .map_err(self.sql())?;
+        t.commit().map_err(self.sql())
+    }
+
+    /// What became of an offer: `sent` with its hash, or `rejected` / `expired` / `unseen` with a reason.
+    pub fn answer_offer(
+        &self,
+        intent_id: &str,
+        state: &str,
+        tx_hash: Option<&str>,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "UPDATE approvals SET state = ?2, tx_hash = ?3, reason = ?4, updated_at = ?5 WHERE intent_id = ?1",
+                params![intent_id, state, tx_hash, reason, now],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Offers whose intents are still `offered` (the executor stopped while the wallet had them), oldest first.
+    pub fn open_offers(&self) -> Result<Vec<(OfferRow, OrderIntent)>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT a.intent_id, a.account, a.to_addr, a.input, a.from_block, a.deadline, i.intent_json
+                 FROM approvals a JOIN intents i ON i.id = a.intent_id
+                 WHERE i.state = ?1 ORDER BY a.created_at",
+            )
+            .map_err(self.sql())?;
+        let rows = st
+            .query_map([State::Offered.as_str()], |r| {
+                Ok((OfferRow::from_row(r)?, r.get::<_, String>(6)?))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (o, json) = row.map_err(self.sql())?;
+            let intent = serde_json::from_str(&json).map_err(|e| JournalError::Corrupt {
+                path: self.path.clone(),
+                id: o.intent_id.clone(),
+                message: e.to_string(),
+            })?;
+            out.push((o, intent));
+        }
+        Ok(out)
+    }
+
+    /// The journaled offer of an intent, if it was offered to a wallet.
+    pub fn offer_of(&self, intent_id: &str) -> Result<Option<OfferRow>, JournalError> {
+        self.conn
+            .query_row(
+                "SELECT intent_id, account, to_addr, input, from_block, deadline FROM approvals WHERE intent_id = ?1",
+                params![intent_id],
+                OfferRow::from_row,
+            )
+            .optional()
+            .map_err(self.sql())
     }
 
     /// Every transaction journaled for an intent (replacements included).

@@ -2,6 +2,7 @@
 //! and 1inch, over one shared transaction path), the journal that makes execution at-most-once per intent id,
 //! and the Kafka executor loop.
 
+pub mod approval;
 pub mod book;
 pub mod capital;
 pub mod clock;

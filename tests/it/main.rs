@@ -28,6 +28,7 @@ mod rebalance;
 mod scored_sentiment;
 mod tansu_smoke;
 mod up;
+mod wallet_browser;
 mod x_influencers;
 mod x_ingest_cli;
 mod x_stream;

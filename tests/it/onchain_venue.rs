@@ -147,6 +147,7 @@ fn simulation_catches_an_unmeetable_minimum_and_a_past_deadline_without_sending(
     let view = hypeflow::execution::onchain::swap::PlanView {
         notional: Decimal::from(10),
         quoted_price: None,
+        plan: None,
     };
     let r = v.send_prepared(&i, &view, too_much, &journal).unwrap();
     assert!(

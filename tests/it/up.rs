@@ -4,9 +4,8 @@
 
 use crate::common;
 
-use common::{bin, free_port, installed};
-use std::io::Read;
-use std::process::{Child, Stdio};
+use common::{bin, free_port, installed, stop};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn state(addr: &str) -> Option<serde_json::Value> {
@@ -20,28 +19,6 @@ fn state(addr: &str) -> Option<serde_json::Value> {
         .ok()?
         .json()
         .ok()
-}
-
-/// SIGTERM, then the exit status and everything it wrote.
-fn stop(mut c: Child) -> (std::process::ExitStatus, String, String) {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &c.id().to_string()])
-        .status();
-    let t0 = Instant::now();
-    let status = loop {
-        if let Ok(Some(s)) = c.try_wait() {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "up did not stop within 60 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let (mut out, mut err) = (String::new(), String::new());
-    let _ = c.stdout.take().map(|mut s| s.read_to_string(&mut out));
-    let _ = c.stderr.take().map(|mut s| s.read_to_string(&mut err));
-    (status, out, err)
 }
 
 /// The page as a headless browser renders it: (fill count, equity of the demo pipeline) as displayed.

@@ -6,6 +6,7 @@
 
 use super::config::VenueConfig;
 use crate::chain::contracts::IERC20;
+use crate::execution::approval::ApprovalQueue;
 use crate::execution::journal::{Journal, State, TxRow, TxState};
 use crate::execution::venue::Refused;
 use crate::execution::venue::VenueError;
@@ -18,6 +19,7 @@ use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) fn rpc(e: impl std::fmt::Display) -> VenueError {
@@ -56,12 +58,29 @@ pub(crate) fn parse_addr(s: &str, what: &str) -> Result<Address, VenueError> {
         .map_err(|_| VenueError::Setup(format!("{what} {s:?} is not an address")))
 }
 
+/// Who signs: a key the executor holds, or the user's browser wallet, through the dashboard's approval queue
+/// (the executor then holds no key and never signs).
+pub enum Signing {
+    Local(EthereumWallet),
+    Browser(Arc<ApprovalQueue>),
+}
+
+impl From<PrivateKeySigner> for Signing {
+    fn from(k: PrivateKeySigner) -> Self {
+        Signing::Local(EthereumWallet::from(k))
+    }
+}
+
+fn no_key() -> VenueError {
+    VenueError::Setup("with --signer browser the executor holds no key: the wallet signs".into())
+}
+
 pub struct Account {
     pub cfg: VenueConfig,
     pub provider: DynProvider,
     broadcast: DynProvider,
     pub rt: tokio::runtime::Runtime,
-    wallet: EthereumWallet,
+    pub(super) signing: Signing,
     pub address: Address,
     /// The allow-listed router: every swap goes to it, every approval is for it.
     pub router: Address,
@@ -75,11 +94,7 @@ pub struct Account {
 impl Account {
     /// Connects to the node (and the private broadcast endpoint, if any) and checks what every venue needs:
     /// the chain id, and code at every pinned contract; reads every token's decimals.
-    pub fn connect(
-        cfg: VenueConfig,
-        rpc_url: &str,
-        signer: PrivateKeySigner,
-    ) -> Result<Self, VenueError> {
+    pub fn connect(cfg: VenueConfig, rpc_url: &str, signing: Signing) -> Result<Self, VenueError> {
         crate::net::install_tls();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -98,19 +113,26 @@ impl Account {
         for (sym, a) in &cfg.tokens {
             tokens.insert(sym.clone(), parse_addr(a, sym)?);
         }
-        let mut acct = Account {
-            router: parse_addr(&cfg.contracts.router, "router")?,
-            weth: parse_addr(&cfg.contracts.weth, "weth")?,
-            quote: parse_addr(&cfg.quote.address, "quote token")?,
-            address: signer.address(),
-            wallet: EthereumWallet::from(signer),
-            cfg,
-            provider,
-            broadcast,
-            rt,
-            tokens,
-            decimals: HashMap::new(),
-        };
+        let mut acct =
+            Account {
+                router: parse_addr(&cfg.contracts.router, "router")?,
+                weth: parse_addr(&cfg.contracts.weth, "weth")?,
+                quote: parse_addr(&cfg.quote.address, "quote token")?,
+                address:
+                    match &signing {
+                        Signing::Local(w) => alloy::network::NetworkWallet::<
+                            alloy::network::Ethereum,
+                        >::default_signer_address(w),
+                        Signing::Browser(q) => q.account,
+                    },
+                signing,
+                cfg,
+                provider,
+                broadcast,
+                rt,
+                tokens,
+                decimals: HashMap::new(),
+            };
         let pinned = [
             (
                 "factory",
@@ -239,6 +261,9 @@ impl Account {
         tx: TransactionRequest,
         gas: u64,
     ) -> Result<(Vec<u8>, B256, u64, u128), VenueError> {
+        let Signing::Local(wallet) = &self.signing else {
+            return Err(no_key());
+        };
         self.rt.block_on(async {
             let nonce = self
                 .provider
@@ -253,7 +278,7 @@ impl Account {
                 .with_gas_limit(gas)
                 .with_max_fee_per_gas(fees.max_fee_per_gas)
                 .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
-                .build(&self.wallet)
+                .build(wallet)
                 .await
                 .map_err(|e| VenueError::Rpc(format!("signing failed: {e}")))?;
             Ok((
@@ -325,11 +350,22 @@ impl Account {
         }
     }
 
-    /// Sends a plain transaction (an approval) and waits for it.
-    fn send_and_wait(&self, what: &str, tx: TransactionRequest) -> Result<(), Refused> {
+    /// Sends a plain transaction (an approval), signed here or by the wallet, and waits for it.
+    fn send_and_wait(
+        &self,
+        what: &str,
+        tx: TransactionRequest,
+        intent: Option<&str>,
+    ) -> Result<(), Refused> {
         let gas = self.simulate(&tx)?;
-        let (raw, hash, _, _) = self.sign(tx, gas).map_err(|e| Refused(e.to_string()))?;
-        self.send_raw(&raw)?;
+        let hash = match &self.signing {
+            Signing::Local(_) => {
+                let (raw, hash, _, _) = self.sign(tx, gas).map_err(|e| Refused(e.to_string()))?;
+                self.send_raw(&raw)?;
+                hash
+            }
+            Signing::Browser(q) => self.allowance_through_wallet(q, what, &tx, gas, intent)?,
+        };
         match self.wait(hash).map_err(|e| Refused(e.to_string()))? {
             Some(rc) if rc.status() => Ok(()),
             Some(_) => Err(Refused(format!("{what} {hash} reverted"))),
@@ -350,8 +386,13 @@ impl Account {
     }
 
     /// Allowance for the router of exactly what this trade needs (reset to zero first if some is left, as
-    /// USDT-like tokens require).
-    pub fn ensure_allowance(&self, token: Address, amount: U256) -> Result<(), Refused> {
+    /// USDT-like tokens require). `intent` names the trade it is for on the wallet's approval queue.
+    pub fn ensure_allowance(
+        &self,
+        token: Address,
+        amount: U256,
+        intent: Option<&str>,
+    ) -> Result<(), Refused> {
         let erc = IERC20::new(token, &self.provider);
         let current = self
             .rt
@@ -373,15 +414,18 @@ impl Account {
                 ))
         };
         if !current.is_zero() {
-            self.send_and_wait("approval reset", approve(U256::ZERO))?;
+            self.send_and_wait("approval reset", approve(U256::ZERO), intent)?;
         }
-        self.send_and_wait("approval", approve(amount))
+        self.send_and_wait("approval", approve(amount), intent)
     }
 
     /// Re-signs a journaled transaction with the same nonce and call and fees up 12.5% (at least what the node
     /// now estimates), journals it, then broadcasts it: the node keeps whichever of the two pays more.
     pub fn replace(&self, row: &TxRow, journal: &Journal) -> Result<(), VenueError> {
         use alloy::consensus::Transaction;
+        let Signing::Local(wallet) = &self.signing else {
+            return Err(no_key());
+        };
         use alloy::eips::eip2718::Decodable2718;
         let raw = alloy::hex::decode(&row.raw_tx)
             .map_err(|e| VenueError::Setup(format!("journal: raw tx of {}: {e}", row.tx_hash)))?;
@@ -409,7 +453,7 @@ impl Account {
         }
         let env = self
             .rt
-            .block_on(tx.build(&self.wallet))
+            .block_on(tx.build(wallet))
             .map_err(|e| VenueError::Rpc(format!("signing the replacement failed: {e}")))?;
         let new = TxRow {
             tx_hash: format!("{:#x}", env.tx_hash()),

@@ -124,6 +124,11 @@ pub struct VenueConfig {
     /// Replacements (same nonce, same call, fees up 12.5%) of a stuck transaction before only waiting.
     #[serde(default = "default_replacements")]
     pub max_replacements: u32,
+    /// With `execute --signer browser`: how long a prepared transaction waits on the dashboard for the
+    /// wallet's answer before it is withdrawn (and its intent rejected). Must be under `deadline_s`, so what
+    /// the wallet signs at the last moment still has time to be mined before the router's deadline.
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout_s: u64,
     /// Fee tiers to quote (default: the venue's).
     pub fee_tiers: Option<Vec<u32>>,
     /// Gas limit x max fee must stay under this many basis points of the trade's notional.
@@ -152,6 +157,9 @@ fn default_deadline() -> u64 {
 }
 fn default_receipt_timeout() -> u64 {
     120
+}
+fn default_approval_timeout() -> u64 {
+    90
 }
 fn default_replacements() -> u32 {
     3
@@ -250,6 +258,7 @@ impl VenueConfig {
         count("deadline_s", self.deadline_s, 10, 3_600)?;
         count("receipt_timeout_s", self.receipt_timeout_s, 1, 3_600)?;
         count("max_replacements", u64::from(self.max_replacements), 0, 20)?;
+        count("approval_timeout_s", self.approval_timeout_s, 5, 3_600)?;
         dec("gas_budget_bps", self.gas_budget_bps, zero, bps_max, false)?;
         real(
             "priority_fee_percentile",
@@ -332,6 +341,11 @@ max_daily_loss = "100"
                 "chain_id = 31337",
                 "chain_id = 31337\nmax_replacements = 99",
                 "max_replacements",
+            ),
+            (
+                "chain_id = 31337",
+                "chain_id = 31337\napproval_timeout_s = 1",
+                "approval_timeout_s",
             ),
             (
                 "max_daily_loss = \"100\"",

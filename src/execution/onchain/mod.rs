@@ -3,6 +3,7 @@
 //! confirmation, and recovery from that journal), over one `Account`.
 
 pub mod account;
+pub mod browser;
 pub mod checks;
 pub mod config;
 pub mod oneinch;
@@ -17,20 +18,21 @@ pub use config::{Dex, VenueConfig};
 pub use oneinch::OneInchVenue;
 pub use uniswap_v3::UniswapV3Venue;
 
+pub use account::Signing;
+
 use crate::execution::venue::{Venue, VenueError};
-use alloy::signers::local::PrivateKeySigner;
 
 /// Connects the venue the file configures, checked against the chain before anything is traded. A new venue
 /// is its router file and one line here.
 pub fn connect(
     cfg: VenueConfig,
     rpc_url: &str,
-    signer: PrivateKeySigner,
+    signing: Signing,
 ) -> Result<Box<dyn Venue>, VenueError> {
     Ok(match cfg.venue {
         Dex::UniswapV3 | Dex::PancakeswapV3 => {
-            Box::new(UniswapV3Venue::connect(cfg, rpc_url, signer)?)
+            Box::new(UniswapV3Venue::connect_with(cfg, rpc_url, signing)?)
         }
-        Dex::Oneinch => Box::new(OneInchVenue::connect(cfg, rpc_url, signer)?),
+        Dex::Oneinch => Box::new(OneInchVenue::connect_with(cfg, rpc_url, signing)?),
     })
 }

@@ -4,7 +4,7 @@
 //! (simulated from our account, our own nonce and fees, journaled like any other swap). The chain's Uniswap
 //! quoter prices gas.
 
-use super::account::Account;
+use super::account::{Account, Signing};
 use super::config::VenueConfig;
 use super::swap::{OnchainVenue, Plan, Prepared, Router};
 use super::uniswap_v3::Quoter;
@@ -157,6 +157,23 @@ impl OnchainVenue<OneInchRouter> {
         rpc_url: &str,
         signer: PrivateKeySigner,
     ) -> Result<Self, VenueError> {
+        Self::connect_with(cfg, rpc_url, signer.into())
+    }
+
+    /// The same with a local key; the browser wallet is refused: a 1inch swap carries no deadline of its
+    /// own, so an approval left open in a wallet could land at any later price.
+    pub fn connect_with(
+        cfg: VenueConfig,
+        rpc_url: &str,
+        signing: Signing,
+    ) -> Result<Self, VenueError> {
+        if matches!(signing, Signing::Browser(_)) {
+            return Err(VenueError::Setup(
+                "--signer browser is for uniswap-v3 and pancakeswap-v3: a 1inch swap has no deadline, so an \
+                 approval left open in a wallet could land at any later price; use a local key for 1inch"
+                    .into(),
+            ));
+        }
         let base = std::env::var("ONEINCH_BASE_URL")
             .ok()
             .or(cfg.oneinch_base_url.clone())
@@ -165,7 +182,7 @@ impl OnchainVenue<OneInchRouter> {
             api: OneInch::from_env(&base, cfg.chain_id)?,
             quoter: Quoter::from_config(&cfg)?,
         };
-        OnchainVenue::new(Account::connect(cfg, rpc_url, signer)?, router)
+        OnchainVenue::new(Account::connect(cfg, rpc_url, signing)?, router)
     }
 }
 

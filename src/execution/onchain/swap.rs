@@ -4,7 +4,7 @@
 //! transaction), the fill read from the receipt's Transfer logs, and recovery from the journal after a restart.
 //! What differs between venues is behind `Router`: a venue is a router file plus one line in `connect`.
 
-use super::account::{now_ms, rpc, Account};
+use super::account::{now_ms, rpc, Account, Signing};
 use super::checks::{pre_trade, DayBook};
 use super::preflight::simulate_as_approved;
 use super::units::{from_base_units, to_base_units};
@@ -62,7 +62,7 @@ pub struct OnchainVenue<R: Router> {
     /// When the last swap was handed to the node (benchmarks time intent-to-broadcast with it).
     pub last_broadcast: Option<Instant>,
     /// When the venue took the intent in hand (the start of the to-broadcast stage).
-    started: Option<Instant>,
+    pub(super) started: Option<Instant>,
 }
 
 impl<R: Router> OnchainVenue<R> {
@@ -79,17 +79,17 @@ impl<R: Router> OnchainVenue<R> {
     }
 
     /// One on-chain stage's latency into `hypeflow_execution_latency_seconds`.
-    fn stage(&self, stage: &'static str, took: std::time::Duration) {
+    pub(super) fn stage(&self, stage: &'static str, took: std::time::Duration) {
         metrics::histogram!(crate::telemetry::names::EXECUTION_LATENCY, "venue" => self.router.name(), "stage" => stage)
             .record(took.as_secs_f64());
     }
 
     /// Allowance for the router of exactly `amount` of `token` (see `Account::ensure_allowance`).
     pub fn ensure_allowance(&self, token: Address, amount: U256) -> Result<(), Refused> {
-        self.acct.ensure_allowance(token, amount)
+        self.acct.ensure_allowance(token, amount, None)
     }
 
-    fn reject(&self, intent: &OrderIntent, reason: String) -> Fill {
+    pub(super) fn reject(&self, intent: &OrderIntent, reason: String) -> Fill {
         Fill::refusal(
             &intent.id,
             self.router.name(),
@@ -206,13 +206,17 @@ impl<R: Router> OnchainVenue<R> {
             {
                 return Ok(Err(e));
             }
-            if let Err(e) = self.acct.ensure_allowance(plan.token_in, plan.amount_in) {
+            if let Err(e) =
+                self.acct
+                    .ensure_allowance(plan.token_in, plan.amount_in, Some(&intent.id))
+            {
                 return Ok(Err(e));
             }
         }
         let view = PlanView {
             notional: plan.notional,
             quoted_price: quoted,
+            plan: Some(plan),
         };
         self.send_prepared(intent, &view, prepared, journal)
     }
@@ -244,26 +248,13 @@ impl<R: Router> OnchainVenue<R> {
             Err(e) => return Ok(Err(e)),
         };
         journal.set_state(&intent.id, State::Simulated, now_ms())?;
+        if let Signing::Browser(q) = &self.acct.signing {
+            let q = q.clone();
+            return self.send_through_wallet(q, intent, plan, prepared, gas, journal);
+        }
         let (raw, hash, nonce, max_fee) = self.acct.sign(prepared.tx.clone(), gas)?;
-        let native = self.router.native_price(&self.acct);
-        let worst_gas =
-            from_base_units(U256::from(gas) * U256::from(max_fee), 18).unwrap_or_default();
-        match native {
-            Some(px) => {
-                let budget = plan.notional * self.acct.cfg.gas_budget_bps / Decimal::from(10_000);
-                if worst_gas * px > budget {
-                    return Ok(Err(Refused(format!(
-                        "gas budget: up to {} in gas (gas {gas} x max fee {max_fee} wei) is over {} bps of the notional",
-                        (worst_gas * px).round_dp(6),
-                        self.acct.cfg.gas_budget_bps
-                    ))));
-                }
-            }
-            None => {
-                return Ok(Err(Refused(
-                    "cannot price gas in the quote token: no WETH pool quotes it".into(),
-                )))
-            }
+        if let Err(e) = self.gas_budget(gas, max_fee, plan.notional) {
+            return Ok(Err(e));
         }
         let row = TxRow {
             tx_hash: format!("{hash:#x}"),
@@ -299,10 +290,34 @@ impl<R: Router> OnchainVenue<R> {
         self.confirm(intent, journal, plan.quoted_price).map(Ok)
     }
 
+    /// Gas limit x max fee, priced in the quote token, within `gas_budget_bps` of the notional.
+    pub(super) fn gas_budget(
+        &self,
+        gas: u64,
+        max_fee: u128,
+        notional: Decimal,
+    ) -> Result<(), Refused> {
+        let worst_gas =
+            from_base_units(U256::from(gas) * U256::from(max_fee), 18).unwrap_or_default();
+        let px = self
+            .router
+            .native_price(&self.acct)
+            .ok_or("cannot price gas in the quote token: no WETH pool quotes it")?;
+        let budget = notional * self.acct.cfg.gas_budget_bps / Decimal::from(10_000);
+        if worst_gas * px > budget {
+            return Err(Refused(format!(
+                "gas budget: up to {} in gas (gas {gas} x max fee {max_fee} wei) is over {} bps of the notional",
+                (worst_gas * px).round_dp(6),
+                self.acct.cfg.gas_budget_bps
+            )));
+        }
+        Ok(())
+    }
+
     /// Waits for a broadcast swap (or one of its replacements) and records its outcome. A transaction that
     /// stays pending is replaced with higher fees up to `max_replacements` times, then waited for: its nonce
     /// holds the account's next trade anyway, and giving up would leave a swap that may still land.
-    fn confirm(
+    pub(super) fn confirm(
         &mut self,
         intent: &OrderIntent,
         journal: &Journal,
@@ -320,6 +335,16 @@ impl<R: Router> OnchainVenue<R> {
                 break found;
             }
             match rows.last() {
+                // the wallet owns its transaction's fees: it is never replaced from here, but a speed-up in
+                // the wallet is found by its call
+                Some(_) if self.acct.is_browser() => {
+                    if !self.adopt_resent(intent, journal)? {
+                        tracing::warn!(
+                            "intent {}: the wallet's transaction is not mined yet; still waiting",
+                            intent.id
+                        );
+                    }
+                }
                 Some(last) if replaced < self.acct.cfg.max_replacements => {
                     self.acct.replace(last, journal)?;
                     replaced += 1;
@@ -486,6 +511,11 @@ impl<R: Router> OnchainVenue<R> {
             if receipt.is_none() && used > row.nonce {
                 // the nonce went to another transaction (a replacement, or one sent from elsewhere)
                 journal.set_tx_state(&row.tx_hash, TxState::Replaced, now_ms())?;
+                // a wallet's speed-up carries the same call under another hash
+                if row.raw_tx.is_empty() && self.adopt_resent(&intent, journal)? {
+                    out.push(self.confirm(&intent, journal, None)?);
+                    continue;
+                }
                 if journal
                     .txs_of(&intent.id)?
                     .iter()
@@ -503,7 +533,10 @@ impl<R: Router> OnchainVenue<R> {
                 }
                 continue;
             }
-            if receipt.is_none() {
+            if receipt.is_none() && row.raw_tx.is_empty() {
+                // a wallet's transaction: only the wallet can send it again; wait for it
+                journal.set_state(&intent.id, State::Broadcast, now_ms())?;
+            } else if receipt.is_none() {
                 let raw = alloy::hex::decode(&row.raw_tx).map_err(|e| {
                     VenueError::Setup(format!("journal: raw tx of {}: {e}", row.tx_hash))
                 })?;
@@ -529,7 +562,9 @@ impl<R: Router> Venue for OnchainVenue<R> {
     /// days before), then every transaction signed before a stop is settled on chain (never signed again).
     fn recover(&mut self, journal: &Journal) -> Result<Vec<Fill>, VenueError> {
         self.book = DayBook::rebuild(journal.outcomes_since(i64::MIN)?, now_ms());
-        self.recover_txs(journal)
+        let mut out = self.recover_txs(journal)?;
+        out.extend(self.recover_offers(journal)?);
+        Ok(out)
     }
 
     fn refresh(&mut self) -> Result<(), VenueError> {
@@ -571,4 +606,6 @@ pub struct PlanView {
     pub notional: Decimal,
     /// The router's quote, kept on the fill.
     pub quoted_price: Option<Decimal>,
+    /// The plan itself, for what a browser wallet is shown (amounts and tokens).
+    pub plan: Option<Plan>,
 }

@@ -10,7 +10,7 @@
 //! Everything after (the executor's checks, simulation, signing, journal, confirmation) is the shared path
 //! in `swap.rs`. Approvals are bounded to the trade's amount (reset to zero first when an allowance is left).
 
-use super::account::{contract_reason, parse_addr, rpc, Account};
+use super::account::{contract_reason, parse_addr, rpc, Account, Signing};
 use super::config::VenueConfig;
 use super::swap::{OnchainVenue, Plan, Prepared, Router};
 use super::units::{from_base_units, to_base_units};
@@ -131,12 +131,21 @@ impl OnchainVenue<UniswapV3> {
         rpc_url: &str,
         signer: PrivateKeySigner,
     ) -> Result<Self, VenueError> {
+        Self::connect_with(cfg, rpc_url, signer.into())
+    }
+
+    /// The same, signing with a local key or through the browser wallet.
+    pub fn connect_with(
+        cfg: VenueConfig,
+        rpc_url: &str,
+        signing: Signing,
+    ) -> Result<Self, VenueError> {
         let router = UniswapV3 {
             name: cfg.venue.name(),
             quoter: Quoter::from_config(&cfg)?,
             safe_tokens: HashSet::new(),
         };
-        OnchainVenue::new(Account::connect(cfg, rpc_url, signer)?, router)
+        OnchainVenue::new(Account::connect(cfg, rpc_url, signing)?, router)
     }
 
     /// The swap transaction for an amount, with the deadline and minimum output the venue would set, or

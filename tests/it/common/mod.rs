@@ -384,3 +384,27 @@ pub fn publish_sample_ticks(brokers: &str) {
         "data/sample/ticks.jsonl",
     ]);
 }
+
+/// SIGTERM, then the exit status and everything it wrote.
+pub fn stop(mut c: std::process::Child) -> (std::process::ExitStatus, String, String) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Ok(Some(s)) = c.try_wait() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "{:?} did not stop within 60 s of SIGTERM",
+            c.id()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    use std::io::Read;
+    let _ = c.stdout.take().map(|mut s| s.read_to_string(&mut out));
+    let _ = c.stderr.take().map(|mut s| s.read_to_string(&mut err));
+    (status, out, err)
+}
