@@ -345,7 +345,10 @@ impl<R: Router> OnchainVenue<R> {
                         );
                     }
                 }
-                Some(last) if replaced < self.acct.cfg.max_replacements => {
+                // a wallet's transaction (no raw bytes here) is never re-signed, even by a local key
+                Some(last)
+                    if replaced < self.acct.cfg.max_replacements && !last.raw_tx.is_empty() =>
+                {
                     self.acct.replace(last, journal)?;
                     replaced += 1;
                 }
