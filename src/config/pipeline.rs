@@ -1151,7 +1151,7 @@ slow = 5
             ("[bars]\ninterval = \"9223372036854775807w\"", "too long"),
             (
                 "[bars]\ninterval = \"1000000w\"",
-                "[bars] interval is 1000000w",
+                "[bars] interval is 7000000d",
             ),
             ("[sentiment]\nwindow = \"10000w\"", "[sentiment] window"),
             (
@@ -1211,7 +1211,7 @@ slow = 5
             ("entry_score = nan", "entry_score is NaN"),
             ("momentum_bars = 18446744073709551615", "momentum_bars"),
             ("time_stop = \"9223372036854775807w\"", "too long"),
-            ("time_stop = \"1000w\"", "time_stop is 1000w"),
+            ("time_stop = \"1000w\"", "time_stop is 7000d"),
         ] {
             let text = MIN.replace(
                 "[signal]\nkind = \"sma_cross\"\nfast = 3\nslow = 5\n",

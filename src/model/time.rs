@@ -142,9 +142,10 @@ pub fn parse_allowance_ms(s: &str) -> Result<Millis, Invalid> {
     parse_duration_ms(t)
 }
 
+/// The largest whole unit, days at most: a week reads as `7d`, as traders write horizons and windows
+/// (`1w` is still parsed).
 pub fn format_duration_ms(ms: Millis) -> String {
     for (unit, size) in [
-        ("w", 7 * 86_400_000),
         ("d", 86_400_000),
         ("h", 3_600_000),
         ("m", 60_000),
@@ -360,6 +361,8 @@ mod tests {
         assert!(parse_duration_ms("0s").is_err());
         assert_eq!(format_duration_ms(300_000), "5m");
         assert_eq!(format_duration_ms(90_000), "90s");
+        assert_eq!(format_duration_ms(7 * 86_400_000), "7d");
+        assert_eq!(format_duration_ms(parse_duration_ms("2w").unwrap()), "14d");
     }
 
     #[test]
