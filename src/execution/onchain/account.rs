@@ -71,6 +71,18 @@ impl From<PrivateKeySigner> for Signing {
     }
 }
 
+impl Signing {
+    /// The account that signs: the key's, or the one the wallet must connect.
+    pub fn address(&self) -> Address {
+        match self {
+            Signing::Local(w) => {
+                alloy::network::NetworkWallet::<alloy::network::Ethereum>::default_signer_address(w)
+            }
+            Signing::Browser(q) => q.account,
+        }
+    }
+}
+
 fn no_key() -> VenueError {
     VenueError::Setup("with --signer browser the executor holds no key: the wallet signs".into())
 }
@@ -113,26 +125,19 @@ impl Account {
         for (sym, a) in &cfg.tokens {
             tokens.insert(sym.clone(), parse_addr(a, sym)?);
         }
-        let mut acct =
-            Account {
-                router: parse_addr(&cfg.contracts.router, "router")?,
-                weth: parse_addr(&cfg.contracts.weth, "weth")?,
-                quote: parse_addr(&cfg.quote.address, "quote token")?,
-                address:
-                    match &signing {
-                        Signing::Local(w) => alloy::network::NetworkWallet::<
-                            alloy::network::Ethereum,
-                        >::default_signer_address(w),
-                        Signing::Browser(q) => q.account,
-                    },
-                signing,
-                cfg,
-                provider,
-                broadcast,
-                rt,
-                tokens,
-                decimals: HashMap::new(),
-            };
+        let mut acct = Account {
+            router: parse_addr(&cfg.contracts.router, "router")?,
+            weth: parse_addr(&cfg.contracts.weth, "weth")?,
+            quote: parse_addr(&cfg.quote.address, "quote token")?,
+            address: signing.address(),
+            signing,
+            cfg,
+            provider,
+            broadcast,
+            rt,
+            tokens,
+            decimals: HashMap::new(),
+        };
         let pinned = [
             (
                 "factory",
@@ -423,10 +428,10 @@ impl Account {
     /// now estimates), journals it, then broadcasts it: the node keeps whichever of the two pays more.
     pub fn replace(&self, row: &TxRow, journal: &Journal) -> Result<(), VenueError> {
         use alloy::consensus::Transaction;
+        use alloy::eips::eip2718::Decodable2718;
         let Signing::Local(wallet) = &self.signing else {
             return Err(no_key());
         };
-        use alloy::eips::eip2718::Decodable2718;
         let raw = alloy::hex::decode(&row.raw_tx)
             .map_err(|e| VenueError::Setup(format!("journal: raw tx of {}: {e}", row.tx_hash)))?;
         let old = alloy::consensus::TxEnvelope::decode_2718(&mut raw.as_slice()).map_err(|e| {

@@ -6,7 +6,7 @@
 //! call and the block it was offered at, and the chain is searched for that call whenever the page's report
 //! is missing: after a claim left unanswered, after a speed-up, and after a restart.
 
-use super::account::{now_ms, rpc, Account, Signing};
+use super::account::{now_ms, rpc, Account};
 use super::swap::{OnchainVenue, PlanView, Prepared, Router};
 use super::units::from_base_units;
 use crate::execution::approval::{Answer, ApprovalQueue, Offer, WalletTx};
@@ -50,13 +50,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 impl Account {
-    pub fn is_browser(&self) -> bool {
-        matches!(self.signing, Signing::Browser(_))
-    }
-
     fn wallet_tx(&self, tx: &TransactionRequest, gas: u64, fees: &Eip1559Estimation) -> WalletTx {
-        let to = tx.to.and_then(|k| k.to().copied()).unwrap_or_default();
-        let data = tx.input.input().map(|b| b.to_vec()).unwrap_or_default();
+        let (to, data) = call_of(tx);
         WalletTx {
             from: format!("{:#x}", self.address),
             to: format!("{to:#x}"),

@@ -335,9 +335,9 @@ impl<R: Router> OnchainVenue<R> {
                 break found;
             }
             match rows.last() {
-                // the wallet owns its transaction's fees: it is never replaced from here, but a speed-up in
-                // the wallet is found by its call
-                Some(_) if self.acct.is_browser() => {
+                // a wallet's transaction (no raw bytes here) is never re-signed: the wallet owns its fees,
+                // and a speed-up in the wallet is found by its call
+                Some(last) if last.raw_tx.is_empty() => {
                     if !self.adopt_resent(intent, journal)? {
                         tracing::warn!(
                             "intent {}: the wallet's transaction is not mined yet; still waiting",
@@ -345,10 +345,7 @@ impl<R: Router> OnchainVenue<R> {
                         );
                     }
                 }
-                // a wallet's transaction (no raw bytes here) is never re-signed, even by a local key
-                Some(last)
-                    if replaced < self.acct.cfg.max_replacements && !last.raw_tx.is_empty() =>
-                {
+                Some(last) if replaced < self.acct.cfg.max_replacements => {
                     self.acct.replace(last, journal)?;
                     replaced += 1;
                 }
