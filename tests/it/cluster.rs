@@ -79,9 +79,7 @@ fn live_run_over_two_processes_publishes_the_backtests_intents() {
     let want = sorted_by_id(common::read_jsonl(&file.join("intents.jsonl")));
     assert!(want.len() > 10);
     let hosts = hostfile(dir.path());
-    // idle means no record for that long: on a loaded 2-core machine (Chromium and anvil in the tests beside
-    // this one) 3 s was seen to pass mid-stream between two processes
-    let live = ["run", "--positions", "model", "--exit-when-idle", "8"];
+    let live = ["run", "--positions", "model", "--exit-when-idle", "3"];
     for variant in ["w2", "n2"] {
         // a broker each, so each variant's topic holds only its own intents
         let broker = dev_broker(4);
