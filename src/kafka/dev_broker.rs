@@ -3,7 +3,8 @@
 //! groups, commits and resume right; it keeps everything in memory and does not enforce transactions.
 //!
 //! For fault tests it reads commands on stdin: `down` disconnects every broker and refuses new connections,
-//! `up` lets them back (the data stays), so clients see an outage without losing the log.
+//! `up` lets them back (the data stays), so clients see an outage without losing the log; `rtt ID MS` delays
+//! every answer of broker ID by MS milliseconds (a far or overloaded broker; `rtt ID 0` ends it).
 
 use super::topics::TopicSpec;
 use rdkafka::mocking::MockCluster;
@@ -70,10 +71,16 @@ pub fn serve(
             "down" => (1..=brokers.max(1)).try_for_each(|id| cluster.broker_down(id)),
             "up" => (1..=brokers.max(1)).try_for_each(|id| cluster.broker_up(id)),
             "" => Ok(()),
-            other => {
-                eprintln!("dev-broker: unknown command {other:?} (known: down, up)");
-                Ok(())
-            }
+            other => match parse_rtt(other, brokers.max(1)) {
+                Some((id, delay)) => cluster.broker_round_trip_time(id, delay),
+                None => {
+                    eprintln!(
+                        "dev-broker: unknown command {other:?} (known: down, up, rtt ID MS with ID 1-{} and MS 0-60000)",
+                        brokers.max(1)
+                    );
+                    Ok(())
+                }
+            },
         };
         match result {
             Ok(()) if !cmd.is_empty() => eprintln!("dev-broker: brokers {cmd}"),
@@ -84,5 +91,44 @@ pub fn serve(
     // stdin closed: keep serving until killed
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+/// `rtt ID MS`: a broker of this cluster and a delay of at most a minute.
+fn parse_rtt(cmd: &str, brokers: i32) -> Option<(i32, std::time::Duration)> {
+    let mut words = cmd.split_whitespace();
+    let (Some("rtt"), Some(id), Some(ms), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return None;
+    };
+    let id: i32 = id.parse().ok().filter(|id| (1..=brokers).contains(id))?;
+    let ms: u64 = ms.parse().ok().filter(|ms| *ms <= 60_000)?;
+    Some((id, std::time::Duration::from_millis(ms)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rtt;
+    use std::time::Duration;
+
+    #[test]
+    fn rtt_takes_a_known_broker_and_a_bounded_delay() {
+        assert_eq!(
+            parse_rtt("rtt 2 1500", 2),
+            Some((2, Duration::from_millis(1500)))
+        );
+        assert_eq!(parse_rtt("rtt 1 0", 1), Some((1, Duration::ZERO)));
+        for bad in [
+            "rtt 3 10",
+            "rtt 0 10",
+            "rtt 1 60001",
+            "rtt 1",
+            "rtt 1 10 x",
+            "rtt x 10",
+            "rtt 1 -5",
+        ] {
+            assert_eq!(parse_rtt(bad, 2), None, "{bad}");
+        }
     }
 }

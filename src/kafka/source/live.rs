@@ -130,7 +130,72 @@ struct LivePart {
     /// an increment is an atomic add, nothing per record is looked up).
     records_in: metrics::Counter,
     lag: metrics::Gauge,
+    /// The offset after the last record read (at assignment: where reading starts).
+    next_offset: i64,
+    /// Silent and nothing left to read as of the last look at the broker's high watermark: only then may
+    /// silence make a partition idle. A partition whose first fetch is slow (a loaded machine, a far broker, a
+    /// restart far behind) is silent but not drained; taking it for idle would let the watermark run past its
+    /// records, which then arrive late and are decided out of event order.
+    drained: bool,
+    /// When the high watermark was last asked for while the partition was silent and not drained.
+    drain_checked: Option<Instant>,
 }
+
+impl LivePart {
+    /// Silent for `after` and drained (or silent past [`DRAIN_GRACE`] whatever the broker says).
+    fn quiet_for(&self, now: Instant, after: Duration) -> bool {
+        now.duration_since(self.last_message) >= after && self.drained
+    }
+
+    /// Decides whether a partition silent for `idle` (here: the shorter of the idle and exit silences) has read everything the broker holds; asks the broker at
+    /// most once per `idle` while it has not. False when the broker could not be asked (do not ask it again in
+    /// this activation: every ask blocks the worker up to [`DRAIN_ASK_TIMEOUT`]).
+    fn settle_drained(
+        &mut self,
+        c: &BaseConsumer,
+        topic: &str,
+        p: i32,
+        now: Instant,
+        idle: Duration,
+    ) -> bool {
+        let silent = now.duration_since(self.last_message);
+        if self.drained
+            || silent < idle
+            || self
+                .drain_checked
+                .is_some_and(|t| now.duration_since(t) < idle)
+        {
+            return true;
+        }
+        self.drain_checked = Some(now);
+        if silent >= DRAIN_GRACE {
+            // e.g. a transactional producer's commit marker keeps the high watermark one past the last record
+            tracing::warn!(
+                "{topic}/{p}: silent for {} s though the broker reports records past offset {}; counting it idle",
+                silent.as_secs(),
+                self.next_offset
+            );
+            self.drained = true;
+            return true;
+        }
+        match c.fetch_watermarks(topic, p, DRAIN_ASK_TIMEOUT) {
+            Ok((_, high)) => {
+                self.drained = self.next_offset >= high;
+                true
+            }
+            Err(e) => {
+                // the broker cannot say (yet): ask again later; DRAIN_GRACE bounds the wait
+                tracing::debug!("{topic}/{p}: high watermark unavailable ({e}); asking again");
+                false
+            }
+        }
+    }
+}
+
+/// A silent partition with records still reported past its position holds the watermark at most this long.
+const DRAIN_GRACE: Duration = Duration::from_secs(30);
+/// How long the live loop may wait for a partition's high watermark (it blocks the worker meanwhile).
+const DRAIN_ASK_TIMEOUT: Duration = Duration::from_millis(1500);
 
 fn parse_wm(meta: &str) -> Option<i64> {
     meta.strip_prefix("wm=").and_then(|v| v.parse().ok())
@@ -177,6 +242,9 @@ fn assign(
                     fresh_from: 0,
                     records_in: metrics::counter!(names::RECORDS_IN, &labels),
                     lag: metrics::gauge!(names::WATERMARK_LAG, &labels),
+                    next_offset: 0,
+                    drained: false,
+                    drain_checked: None,
                 },
             );
         }
@@ -189,7 +257,7 @@ fn assign(
     let topic_index = spec.topic_index();
     for e in owned.elements() {
         let (topic, p) = (e.topic().to_string(), e.partition());
-        let (low, _high) = watermarks(&c, &spec.brokers, &topic, p)?;
+        let (low, high) = watermarks(&c, &spec.brokers, &topic, p)?;
         let committed_at = committed
             .find_partition(&topic, p)
             .and_then(|c| c.offset().to_raw())
@@ -231,6 +299,15 @@ fn assign(
             (false, None, None) => {
                 tracing::info!("{topic}/{p}: no committed watermark, reading from {start:?}")
             }
+        }
+        if let Some(part) = topic_index
+            .get(&topic)
+            .and_then(|ti| parts.get_mut(&(*ti, p)))
+        {
+            part.next_offset = match start {
+                Offset::Offset(o) => o,
+                _ => high,
+            };
         }
         let _ = assign.add_partition_offset(&topic, p, start);
     }
@@ -341,6 +418,16 @@ impl LiveLoop {
                 parts.iter().map(|(k, p)| (*k, p.max_event)).collect()
             });
         let drained = self.read(c, parts, c_time, wall_ms, now, before.is_some());
+        // silence matters after `idle` (the watermark) or `exit_when_idle` (the exit), whichever comes first
+        let quiet_after = self
+            .live
+            .exit_when_idle
+            .map_or(self.live.idle, |d| d.min(self.live.idle));
+        for ((ti, p), part) in parts.iter_mut().filter(|(_, p)| !p.kind.is_state()) {
+            if !part.settle_drained(c, &self.spec.topics[*ti].0, *p, now, quiet_after) {
+                break;
+            }
+        }
         if now.duration_since(self.last_beat) >= Duration::from_secs(1) {
             self.last_beat = now;
             self.report_health(parts, wall_ms);
@@ -355,7 +442,7 @@ impl LiveLoop {
             && self
                 .live
                 .exit_when_idle
-                .is_some_and(|d| data(parts).all(|(_, p)| now.duration_since(p.last_message) >= d));
+                .is_some_and(|d| data(parts).all(|(_, p)| p.quiet_for(now, d)));
         if all_quiet {
             // Dropping the capability closes every window; what is delivered is processed and committed below.
             self.cap = None;
@@ -414,6 +501,9 @@ impl LiveLoop {
                 continue;
             };
             part.last_message = now;
+            part.next_offset = m.offset() + 1;
+            part.drained = false;
+            part.drain_checked = None;
             part.records_in.increment(1);
             let Some(stamp) = self.take(&m, ti, part, c_time, wall_ms, track) else {
                 continue;
@@ -511,7 +601,7 @@ impl LiveLoop {
             }
         }
         let busy: Vec<(&(usize, i32), &LivePart)> = data(parts)
-            .filter(|(_, p)| now.duration_since(p.last_message) < idle)
+            .filter(|(_, p)| !p.quiet_for(now, idle))
             .collect();
         let wm = if busy.is_empty() {
             data(parts).filter_map(|(_, p)| p.max_event).max()

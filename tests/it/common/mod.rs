@@ -33,6 +33,17 @@ impl Broker {
         writeln!(c, "{}", if up { "up" } else { "down" }).expect("write to dev-broker");
         c.flush().expect("flush dev-broker stdin");
     }
+
+    /// Delays every answer of mock broker `id` by `ms` (0 ends it).
+    pub fn set_rtt(&mut self, id: u32, ms: u64) {
+        use std::io::Write;
+        let c = self
+            .control
+            .as_mut()
+            .expect("only a dev-broker takes commands");
+        writeln!(c, "rtt {id} {ms}").expect("write to dev-broker");
+        c.flush().expect("flush dev-broker stdin");
+    }
 }
 
 impl Drop for Broker {
@@ -94,6 +105,11 @@ pub fn read(p: &Path) -> String {
 /// creates this test's own topics on that cluster instead (under a fresh `HYPEFLOW_TOPIC_PREFIX`, with the
 /// partition counts of kafka/topics.toml and replication 1).
 pub fn dev_broker(partitions: u32) -> Broker {
+    dev_brokers(partitions, 1)
+}
+
+/// As [`dev_broker`], a mock cluster of `brokers` brokers (partition leaders spread over them).
+pub fn dev_brokers(partitions: u32, brokers: u32) -> Broker {
     if let Some(bootstrap) = external_broker() {
         let prefix = format!(
             "test-{}-{}-{}.",
@@ -121,6 +137,7 @@ pub fn dev_broker(partitions: u32) -> Broker {
     }
     let mut child = bin()
         .args(["dev-broker", "--partitions", &partitions.to_string()])
+        .args(["--brokers", &brokers.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
