@@ -1,5 +1,6 @@
 //! Pipeline definitions: the TOML file a user edits, backtests and deploys.
 
+pub mod conditions;
 pub mod influencers;
 pub mod pipeline;
 
@@ -8,5 +9,5 @@ pub use influencers::InfluencerBook;
 pub use pipeline::{
     ConfigError, CorrelationConfig, EndOfData, FillConfig, PipelineConfig, RebalanceConfig,
     RebalancePolicy, RiskConfig, ScaleOutLeg, SentimentConfig, SignalConfig, SizingConfig,
-    SizingMode, SlippageModel, StopFill,
+    SizingMode, SlippageModel, StopFill, VolatilityMeasure,
 };

@@ -1,6 +1,7 @@
 //! The pipeline file format. Every field has a default so a file only states what it changes; unknown keys are
 //! errors so a typo never silently falls back to a default with real money behind it.
 
+use super::conditions::Condition;
 use crate::model::money::{lenient, lenient_map, lenient_opt};
 use crate::model::time::{format_duration_ms, span, Millis, Span};
 use crate::model::tokens::TokenTable;
@@ -244,6 +245,10 @@ pub enum SignalConfig {
         /// Close a position after this long ("" = never).
         #[serde(default, with = "span::blank_is_none")]
         time_stop: Option<Span>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        entry_when: Vec<Condition>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exit_when: Vec<Condition>,
     },
     /// Moving-average cross on bar closes.
     SmaCross {
@@ -251,7 +256,35 @@ pub enum SignalConfig {
         fast: usize,
         #[serde(default = "default_slow")]
         slow: usize,
+        /// Indicator conditions that must all hold at the bar for an entry to stand (`rsi(14) < 70`).
+        /// Left out of the fingerprint when empty, as `exit_when`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        entry_when: Vec<Condition>,
+        /// Indicator conditions any one of which closes a position at the bar (`close < ema(50)`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exit_when: Vec<Condition>,
     },
+}
+
+/// More conditions than this in one list is a mistake, not a strategy.
+const MAX_CONDITIONS: usize = 16;
+
+impl SignalConfig {
+    /// The rule's indicator conditions: (all needed to enter, any one exits).
+    pub fn conditions(&self) -> (&[Condition], &[Condition]) {
+        match self {
+            SignalConfig::Sentiment {
+                entry_when,
+                exit_when,
+                ..
+            }
+            | SignalConfig::SmaCross {
+                entry_when,
+                exit_when,
+                ..
+            } => (entry_when, exit_when),
+        }
+    }
 }
 fn default_entry_score() -> f64 {
     0.3
@@ -315,9 +348,31 @@ pub struct SizingConfig {
     /// fingerprint when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scale_out: Vec<ScaleOutLeg>,
-    /// EWMA decay for realized volatility of log returns.
+    /// EWMA decay for realized volatility of log returns (`volatility = "ewma"`).
     #[serde(default = "default_ewma_lambda")]
     pub ewma_lambda: f64,
+    /// What the stop distance (and every "ATR" multiple: stop, take-profit, trailing stop, scale-out legs,
+    /// volatility targeting) measures. Left out of the fingerprint when `atr`, so older files keep their ids.
+    #[serde(default, skip_serializing_if = "VolatilityMeasure::is_atr")]
+    pub volatility: VolatilityMeasure,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolatilityMeasure {
+    /// Wilder's average true range over `atr_period` bars.
+    #[default]
+    Atr,
+    /// The EWMA standard deviation of per-bar log returns (decay `ewma_lambda`) times the close: a price
+    /// distance like the ATR that reacts to the latest moves faster. It counts once `atr_period` returns
+    /// are in.
+    Ewma,
+}
+
+impl VolatilityMeasure {
+    fn is_atr(&self) -> bool {
+        *self == VolatilityMeasure::Atr
+    }
 }
 fn default_risk_fraction() -> Decimal {
     d("0.02")
@@ -357,6 +412,7 @@ impl Default for SizingConfig {
             trailing_atr_mult: None,
             scale_out: Vec::new(),
             ewma_lambda: default_ewma_lambda(),
+            volatility: VolatilityMeasure::Atr,
         }
     }
 }
@@ -700,7 +756,7 @@ impl PipelineConfig {
             ));
         }
         match &self.signal {
-            SignalConfig::SmaCross { fast, slow } => {
+            SignalConfig::SmaCross { fast, slow, .. } => {
                 if *fast == 0 || fast >= slow {
                     return Err(Invalid(format!(
                         "[signal] sma_cross needs 0 < fast < slow, got fast {fast}, slow {slow}"
@@ -712,6 +768,14 @@ impl PipelineConfig {
                     return Err(Invalid("[signal] momentum_bars must be at least 1".into()));
                 }
             }
+        }
+        let (entry, exit) = self.signal.conditions();
+        if entry.len() > MAX_CONDITIONS || exit.len() > MAX_CONDITIONS {
+            return Err(Invalid(format!(
+                "[signal] entry_when and exit_when take at most {MAX_CONDITIONS} conditions each, got {} and {}",
+                entry.len(),
+                exit.len()
+            )));
         }
         let unit = Decimal::ONE;
         if self.sizing.risk_fraction <= Decimal::ZERO || self.sizing.risk_fraction > unit {
@@ -815,6 +879,7 @@ impl PipelineConfig {
                 exit_score,
                 exit_min_mentions,
                 time_stop,
+                ..
             } => {
                 real("[signal] entry_score", *entry_score, -1.0, 1.0)?;
                 real("[signal] exit_score", *exit_score, -1.0, 1.0)?;

@@ -8,6 +8,7 @@
 
 pub mod bars;
 pub mod clusters;
+pub mod conditions;
 pub mod correlation;
 pub mod driver;
 pub mod fill_model;

@@ -7,6 +7,7 @@ mod backtest_cli;
 mod capital_ladder;
 mod cluster;
 mod common;
+mod conditions;
 mod control;
 mod hostile;
 mod kafka_execute;
