@@ -354,6 +354,10 @@ struct BacktestArgs {
     /// Bar interval of bar files (e.g. 5m, 1h); inferred when absent
     #[arg(long)]
     bar_interval: Option<String>,
+    /// Trade these tokens instead of the pipeline's [universe] tokens (comma-separated; `*` = every token
+    /// in the price data)
+    #[arg(long, value_delimiter = ',')]
+    tokens: Option<Vec<String>>,
     /// Output folder
     #[arg(long, default_value = "out/backtest")]
     out: PathBuf,
@@ -729,7 +733,9 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
     if a.workers == 0 {
         bail!("--workers must be at least 1");
     }
-    let (cfg, text, pipeline_path) = load_pipeline(&a.pipeline)?;
+    let (cfg, text, pipeline_path) = load_pipeline_any(&a.pipeline)?;
+    let prices = locate(&a.prices);
+    let cfg = resolve_tokens(cfg, a.tokens, &prices, &pipeline_path)?;
     let scored = a.scored.is_some();
     let tweets = match a.tweets.or(a.scored) {
         Some(t) => Some(locate(&t)),
@@ -748,7 +754,7 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
         pipeline_path: pipeline_path.display().to_string(),
         tweets,
         scored,
-        prices: locate(&a.prices),
+        prices,
         bar_interval,
         workers: a.workers,
         progress: !a.quiet && std::io::stderr().is_terminal(),
@@ -1153,7 +1159,43 @@ fn run_cmd(a: RunArgs) -> Result<()> {
 }
 
 /// Reads and validates a pipeline file; returns it with its text and resolved path.
-fn load_pipeline(path: &Path) -> Result<(PipelineConfig, String, PathBuf)> {
+/// `--tokens`, else the file's list; `*` (either) becomes every token in the price data.
+fn resolve_tokens(
+    cfg: PipelineConfig,
+    tokens: Option<Vec<String>>,
+    prices: &Path,
+    pipeline: &Path,
+) -> Result<PipelineConfig> {
+    let all = |t: &[String]| t.len() == 1 && t[0].trim() == "*";
+    let wanted = match tokens {
+        Some(t) if all(&t) => None,
+        Some(t) => Some(t.iter().map(|s| s.trim().to_string()).collect()),
+        None if cfg.universe.is_all() => None,
+        None => return Ok(cfg),
+    };
+    let list = match wanted {
+        Some(list) => list,
+        None => {
+            let found = hypeflow::backtest::inputs::price_symbols(prices)?;
+            if found.is_empty() {
+                bail!(
+                    "tokens \"*\": no token symbol found in {} (ticks need a `token` field, bar CSVs a token column)",
+                    prices.display()
+                );
+            }
+            eprintln!(
+                "tokens \"*\": {} tokens in the price data: {}",
+                found.len(),
+                found.join(", ")
+            );
+            found
+        }
+    };
+    Ok(cfg.with_tokens(list, &pipeline.display().to_string())?)
+}
+
+/// Loads a pipeline whose `universe.tokens` may be `"*"` (a file backtest resolves it from the price data).
+fn load_pipeline_any(path: &Path) -> Result<(PipelineConfig, String, PathBuf)> {
     let pipeline_path = locate(path);
     let text = std::fs::read_to_string(&pipeline_path).with_context(|| {
         format!(
@@ -1164,6 +1206,19 @@ fn load_pipeline(path: &Path) -> Result<(PipelineConfig, String, PathBuf)> {
     let mut cfg = PipelineConfig::parse(&text, &pipeline_path.display().to_string())?;
     cfg.load_influencers(locate)?;
     Ok((cfg, text, pipeline_path))
+}
+
+/// Loads a pipeline for a command that needs its tokens listed (every one but the file backtest).
+fn load_pipeline(path: &Path) -> Result<(PipelineConfig, String, PathBuf)> {
+    let loaded = load_pipeline_any(path)?;
+    if loaded.0.universe.is_all() {
+        bail!(
+            "pipeline {}: universe.tokens = \"*\" (every token in the price data) works for a file backtest only; \
+             list the tokens for this command",
+            loaded.2.display()
+        );
+    }
+    Ok(loaded)
 }
 
 /// An optional `--from`/`--to` time (RFC 3339 or ms since the epoch).

@@ -554,6 +554,49 @@ fn price_files(path: &Path) -> Result<Vec<PathBuf>, InputError> {
     }
 }
 
+/// The token symbols in the price data (upper case, sorted, each once), for `universe.tokens = "*"`: every
+/// tick line's `token`, every bar CSV row's first column, every JSON bar file's name. Records that do not
+/// name a usable symbol are skipped here; the load proper dead-letters them with their reason.
+pub fn price_symbols(prices: &Path) -> Result<Vec<String>, InputError> {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        token: std::borrow::Cow<'a, str>,
+    }
+    let mut symbols = std::collections::BTreeSet::new();
+    let mut add = |s: &str| {
+        if (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            symbols.insert(s.to_ascii_uppercase());
+        }
+    };
+    for file in price_files(prices)? {
+        match kind_of(&file) {
+            "jsonl" => {
+                for line in read_input(&file)?.split(|b| *b == b'\n') {
+                    if let Ok(n) = serde_json::from_slice::<Named>(line) {
+                        add(&n.token);
+                    }
+                }
+            }
+            "csv" => {
+                let bytes = read_input(&file)?;
+                let mut rd = csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .flexible(true)
+                    .trim(csv::Trim::All)
+                    .from_reader(&bytes[..]);
+                for rec in rd.records().flatten() {
+                    if let Some(t) = rec.get(0) {
+                        add(t);
+                    }
+                }
+            }
+            _ => add(&token_from_file_name(&file)),
+        }
+    }
+    Ok(symbols.into_iter().collect())
+}
+
 pub fn load(src: &Sources, table: &TokenTable) -> Result<Loaded, InputError> {
     let mut loaded = Loaded {
         bar_interval: src.tick_bar_interval,

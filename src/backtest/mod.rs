@@ -93,7 +93,9 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
         loaded.tweets,
         loaded.bar_interval,
     );
-    let cfg = Arc::new(req.cfg);
+    let mut cfg = req.cfg;
+    cfg.follow_bar_interval(bar_interval);
+    let cfg = Arc::new(cfg);
     let out = run_loaded(cfg.clone(), table, loaded, req.workers, req.progress)?;
     let inputs = vec![
         ("pipeline file".to_string(), req.pipeline_path.clone()),

@@ -136,6 +136,8 @@ fn default_quote() -> String {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Universe {
+    /// The symbols, or `"*"`: every token in the price data (a file backtest resolves it before the run).
+    #[serde(deserialize_with = "tokens_or_all")]
     pub tokens: Vec<String>,
     /// Lower-case words or names that mean a token ("bitcoin" -> "BTC").
     #[serde(default)]
@@ -144,6 +146,26 @@ pub struct Universe {
     #[serde(default)]
     pub addresses: BTreeMap<String, String>,
 }
+
+/// `tokens = ["A", "B"]` or `tokens = "*"` (kept as the one-element list `["*"]`).
+fn tokens_or_all<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Tokens {
+        List(Vec<String>),
+        All(String),
+    }
+    match Tokens::deserialize(d)? {
+        Tokens::List(v) => Ok(v),
+        Tokens::All(s) if s == ALL_TOKENS => Ok(vec![s]),
+        Tokens::All(s) => Err(serde::de::Error::custom(format!(
+            "tokens must be a list of symbols or \"*\" (every token in the price data), not {s:?}"
+        ))),
+    }
+}
+
+/// `universe.tokens = "*"`.
+pub const ALL_TOKENS: &str = "*";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -642,12 +664,42 @@ pub struct BacktestConfig {
     /// Annual risk-free rate for Sharpe/Sortino (fraction).
     #[serde(default)]
     pub risk_free_rate: f64,
-    /// Horizons at which signal quality (hit rate of the predicted direction) is judged.
-    #[serde(default = "default_horizons")]
+    /// Horizons at which signal quality (hit rate of the predicted direction) is judged. Absent or empty:
+    /// derived from the bar interval ([`derived_horizons`]).
+    #[serde(default)]
     pub signal_horizons: Vec<Span>,
+    /// The horizons were derived, not written: a file backtest derives them again from its bar files'
+    /// interval, which may differ from `[bars] interval`.
+    #[serde(skip)]
+    pub horizons_derived: bool,
 }
-fn default_horizons() -> Vec<Span> {
-    ["5m", "1h", "24h"].map(literal_span).to_vec()
+
+/// Where derived horizons land: round lengths a reader recognises.
+const HORIZON_LADDER: [&str; 12] = [
+    "1m", "5m", "15m", "30m", "1h", "4h", "12h", "24h", "7d", "30d", "90d", "365d",
+];
+
+/// One bar, then the first ladder length of at least 12 bars and of at least 288 bars: on 5-minute bars
+/// `5m, 1h, 24h` (the horizons before they were derived, so those files keep their intent ids), on daily
+/// bars `1d, 30d, 365d` (instead of three horizons shorter than or equal to one bar, all alike).
+pub fn derived_horizons(bar_ms: Millis) -> Vec<Span> {
+    let at_least = |ms: Millis| {
+        let text = HORIZON_LADDER
+            .iter()
+            .find(|t| literal_span(t).ms() >= ms)
+            .unwrap_or(&HORIZON_LADDER[HORIZON_LADDER.len() - 1]);
+        literal_span(text)
+    };
+    let bar =
+        Span::parse(&format_duration_ms(bar_ms.max(1))).unwrap_or_else(|_| literal_span("1m"));
+    let mut out = vec![bar];
+    for k in [12, 288] {
+        let h = at_least(bar_ms.saturating_mul(k));
+        if out.iter().all(|o| o.ms() != h.ms()) {
+            out.push(h);
+        }
+    }
+    out
 }
 fn default_equity() -> Decimal {
     d("10000")
@@ -657,7 +709,8 @@ impl Default for BacktestConfig {
         BacktestConfig {
             initial_equity: default_equity(),
             risk_free_rate: 0.0,
-            signal_horizons: default_horizons(),
+            signal_horizons: Vec::new(),
+            horizons_derived: false,
         }
     }
 }
@@ -695,10 +748,14 @@ impl PipelineConfig {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: PipelineConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut cfg: PipelineConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.into(),
             message: e.to_string(),
         })?;
+        if cfg.backtest.signal_horizons.is_empty() {
+            cfg.backtest.signal_horizons = derived_horizons(cfg.bar_interval_ms());
+            cfg.backtest.horizons_derived = true;
+        }
         cfg.validate().map_err(|message| ConfigError::Invalid {
             path: origin.into(),
             message,
@@ -714,6 +771,10 @@ impl PipelineConfig {
             return Err(Invalid(
                 "[universe] tokens must list at least one token".into(),
             ));
+        }
+        if self.universe.is_all() {
+            // resolved against the price data before a run (`with_tokens`), which validates again
+            return self.validate_after_universe();
         }
         let mut seen = std::collections::HashSet::new();
         for t in &self.universe.tokens {
@@ -738,6 +799,21 @@ impl PipelineConfig {
                 )));
             }
         }
+        self.validate_after_universe()
+    }
+
+    /// Replaces the universe's tokens (`--tokens`, or `"*"` resolved against the price data) and checks the
+    /// whole file again with them.
+    pub fn with_tokens(mut self, tokens: Vec<String>, origin: &str) -> Result<Self, ConfigError> {
+        self.universe.tokens = tokens;
+        self.validate().map_err(|message| ConfigError::Invalid {
+            path: origin.to_string(),
+            message,
+        })?;
+        Ok(self)
+    }
+
+    fn validate_after_universe(&self) -> Result<(), Invalid> {
         let bar = self.bar_interval_ms();
         if self.window_ms() % self.slide_ms() != 0 {
             return Err(Invalid(format!(
@@ -1059,7 +1135,8 @@ impl PipelineConfig {
             .map(|t| t.to_ascii_uppercase())
             .collect();
         for (t, v) in &fi.pool_liquidity {
-            if !tokens.contains(&t.to_ascii_uppercase()) {
+            // with "*" the list is known only once the price data is read (then this runs again)
+            if !self.universe.is_all() && !tokens.contains(&t.to_ascii_uppercase()) {
                 return Err(Invalid(format!(
                     "[fills] pool_liquidity names {t}, which is not in [universe] tokens"
                 )));
@@ -1113,6 +1190,12 @@ impl PipelineConfig {
             _ => None,
         }
     }
+    /// Bars of another interval than `[bars] interval` (a bar file's): derived horizons follow them.
+    pub fn follow_bar_interval(&mut self, bar_ms: Millis) {
+        if self.backtest.horizons_derived {
+            self.backtest.signal_horizons = derived_horizons(bar_ms);
+        }
+    }
     pub fn signal_horizons_ms(&self) -> Vec<Millis> {
         self.backtest.signal_horizons.iter().map(Span::ms).collect()
     }
@@ -1157,6 +1240,11 @@ fn gcd(a: i64, b: i64) -> i64 {
 }
 
 impl Universe {
+    /// `tokens = "*"`, not yet resolved.
+    pub fn is_all(&self) -> bool {
+        self.tokens.len() == 1 && self.tokens[0] == ALL_TOKENS
+    }
+
     /// The dense ids the dataflow's records carry for this universe's tokens.
     pub fn token_table(&self) -> TokenTable {
         TokenTable::new(&self.tokens, &self.aliases, &self.addresses)
@@ -1178,6 +1266,36 @@ kind = "sma_cross"
 fast = 3
 slow = 5
 "#;
+
+    #[test]
+    fn signal_horizons_follow_the_bar_interval_unless_written() {
+        let texts = |v: Vec<Span>| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let min = 60_000;
+        assert_eq!(texts(derived_horizons(5 * min)), ["5m", "1h", "24h"]);
+        assert_eq!(texts(derived_horizons(15 * min)), ["15m", "4h", "7d"]);
+        assert_eq!(texts(derived_horizons(1440 * min)), ["1d", "30d", "365d"]);
+        assert_eq!(
+            texts(derived_horizons(7 * 1440 * min)),
+            ["7d", "90d", "365d"]
+        );
+        assert_eq!(texts(derived_horizons(2500)), ["2500ms", "1m", "15m"]);
+        let c = PipelineConfig::parse(MIN, "t").unwrap();
+        assert_eq!(
+            texts(c.backtest.signal_horizons.clone()),
+            ["5m", "1h", "24h"]
+        );
+        let mut daily = c.clone();
+        daily.follow_bar_interval(1440 * min);
+        assert_eq!(texts(daily.backtest.signal_horizons), ["1d", "30d", "365d"]);
+        let written = format!("{MIN}[backtest]\nsignal_horizons = [\"2h\"]\n");
+        let mut w = PipelineConfig::parse(&written, "t").unwrap();
+        w.follow_bar_interval(1440 * min);
+        assert_eq!(
+            texts(w.backtest.signal_horizons),
+            ["2h"],
+            "written horizons stay"
+        );
+    }
 
     #[test]
     fn minimal_file_gets_defaults() {

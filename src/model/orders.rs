@@ -30,13 +30,18 @@ pub enum Signal {
     Exit { reason: String },
 }
 
-/// Protective exit attached to an entry and resolved against the actual fill price.
+/// Protective exit attached to an entry: a distance from the fill (or, for a trailing stop, from the high
+/// since entry), not a price, because the fill price is not known when the intent is made. The wire names
+/// say so (`fraction_of_fill`, `price_distance`); the names of earlier releases (`fraction`, `absolute`) are
+/// still read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+#[serde(tag = "kind", content = "value")]
 pub enum Distance {
-    /// Fraction of the fill price (0.05 = 5%).
+    /// Fraction of the fill price (0.05 = 5% below or above it).
+    #[serde(rename = "fraction_of_fill", alias = "fraction")]
     Fraction(Decimal),
-    /// Absolute distance in quote units (e.g. k x ATR at decision time).
+    /// A distance in quote units (e.g. k x ATR at decision time).
+    #[serde(rename = "price_distance", alias = "absolute")]
     Absolute(Decimal),
 }
 
@@ -247,6 +252,22 @@ mod tests {
         assert_ne!(
             OrderIntent::make_id("ab", "c", Side::Buy, 1, "v"),
             OrderIntent::make_id("a", "bc", Side::Buy, 1, "v")
+        );
+    }
+
+    #[test]
+    fn distances_are_named_as_distances_and_the_old_names_still_read() {
+        let d: Distance = serde_json::from_str(r#"{"kind":"absolute","value":"0.5"}"#).unwrap();
+        assert_eq!(d, Distance::Absolute(Decimal::new(5, 1)));
+        let f: Distance = serde_json::from_str(r#"{"kind":"fraction","value":"0.05"}"#).unwrap();
+        assert_eq!(f, Distance::Fraction(Decimal::new(5, 2)));
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"kind":"price_distance","value":"0.5"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"kind":"fraction_of_fill","value":"0.05"}"#
         );
     }
 

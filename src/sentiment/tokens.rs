@@ -37,7 +37,14 @@ pub fn extract(text: &str, table: &TokenTable) -> Extraction {
                 && (j == bytes.len() || !bytes[j].is_ascii_alphanumeric())
             {
                 let sym = &text[start..j];
-                match table.id(sym) {
+                // an alias applies to a cashtag too: `$MIOTA` means IOTA with `miota = "IOTA"`
+                let id = table.id(sym).or_else(|| {
+                    table
+                        .has_aliases()
+                        .then(|| table.alias(&sym.to_ascii_lowercase()))
+                        .flatten()
+                });
+                match id {
                     Some(id) => push_unique(&mut out.tokens, id),
                     None => out.unknown += 1,
                 }
@@ -110,6 +117,10 @@ mod tests {
         let t = table();
         let e = extract("$btc and $ETH, also Bitcoin again; $DOGE too", &t);
         assert_eq!(e.tokens, vec![t.id("BTC").unwrap(), t.id("ETH").unwrap()]);
+        assert_eq!(e.unknown, 1);
+        // an alias names a token as a cashtag too ($MIOTA for IOTA)
+        let e = extract("$ETHEREUM up, $Bitcoin down, $BITCOINS unknown", &t);
+        assert_eq!(e.tokens, vec![t.id("ETH").unwrap(), t.id("BTC").unwrap()]);
         assert_eq!(e.unknown, 1);
         let e = extract("ape 0x6982508145454ce325ddbe47a25d4ec3d2311933 now", &t);
         assert_eq!(e.tokens, vec![t.id("PEPE").unwrap()]);

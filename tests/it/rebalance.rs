@@ -17,6 +17,10 @@ fn digest(path: &Path) -> String {
 }
 
 /// The outputs of the shipped backtests as the version before portfolio management wrote them (sha256).
+/// Updated deliberately twice since: the protections' kinds were renamed (`absolute` -> `price_distance`,
+/// `fraction` -> `fraction_of_fill`; intents.jsonl only), and sma_cross's signal horizons are now derived from
+/// its 15-minute bars (15m, 4h, 7d instead of 5m, 1h, 24h), which changes its fingerprint and so its intent
+/// ids (intents.jsonl, fills.jsonl); every decision, trade and equity point is as before.
 const BEFORE: &[(&str, &str, &str)] = &[
     (
         "pipelines/influencer_momentum.toml",
@@ -31,7 +35,7 @@ const BEFORE: &[(&str, &str, &str)] = &[
     (
         "pipelines/influencer_momentum.toml",
         "intents.jsonl",
-        "219c90a4402ccf1852b132b46a0c666ed1794c486a841b48269765ff9ef2d263",
+        "f41b0cf9b3387b58c65628ef8b7bcc1977fe976e2eea1fca0f8714a0189fe320",
     ),
     (
         "pipelines/influencer_momentum.toml",
@@ -46,12 +50,12 @@ const BEFORE: &[(&str, &str, &str)] = &[
     (
         "pipelines/sma_cross.toml",
         "intents.jsonl",
-        "c88ef603c5f9a2b34a09ddd1272b1f895daa05fe4c98245dd9de8cd0df086b34",
+        "b590ed529fcb252470442d53b9ae6d68ea232c3647628ac99ab12e5fcd5b4f6f",
     ),
     (
         "pipelines/sma_cross.toml",
         "fills.jsonl",
-        "4ce6c60e02d890f8bff35841f2c05fe02c3f2c23d0521a43a1a4d8731230233e",
+        "5a44fa6d7d62241f48d866fdf9ab34a1ee2ada3ff380c734a5f409169c34efa6",
     ),
     (
         "pipelines/sma_cross.toml",
