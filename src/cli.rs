@@ -760,8 +760,13 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
         progress: !a.quiet && std::io::stderr().is_terminal(),
     };
     let result = backtest::run_backtest(req)?;
+    let writing = std::time::Instant::now();
     backtest::write_outputs(&result, &a.out)?;
     print!("{}", backtest::summary_table(&result, &a.out));
+    println!(
+        "outputs written in {:.2} s",
+        writing.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

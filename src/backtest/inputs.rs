@@ -51,6 +51,8 @@ pub struct Loaded {
     pub tweets: usize,
     pub first_time: Option<Millis>,
     pub last_time: Option<Millis>,
+    /// How long the event-time sort took (the rest of the load is reading, parsing and checking).
+    pub sort_time: std::time::Duration,
 }
 
 /// Where to read from, as the CLI got it.
@@ -653,7 +655,9 @@ pub fn load(src: &Sources, table: &TokenTable) -> Result<Loaded, InputError> {
     }
     load_posts(src, &mut loaded, &mut events)?;
     // Replay order: event time, then file order (stable), which also fixes every tie-break sequence number.
+    let sorting = std::time::Instant::now();
     events.sort_by_key(|e| e.time());
+    loaded.sort_time = sorting.elapsed();
     for (i, e) in events.iter_mut().enumerate() {
         e.set_seq(i as u64);
     }

@@ -86,6 +86,8 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
         tick_bar_interval: tick_interval,
     };
     let loaded: Loaded = inputs::load(&src, &table)?;
+    let load_time = started.elapsed();
+    let sort_time = loaded.sort_time;
     let dead = loaded.dead.clone();
     let (n_ticks, n_bars, n_tweets, bar_interval) = (
         loaded.ticks,
@@ -96,7 +98,9 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
     let mut cfg = req.cfg;
     cfg.follow_bar_interval(bar_interval);
     let cfg = Arc::new(cfg);
+    let dataflow_start = std::time::Instant::now();
     let out = run_loaded(cfg.clone(), table, loaded, req.workers, req.progress)?;
+    let dataflow_time = dataflow_start.elapsed();
     let inputs = vec![
         ("pipeline file".to_string(), req.pipeline_path.clone()),
         ("prices".into(), req.prices.display().to_string()),
@@ -117,6 +121,15 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
             format!(
                 "{n_ticks} ticks, {n_bars} bars, {n_tweets} posts; {} dead-lettered",
                 dead.len()
+            ),
+        ),
+        (
+            "phases".into(),
+            format!(
+                "read + parse + check {:.2} s, sort {:.2} s, dataflow {:.2} s",
+                (load_time - sort_time).as_secs_f64(),
+                sort_time.as_secs_f64(),
+                dataflow_time.as_secs_f64()
             ),
         ),
     ];
@@ -256,7 +269,7 @@ pub fn finish(
         ),
         (
             "clusters at the end".into(),
-            if clusters.is_empty() { "(none linked)".into() } else { clusters.iter().map(|(k, v)| format!("{k}->{v}")).collect::<Vec<_>>().join(", ") },
+            if !cfg.uses_clusters() { "(not computed: no cluster cap)".into() } else if clusters.is_empty() { "(none linked)".into() } else { clusters.iter().map(|(k, v)| format!("{k}->{v}")).collect::<Vec<_>>().join(", ") },
         ),
         ("cluster changes".into(), format!("{cluster_changes} membership changes over the run")),
         ("workers".into(), workers.to_string()),

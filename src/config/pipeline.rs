@@ -1199,6 +1199,11 @@ impl PipelineConfig {
     pub fn signal_horizons_ms(&self) -> Vec<Millis> {
         self.backtest.signal_horizons.iter().map(Span::ms).collect()
     }
+    /// A cluster cap is set (`risk.max_cluster_fraction` below 1): only then are correlations and clusters
+    /// computed.
+    pub fn uses_clusters(&self) -> bool {
+        self.risk.max_cluster_fraction < Decimal::ONE
+    }
     pub fn uses_sentiment(&self) -> bool {
         matches!(self.signal, SignalConfig::Sentiment { .. })
     }

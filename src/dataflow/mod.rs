@@ -101,11 +101,17 @@ pub fn assemble<'s>(
     let windows = sentiment_window::sentiment_windows(mentions, spec, ctx.counters.clone());
     let rule = token_signals::SignalRule::new(cfg);
     let updates = token_signals::token_signals(bars, windows, rule, ctx.counters.clone());
-    let returns = updates
-        .clone()
-        .flat_map(|u| u.log_return.map(|r| (u.bar.token, u.bar.close_time(), r)));
-    let links = correlation::correlation_links(returns, cfg.correlation.clone());
-    let clusters = clusters::clusters(links);
+    // Clusters only matter to a cluster cap: without one, the correlation of every pair at every bar (and the
+    // differential components over it) is work nobody reads, and every token is its own cluster.
+    let clusters = if cfg.uses_clusters() {
+        let returns = updates
+            .clone()
+            .flat_map(|u| u.log_return.map(|r| (u.bar.token, u.bar.close_time(), r)));
+        let links = correlation::correlation_links(returns, cfg.correlation.clone());
+        clusters::clusters(links)
+    } else {
+        timely::dataflow::operators::generic::operator::empty(updates.scope())
+    };
     portfolio::portfolio(
         updates,
         clusters,

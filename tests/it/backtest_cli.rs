@@ -855,3 +855,48 @@ fn every_token_in_the_data_or_the_ones_named_on_the_command_line() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("a list of symbols or \"*\""));
 }
+
+/// Without a cluster cap no correlation is computed (the speed-up of issue 15): the decisions are those of a
+/// run that computes the clusters under a cap that never binds.
+#[test]
+fn without_a_cluster_cap_no_correlation_runs_and_nothing_else_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = read(Path::new("pipelines/sma_cross.toml"));
+    let off = "max_cluster_fraction = 1  # no cluster cap (Freqtrade has none)";
+    assert!(text.contains(off));
+    let capped = dir.path().join("capped.toml");
+    std::fs::write(&capped, text.replace(off, "max_cluster_fraction = 0.999")).unwrap();
+    let run = |name: &str, pipeline: &str| {
+        let out = dir.path().join(name);
+        let o = backtest(&out, &["--pipeline", pipeline]);
+        let decisions: Vec<String> = read(&out.join("intents.jsonl"))
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!(
+                    "{} {} {} {} {}",
+                    v["token"], v["side"], v["decision_time"], v["notional"], v["reason"]
+                )
+            })
+            .collect();
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            decisions,
+            read(&out.join("trades.csv")),
+        )
+    };
+    let (plain_out, plain, plain_trades) = run("off", "pipelines/sma_cross.toml");
+    let (capped_out, with_clusters, capped_trades) = run("capped", capped.to_str().unwrap());
+    assert!(plain.len() > 10);
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(plain), sorted(with_clusters));
+    assert_eq!(plain_trades, capped_trades);
+    assert!(
+        plain_out.contains("(not computed: no cluster cap)"),
+        "{plain_out}"
+    );
+    assert!(!capped_out.contains("not computed"), "{capped_out}");
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Issue 15's whole-process figure: `hypeflow backtest` of the SMA(10)/SMA(30) pipeline with a 5% stop and 5
+# open trades over 1,000,000 five-minute bars (50 tokens x 20,000), run as its own process, with its wall
+# time, peak RSS and the phases the backtest reports, beside the same run with correlations and clusters
+# computed (the work every bar did before a pipeline without a cluster cap skipped it).
+# Usage: bash bench/bars_1m.sh   (builds the release binary first; SKIP_BUILD=1 skips the build; BARS_DIR=D
+# keeps the generated bars in D for the next run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hypeflow-target}"
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet
+HF="$CARGO_TARGET_DIR/release/hypeflow"
+if [ -n "${BARS_DIR:-}" ]; then TMP="$BARS_DIR"; mkdir -p "$TMP"; else TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT; fi
+[ -f "$TMP/bars.csv" ] || python3 bench/bars_1m.py "$TMP"
+sed -e 's/^tokens = \[.*\]/tokens = "*"/' pipelines/sma_cross.toml > "$TMP/sma.toml"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cores; $(wc -l < "$TMP/bars.csv") lines of bars.csv ($(du -m "$TMP/bars.csv" | cut -f1) MB)"
+sed -e 's/^max_cluster_fraction = 1 .*/max_cluster_fraction = 0.999/' "$TMP/sma.toml" > "$TMP/sma_clusters.toml"
+# each configuration as its own process: the shipped one (no cluster cap: no correlation computed), and the
+# baseline that computes every pair's correlation and the clusters at every bar under a cap that never binds
+for conf in sma sma_clusters; do
+  for run in 1 2; do
+    /usr/bin/time -o "$TMP/time" -f "wall=%e s peak_rss_kib=%M" "$HF" backtest --quiet --pipeline "$TMP/$conf.toml" \
+      --prices "$TMP/bars.csv" --out "$TMP/out" > "$TMP/stdout" 2> /dev/null
+    echo "$conf run $run: $(cat "$TMP/time")"
+    grep -E "^(loaded|phases|replay time|trades |outputs written)" "$TMP/stdout" | sed 's/^/  /'
+  done
+done
