@@ -17,6 +17,7 @@ mod ingest;
 mod ops;
 mod score_lines;
 mod scoring;
+mod sweep;
 mod up;
 
 #[derive(Parser)]
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// Replay history files through a pipeline with the paper venue and write trades, equity, intents, metrics and report.html
     Backtest(BacktestArgs),
+    /// Backtest a pipeline over a grid of its keys (inputs read once) and rank the runs: results.csv and the best runs' reports
+    Sweep(sweep::SweepArgs),
     /// Synthetic sample data
     #[command(subcommand)]
     Sample(SampleCmd),
@@ -514,6 +517,7 @@ pub fn run() -> Result<()> {
     );
     match cli.command {
         Command::Backtest(a) => backtest_cmd(a),
+        Command::Sweep(a) => sweep::sweep_cmd(a),
         Command::Sample(SampleCmd::Generate { out, seed, days }) => sample_cmd(&out, seed, days),
         Command::Sample(SampleCmd::Live {
             brokers,

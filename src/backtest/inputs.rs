@@ -41,7 +41,7 @@ pub enum InputError {
     Format { path: String },
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Loaded {
     pub events: Vec<InputEvent>,
     pub dead: Vec<DeadLetter>,

@@ -4,6 +4,7 @@
 pub mod inputs;
 pub mod replay;
 pub mod report;
+pub mod sweep;
 
 use crate::config::{EndOfData, PipelineConfig, SlippageModel, StopFill};
 use crate::dataflow::driver::{run_shares, RunError, RunOutput, Share};

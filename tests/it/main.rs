@@ -27,6 +27,7 @@ mod onchain_venue;
 mod price_feeds;
 mod rebalance;
 mod scored_sentiment;
+mod sweep;
 mod tansu_smoke;
 mod up;
 mod wallet_browser;
