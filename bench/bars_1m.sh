@@ -25,3 +25,8 @@ for conf in sma sma_clusters; do
     grep -E "^(loaded|phases|replay time|trades |outputs written)" "$TMP/stdout" | sed 's/^/  /'
   done
 done
+# a sweep of 10 combinations over the same bars (inputs read once, 2 runs at a time), against 10 times the
+# single backtest above
+/usr/bin/time -o "$TMP/time" -f "wall=%e s peak_rss_kib=%M" "$HF" sweep --pipeline "$TMP/sma.toml" --prices "$TMP/bars.csv" \
+  --grid signal.fast=5,8,10,12,15 --grid sizing.stop_loss=0.03,0.05 --top 1 -j 2 --out "$TMP/sweep" > "$TMP/stdout"
+echo "sweep of 10: $(cat "$TMP/time"); $(grep 'runs in' "$TMP/stdout")"
