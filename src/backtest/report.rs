@@ -340,8 +340,10 @@ pre{{background:#f7f7f7;padding:10px;font-size:12px;overflow:auto}}.note{{color:
         "<h2>Drawdown (%)</h2>{}",
         line_chart(&drawdown_pct(&curve), "#e76f51", true, "drawdown")
     );
+    h.push_str(&monthly_table(r.curve));
     h.push_str(&exposure_charts(r.exposure));
     let _ = write!(h, "<h2>PnL per token</h2>{}", pnl_bars(&per_token));
+    h.push_str(&signal_quality_table(&r.metrics.signal_quality));
     h.push_str("<h2>Run summary</h2><table>");
     text_rows(&mut h, r.summary);
     h.push_str("</table><h2>Fill conventions in force</h2><table>");
@@ -353,6 +355,85 @@ pre{{background:#f7f7f7;padding:10px;font-size:12px;overflow:auto}}.note{{color:
     );
     trades_table(&mut h, r.trades);
     h.push_str("</table></body></html>\n");
+    h
+}
+
+/// Each calendar month's return (UTC): its last equity over the previous month's last (the first month: over
+/// the first equity point), one row per year, a column per month, and the year's compounded total.
+fn monthly_returns(curve: &[(i64, Decimal)]) -> BTreeMap<i32, [Option<f64>; 12]> {
+    use chrono::Datelike;
+    let mut ends: BTreeMap<(i32, u32), f64> = BTreeMap::new();
+    for (t, e) in curve {
+        if let (Some(d), Some(v)) = (chrono::DateTime::from_timestamp_millis(*t), e.to_f64()) {
+            ends.insert((d.year(), d.month0()), v);
+        }
+    }
+    let mut out: BTreeMap<i32, [Option<f64>; 12]> = BTreeMap::new();
+    let mut prev = curve.first().and_then(|(_, e)| e.to_f64());
+    for ((y, m), v) in ends {
+        if let Some(p) = prev.filter(|p| *p > 0.0) {
+            out.entry(y).or_insert([None; 12])[m as usize] = Some(v / p - 1.0);
+        }
+        prev = Some(v);
+    }
+    out
+}
+
+fn pct_cell(v: Option<f64>) -> String {
+    match v {
+        Some(x) => format!(
+            "<td class={}>{:.2}%</td>",
+            if x < 0.0 { "neg" } else { "pos" },
+            x * 100.0
+        ),
+        None => "<td></td>".into(),
+    }
+}
+
+fn monthly_table(curve: &[(i64, Decimal)]) -> String {
+    let months = monthly_returns(curve);
+    let mut h = String::from("<h2>Monthly returns</h2><table><tr><th class=l>year</th>");
+    for m in [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "year",
+    ] {
+        let _ = write!(h, "<th>{m}</th>");
+    }
+    h.push_str("</tr>");
+    for (y, row) in &months {
+        let _ = write!(h, "<tr><td class=l>{y}</td>");
+        for v in row {
+            h.push_str(&pct_cell(*v));
+        }
+        let year = row.iter().flatten().fold(None, |acc: Option<f64>, r| {
+            Some(acc.unwrap_or(1.0) * (1.0 + r))
+        });
+        h.push_str(&pct_cell(year.map(|g| g - 1.0)));
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+    h
+}
+
+/// Every signal onset judged at each horizon (metrics.json's `signal_quality`), traded or not.
+fn signal_quality_table(rows: &[crate::risk::metrics::SignalQuality]) -> String {
+    let mut h = String::from(
+        "<h2>Signal quality</h2><p class=note>Every signal onset, traded or not, judged by the first bar close at or after each horizon (README, \"Metrics\").</p>\
+         <table><tr><th class=l>horizon</th><th>judged</th><th>up</th><th>down</th><th>hit rate</th><th>false positives (up)</th><th>mean directional return</th></tr>",
+    );
+    for q in rows {
+        let _ = write!(
+            h,
+            "<tr><td class=l>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&q.horizon),
+            q.evaluated,
+            q.up_signals,
+            q.down_signals,
+            optf(q.hit_rate),
+            optf(q.false_positive_rate),
+            optf(q.mean_directional_return)
+        );
+    }
+    h.push_str("</table>");
     h
 }
 
@@ -482,6 +563,35 @@ fn trades_table(h: &mut String, trades: &[Trade]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn monthly_returns_chain_month_ends() {
+        let t = |s: &str| crate::model::time::parse_time(s).unwrap();
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let curve = vec![
+            (t("2025-01-05T00:00:00Z"), d("100")),
+            (t("2025-01-31T23:00:00Z"), d("110")),
+            (t("2025-02-10T00:00:00Z"), d("99")),
+            (t("2025-04-01T00:00:00Z"), d("99")),
+            (t("2026-01-01T00:00:00Z"), d("198")),
+        ];
+        let m = monthly_returns(&curve);
+        let y25 = m[&2025];
+        assert!((y25[0].unwrap() - 0.10).abs() < 1e-12);
+        assert!((y25[1].unwrap() + 0.10).abs() < 1e-12);
+        assert_eq!(
+            (y25[2], y25[3]),
+            (None, Some(0.0)),
+            "no March point: April is over February's end"
+        );
+        assert!((m[&2026][0].unwrap() - 1.0).abs() < 1e-12);
+        let html = monthly_table(&curve);
+        assert!(html.contains("<td class=pos>10.00%</td><td class=neg>-10.00%</td><td></td><td class=pos>0.00%</td>"), "{html}");
+        assert!(
+            html.contains("<td class=neg>-1.00%</td></tr>"),
+            "2025 compounds to 1.1 x 0.9 x 1.0 - 1: {html}"
+        );
+    }
 
     #[test]
     fn escapes_and_keeps_extremes_when_downsampling() {

@@ -119,6 +119,16 @@ fn sample_backtest_writes_every_output_with_the_stated_columns() {
             && html.contains("Fill conventions in force")
             && html.contains("[sizing]")
     );
+    // the signal-quality table (one row per derived horizon) and the monthly returns (the sample is March 2025)
+    for want in [
+        "<h2>Signal quality</h2>",
+        "<tr><td class=l>5m</td>",
+        "<tr><td class=l>1d</td>",
+        "<h2>Monthly returns</h2>",
+        "<tr><td class=l>2025</td>",
+    ] {
+        assert!(html.contains(want), "the report lacks {want}");
+    }
     assert!(
         !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"),
         "report must be self-contained"
