@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 mod bench;
 mod capital;
 mod ctl;
+mod file_inputs;
 mod ingest;
+mod lookahead;
 mod ops;
 mod score_lines;
 mod scoring;
@@ -37,6 +39,8 @@ enum Command {
     Backtest(BacktestArgs),
     /// Backtest a pipeline over a grid of its keys (inputs read once) and rank the runs: results.csv and the best runs' reports
     Sweep(sweep::SweepArgs),
+    /// Run a pipeline on copies of its input cut at several times; every decision before a cut must be unchanged
+    LookaheadCheck(lookahead::LookaheadArgs),
     /// Synthetic sample data
     #[command(subcommand)]
     Sample(SampleCmd),
@@ -342,25 +346,8 @@ struct ClusterArgs {
 
 #[derive(Args)]
 struct BacktestArgs {
-    /// Pipeline file (TOML)
-    #[arg(long, default_value = "pipelines/influencer_momentum.toml")]
-    pipeline: PathBuf,
-    /// Posts as JSONL (optional; a technical pipeline needs none). Default: the sample's posts for sentiment pipelines
-    #[arg(long)]
-    tweets: Option<PathBuf>,
-    /// Scored mentions JSONL from `hypeflow score` instead of posts: replays the recorded (LLM) scores
-    #[arg(long, conflicts_with = "tweets")]
-    scored: Option<PathBuf>,
-    /// Price history: ticks .jsonl, bars .csv, freqtrade .json, or a folder of them
-    #[arg(long, default_value = "data/sample/ticks.jsonl")]
-    prices: PathBuf,
-    /// Bar interval of bar files (e.g. 5m, 1h); inferred when absent
-    #[arg(long)]
-    bar_interval: Option<String>,
-    /// Trade these tokens instead of the pipeline's [universe] tokens (comma-separated; `*` = every token
-    /// in the price data)
-    #[arg(long, value_delimiter = ',')]
-    tokens: Option<Vec<String>>,
+    #[command(flatten)]
+    inputs: file_inputs::FileInputs,
     /// Output folder
     #[arg(long, default_value = "out/backtest")]
     out: PathBuf,
@@ -518,6 +505,7 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Backtest(a) => backtest_cmd(a),
         Command::Sweep(a) => sweep::sweep_cmd(a),
+        Command::LookaheadCheck(a) => lookahead::lookahead_cmd(a),
         Command::Sample(SampleCmd::Generate { out, seed, days }) => sample_cmd(&out, seed, days),
         Command::Sample(SampleCmd::Live {
             brokers,
@@ -737,29 +725,15 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
     if a.workers == 0 {
         bail!("--workers must be at least 1");
     }
-    let (cfg, text, pipeline_path) = load_pipeline_any(&a.pipeline)?;
-    let prices = locate(&a.prices);
-    let cfg = resolve_tokens(cfg, a.tokens, &prices, &pipeline_path)?;
-    let scored = a.scored.is_some();
-    let tweets = match a.tweets.or(a.scored) {
-        Some(t) => Some(locate(&t)),
-        None if cfg.uses_sentiment() => Some(locate(Path::new("data/sample/tweets.jsonl"))),
-        None => None,
-    };
-    let bar_interval = a
-        .bar_interval
-        .as_deref()
-        .map(parse_duration_ms)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let r = a.inputs.resolve()?;
     let req = BacktestRequest {
-        cfg,
-        pipeline_text: text,
-        pipeline_path: pipeline_path.display().to_string(),
-        tweets,
-        scored,
-        prices,
-        bar_interval,
+        cfg: r.cfg,
+        pipeline_text: r.text,
+        pipeline_path: r.pipeline_path.display().to_string(),
+        tweets: r.tweets,
+        scored: r.scored,
+        prices: r.prices,
+        bar_interval: r.bar_interval,
         workers: a.workers,
         progress: !a.quiet && std::io::stderr().is_terminal(),
     };

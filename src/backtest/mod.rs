@@ -2,6 +2,7 @@
 //! intents, metrics and the report.
 
 pub mod inputs;
+pub mod lookahead;
 pub mod replay;
 pub mod report;
 pub mod sweep;

@@ -1,28 +1,14 @@
 //! `hypeflow sweep`: the CLI edge of `backtest::sweep` (arguments, the output folder, the printed ranking).
 
-use super::{load_pipeline_any, locate, resolve_tokens};
 use anyhow::{bail, Result};
 use clap::Args;
 use hypeflow::backtest::{self, sweep};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct SweepArgs {
-    /// Pipeline file (TOML) whose keys the grid varies
-    #[arg(long, default_value = "pipelines/influencer_momentum.toml")]
-    pipeline: PathBuf,
-    /// Posts as JSONL (default: the sample's posts for sentiment pipelines)
-    #[arg(long)]
-    tweets: Option<PathBuf>,
-    /// Scored mentions JSONL instead of posts
-    #[arg(long, conflicts_with = "tweets")]
-    scored: Option<PathBuf>,
-    /// Price history: ticks .jsonl, bars .csv, freqtrade .json, or a folder of them
-    #[arg(long, default_value = "data/sample/ticks.jsonl")]
-    prices: PathBuf,
-    /// Bar interval of bar files; inferred when absent
-    #[arg(long)]
-    bar_interval: Option<String>,
+    #[command(flatten)]
+    inputs: super::file_inputs::FileInputs,
     /// TABLE.KEY=V1,V2,... (repeatable): the values a pipeline key takes; every combination runs
     #[arg(long = "grid", required = true)]
     grid: Vec<String>,
@@ -38,9 +24,6 @@ pub struct SweepArgs {
     /// Write the full outputs (report included) of this many best runs (0-20)
     #[arg(long, default_value_t = 3)]
     top: usize,
-    /// Trade these tokens instead of the pipeline's list (`*`: every token in the price data)
-    #[arg(long, value_delimiter = ',')]
-    tokens: Option<Vec<String>>,
     /// Output folder: results.csv and best-1, best-2, ...
     #[arg(long, default_value = "out/sweep")]
     out: PathBuf,
@@ -70,39 +53,19 @@ pub fn sweep_cmd(a: SweepArgs) -> Result<()> {
         .map(|g| g.parse())
         .collect::<Result<_, String>>()
         .map_err(anyhow::Error::msg)?;
-    let (cfg, text, pipeline_path) = load_pipeline_any(&a.pipeline)?;
-    let prices = locate(&a.prices);
-    let tokens = if a.tokens.is_some() || cfg.universe.is_all() {
-        Some(
-            resolve_tokens(cfg.clone(), a.tokens, &prices, &pipeline_path)?
-                .universe
-                .tokens,
-        )
-    } else {
-        None
-    };
-    let tweets = match a.tweets.or(a.scored.clone()) {
-        Some(t) => Some(locate(&t)),
-        None if cfg.uses_sentiment() => Some(locate(Path::new("data/sample/tweets.jsonl"))),
-        None => None,
-    };
-    let bar_interval = a
-        .bar_interval
-        .as_deref()
-        .map(hypeflow::model::time::parse_duration_ms)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let r = a.inputs.resolve()?;
     let req = sweep::SweepRequest {
-        pipeline_text: text,
-        pipeline_path: pipeline_path.display().to_string(),
+        // the resolved list (`--tokens`, `"*"`) goes into every combination's pipeline
+        tokens: Some(r.cfg.universe.tokens.clone()),
+        pipeline_text: r.text,
+        pipeline_path: r.pipeline_path.display().to_string(),
         axes: axes.clone(),
         random: a.random.map(|n| (n, a.seed)),
-        prices,
-        tweets,
-        scored: a.scored.is_some(),
-        bar_interval,
+        prices: r.prices,
+        tweets: r.tweets,
+        scored: r.scored,
+        bar_interval: r.bar_interval,
         jobs: a.jobs,
-        tokens,
     };
     let started = std::time::Instant::now();
     let runs = sweep::run_sweep(&req)?;

@@ -910,3 +910,33 @@ fn without_a_cluster_cap_no_correlation_runs_and_nothing_else_changes() {
     );
     assert!(!capped_out.contains("not computed"), "{capped_out}");
 }
+
+/// `lookahead-check` on the shipped pipelines: every decision before each cut is the one the full run made.
+#[test]
+fn the_shipped_pipelines_decide_nothing_from_later_data() {
+    for pipeline in [
+        "pipelines/sma_cross.toml",
+        "pipelines/influencer_momentum.toml",
+    ] {
+        let o = run_ok(&["lookahead-check", "--pipeline", pipeline, "--cuts", "3"]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(out.matches("all unchanged").count(), 3, "{pipeline}: {out}");
+        assert!(
+            out.contains("no decision changed when later data was removed (3 cuts)"),
+            "{out}"
+        );
+        let compared: Vec<u64> = out
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1)?.split(' ').next()?.parse().ok())
+            .collect();
+        assert!(
+            compared.len() == 3 && compared.windows(2).all(|w| w[0] <= w[1]) && compared[2] > 5,
+            "{out}"
+        );
+    }
+    let o = bin()
+        .args(["lookahead-check", "--cuts", "0"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--cuts takes 1 to 100"));
+}
