@@ -341,6 +341,7 @@ pre{{background:#f7f7f7;padding:10px;font-size:12px;overflow:auto}}.note{{color:
         line_chart(&drawdown_pct(&curve), "#e76f51", true, "drawdown")
     );
     h.push_str(&monthly_table(r.curve));
+    h.push_str(&rolling_sharpe_chart(r.curve, r.metrics.risk_free_rate));
     h.push_str(&exposure_charts(r.exposure));
     let _ = write!(h, "<h2>PnL per token</h2>{}", pnl_bars(&per_token));
     h.push_str(&signal_quality_table(&r.metrics.signal_quality));
@@ -412,6 +413,33 @@ fn monthly_table(curve: &[(i64, Decimal)]) -> String {
     }
     h.push_str("</table>");
     h
+}
+
+/// The Sharpe ratio of the last `window` daily returns at each day (the metric's definition: ddof 1, sqrt 365,
+/// the annual risk-free rate compounded daily); 30 days, 7 when the run is shorter than 60 days.
+fn rolling_sharpe(curve: &[(i64, Decimal)], rf_annual: f64) -> (usize, Vec<(i64, f64)>) {
+    let days = crate::risk::metrics::daily_series(curve);
+    let returns = crate::risk::metrics::daily_returns(curve);
+    let window = if returns.len() < 60 { 7 } else { 30 };
+    let points = (window..=returns.len())
+        .filter_map(|end| {
+            let day = days.get(end)?.0;
+            let s = crate::risk::metrics::sharpe(&returns[end - window..end], rf_annual)?;
+            Some((day * 86_400_000, s))
+        })
+        .collect();
+    (window, points)
+}
+
+fn rolling_sharpe_chart(curve: &[(i64, Decimal)], rf_annual: f64) -> String {
+    let (window, points) = rolling_sharpe(curve, rf_annual);
+    if points.is_empty() {
+        return format!("<h2>Rolling Sharpe ({window} days)</h2><p class=note>Fewer than {window} daily returns: no rolling value.</p>");
+    }
+    format!(
+        "<h2>Rolling Sharpe ({window} days)</h2>{}",
+        line_chart(&points, "#2a9d8f", false, "rolling Sharpe")
+    )
 }
 
 /// Every signal onset judged at each horizon (metrics.json's `signal_quality`), traded or not.
@@ -563,6 +591,37 @@ fn trades_table(h: &mut String, trades: &[Trade]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rolling_sharpe_is_the_metric_over_each_window() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let day = 86_400_000;
+        let equity = [
+            "100", "101", "100.5", "102", "103", "102.5", "104", "105", "104", "106",
+        ];
+        let curve: Vec<(i64, Decimal)> = equity
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i as i64 * day, d(e)))
+            .collect();
+        let (window, points) = rolling_sharpe(&curve, 0.0);
+        assert_eq!(window, 7);
+        assert_eq!(
+            points.len(),
+            3,
+            "9 daily returns: windows ending at days 7, 8, 9"
+        );
+        let rets = crate::risk::metrics::daily_returns(&curve);
+        assert_eq!(
+            points[0],
+            (
+                7 * day,
+                crate::risk::metrics::sharpe(&rets[0..7], 0.0).unwrap()
+            )
+        );
+        assert_eq!(points[2].0, 9 * day);
+        assert!(rolling_sharpe_chart(&curve[..5], 0.0).contains("Fewer than 7 daily returns"));
+    }
 
     #[test]
     fn monthly_returns_chain_month_ends() {

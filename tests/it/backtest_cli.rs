@@ -125,6 +125,7 @@ fn sample_backtest_writes_every_output_with_the_stated_columns() {
         "<tr><td class=l>5m</td>",
         "<tr><td class=l>1d</td>",
         "<h2>Monthly returns</h2>",
+        "<h2>Rolling Sharpe (7 days)</h2><svg",
         "<tr><td class=l>2025</td>",
     ] {
         assert!(html.contains(want), "the report lacks {want}");
