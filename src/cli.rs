@@ -1149,7 +1149,7 @@ fn resolve_tokens(
     prices: &Path,
     pipeline: &Path,
 ) -> Result<PipelineConfig> {
-    let all = |t: &[String]| t.len() == 1 && t[0].trim() == "*";
+    let all = |t: &[String]| t.len() == 1 && t[0].trim() == hypeflow::config::pipeline::ALL_TOKENS;
     let wanted = match tokens {
         Some(t) if all(&t) => None,
         Some(t) => Some(t.iter().map(|s| s.trim().to_string()).collect()),

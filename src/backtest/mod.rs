@@ -129,7 +129,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
             "phases".into(),
             format!(
                 "read + parse + check {:.2} s, sort {:.2} s, dataflow {:.2} s",
-                (load_time - sort_time).as_secs_f64(),
+                load_time.saturating_sub(sort_time).as_secs_f64(),
                 sort_time.as_secs_f64(),
                 dataflow_time.as_secs_f64()
             ),

@@ -418,14 +418,14 @@ fn monthly_table(curve: &[(i64, Decimal)]) -> String {
 /// The Sharpe ratio of the last `window` daily returns at each day (the metric's definition: ddof 1, sqrt 365,
 /// the annual risk-free rate compounded daily); 30 days, 7 when the run is shorter than 60 days.
 fn rolling_sharpe(curve: &[(i64, Decimal)], rf_annual: f64) -> (usize, Vec<(i64, f64)>) {
-    let days = crate::risk::metrics::daily_series(curve);
-    let returns = crate::risk::metrics::daily_returns(curve);
+    use crate::risk::metrics::{daily_series, day_returns, sharpe};
+    let returns = day_returns(&daily_series(curve));
     let window = if returns.len() < 60 { 7 } else { 30 };
+    let values: Vec<f64> = returns.iter().map(|(_, r)| *r).collect();
     let points = (window..=returns.len())
         .filter_map(|end| {
-            let day = days.get(end)?.0;
-            let s = crate::risk::metrics::sharpe(&returns[end - window..end], rf_annual)?;
-            Some((day * 86_400_000, s))
+            let s = sharpe(&values[end - window..end], rf_annual)?;
+            Some((returns[end - 1].0 * 86_400_000, s))
         })
         .collect();
     (window, points)

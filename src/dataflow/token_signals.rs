@@ -24,8 +24,9 @@ pub struct TokenState {
     closes: Closes,
     prev_close: Option<Decimal>,
     latest_window: Option<SentimentWindow>,
-    /// The indicators of the rule's `entry_when` / `exit_when` conditions.
-    bank: IndicatorBank,
+    /// The indicators of the rule's `entry_when` / `exit_when` conditions; None for a rule without any, so its
+    /// bars pay nothing for them.
+    bank: Option<IndicatorBank>,
 }
 
 /// The pipeline's signal rule, evaluated on one token's state at one bar close.
@@ -62,7 +63,8 @@ impl SignalRule {
             latest_window: None,
             bank: {
                 let (entry, exit) = self.signal.conditions();
-                IndicatorBank::new(entry.iter().chain(exit))
+                (!entry.is_empty() || !exit.is_empty())
+                    .then(|| IndicatorBank::new(entry.iter().chain(exit)))
             },
         }
     }
@@ -87,7 +89,9 @@ impl SignalRule {
         };
         st.prev_close = Some(bar.close);
         st.closes.push(bar.close);
-        st.bank.on_bar(&bar);
+        if let Some(bank) = st.bank.as_mut() {
+            bank.on_bar(&bar);
+        }
         let t = bar.close_time();
         // Only a window that ended within the last slide describes "now".
         let current = st
@@ -147,7 +151,10 @@ impl SignalRule {
                 _ => None,
             },
         };
-        let signal = self.apply_conditions(&st.bank, signal);
+        let signal = match &st.bank {
+            Some(bank) => self.apply_conditions(bank, signal),
+            None => signal,
+        };
         TokenUpdate {
             bar,
             atr,
@@ -165,9 +172,6 @@ impl SignalRule {
     /// condition whose indicator is still warming up holds neither way.
     fn apply_conditions(&self, bank: &IndicatorBank, signal: Option<Signal>) -> Option<Signal> {
         let (entry, exit) = self.signal.conditions();
-        if entry.is_empty() && exit.is_empty() {
-            return signal;
-        }
         let exiting = exit
             .iter()
             .find(|c| bank.check(c).is_some_and(|(holds, _, _)| holds));

@@ -85,9 +85,16 @@ pub fn daily_series(curve: &[(Millis, Decimal)]) -> Vec<(i64, Decimal)> {
 }
 
 pub fn daily_returns(curve: &[(Millis, Decimal)]) -> Vec<f64> {
-    let days = daily_series(curve);
+    day_returns(&daily_series(curve))
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// Each day's return over the day before (of a [`daily_series`]), with the day it ends.
+pub fn day_returns(days: &[(i64, Decimal)]) -> Vec<(i64, f64)> {
     days.windows(2)
-        .filter_map(|w| ratio(w[1].1, w[0].1).map(|r| r - 1.0))
+        .filter_map(|w| ratio(w[1].1, w[0].1).map(|r| (w[1].0, r - 1.0)))
         .collect()
 }
 

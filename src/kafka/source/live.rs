@@ -147,9 +147,10 @@ impl LivePart {
         now.duration_since(self.last_message) >= after && self.drained
     }
 
-    /// Decides whether a partition silent for `idle` (here: the shorter of the idle and exit silences) has read everything the broker holds; asks the broker at
-    /// most once per `idle` while it has not. False when the broker could not be asked (do not ask it again in
-    /// this activation: every ask blocks the worker up to [`DRAIN_ASK_TIMEOUT`]).
+    /// Decides whether a partition silent for `idle` (the shorter of the idle and exit silences) has read
+    /// everything the broker holds; asks the broker at most once per `idle` while it has not. False when the
+    /// broker could not be asked (ask no other partition in this activation: every ask blocks the worker up to
+    /// [`DRAIN_ASK_TIMEOUT`]).
     fn settle_drained(
         &mut self,
         c: &BaseConsumer,
@@ -262,12 +263,6 @@ fn assign(
             .find_partition(&topic, p)
             .and_then(|c| c.offset().to_raw())
             .filter(|o| *o >= 0);
-        if let Some(part) = topic_index
-            .get(&topic)
-            .and_then(|ti| parts.get_mut(&(*ti, p)))
-        {
-            part.fresh_from = committed_at.unwrap_or(low);
-        }
         let resume_at = match (
             spec.from_ms,
             committed
@@ -304,6 +299,7 @@ fn assign(
             .get(&topic)
             .and_then(|ti| parts.get_mut(&(*ti, p)))
         {
+            part.fresh_from = committed_at.unwrap_or(low);
             part.next_offset = match start {
                 Offset::Offset(o) => o,
                 _ => high,
