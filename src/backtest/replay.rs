@@ -71,7 +71,7 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
             .lock()
             .map_err(|e| BacktestError::Option(e.to_string()))?,
     );
-    let inputs = vec![
+    let mut inputs = vec![
         ("pipeline file".to_string(), req.pipeline_path),
         ("brokers".into(), req.brokers),
         (
@@ -84,6 +84,10 @@ pub fn replay(req: ReplayRequest) -> Result<BacktestResult, BacktestError> {
         ),
         ("dead-lettered".into(), dead_count(total, dead.len())),
     ];
+    let twice = crate::kafka::source::REDELIVERED.load(std::sync::atomic::Ordering::Relaxed);
+    if twice > 0 {
+        inputs.push(("delivered twice, skipped".into(), twice.to_string()));
+    }
     finish(
         cfg,
         req.pipeline_text,

@@ -62,19 +62,24 @@ fn replay_over_two_processes_equals_two_workers_and_the_file_backtest() {
     run_ok(&["publish", "--brokers", b, "--sample"]);
     let dir = tempfile::tempdir().unwrap();
     let out = |name: &str| dir.path().join(name).display().to_string();
-    run_ok(&["backtest", "--quiet", "--out", &out("file")]);
-    run_ok(&["replay", "--brokers", b, "-w", "2", "--out", &out("w2")]);
+    let file = run_ok(&["backtest", "--out", &out("file")]);
+    let w2 = run_ok(&["replay", "--brokers", b, "-w", "2", "--out", &out("w2")]);
     let hosts = hostfile(dir.path());
     let [first, _] = on_two_processes(&["replay", "--brokers", b, "--out", &out("n2")], &hosts);
     assert!(first.contains("dead-lettered          0"), "{first}");
     for f in ["intents.jsonl", "trades.csv", "equity.csv"] {
         let want = read(&dir.path().join("file").join(f));
         assert!(want.lines().count() > 5, "{f} should not be trivial");
-        for variant in ["w2", "n2"] {
-            assert_eq!(
-                read(&dir.path().join(variant).join(f)),
-                want,
-                "{f}: replay {variant} differs from the file backtest"
+        for (variant, printed) in [("w2", &w2), ("n2", &first)] {
+            let got = read(&dir.path().join(variant).join(f));
+            // on a failure (seen now and then under full-suite load) both summaries and the first difference
+            let first_diff = got.lines().zip(want.lines()).find(|(g, w)| g != w);
+            assert!(
+                got == want,
+                "{f}: replay {variant} differs from the file backtest ({} lines vs {}); first difference \
+                 {first_diff:?}\n--- replay {variant}:\n{printed}\n--- file backtest:\n{file}",
+                got.lines().count(),
+                want.lines().count()
             );
         }
     }

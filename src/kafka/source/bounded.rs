@@ -2,7 +2,7 @@
 //! start, then the capability is dropped, which closes every window.
 
 use super::consumer::{consumer, offset_at_time, partition_count, watermarks};
-use super::decode::{dead_letter, decode, record_seq, TopicLookup};
+use super::decode::{dead_letter, decode, record_seq, redelivered, TopicLookup};
 use super::{Batch, Output, SourceError, SourceSpec, TopicKind};
 use crate::dataflow::input::InputEvent;
 use crate::dataflow::records::epoch;
@@ -21,6 +21,8 @@ struct Part {
     topic_index: usize,
     kind: TopicKind,
     stop: i64,
+    /// The offset after the last record taken (at assignment: where reading starts).
+    next: i64,
     max_event: Option<i64>,
     done: bool,
 }
@@ -84,6 +86,7 @@ fn assign(
                     topic_index: ti,
                     kind: *kind,
                     stop: high,
+                    next: start,
                     max_event: None,
                     done,
                 },
@@ -162,10 +165,16 @@ impl Reader {
             return;
         };
         let offset = m.offset();
+        if offset < part.next {
+            // a record handed over a second time (a client-side refetch): it was taken already
+            redelivered(m.topic(), m.partition(), offset, part.next);
+            return;
+        }
         if part.done || offset >= part.stop {
             part.done = true;
             return;
         }
+        part.next = offset + 1;
         if offset + 1 >= part.stop {
             part.done = true;
         }

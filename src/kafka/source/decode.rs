@@ -136,3 +136,19 @@ pub(super) fn dead_letter(
         }
     }
 }
+
+/// Records handed over again below a partition's read position, skipped (process-wide).
+pub static REDELIVERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Notes a record skipped because its partition had already read past it: each record enters the dataflow once
+/// whatever the client hands over, so a refetch after a broker hiccup cannot count a post or a tick twice.
+/// Logged at the first and then at every power of two, so a refetched partition does not flood the log.
+pub(super) fn redelivered(topic: &str, partition: i32, offset: i64, next: i64) {
+    let n = REDELIVERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    if n.is_power_of_two() {
+        tracing::warn!(
+            "{topic}/{partition}: offset {offset} delivered again (already read up to {next}); skipped \
+             ({n} such records so far)"
+        );
+    }
+}

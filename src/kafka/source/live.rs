@@ -3,7 +3,7 @@
 //! rewinds to rebuild windows.
 
 use super::consumer::{consumer, offset_at_time, partition_count, watermarks};
-use super::decode::{dead_letter, decode, record_seq, TopicLookup};
+use super::decode::{dead_letter, decode, record_seq, redelivered, TopicLookup};
 use super::{Batch, Output, SourceError, SourceSpec, TopicKind};
 use crate::dataflow::input::InputEvent;
 use crate::dataflow::records::OrderState;
@@ -496,6 +496,11 @@ impl LiveLoop {
             let Some(part) = parts.get_mut(&(ti, m.partition())) else {
                 continue;
             };
+            if m.offset() < part.next_offset {
+                // a record handed over a second time (a client-side refetch): it was taken already
+                redelivered(m.topic(), m.partition(), m.offset(), part.next_offset);
+                continue;
+            }
             part.last_message = now;
             part.next_offset = m.offset() + 1;
             part.drained = false;

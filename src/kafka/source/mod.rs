@@ -18,6 +18,7 @@ mod live;
 
 pub use bounded::bounded_source;
 pub use consumer::{consumer, history_start, partition_count};
+pub use decode::REDELIVERED;
 pub use live::{live_source, Advance, FinalCommit, LiveOptions, WatermarkLog};
 
 use crate::dataflow::input::{DeadLetter, InputEvent};
