@@ -734,6 +734,7 @@ fn backtest_cmd(a: BacktestArgs) -> Result<()> {
         scored: r.scored,
         prices: r.prices,
         bar_interval: r.bar_interval,
+        span: r.span,
         workers: a.workers,
         progress: !a.quiet && std::io::stderr().is_terminal(),
     };

@@ -55,6 +55,60 @@ pub struct Loaded {
     pub sort_time: std::time::Duration,
 }
 
+/// A span of event time: `from` inclusive, `to` exclusive, either open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+}
+
+impl Span {
+    pub fn new(from: Millis, to: Millis) -> Self {
+        Span {
+            from: Some(from),
+            to: Some(to),
+        }
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
+
+    /// Whether an input event lies in the span; a bar only when its whole interval does (it opens at or after
+    /// `from` and closes by `to`), so a cut never keeps half a bar's ticks' worth of a bar.
+    pub fn holds(&self, e: &InputEvent) -> bool {
+        let (start, end) = match e {
+            InputEvent::Bar(b) => (b.open_time, b.close_time() - 1),
+            other => (other.time(), other.time()),
+        };
+        self.from.is_none_or(|f| start >= f) && self.to.is_none_or(|t| end < t)
+    }
+}
+
+impl Loaded {
+    /// The events in `span`, the counts and first/last times of what is kept.
+    pub fn within(&self, span: Span) -> Loaded {
+        let events: Vec<InputEvent> = self
+            .events
+            .iter()
+            .filter(|e| span.holds(e))
+            .cloned()
+            .collect();
+        let count = |f: fn(&InputEvent) -> bool| events.iter().filter(|e| f(e)).count();
+        Loaded {
+            ticks: count(|e| matches!(e, InputEvent::Tick(_))),
+            bars: count(|e| matches!(e, InputEvent::Bar(_))),
+            tweets: count(|e| matches!(e, InputEvent::Tweet(_))),
+            first_time: events.first().map(|e| e.time()),
+            last_time: events.last().map(|e| e.time()),
+            events,
+            dead: self.dead.clone(),
+            bar_interval: self.bar_interval,
+            sort_time: self.sort_time,
+        }
+    }
+}
+
 /// Where to read from, as the CLI got it.
 pub struct Sources<'a> {
     pub tweets: Option<&'a Path>,

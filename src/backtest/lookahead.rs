@@ -103,12 +103,7 @@ pub fn check(
     let (Some(first), Some(last)) = (loaded.first_time, loaded.last_time) else {
         return Ok(Vec::new());
     };
-    let bar = loaded.bar_interval.max(1);
-    let quantum = if cfg.uses_sentiment() {
-        lcm(bar, cfg.slide_ms().max(1))
-    } else {
-        bar
-    };
+    let quantum = boundary(&cfg, loaded.bar_interval);
     let full = intents(&cfg, &table, loaded.clone())?;
     let mut out = Vec::new();
     for cut in cut_times(first, last, cuts, quantum) {
@@ -123,6 +118,17 @@ pub fn check(
         });
     }
     Ok(out)
+}
+
+/// The step of times that are both a bar and a sentiment-window boundary: where an input can be cut without
+/// splitting a bar or a window slide.
+pub(super) fn boundary(cfg: &PipelineConfig, bar_interval: Millis) -> Millis {
+    let bar = bar_interval.max(1);
+    if cfg.uses_sentiment() {
+        lcm(bar, cfg.slide_ms().max(1))
+    } else {
+        bar
+    }
 }
 
 fn lcm(a: Millis, b: Millis) -> Millis {

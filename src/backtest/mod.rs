@@ -6,6 +6,7 @@ pub mod lookahead;
 pub mod replay;
 pub mod report;
 pub mod sweep;
+pub mod walk_forward;
 
 use crate::config::{EndOfData, PipelineConfig, SlippageModel, StopFill};
 use crate::dataflow::driver::{run_shares, RunError, RunOutput, Share};
@@ -53,6 +54,8 @@ pub struct BacktestRequest {
     pub scored: bool,
     pub prices: PathBuf,
     pub bar_interval: Option<Millis>,
+    /// Only the history in this span (all of it by default).
+    pub span: inputs::Span,
     pub workers: usize,
     pub progress: bool,
 }
@@ -87,7 +90,10 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
         bar_interval: req.bar_interval,
         tick_bar_interval: tick_interval,
     };
-    let loaded: Loaded = inputs::load(&src, &table)?;
+    let mut loaded: Loaded = inputs::load(&src, &table)?;
+    if !req.span.is_all() {
+        loaded = loaded.within(req.span);
+    }
     let load_time = started.elapsed();
     let sort_time = loaded.sort_time;
     let dead = loaded.dead.clone();
@@ -222,17 +228,13 @@ pub fn finish(
     trades.sort_by(|a, b| {
         (a.exit_time, a.entry_time, &a.token).cmp(&(b.exit_time, b.entry_time, &b.token))
     });
-    let mut metrics = metrics::compute(&equity, &trades, cfg.backtest.risk_free_rate);
-    let traded = fills
-        .iter()
-        .filter(|f| f.status == FillStatus::Filled)
-        .map(|f| f.quantity.checked_mul(f.price).unwrap_or(Decimal::MAX))
-        .fold(Decimal::ZERO, |a, b| a.saturating_add(b));
-    metrics.turnover = metrics::turnover(traded, &equity);
-    metrics.max_position_share = exposure
-        .iter()
-        .map(|(_, p)| p.largest)
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let mut metrics = run_metrics(
+        cfg.backtest.risk_free_rate,
+        &equity,
+        &trades,
+        &fills,
+        &exposure,
+    );
     let horizons = cfg.signal_horizons_ms();
     metrics.signal_quality = crate::dataflow::signal_quality::summarize(&outcomes, &horizons);
 
@@ -298,6 +300,28 @@ pub fn finish(
         elapsed,
         exposure,
     })
+}
+
+/// A run's metrics from its curve, trades, fills and exposure (all but the signal quality).
+pub(crate) fn run_metrics(
+    risk_free_rate: f64,
+    equity: &[(Millis, Decimal)],
+    trades: &[Trade],
+    fills: &[Fill],
+    exposure: &[(Millis, ExposurePoint)],
+) -> Metrics {
+    let mut metrics = metrics::compute(equity, trades, risk_free_rate);
+    let traded = fills
+        .iter()
+        .filter(|f| f.status == FillStatus::Filled)
+        .map(|f| f.quantity.checked_mul(f.price).unwrap_or(Decimal::MAX))
+        .fold(Decimal::ZERO, |a, b| a.saturating_add(b));
+    metrics.turnover = metrics::turnover(traded, equity);
+    metrics.max_position_share = exposure
+        .iter()
+        .map(|(_, p)| p.largest)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    metrics
 }
 
 /// The fill conventions, in words, for the report and the summary.

@@ -139,6 +139,8 @@ pub struct SweepRequest {
     pub tweets: Option<PathBuf>,
     pub scored: bool,
     pub bar_interval: Option<i64>,
+    /// Only the history in this span (all of it by default).
+    pub span: inputs::Span,
     pub jobs: usize,
     /// Applied to every combination's pipeline before it runs (`--tokens`, `"*"` resolved).
     pub tokens: Option<Vec<String>>,
@@ -150,36 +152,46 @@ pub struct SweepRun {
     pub result: BacktestResult,
 }
 
+/// A combination, its pipeline file's text and the pipeline it parses to.
+pub(super) type Planned = (Combination, String, PipelineConfig);
+
 /// Every combination's pipeline, checked up front so a bad value fails the sweep before anything runs.
-fn pipelines(
-    req: &SweepRequest,
-) -> Result<Vec<(Combination, String, PipelineConfig)>, BacktestError> {
+pub(super) fn pipelines(req: &SweepRequest) -> Result<Vec<Planned>, BacktestError> {
+    let combos = combinations(&req.axes, req.random).map_err(BacktestError::Option)?;
+    combos.into_iter().map(|c| planned(req, c)).collect()
+}
+
+/// One combination's pipeline: the file's text with its values, parsed and checked.
+pub(super) fn planned(req: &SweepRequest, combo: Combination) -> Result<Planned, BacktestError> {
     let bad = |e: String| BacktestError::Option(e);
-    combinations(&req.axes, req.random)
-        .map_err(bad)?
-        .into_iter()
-        .map(|combo| {
-            let text = apply(&req.pipeline_text, &combo).map_err(bad)?;
-            let describe = combo
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let origin = format!("{} with {describe}", req.pipeline_path);
-            let mut cfg = PipelineConfig::parse(&text, &origin).map_err(|e| bad(e.to_string()))?;
-            if let Some(t) = &req.tokens {
-                cfg = cfg
-                    .with_tokens(t.clone(), &origin)
-                    .map_err(|e| bad(e.to_string()))?;
-            }
-            Ok((combo, text, cfg))
-        })
-        .collect()
+    let text = apply(&req.pipeline_text, &combo).map_err(bad)?;
+    let describe = combo
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let origin = format!("{} with {describe}", req.pipeline_path);
+    let mut cfg = PipelineConfig::parse(&text, &origin).map_err(|e| bad(e.to_string()))?;
+    if let Some(t) = &req.tokens {
+        cfg = cfg
+            .with_tokens(t.clone(), &origin)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    Ok((combo, text, cfg))
 }
 
 /// Runs the sweep: inputs parsed once, `jobs` runs at a time, results in combination order.
 pub fn run_sweep(req: &SweepRequest) -> Result<Vec<SweepRun>, BacktestError> {
     let runs = pipelines(req)?;
+    let (table, loaded) = load_once(req, &runs)?;
+    run_on(&runs, req, &table, &loaded)
+}
+
+/// The inputs every run shares, read and parsed once (within the request's span).
+pub(super) fn load_once(
+    req: &SweepRequest,
+    runs: &[Planned],
+) -> Result<(Arc<crate::model::TokenTable>, Loaded), BacktestError> {
     let first = &runs
         .first()
         .ok_or_else(|| BacktestError::Option("no combination".into()))?
@@ -193,6 +205,21 @@ pub fn run_sweep(req: &SweepRequest) -> Result<Vec<SweepRun>, BacktestError> {
         tick_bar_interval: first.bar_interval_ms(),
     };
     let loaded: Loaded = inputs::load(&src, &table)?;
+    let loaded = if req.span.is_all() {
+        loaded
+    } else {
+        loaded.within(req.span)
+    };
+    Ok((table, loaded))
+}
+
+/// Every planned run over `loaded`, `jobs` at a time, in plan order.
+pub(super) fn run_on(
+    runs: &[Planned],
+    req: &SweepRequest,
+    table: &Arc<crate::model::TokenTable>,
+    loaded: &Loaded,
+) -> Result<Vec<SweepRun>, BacktestError> {
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<Option<Result<BacktestResult, BacktestError>>>> =
         Mutex::new((0..runs.len()).map(|_| None).collect());
@@ -203,7 +230,7 @@ pub fn run_sweep(req: &SweepRequest) -> Result<Vec<SweepRun>, BacktestError> {
                 let Some((_, text, cfg)) = runs.get(i) else {
                     break;
                 };
-                let r = one_run(cfg.clone(), text.clone(), req, &table, &loaded);
+                let r = one_run(cfg.clone(), text.clone(), req, table, loaded);
                 if let Ok(mut d) = done.lock() {
                     d[i] = Some(r);
                 }
@@ -213,9 +240,10 @@ pub fn run_sweep(req: &SweepRequest) -> Result<Vec<SweepRun>, BacktestError> {
     let done = done
         .into_inner()
         .map_err(|_| BacktestError::Option("a sweep run panicked".into()))?;
-    runs.into_iter()
+    runs.iter()
         .zip(done)
         .map(|((combination, _, _), r)| {
+            let combination = combination.clone();
             let result =
                 r.ok_or_else(|| BacktestError::Option("a sweep run did not finish".into()))??;
             Ok(SweepRun {

@@ -4,6 +4,7 @@
 use super::{load_pipeline_any, locate, resolve_tokens};
 use anyhow::Result;
 use clap::Args;
+use hypeflow::backtest::inputs::Span;
 use hypeflow::config::PipelineConfig;
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,12 @@ pub struct FileInputs {
     /// in the price data)
     #[arg(long, value_delimiter = ',')]
     tokens: Option<Vec<String>>,
+    /// Only the history at or after this time (RFC 3339 or YYYY-MM-DD, UTC)
+    #[arg(long)]
+    from: Option<String>,
+    /// Only the history before this time (RFC 3339 or YYYY-MM-DD, UTC)
+    #[arg(long)]
+    to: Option<String>,
 }
 
 /// The pipeline (tokens resolved) and where its history comes from.
@@ -39,6 +46,7 @@ pub struct Resolved {
     pub tweets: Option<PathBuf>,
     pub scored: bool,
     pub bar_interval: Option<i64>,
+    pub span: Span,
 }
 
 impl FileInputs {
@@ -58,7 +66,20 @@ impl FileInputs {
             .map(hypeflow::model::time::parse_duration_ms)
             .transpose()
             .map_err(anyhow::Error::msg)?;
+        let time = |t: Option<&str>| {
+            t.map(hypeflow::model::time::parse_time)
+                .transpose()
+                .map_err(anyhow::Error::msg)
+        };
+        let span = Span {
+            from: time(self.from.as_deref())?,
+            to: time(self.to.as_deref())?,
+        };
+        if let (Some(f), Some(t)) = (span.from, span.to) {
+            anyhow::ensure!(f < t, "--from must be before --to");
+        }
         Ok(Resolved {
+            span,
             cfg,
             text,
             pipeline_path,

@@ -30,7 +30,7 @@ pub fn lookahead_cmd(a: LookaheadArgs) -> Result<()> {
         bar_interval: r.bar_interval,
         tick_bar_interval: cfg.bar_interval_ms(),
     };
-    let loaded = inputs::load(&src, &table)?;
+    let loaded = inputs::load(&src, &table)?.within(r.span);
     cfg.follow_bar_interval(loaded.bar_interval);
     let checks = lookahead::check(Arc::new(cfg), table, &loaded, a.cuts)?;
     let mut changed = 0;

@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use hypeflow::backtest::{self, sweep};
+use hypeflow::backtest::{self, sweep, walk_forward};
+use hypeflow::risk::deflated::Deflated;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -30,6 +31,10 @@ pub struct SweepArgs {
     /// Runs at a time (each on one worker thread)
     #[arg(short = 'j', long = "jobs", default_value_t = 1)]
     jobs: usize,
+    /// TRAIN:TEST[:STEP] (e.g. 90d:30d): choose the best combination on each training span, run it on the
+    /// test span after it, and report the chained test spans beside the in-sample figures
+    #[arg(long = "walk-forward")]
+    walk_forward: Option<String>,
 }
 
 pub fn sweep_cmd(a: SweepArgs) -> Result<()> {
@@ -65,8 +70,13 @@ pub fn sweep_cmd(a: SweepArgs) -> Result<()> {
         tweets: r.tweets,
         scored: r.scored,
         bar_interval: r.bar_interval,
+        span: r.span,
         jobs: a.jobs,
     };
+    if let Some(w) = &a.walk_forward {
+        let spec: walk_forward::WalkSpec = w.parse().map_err(anyhow::Error::msg)?;
+        return walk_forward_cmd(&req, spec, &a.rank_by, &a.out, &axes);
+    }
     let started = std::time::Instant::now();
     let runs = sweep::run_sweep(&req)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -102,10 +112,78 @@ pub fn sweep_cmd(a: SweepArgs) -> Result<()> {
             values.join(" ")
         );
     }
+    if let Some(&best) = order.first() {
+        let rf = runs[best].result.cfg.backtest.risk_free_rate;
+        println!(
+            "{}",
+            deflated_line(walk_forward::deflate(&runs, best, rf), runs.len())
+        );
+    }
     println!(
         "results in {}: results.csv, best-1 .. best-{}",
         a.out.display(),
         a.top.min(runs.len())
+    );
+    Ok(())
+}
+
+/// The best run's Sharpe deflated for the number of runs tried, in words.
+fn deflated_line(d: Option<Deflated>, runs: usize) -> String {
+    match d {
+        Some(d) => format!(
+            "deflated Sharpe of the best run: {:.3} (probability its true Sharpe is above zero after choosing \
+             it from {} runs; daily Sharpe {:.4} against {:.4} expected from the best of {} zero-skill runs, \
+             {} daily returns)",
+            d.probability, runs, d.sharpe, d.expected_max, d.trials, d.observations
+        ),
+        None => "deflated Sharpe of the best run: undefined (fewer than 3 daily returns, or no spread)".into(),
+    }
+}
+
+fn walk_forward_cmd(
+    req: &sweep::SweepRequest,
+    spec: walk_forward::WalkSpec,
+    rank_by: &str,
+    out: &std::path::Path,
+    axes: &[sweep::Axis],
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let w = walk_forward::walk_forward(req, spec, rank_by)?;
+    let seconds = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(out)?;
+    std::fs::write(
+        out.join("walk_forward.csv"),
+        walk_forward::folds_csv(&w, axes),
+    )?;
+    for (i, f) in w.folds.iter().enumerate() {
+        backtest::write_outputs(&f.out_of_sample, &out.join(format!("fold-{}", i + 1)))?;
+    }
+    backtest::write_outputs(&w.stitched, &out.join("out-of-sample"))?;
+    println!(
+        "hypeflow sweep --walk-forward: {} folds ({}) of {} runs each, ranked by {}, in {seconds:.2} s",
+        w.folds.len(),
+        spec.describe(),
+        w.folds.first().map_or(0, |f| f.tried),
+        rank_by
+    );
+    for (k, v) in &w.stitched.summary {
+        println!("{k:<26} {v}");
+    }
+    let m = &w.stitched.metrics;
+    let f4 = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.4}"));
+    println!(
+        "out of sample: total return {}, Sharpe {}, max drawdown {}, {} trades, final equity {}",
+        f4(m.total_return),
+        f4(m.sharpe),
+        f4(m.max_drawdown),
+        m.trades,
+        m.final_equity
+            .map_or("-".into(), |e| e.normalize().to_string())
+    );
+    println!(
+        "results in {}: walk_forward.csv, out-of-sample/ (the chained test spans, report included), fold-1 .. fold-{}",
+        out.display(),
+        w.folds.len()
     );
     Ok(())
 }

@@ -435,6 +435,7 @@ fn bars_backtest(
         scored: false,
         prices,
         bar_interval: None,
+        span: Default::default(),
         workers: 1,
         progress: false,
     })

@@ -154,3 +154,148 @@ fn random_draws_are_seeded_and_grid_keys_are_checked() {
         assert!(!o.status.success() && err.contains(says), "{grid}: {err}");
     }
 }
+
+/// The values a walk-forward fold chose, as sweep keys (TOML values from the CSV cells).
+fn chosen(header: &str, row: &[String], keys: &[&str]) -> hypeflow::backtest::sweep::Combination {
+    let col = |name: &str| header.split(',').position(|h| h == name).unwrap();
+    keys.iter()
+        .map(|k| {
+            let v: toml::Table = toml::from_str(&format!("v = {}", row[col(k)])).unwrap();
+            (k.to_string(), v["v"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn walk_forward_chooses_on_each_training_span_and_its_test_spans_are_single_backtests() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("wf");
+    let grid = [
+        "--pipeline",
+        "pipelines/sma_cross.toml",
+        "--grid",
+        "signal.fast=5,10",
+        "--grid",
+        "sizing.stop_loss=0.03,0.08",
+        "--rank-by",
+        "total_return",
+        "-j",
+        "2",
+    ];
+    let printed = run_ok(
+        &[
+            &[
+                "sweep",
+                "--walk-forward",
+                "4d:2d",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &grid[..],
+        ]
+        .concat(),
+    );
+    assert!(
+        printed.contains("3 folds (train 4d, test 2d, step 2d) of 4 runs"),
+        "{printed}"
+    );
+    let csv = read(&out.join("walk_forward.csv"));
+    let header = csv.lines().next().unwrap().to_string();
+    let col = |name: &str| header.split(',').position(|h| h == name).unwrap();
+    let table = rows(&csv);
+    assert_eq!(table.len(), 3, "{csv}");
+    let text = read(Path::new("pipelines/sma_cross.toml"));
+    // the first test span starts from the file's own initial equity
+    let mut equity = "1000".to_string();
+    assert!(text.contains("initial_equity = 1000\n"));
+    let mut chained = String::from("timestamp,equity\n");
+    for (i, row) in table.iter().enumerate() {
+        // the choice is the best of a sweep over the training span alone
+        let train = dir.path().join(format!("train{i}"));
+        let (from, to) = (&row[col("train_from")], &row[col("train_to")]);
+        run_ok(
+            &[
+                &[
+                    "sweep",
+                    "--from",
+                    from,
+                    "--to",
+                    to,
+                    "--out",
+                    train.to_str().unwrap(),
+                ][..],
+                &grid[..],
+            ]
+            .concat(),
+        );
+        let ranked = read(&train.join("results.csv"));
+        let best = rows(&ranked).remove(0);
+        let rh = ranked.lines().next().unwrap();
+        let rcol = |name: &str| rh.split(',').position(|h| h == name).unwrap();
+        for k in ["signal.fast", "sizing.stop_loss"] {
+            assert_eq!(row[col(k)], best[rcol(k)], "fold {} {k}", i + 1);
+        }
+        assert_eq!(
+            row[col("in_rank_by_total_return")],
+            best[rcol("total_return")]
+        );
+        assert_eq!(row[col("tried")], "4");
+        // the test span is the backtest of a file with those values, from the equity the last fold ended with
+        let mut combo = chosen(&header, row, &["signal.fast", "sizing.stop_loss"]);
+        combo.push((
+            "backtest.initial_equity".into(),
+            toml::Value::String(equity.clone()),
+        ));
+        let file = dir.path().join(format!("fold{i}.toml"));
+        std::fs::write(
+            &file,
+            hypeflow::backtest::sweep::apply(&text, &combo).unwrap(),
+        )
+        .unwrap();
+        let single = dir.path().join(format!("single{i}"));
+        let (from, to) = (&row[col("test_from")], &row[col("test_to")]);
+        run_ok(&[
+            "backtest",
+            "--quiet",
+            "--pipeline",
+            file.to_str().unwrap(),
+            "--from",
+            from,
+            "--to",
+            to,
+            "--out",
+            single.to_str().unwrap(),
+        ]);
+        let fold = out.join(format!("fold-{}", i + 1));
+        for f in ["intents.jsonl", "trades.csv", "equity.csv", "fills.jsonl"] {
+            assert_eq!(
+                read(&fold.join(f)),
+                read(&single.join(f)),
+                "fold {} {f}",
+                i + 1
+            );
+        }
+        let eq = read(&single.join("equity.csv"));
+        assert!(eq.lines().count() > 100, "a test span has its own curve");
+        chained.extend(eq.lines().skip(1).map(|l| format!("{l}\n")));
+        equity = row[col("out_final_equity")].clone();
+        let metrics: serde_json::Value =
+            serde_json::from_str(&read(&single.join("metrics.json"))).unwrap();
+        assert_eq!(metrics["trades"].to_string(), row[col("out_trades")]);
+        let dsr: f64 = row[col("deflated_sharpe")].parse().unwrap_or(0.5);
+        assert!((0.0..=1.0).contains(&dsr), "{dsr}");
+    }
+    // the out-of-sample record is the test spans chained, ending where the last one ended
+    let oos = out.join("out-of-sample");
+    assert_eq!(read(&oos.join("equity.csv")), chained);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&read(&oos.join("metrics.json"))).unwrap();
+    assert_eq!(
+        metrics["final_equity"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('0'),
+        equity.trim_end_matches('0')
+    );
+    assert!(read(&oos.join("report.html")).contains("walk-forward"));
+}
