@@ -1,10 +1,12 @@
 //! Backtests: replay files (or topics: `replay`) through the dataflow with the fill model, then write trades, equity,
 //! intents, metrics and the report.
 
+pub mod attribution;
 pub mod inputs;
 pub mod lookahead;
 pub mod replay;
 pub mod report;
+pub mod report_tokens;
 pub mod sweep;
 pub mod walk_forward;
 
@@ -15,6 +17,7 @@ use crate::dataflow::input::InputEvent;
 use crate::dataflow::portfolio::ExposurePoint;
 use crate::dataflow::records::Counters;
 use crate::dataflow::signal_quality::SignalOutcome;
+use crate::dataflow::token_chart::TokenChart;
 use crate::dataflow::PortfolioEvent;
 use crate::model::time::{format_duration_ms, to_rfc3339, Millis};
 use crate::model::TokenTable;
@@ -77,6 +80,10 @@ pub struct BacktestResult {
     pub bar_interval: Millis,
     pub events_replayed: u64,
     pub elapsed: std::time::Duration,
+    /// Each token's bars and sentiment in bounded buckets, for the report's pictures.
+    pub charts: Vec<TokenChart>,
+    /// Entry intent id -> the accounts whose posts were in the window that made it.
+    pub entry_authors: BTreeMap<String, Vec<Arc<str>>>,
 }
 
 pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestError> {
@@ -167,6 +174,8 @@ struct Sorted {
     outcomes: Vec<SignalOutcome>,
     halted: Option<String>,
     exposure: Vec<(Millis, ExposurePoint)>,
+    charts: Vec<TokenChart>,
+    entry_authors: BTreeMap<String, Vec<Arc<str>>>,
 }
 
 impl From<Vec<PortfolioEvent>> for Sorted {
@@ -185,6 +194,10 @@ impl From<Vec<PortfolioEvent>> for Sorted {
                 PortfolioEvent::SignalOutcome(o) => s.outcomes.push(o),
                 PortfolioEvent::Halted(_, why) => s.halted = Some(why),
                 PortfolioEvent::Exposure(t, e) => s.exposure.push((t, e)),
+                PortfolioEvent::Charts(c) => s.charts = c,
+                PortfolioEvent::EntryAuthors(id, a) => {
+                    s.entry_authors.insert(id, a);
+                }
                 PortfolioEvent::Cluster(_, tok, label) => {
                     s.cluster_changes += 1;
                     s.clusters.insert(tok, label);
@@ -219,6 +232,8 @@ pub fn finish(
         outcomes,
         halted,
         exposure,
+        charts,
+        entry_authors,
     } = Sorted::from(out.events);
     if let Some(why) = halted {
         return Err(BacktestError::Halted(why));
@@ -276,6 +291,7 @@ pub fn finish(
             if !cfg.uses_clusters() { "(not computed: no cluster cap)".into() } else if clusters.is_empty() { "(none linked)".into() } else { clusters.iter().map(|(k, v)| format!("{k}->{v}")).collect::<Vec<_>>().join(", ") },
         ),
         ("cluster changes".into(), format!("{cluster_changes} membership changes over the run")),
+        ("buy and hold".into(), buy_and_hold_line(&charts, cfg.backtest.initial_equity)),
         ("workers".into(), workers.to_string()),
     ]);
     let elapsed = started.elapsed();
@@ -299,7 +315,21 @@ pub fn finish(
         events_replayed: out.fed,
         elapsed,
         exposure,
+        charts,
+        entry_authors,
     })
+}
+
+/// The benchmark in words: what holding the universe from the first bar would have returned.
+fn buy_and_hold_line(charts: &[TokenChart], initial: Decimal) -> String {
+    let bh = attribution::buy_and_hold(charts, initial, &[]);
+    match bh.total_return {
+        Some(r) => format!(
+            "total return {:.4} (equal weight over the {} tokens with prices, bought at each one's first open, no costs)",
+            r, bh.tokens
+        ),
+        None => "(no prices)".into(),
+    }
 }
 
 /// A run's metrics from its curve, trades, fills and exposure (all but the signal quality).
@@ -380,6 +410,32 @@ fn dec(d: Decimal) -> String {
 
 /// `trade_legs.csv`: the parts of every trade sold in several (trims, scale-outs), one row each, keyed by
 /// the trade's token and entry time. Written only when a trade has legs.
+/// attribution.csv, when any entry came from posts: one row per account, best PnL first.
+fn write_attribution(rows: &[attribution::AuthorRow], dir: &Path) -> Result<(), BacktestError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let p = dir.join("attribution.csv");
+    let mut w = create(&p)?;
+    writeln!(w, "account,entries,trades,wins,hit_rate,pnl,tokens").map_err(werr(&p))?;
+    for r in rows {
+        let tokens: Vec<&str> = r.tokens.iter().map(String::as_str).collect();
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{}",
+            r.author.replace(',', ";"),
+            r.entries,
+            r.trades,
+            r.wins,
+            r.hit_rate().map_or(String::new(), |x| format!("{x:.6}")),
+            dec(r.pnl.round_dp(10)),
+            tokens.join(";")
+        )
+        .map_err(werr(&p))?;
+    }
+    w.flush().map_err(werr(&p))
+}
+
 fn write_legs(trades: &[Trade], dir: &Path) -> Result<(), BacktestError> {
     if trades.iter().all(|t| t.legs.is_empty()) {
         return Ok(());
@@ -476,8 +532,17 @@ pub fn write_outputs(r: &BacktestResult, dir: &Path) -> Result<(), BacktestError
     }
     w.flush().map_err(werr(&p))?;
 
+    let authors = attribution::attribution(r);
+    write_attribution(&authors, dir)?;
+    let times: Vec<Millis> = r.equity.iter().map(|p| p.0).collect();
+    let benchmark = attribution::buy_and_hold(&r.charts, r.cfg.backtest.initial_equity, &times);
     let conv = conventions(&r.cfg, r.bar_interval);
     let html = report::render(&report::ReportInput {
+        intents: &r.intents,
+        fills: &r.fills,
+        charts: &r.charts,
+        authors: &authors,
+        benchmark: &benchmark,
         title: &format!("hypeflow backtest: {}", r.cfg.pipeline.id),
         metrics: &r.metrics,
         curve: &r.equity,
@@ -547,7 +612,12 @@ pub fn summary_table(r: &BacktestResult, out_dir: &Path) -> String {
         let _ = writeln!(s, "{k:<22} {v}");
     }
     let _ = writeln!(s, "{:-<64}", "");
-    let _ = writeln!(s, "outputs in {}: trades.csv equity.csv intents.jsonl fills.jsonl metrics.json deadletter.jsonl report.html", out_dir.display());
+    let attributed = if r.entry_authors.is_empty() {
+        ""
+    } else {
+        " attribution.csv"
+    };
+    let _ = writeln!(s, "outputs in {}: trades.csv equity.csv intents.jsonl fills.jsonl metrics.json deadletter.jsonl{attributed} report.html", out_dir.display());
     s
 }
 

@@ -257,7 +257,11 @@ fn stitch(folds: &[Fold], spec: WalkSpec, rank_by: &str) -> Result<BacktestResul
         bar_interval: base.bar_interval,
         events_replayed: 0,
         elapsed: Default::default(),
+        charts: Vec::new(),
+        entry_authors: Default::default(),
     };
+    let mut charts: std::collections::BTreeMap<String, crate::dataflow::token_chart::TokenChart> =
+        Default::default();
     for f in folds {
         let r = &f.out_of_sample;
         s.intents.extend(r.intents.iter().cloned());
@@ -270,7 +274,21 @@ fn stitch(folds: &[Fold], spec: WalkSpec, rank_by: &str) -> Result<BacktestResul
         }
         s.events_replayed += r.events_replayed;
         s.elapsed += r.elapsed;
+        s.entry_authors
+            .extend(r.entry_authors.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for c in &r.charts {
+            match charts.get_mut(&c.token) {
+                Some(all) => {
+                    all.points.extend(c.points.iter().cloned());
+                    all.last_close = c.last_close;
+                }
+                None => {
+                    charts.insert(c.token.clone(), c.clone());
+                }
+            }
+        }
     }
+    s.charts = charts.into_values().collect();
     s.metrics = run_metrics(
         base.cfg.backtest.risk_free_rate,
         &s.equity,

@@ -21,6 +21,7 @@ pub mod scoring;
 pub mod sentiment_window;
 pub mod signal_quality;
 pub mod time_stash;
+pub mod token_chart;
 pub mod token_extraction;
 pub mod token_signals;
 

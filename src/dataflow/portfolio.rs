@@ -52,6 +52,11 @@ pub enum PortfolioEvent {
     /// (time, why) the portfolio stopped deciding: a figure of its book left what a decimal holds. Nothing
     /// after it is decided; a backtest ends with this as its error, a live run stops with it.
     Halted(i64, String),
+    /// (entry intent id, the accounts whose posts were in the sentiment window that entered): the report's
+    /// influencer attribution
+    EntryAuthors(String, Vec<std::sync::Arc<str>>),
+    /// each token's bars and sentiment in bounded buckets, once at the end of the data: the report's pictures
+    Charts(Vec<super::token_chart::TokenChart>),
 }
 
 /// How concentrated the book is at one bar close, as shares of equity (statistics, not money).
@@ -110,6 +115,7 @@ pub struct Desk {
     since_sized: HashMap<u32, u64>,
     /// An exposure point was emitted at the last close (so the one after the last position closes is too).
     exposed: bool,
+    charts: super::token_chart::ChartRecorder,
 }
 
 /// Why an entry is not made: a cap (counted in the summary), or a figure beyond a decimal (the desk halts).
@@ -183,6 +189,7 @@ impl Desk {
             halted: false,
             since_sized: HashMap::new(),
             exposed: false,
+            charts: Default::default(),
         }
     }
 
@@ -820,6 +827,7 @@ impl Desk {
             }
             self.book.mark(tok, u.bar.close);
             self.last_bar.insert(tok, u.bar.clone());
+            self.charts.observe(u);
             let mut judged = Vec::new();
             self.signals.observe(u, &mut judged);
             out.extend(judged.into_iter().map(PortfolioEvent::SignalOutcome));
@@ -879,6 +887,12 @@ impl Desk {
                     let mut i = self.intent(tok, Side::Buy, t, u.bar.close, reason);
                     i.notional = Some(notional);
                     i.protection = protection;
+                    if let Some(w) = u.sentiment.as_ref().filter(|w| !w.authors.is_empty()) {
+                        out.push(PortfolioEvent::EntryAuthors(
+                            i.id.clone(),
+                            w.authors.clone(),
+                        ));
+                    }
                     out.push(PortfolioEvent::Intent(i.clone()));
                     self.paper.submit(tok, i);
                 }
@@ -1026,6 +1040,9 @@ impl Desk {
         if let Err(e) = self.close_out(out) {
             self.halt(e, out);
         }
+        out.push(PortfolioEvent::Charts(
+            self.charts.charts(|t| self.table.symbol(t).to_string()),
+        ));
     }
 
     fn close_out(&mut self, out: &mut Vec<PortfolioEvent>) -> Result<(), Overflow> {
@@ -1230,6 +1247,54 @@ mod tests {
             fill_time: time,
             quoted_price: None,
         })))
+    }
+
+    #[test]
+    fn an_entry_names_the_accounts_of_its_window_and_the_end_pictures_every_bar() {
+        let mut desk = desk();
+        let mut out = Vec::new();
+        let mut u = update(1, 0, "10", enter());
+        u.sentiment = Some(crate::dataflow::records::SentimentWindow {
+            token: 1,
+            end: 60_000,
+            mentions: 3,
+            score: 0.6,
+            velocity_z: 2.5,
+            authors: vec!["@a".into(), "@b".into()],
+        });
+        desk.step(vec![u, update(0, 0, "10", enter())], vec![], &mut out);
+        let entries = intents(&out);
+        assert_eq!(entries.len(), 2, "{out:?}");
+        let with_window = entries
+            .iter()
+            .find(|i| i.token == desk.table.symbol(1))
+            .unwrap();
+        let credited: Vec<(&String, Vec<&str>)> = out
+            .iter()
+            .filter_map(|e| match e {
+                PortfolioEvent::EntryAuthors(id, a) => Some((id, a.iter().map(|x| &**x).collect())),
+                _ => None,
+            })
+            .collect();
+        // only the entry made from a window is credited, to that window's accounts
+        assert_eq!(credited, vec![(&with_window.id, vec!["@a", "@b"])]);
+        out.clear();
+        desk.step(vec![update(1, 60_000, "10", None)], vec![], &mut out);
+        desk.finish(&mut out);
+        let charts = out
+            .iter()
+            .find_map(|e| match e {
+                PortfolioEvent::Charts(c) => Some(c.clone()),
+                _ => None,
+            })
+            .expect("the pictures come at the end");
+        let one = charts
+            .iter()
+            .find(|c| c.token == desk.table.symbol(1))
+            .unwrap();
+        assert_eq!(one.points.len(), 2);
+        assert_eq!(one.points[0].score, Some(0.6));
+        assert_eq!(one.points[1].score, None);
     }
 
     #[test]

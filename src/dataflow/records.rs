@@ -5,6 +5,7 @@ use crate::model::{Fill, FillStatus, Millis, OrderIntent, Signal};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Timely timestamps are event time rounded down to a quantum that divides every bar and slide boundary, so
 /// a boundary is complete exactly when the frontier reaches it, without per-millisecond progress traffic.
@@ -85,6 +86,17 @@ pub struct Mention {
     pub seq: u64,
     pub score: f64,
     pub weight: f64,
+    /// Who posted it (see `author_label`): the report's influencer attribution reads it off the window.
+    pub author: Arc<str>,
+}
+
+/// The account a post is credited to: its handle when known, else its id (scored mentions carry only the id).
+pub fn author_label(t: &crate::model::Tweet) -> Arc<str> {
+    if t.author_handle.is_empty() {
+        Arc::from(format!("id:{}", t.author_id))
+    } else {
+        Arc::from(format!("@{}", t.author_handle.trim_start_matches('@')))
+    }
 }
 
 /// Per-token sentiment over `[end - window, end)`.
@@ -97,6 +109,8 @@ pub struct SentimentWindow {
     pub score: f64,
     /// Mention count's z-score against the token's own recent windows.
     pub velocity_z: f64,
+    /// The accounts whose posts are in the window, each once, sorted.
+    pub authors: Vec<Arc<str>>,
 }
 
 /// Everything the portfolio needs to know about one token at one bar close.

@@ -2,7 +2,7 @@
 //! part) on the worker that ingested it, unless the post was scored upstream (`social.scored`); the influence
 //! weight comes from reach and engagement.
 
-use super::records::{Counters, Mention};
+use super::records::{author_label, Counters, Mention};
 use super::token_extraction::ExtractedPost;
 use crate::config::SentimentConfig;
 use crate::sentiment::LexiconScorer;
@@ -42,6 +42,7 @@ pub fn scoring<'s>(
                                 cfg.engagement_weight,
                             );
                             Counters::add(&counters.mentions, post.tokens.len() as u64);
+                            let author = author_label(t);
                             for token in post.tokens {
                                 session.give(Mention {
                                     token,
@@ -49,6 +50,7 @@ pub fn scoring<'s>(
                                     seq: post.seq,
                                     score,
                                     weight,
+                                    author: author.clone(),
                                 });
                             }
                         }

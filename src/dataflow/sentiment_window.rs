@@ -21,21 +21,26 @@ pub struct WindowSpec {
     pub history_start: i64,
 }
 
+type Item = (i64, u64, f64, f64, Arc<str>);
+
 /// Per-token window state, independent of timely so it can be tested directly.
 #[derive(Default)]
 pub struct TokenPanes {
-    /// pane end -> (time, seq, score, weight), for panes still inside the current window.
-    items: BTreeMap<i64, Vec<(i64, u64, f64, f64)>>,
+    /// pane end -> (time, seq, score, weight, author), for panes still inside the current window.
+    items: BTreeMap<i64, Vec<Item>>,
     /// pane end -> mention count, for the baseline horizon.
     counts: BTreeMap<i64, u32>,
 }
 
 impl TokenPanes {
     pub fn add(&mut self, pane_end: i64, m: &Mention) {
-        self.items
-            .entry(pane_end)
-            .or_default()
-            .push((m.time, m.seq, m.score, m.weight));
+        self.items.entry(pane_end).or_default().push((
+            m.time,
+            m.seq,
+            m.score,
+            m.weight,
+            m.author.clone(),
+        ));
         *self.counts.entry(pane_end).or_insert(0) += 1;
     }
 
@@ -60,21 +65,24 @@ impl TokenPanes {
         history_start: i64,
     ) -> Option<SentimentWindow> {
         let lo = end - spec.window;
-        let mut contribs: Vec<(i64, u64, f64, f64)> = self
+        let mut contribs: Vec<&Item> = self
             .items
             .range(lo + 1..=end)
-            .flat_map(|(_, v)| v.iter().copied())
+            .flat_map(|(_, v)| v.iter())
             .collect();
         if contribs.is_empty() {
             return None;
         }
         contribs.sort_by_key(|a| (a.0, a.1));
         let (mut sw, mut sws, mut s) = (0.0, 0.0, 0.0);
-        for &(_, _, score, w) in &contribs {
+        for &&(_, _, score, w, _) in &contribs {
             sw += w;
             sws += w * score;
             s += score;
         }
+        let mut authors: Vec<Arc<str>> = contribs.iter().map(|c| c.4.clone()).collect();
+        authors.sort();
+        authors.dedup();
         let score = if sw > 0.0 {
             sws / sw
         } else {
@@ -104,6 +112,7 @@ impl TokenPanes {
             mentions,
             score,
             velocity_z,
+            authors,
         })
     }
 
@@ -220,6 +229,8 @@ mod tests {
             seq,
             score,
             weight,
+            // two accounts, by the parity of the sequence number
+            author: Arc::from(format!("@a{}", seq % 2)),
         }
     }
 
@@ -246,6 +257,18 @@ mod tests {
         assert!((w.score - 0.5).abs() < 1e-12);
         // baseline counts 1,2,1: mean 4/3, sample std sqrt(1/3) < 1 -> floor 1 -> z = 3 - 4/3
         assert!((w.velocity_z - (3.0 - 4.0 / 3.0)).abs() < 1e-12);
+        // only the window's posts are credited, each account once
+        let names: Vec<&str> = w.authors.iter().map(|a| &**a).collect();
+        assert_eq!(names, ["@a0", "@a1"]);
+        p.prune(450, &spec);
+        let later = p.window(0, 450, &spec, 50).unwrap();
+        assert_eq!(later.mentions, 2);
+        let names: Vec<&str> = later.authors.iter().map(|a| &**a).collect();
+        assert_eq!(names, ["@a0", "@a1"]);
+        p.add(500, &m(460, 13, 0.0, 1.0));
+        let last = p.window(0, 500, &spec, 50).unwrap();
+        let names: Vec<&str> = last.authors.iter().map(|a| &**a).collect();
+        assert_eq!(names, ["@a1"], "the earlier posts left the window");
     }
 
     #[test]

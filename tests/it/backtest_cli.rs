@@ -131,8 +131,15 @@ fn sample_backtest_writes_every_output_with_the_stated_columns() {
         assert!(html.contains(want), "the report lacks {want}");
     }
     assert!(
-        !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"),
+        !html.contains("<script src")
+            && !html.contains("src=\"http")
+            && !html.contains("href=\"http"),
         "report must be self-contained"
+    );
+    assert_eq!(
+        html.matches("<script>").count(),
+        1,
+        "one inline script: the hover values"
     );
 }
 
@@ -940,4 +947,129 @@ fn the_shipped_pipelines_decide_nothing_from_later_data() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("--cuts takes 1 to 100"));
+}
+
+/// The sample's posts, as (author, followers, text, created_at in ms).
+fn sample_posts() -> Vec<(String, u64, String, i64)> {
+    read(Path::new("data/sample/tweets.jsonl"))
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let t = v["created_at"].as_str().unwrap();
+            (
+                format!("@{}", v["author_handle"].as_str().unwrap()),
+                v["followers"].as_u64().unwrap(),
+                v["text"].as_str().unwrap().to_lowercase(),
+                hypeflow::model::time::parse_time(t).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_report_credits_each_entry_to_the_accounts_of_its_window_and_sets_buy_and_hold_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(&["backtest", "--out", dir.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // recomputed here from the pipeline's rules: a window ending at a decision holds the posts of the hour
+    // before it, from accounts of at least 10,000 followers, naming the token (its symbol, alias or address)
+    let names = |tok: &str| match tok {
+        "BOLT" => vec!["bolt", "boltchain"],
+        "PEPX" => vec!["pepx", "0x7a3f5c1e9b2d4a6c8e0f1a3b5c7d9e1f2a4b6c8d"],
+        t => vec![t.to_lowercase().leak() as &str],
+    };
+    let posts = sample_posts();
+    let intents: Vec<serde_json::Value> = read(&dir.path().join("intents.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fills: Vec<serde_json::Value> = read(&dir.path().join("fills.jsonl"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let trades = read(&dir.path().join("trades.csv"));
+    let mut want: std::collections::BTreeMap<String, (usize, usize, usize)> = Default::default();
+    for i in intents.iter().filter(|i| i["side"] == "buy") {
+        assert!(i["reason"].as_str().unwrap().starts_with("sentiment"));
+        let end = hypeflow::model::time::parse_time(i["decision_time"].as_str().unwrap()).unwrap();
+        let tok = i["token"].as_str().unwrap();
+        let mut authors: Vec<&String> = posts
+            .iter()
+            .filter(|p| p.1 >= 10_000 && p.3 >= end - 3_600_000 && p.3 < end)
+            .filter(|p| names(tok).iter().any(|n| p.2.contains(n)))
+            .map(|p| &p.0)
+            .collect();
+        authors.sort();
+        authors.dedup();
+        assert!(!authors.is_empty(), "an entry without posts: {i}");
+        // its round trip, if it opened one: the trade of that token entered at the buy's fill
+        let fill = fills
+            .iter()
+            .find(|f| f["intent_id"] == i["id"] && f["status"] == "filled");
+        let trade = fill.and_then(|f| {
+            let at = f["fill_time"].as_str().unwrap();
+            trades
+                .lines()
+                .find(|l| l.starts_with(&format!("{tok},long,{at},")))
+        });
+        for a in authors {
+            let e = want.entry(a.clone()).or_default();
+            e.0 += 1;
+            if let Some(t) = trade {
+                e.1 += 1;
+                e.2 += usize::from(t.split(',').nth(8).unwrap().parse::<f64>().unwrap() > 0.0);
+            }
+        }
+    }
+    let csv = read(&dir.path().join("attribution.csv"));
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("account,entries,trades,wins,hit_rate,pnl,tokens")
+    );
+    let got: std::collections::BTreeMap<String, (usize, usize, usize)> = lines
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            let n = |k: usize| c[k].parse::<usize>().unwrap();
+            (c[0].to_string(), (n(1), n(2), n(3)))
+        })
+        .collect();
+    assert!(want.len() >= 5, "{want:?}");
+    assert_eq!(got, want);
+    let html = read(&dir.path().join("report.html"));
+    for part in [
+        "<h2>Influencer attribution</h2>",
+        "<h2>Per token</h2>",
+        "buy and hold (equal weight)",
+    ] {
+        assert!(html.contains(part), "the report lacks {part}");
+    }
+
+    // buy and hold: each token bought at its first price, held to its last, in equal parts
+    // token -> (first tick, last tick), each as (time, price)
+    type Tick = (i64, f64);
+    let mut span: std::collections::BTreeMap<String, (Tick, Tick)> = Default::default();
+    for l in read(Path::new("data/sample/ticks.jsonl")).lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let t = hypeflow::model::time::parse_time(v["event_time"].as_str().unwrap()).unwrap();
+        let p: f64 = v["price"].as_str().unwrap().parse().unwrap();
+        let e = span
+            .entry(v["token"].as_str().unwrap().to_string())
+            .or_insert(((t, p), (t, p)));
+        if t < e.0 .0 {
+            e.0 = (t, p);
+        }
+        if t >= e.1 .0 {
+            e.1 = (t, p);
+        }
+    }
+    let ret = span.values().map(|(a, b)| b.1 / a.1).sum::<f64>() / span.len() as f64 - 1.0;
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("buy and hold"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains(&format!("total return {ret:.4} ")) && line.contains("over the 5 tokens"),
+        "{line} vs {ret:.4}"
+    );
 }

@@ -26,6 +26,7 @@ mod onchain_price;
 mod onchain_venue;
 mod price_feeds;
 mod rebalance;
+mod report_browser;
 mod scored_sentiment;
 mod sweep;
 mod tansu_smoke;

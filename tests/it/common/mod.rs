@@ -375,6 +375,22 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// puppeteer-core's node_modules, which scripts/evm-setup.sh installs beside the EVM tools (the browser tests
+/// drive Debian's chromium with it).
+pub fn puppeteer_modules() -> std::path::PathBuf {
+    let dir = std::env::var("HYPEFLOW_EVM_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/hypeflow-evm")
+        })
+        .join("puppeteer/node_modules");
+    assert!(
+        dir.join("puppeteer-core").exists(),
+        "puppeteer-core is not installed: run `bash scripts/test.sh` (scripts/evm-setup.sh installs it)"
+    );
+    dir
+}
+
 /// A program the test command installs: the path in `env`, else `name` on the PATH.
 pub fn installed(env: &str, name: &str) -> std::path::PathBuf {
     if let Ok(p) = std::env::var(env) {
