@@ -7,6 +7,7 @@ pub mod lookahead;
 pub mod replay;
 pub mod report;
 pub mod report_tokens;
+pub mod svg;
 pub mod sweep;
 pub mod walk_forward;
 

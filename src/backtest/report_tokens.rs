@@ -3,7 +3,7 @@
 //! posts moved the price) and the influencer attribution table.
 
 use super::attribution::AuthorRow;
-use super::report::{escape, fmt_num, Axes, Series};
+use super::svg::{escape, fmt_num, Axes, Series};
 use crate::dataflow::token_chart::TokenChart;
 use crate::model::time::to_rfc3339;
 use crate::model::{Fill, FillStatus, OrderIntent, Side, Trade};

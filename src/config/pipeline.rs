@@ -1226,6 +1226,14 @@ impl PipelineConfig {
         g.max(1)
     }
 
+    /// The quantum of a file replay: the largest dividing every bar and slide boundary, uncapped, so a run on
+    /// daily bars and day-long windows takes one timely round a day instead of one a minute with posts in it
+    /// (what decides is each record's exact event time, never its timestamp, so the outputs are the same).
+    /// Topic sources keep `epoch_ms`'s minute cap: a record near the wall clock is never held back longer.
+    pub fn replay_quantum_ms(&self, bar_interval_ms: Millis) -> Millis {
+        gcd(bar_interval_ms, self.slide_ms()).max(1)
+    }
+
     pub fn describe_windows(&self) -> String {
         format!(
             "window {} sliding {}, baseline {} windows",

@@ -23,6 +23,8 @@ use timely::dataflow::{InputHandle, ProbeHandle};
 const MAX_IN_FLIGHT: u64 = 65_536;
 /// Epochs fed ahead of the dataflow's output before the feeder waits.
 const MAX_EPOCHS_IN_FLIGHT: u32 = 64;
+/// Records fed within one epoch between two steps of the worker.
+const STEP_WITHIN_EPOCH: u64 = 4_096;
 
 pub struct RunOutput {
     pub events: Vec<PortfolioEvent>,
@@ -167,7 +169,7 @@ pub fn run_shares(
     show_progress: bool,
 ) -> Result<RunOutput, RunError> {
     let workers = shares.len().max(1);
-    let quantum = cfg.epoch_ms(bar_interval);
+    let quantum = cfg.replay_quantum_ms(bar_interval);
     let shares: Arc<Mutex<Vec<Option<Share>>>> =
         Arc::new(Mutex::new(shares.into_iter().map(Some).collect()));
     let collected: Arc<Mutex<Vec<PortfolioEvent>>> = Arc::new(Mutex::new(Vec::new()));
@@ -213,6 +215,10 @@ pub fn run_shares(
             }
             pace.in_flight += 1;
             inputs.send(ev);
+            // a long epoch (a day of ticks) is consumed as it is fed, not buffered whole
+            if pace.in_flight % STEP_WITHIN_EPOCH == 0 {
+                worker.step();
+            }
             since_report += 1;
             if since_report == 65_536 {
                 let done = f2.fetch_add(since_report, Ordering::Relaxed) + since_report;
