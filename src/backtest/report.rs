@@ -507,16 +507,4 @@ mod tests {
             "2025 compounds to 1.1 x 0.9 x 1.0 - 1: {html}"
         );
     }
-
-    #[test]
-    fn escapes_and_keeps_extremes_when_downsampling() {
-        assert_eq!(escape("<a&'\">"), "&lt;a&amp;&#39;&quot;&gt;");
-        let mut pts: Vec<(i64, f64)> = (0..10_000).map(|i| (i, 1.0)).collect();
-        pts[5_000].1 = -50.0;
-        let d = downsample(&pts, 400);
-        assert!(d.len() <= 2_000);
-        assert!(d.iter().any(|p| p.1 == -50.0), "trough must survive");
-        let svg = line_chart(&pts, "#000", false, "x");
-        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
-    }
 }
