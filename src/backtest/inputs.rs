@@ -635,15 +635,28 @@ pub fn price_symbols(prices: &Path) -> Result<Vec<String>, InputError> {
                 }
             }
             "csv" => {
+                // only the first field, as bytes, and only when it changes (a token's rows are usually
+                // together): this pass is a fraction of the load that follows, not a second one
                 let bytes = read_input(&file)?;
                 let mut rd = csv::ReaderBuilder::new()
                     .has_headers(true)
                     .flexible(true)
-                    .trim(csv::Trim::All)
                     .from_reader(&bytes[..]);
-                for rec in rd.records().flatten() {
-                    if let Some(t) = rec.get(0) {
-                        add(t);
+                let (mut rec, mut last) = (csv::ByteRecord::new(), Vec::new());
+                loop {
+                    match rd.read_byte_record(&mut rec) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(_) => continue,
+                    }
+                    let Some(t) = rec.get(0).map(<[u8]>::trim_ascii) else {
+                        continue;
+                    };
+                    if t != last.as_slice() {
+                        last = t.to_vec();
+                        if let Ok(t) = std::str::from_utf8(t) {
+                            add(t);
+                        }
                     }
                 }
             }

@@ -86,16 +86,38 @@ pub struct Mention {
     pub seq: u64,
     pub score: f64,
     pub weight: f64,
-    /// Who posted it (see `author_label`): the report's influencer attribution reads it off the window.
+    /// Who posted it (see `Authors`): the report's influencer attribution reads it off the window.
     pub author: Arc<str>,
 }
 
-/// The account a post is credited to: its handle when known, else its id (scored mentions carry only the id).
-pub fn author_label(t: &crate::model::Tweet) -> Arc<str> {
-    if t.author_handle.is_empty() {
-        Arc::from(format!("id:{}", t.author_id))
-    } else {
-        Arc::from(format!("@{}", t.author_handle.trim_start_matches('@')))
+/// The accounts posts are credited to, `@handle` when known, else `id:N` (scored mentions carry only the id):
+/// one allocation per account, shared by all its mentions. Forgets everything past `MAX_AUTHORS` accounts
+/// (a live run meets new accounts for months), which only costs allocations again.
+#[derive(Default)]
+pub struct Authors {
+    by_handle: std::collections::HashMap<String, Arc<str>>,
+    by_id: std::collections::HashMap<String, Arc<str>>,
+}
+
+const MAX_AUTHORS: usize = 200_000;
+
+impl Authors {
+    pub fn label(&mut self, t: &crate::model::Tweet) -> Arc<str> {
+        let handle = t.author_handle.trim_start_matches('@');
+        let (map, key, prefix) = if handle.is_empty() {
+            (&mut self.by_id, t.author_id.as_str(), "id:")
+        } else {
+            (&mut self.by_handle, handle, "@")
+        };
+        if let Some(a) = map.get(key) {
+            return a.clone();
+        }
+        if map.len() >= MAX_AUTHORS {
+            map.clear();
+        }
+        let label: Arc<str> = Arc::from(format!("{prefix}{key}"));
+        map.insert(key.to_string(), label.clone());
+        label
     }
 }
 
@@ -109,7 +131,8 @@ pub struct SentimentWindow {
     pub score: f64,
     /// Mention count's z-score against the token's own recent windows.
     pub velocity_z: f64,
-    /// The accounts whose posts are in the window, each once, sorted.
+    /// The accounts whose posts are in the window, each once, sorted; only on a window that meets the
+    /// pipeline's entry thresholds (the only kind an entry can come from), empty on the others.
     pub authors: Vec<Arc<str>>,
 }
 

@@ -2,7 +2,7 @@
 //! part) on the worker that ingested it, unless the post was scored upstream (`social.scored`); the influence
 //! weight comes from reach and engagement.
 
-use super::records::{author_label, Counters, Mention};
+use super::records::{Authors, Counters, Mention};
 use super::token_extraction::ExtractedPost;
 use crate::config::SentimentConfig;
 use crate::sentiment::LexiconScorer;
@@ -29,6 +29,7 @@ pub fn scoring<'s>(
         "Scoring",
         move |_cap, _info| {
             let scorer = LexiconScorer::shared();
+            let mut authors = Authors::default();
             move |input, output| {
                 input.for_each_stamp(|cap, data| {
                     let mut session = output.session(&cap);
@@ -42,7 +43,7 @@ pub fn scoring<'s>(
                                 cfg.engagement_weight,
                             );
                             Counters::add(&counters.mentions, post.tokens.len() as u64);
-                            let author = author_label(t);
+                            let author = authors.label(t);
                             for token in post.tokens {
                                 session.give(Mention {
                                     token,

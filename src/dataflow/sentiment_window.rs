@@ -19,6 +19,24 @@ pub struct WindowSpec {
     /// Event time the run's history starts at. Baseline windows before it are unknown, not silent. It is a
     /// property of the run, never of one worker's share, so every worker count computes the same z-scores.
     pub history_start: i64,
+    /// The windows whose accounts are listed (see `SentimentWindow::authors`); none: no window's.
+    pub credit: Option<Credit>,
+}
+
+/// The entry thresholds of a sentiment rule: a window below any of them cannot make an entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Credit {
+    pub min_mentions: u32,
+    pub min_score: f64,
+    pub min_velocity_z: f64,
+}
+
+impl Credit {
+    fn admits(&self, mentions: u32, score: f64, velocity_z: f64) -> bool {
+        mentions >= self.min_mentions
+            && score >= self.min_score
+            && velocity_z >= self.min_velocity_z
+    }
 }
 
 type Item = (i64, u64, f64, f64, Arc<str>);
@@ -80,9 +98,6 @@ impl TokenPanes {
             sws += w * score;
             s += score;
         }
-        let mut authors: Vec<Arc<str>> = contribs.iter().map(|c| c.4.clone()).collect();
-        authors.sort();
-        authors.dedup();
         let score = if sw > 0.0 {
             sws / sw
         } else {
@@ -106,6 +121,15 @@ impl TokenPanes {
         } else {
             0.0
         };
+        let mut authors: Vec<Arc<str>> = Vec::new();
+        if spec
+            .credit
+            .is_some_and(|c| c.admits(mentions, score, velocity_z))
+        {
+            authors = contribs.iter().map(|c| c.4.clone()).collect();
+            authors.sort();
+            authors.dedup();
+        }
         Some(SentimentWindow {
             token,
             end,
@@ -241,6 +265,11 @@ mod tests {
             slide: 50,
             baseline_windows: 3,
             history_start: 0,
+            credit: Some(Credit {
+                min_mentions: 1,
+                min_score: -1.0,
+                min_velocity_z: f64::MIN,
+            }),
         };
         let mut p = TokenPanes::default();
         // baseline: windows (0,100], (100,200], (200,300] hold 1, 2, 1 mentions
@@ -269,6 +298,15 @@ mod tests {
         let last = p.window(0, 500, &spec, 50).unwrap();
         let names: Vec<&str> = last.authors.iter().map(|a| &**a).collect();
         assert_eq!(names, ["@a1"], "the earlier posts left the window");
+        // a window below the entry thresholds cannot make an entry: nobody is listed
+        let strict = WindowSpec {
+            credit: Some(Credit {
+                min_mentions: 2,
+                ..spec.credit.unwrap()
+            }),
+            ..spec
+        };
+        assert!(p.window(0, 500, &strict, 50).unwrap().authors.is_empty());
     }
 
     #[test]
@@ -278,10 +316,12 @@ mod tests {
             slide: 50,
             baseline_windows: 3,
             history_start: 0,
+            credit: None,
         };
         let mut p = TokenPanes::default();
         p.add(50, &m(10, 1, 0.5, 1.0));
         let w = p.window(0, 100, &spec, 50).unwrap();
+        assert!(w.authors.is_empty(), "no rule to credit");
         assert_eq!(
             w.velocity_z, 0.0,
             "no baseline yet: velocity unknown, not infinite"
