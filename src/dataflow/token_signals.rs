@@ -24,6 +24,8 @@ pub struct TokenState {
     closes: Closes,
     prev_close: Option<Decimal>,
     latest_window: Option<SentimentWindow>,
+    /// The (fast, slow) SMAs of the last bar, once one was seen: this bar's "previous" pair, not summed again.
+    last_smas: Option<Option<(Decimal, Decimal)>>,
     /// The indicators of the rule's `entry_when` / `exit_when` conditions; None for a rule without any, so its
     /// bars pay nothing for them.
     bank: Option<IndicatorBank>,
@@ -61,6 +63,7 @@ impl SignalRule {
             closes: Closes::new(keep),
             prev_close: None,
             latest_window: None,
+            last_smas: None,
             bank: {
                 let (entry, exit) = self.signal.conditions();
                 (!entry.is_empty() || !exit.is_empty())
@@ -102,7 +105,10 @@ impl SignalRule {
         let signal = match &self.signal {
             SignalConfig::SmaCross { fast, slow, .. } => {
                 let now = st.closes.sma(*fast, 0).zip(st.closes.sma(*slow, 0));
-                let prev = st.closes.sma(*fast, 1).zip(st.closes.sma(*slow, 1));
+                let prev = match st.last_smas.replace(now) {
+                    Some(last) => last,
+                    None => st.closes.sma(*fast, 1).zip(st.closes.sma(*slow, 1)),
+                };
                 match (now, prev) {
                     (Some((f, s)), Some((pf, ps))) if f > s && pf <= ps => Some(Signal::Enter {
                         strength: ((f - s) / s).to_f64().unwrap_or(0.0),
