@@ -15,7 +15,7 @@ pub enum IngestCmd {
     /// market.ticks
     /// or a JSONL file
     Prices(PricesArgs),
-    /// A pool's OHLCV history from CoinGecko's on-chain API, as a bars CSV that `backtest --prices` reads
+    /// A pool's OHLCV history from CoinGecko's on-chain API or GeckoTerminal's, as a bars CSV that `backtest --prices` reads
     Ohlcv(OhlcvArgs),
 }
 
@@ -23,6 +23,8 @@ pub enum IngestCmd {
 enum PlanArg {
     Demo,
     Pro,
+    /// GeckoTerminal's free public API (no key, 30 calls a minute)
+    Geckoterminal,
 }
 
 #[derive(Args)]
@@ -45,7 +47,7 @@ pub struct OhlcvArgs {
     /// Candles (at most 1000)
     #[arg(long, default_value_t = 1000)]
     limit: u32,
-    /// The CoinGecko plan (must match the key in COINGECKO_API_KEY)
+    /// The CoinGecko plan (must match the key in COINGECKO_API_KEY), or geckoterminal (keyless)
     #[arg(long, value_enum, default_value = "demo")]
     plan: PlanArg,
     #[arg(long)]
@@ -333,6 +335,7 @@ fn ingest_ohlcv(a: OhlcvArgs) -> Result<()> {
     let plan = match a.plan {
         PlanArg::Demo => Plan::Demo,
         PlanArg::Pro => Plan::Pro,
+        PlanArg::Geckoterminal => Plan::GeckoTerminal,
     };
     let base = a
         .coingecko_url

@@ -19,6 +19,9 @@ pub enum Plan {
     #[default]
     Demo,
     Pro,
+    /// GeckoTerminal's free public API: the on-chain endpoints without the `/onchain` prefix, no key.
+    #[serde(rename = "geckoterminal")]
+    GeckoTerminal,
 }
 
 impl Plan {
@@ -26,13 +29,23 @@ impl Plan {
         match self {
             Plan::Demo => "https://api.coingecko.com/api/v3",
             Plan::Pro => "https://pro-api.coingecko.com/api/v3",
+            Plan::GeckoTerminal => "https://api.geckoterminal.com/api/v2",
         }
     }
 
-    fn key_header(self) -> &'static str {
+    fn key_header(self) -> Option<&'static str> {
         match self {
-            Plan::Demo => "x-cg-demo-api-key",
-            Plan::Pro => "x-cg-pro-api-key",
+            Plan::Demo => Some("x-cg-demo-api-key"),
+            Plan::Pro => Some("x-cg-pro-api-key"),
+            Plan::GeckoTerminal => None,
+        }
+    }
+
+    /// Where the on-chain paths start: under `/onchain` on CoinGecko's hosts, at the root on GeckoTerminal's.
+    fn onchain(self) -> &'static str {
+        match self {
+            Plan::GeckoTerminal => "",
+            _ => "/onchain",
         }
     }
 
@@ -41,6 +54,7 @@ impl Plan {
         match self {
             Plan::Demo => 100,
             Plan::Pro => 250,
+            Plan::GeckoTerminal => 30,
         }
     }
 }
@@ -60,13 +74,14 @@ impl CoinGecko {
         plan: Plan,
         key: Option<String>,
     ) -> Result<Self, crate::net::ClientError> {
-        if key.is_none() {
+        if key.is_none() && plan.key_header().is_some() {
             tracing::warn!("COINGECKO_API_KEY is not set: CoinGecko calls go without a key and are limited per IP");
         }
         Ok(CoinGecko {
             base: base.trim_end_matches('/').to_string(),
             plan,
-            key: key.filter(|k| !k.trim().is_empty()),
+            // GeckoTerminal takes no key: a CoinGecko key is never sent to it
+            key: key.filter(|k| !k.trim().is_empty() && plan.key_header().is_some()),
             http: http::client(Duration::from_secs(10))?,
             limit: RateLimit::new(
                 "coingecko",
@@ -82,7 +97,7 @@ impl CoinGecko {
         let headers: Vec<(&str, String)> = self
             .key
             .iter()
-            .map(|k| (self.plan.key_header(), k.clone()))
+            .filter_map(|k| self.plan.key_header().map(|h| (h, k.clone())))
             .chain(std::iter::once(("accept", "application/json".to_string())))
             .collect();
         http::send(
@@ -109,6 +124,13 @@ impl CoinGecko {
     pub fn simple_prices(&self, ids: &[&str]) -> Result<HashMap<String, Quote>, ProviderError> {
         if ids.is_empty() {
             return Ok(HashMap::new());
+        }
+        if self.plan == Plan::GeckoTerminal {
+            return Err(self.body_err(
+                "GeckoTerminal serves on-chain prices only: give these tokens a network and an address, \
+                 or use the demo or pro plan for coin ids"
+                    .into(),
+            ));
         }
         let text = self.get(
             "/simple/price",
@@ -152,7 +174,8 @@ impl CoinGecko {
         }
         let text = self.get(
             &format!(
-                "/onchain/simple/networks/{network}/token_price/{}",
+                "{}/simple/networks/{network}/token_price/{}",
+                self.plan.onchain(),
                 addresses.join(",")
             ),
             &[],
@@ -219,7 +242,10 @@ impl CoinGecko {
             other => return Err(self.body_err(format!("unknown timeframe {other}"))),
         } * i64::from(aggregate.max(1));
         let text = self.get(
-            &format!("/onchain/networks/{network}/pools/{pool}/ohlcv/{timeframe}"),
+            &format!(
+                "{}/networks/{network}/pools/{pool}/ohlcv/{timeframe}",
+                self.plan.onchain()
+            ),
             &[
                 ("aggregate", aggregate.to_string()),
                 ("limit", limit.min(1000).to_string()),

@@ -231,3 +231,88 @@ fn onchain_token_prices_and_pool_ohlcv_are_read_as_documented() {
     let req = &fake.requests_to("/api/v3/onchain/networks/eth/pools/0xpool/ohlcv/minute")[0];
     assert_eq!(req.param("aggregate"), Some("15"));
 }
+
+#[test]
+fn geckoterminal_is_the_same_on_chain_api_without_the_prefix_and_without_a_key() {
+    let fake = FakeHttp::start(|req| {
+        if req.path == "/api/v2/networks/bsc/pools/0xpool/ohlcv/hour" {
+            return Reply::json(
+                200,
+                serde_json::json!({"data": {"id": "c2728da2", "type": "ohlcv_request_response",
+                "attributes": {"ohlcv_list": [
+                    [1779930000, 2.0, 2.2, 1.9, 2.1, 50.0],
+                    [1779926400, 1.8, 2.05, 1.75, 2.0, 75.5]]}}}),
+            );
+        }
+        if req
+            .path
+            .starts_with("/api/v2/simple/networks/eth/token_price/")
+        {
+            return Reply::json(
+                200,
+                serde_json::json!({"data": {"id": "49dd0b90", "type": "simple_token_price",
+                "attributes": {"token_prices": {WETH: "2084.5"},
+                    "last_trade_timestamp": {WETH: "1779882383"}}}}),
+            );
+        }
+        Reply::json(
+            404,
+            serde_json::json!({"errors": [{"status": "404", "title": "Not Found"}]}),
+        )
+    });
+    let base = format!("{}/api/v2", fake.url);
+    let gt = hypeflow::ingest::coingecko::CoinGecko::new(
+        &base,
+        hypeflow::ingest::coingecko::Plan::GeckoTerminal,
+        Some(KEY.into()),
+    )
+    .unwrap();
+    let q = gt.onchain_prices("eth", &[WETH]).unwrap();
+    assert_eq!(q[WETH].price.to_string(), "2084.5");
+    // coin ids are CoinGecko's alone: a clear refusal, and nothing sent
+    let e = gt.simple_prices(&["bitcoin"]).unwrap_err().to_string();
+    assert!(
+        e.contains("GeckoTerminal serves on-chain prices only"),
+        "{e}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("BNBX.csv");
+    let o = bin()
+        .args([
+            "ingest",
+            "ohlcv",
+            "--plan",
+            "geckoterminal",
+            "--network",
+            "bsc",
+        ])
+        .args(["--pool", "0xpool", "--token", "BNBX", "--timeframe", "hour"])
+        .args(["--aggregate", "1", "--out"])
+        .arg(&out)
+        .env("COINGECKO_BASE_URL", &base)
+        .env("COINGECKO_API_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "BNBX,2026-05-28T00:00:00.000Z,1.8,2.05,1.75,2.0,75.5",
+            "BNBX,2026-05-28T01:00:00.000Z,2.0,2.2,1.9,2.1,50.0"
+        ]
+    );
+    let requests = fake.requests.lock().unwrap();
+    assert_eq!(requests.len(), 2, "the refused coin-id call sent nothing");
+    for r in requests.iter() {
+        assert_eq!(
+            r.header("x-cg-demo-api-key"),
+            None,
+            "no key goes to GeckoTerminal"
+        );
+        assert_eq!(r.header("x-cg-pro-api-key"), None);
+    }
+    assert_eq!(requests[1].param("aggregate"), Some("1"));
+}
