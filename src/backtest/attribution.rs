@@ -3,10 +3,10 @@
 
 use super::BacktestResult;
 use crate::dataflow::token_chart::TokenChart;
-use crate::model::{FillStatus, Side};
+use crate::model::{Fill, FillStatus, Side};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One account's share in the run: every entry whose sentiment window held one of its posts counts fully
 /// for it (a window of five accounts credits all five).
@@ -28,6 +28,15 @@ impl AuthorRow {
     }
 }
 
+/// The filled buys by (token, fill time): the round trip of a token entered at that time opened with it.
+pub fn entry_fills(fills: &[Fill]) -> HashMap<(&str, i64), &Fill> {
+    fills
+        .iter()
+        .filter(|f| f.status == FillStatus::Filled && f.side == Side::Buy)
+        .map(|f| ((f.token.as_str(), f.fill_time), f))
+        .collect()
+}
+
 /// Accounts by profit of the trades they were behind (highest first), then by entries and name.
 pub fn attribution(r: &BacktestResult) -> Vec<AuthorRow> {
     let mut rows: BTreeMap<&str, AuthorRow> = BTreeMap::new();
@@ -36,19 +45,12 @@ pub fn attribution(r: &BacktestResult) -> Vec<AuthorRow> {
             rows.entry(a).or_default().entries += 1;
         }
     }
-    // an entry's trade is the round trip its buy fill opened: same token, entry time at that fill
-    let opened: BTreeMap<(&str, i64), &str> = r
-        .fills
-        .iter()
-        .filter(|f| f.status == FillStatus::Filled && f.side == Side::Buy)
-        .filter(|f| r.entry_authors.contains_key(&f.intent_id))
-        .map(|f| ((f.token.as_str(), f.fill_time), f.intent_id.as_str()))
-        .collect();
+    let opened = entry_fills(&r.fills);
     for t in &r.trades {
-        let Some(id) = opened.get(&(t.token.as_str(), t.entry_time)) else {
+        let Some(f) = opened.get(&(t.token.as_str(), t.entry_time)) else {
             continue;
         };
-        for a in r.entry_authors.get(*id).into_iter().flatten() {
+        for a in r.entry_authors.get(&f.intent_id).into_iter().flatten() {
             let row = rows.entry(a).or_default();
             row.trades += 1;
             row.wins += usize::from(t.pnl > Decimal::ZERO);

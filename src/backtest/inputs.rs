@@ -86,6 +86,15 @@ impl Span {
 }
 
 impl Loaded {
+    /// What `span` keeps: the whole load itself when it keeps everything (no copy), else `within`.
+    pub fn restricted_to(self, span: Span) -> Loaded {
+        if span.is_all() {
+            self
+        } else {
+            self.within(span)
+        }
+    }
+
     /// The events in `span`, the counts and first/last times of what is kept.
     pub fn within(&self, span: Span) -> Loaded {
         let events: Vec<InputEvent> = self

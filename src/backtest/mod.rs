@@ -98,10 +98,7 @@ pub fn run_backtest(req: BacktestRequest) -> Result<BacktestResult, BacktestErro
         bar_interval: req.bar_interval,
         tick_bar_interval: tick_interval,
     };
-    let mut loaded: Loaded = inputs::load(&src, &table)?;
-    if !req.span.is_all() {
-        loaded = loaded.within(req.span);
-    }
+    let loaded: Loaded = inputs::load(&src, &table)?.restricted_to(req.span);
     let load_time = started.elapsed();
     let sort_time = loaded.sort_time;
     let dead = loaded.dead.clone();

@@ -2,11 +2,11 @@
 //! token's sentiment and mention velocity under it on the same time axis: the picture that shows whether the
 //! posts moved the price) and the influencer attribution table.
 
-use super::attribution::AuthorRow;
+use super::attribution::{entry_fills, AuthorRow};
 use super::svg::{escape, fmt_num, Axes, Series};
 use crate::dataflow::token_chart::TokenChart;
 use crate::model::time::to_rfc3339;
-use crate::model::{Fill, FillStatus, OrderIntent, Side, Trade};
+use crate::model::{Fill, OrderIntent, Trade};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
@@ -25,13 +25,11 @@ struct Drawn<'a> {
 }
 
 /// Each trade's levels from its entry intent's protection, applied to the entry fill's price.
-fn levels<'a>(trades: &[&'a Trade], intents: &[OrderIntent], fills: &[Fill]) -> Vec<Drawn<'a>> {
-    let by_id: HashMap<&str, &OrderIntent> = intents.iter().map(|i| (i.id.as_str(), i)).collect();
-    let entries: HashMap<(&str, i64), &Fill> = fills
-        .iter()
-        .filter(|f| f.status == FillStatus::Filled && f.side == Side::Buy)
-        .map(|f| ((f.token.as_str(), f.fill_time), f))
-        .collect();
+fn levels<'a>(
+    trades: &[&'a Trade],
+    by_id: &HashMap<&str, &OrderIntent>,
+    entries: &HashMap<(&str, i64), &Fill>,
+) -> Vec<Drawn<'a>> {
     trades
         .iter()
         .map(|t| {
@@ -102,9 +100,11 @@ pub fn token_sections(
             traded.len()
         );
     }
+    let by_id: HashMap<&str, &OrderIntent> = intents.iter().map(|i| (i.id.as_str(), i)).collect();
+    let entries = entry_fills(fills);
     for c in picked {
         let own: Vec<&Trade> = trades.iter().filter(|t| t.token == c.token).collect();
-        let drawn = levels(&own, intents, fills);
+        let drawn = levels(&own, &by_id, &entries);
         let _ = write!(
             h,
             "<h3 id=\"token-{0}\">{0}: {1} trades</h3>",

@@ -276,7 +276,11 @@ pub fn chart(series: &[Series], fill: bool, label: &str) -> String {
             escape(label)
         );
     };
-    let hovered: Vec<Series> = drawn.iter().map(|(l, _)| **l).collect();
+    // the hover reads the points as drawn (already downsampled, so not thinned twice)
+    let hovered: Vec<Series> = drawn
+        .iter()
+        .map(|(l, pts)| Series { points: pts, ..**l })
+        .collect();
     let mut s = ax.frame(label, &hovered);
     for (n, (line, pts)) in drawn.iter().enumerate() {
         s.push_str(&ax.path(pts, line.color, fill));

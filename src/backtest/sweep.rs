@@ -204,12 +204,7 @@ pub(super) fn load_once(
         bar_interval: req.bar_interval,
         tick_bar_interval: first.bar_interval_ms(),
     };
-    let loaded: Loaded = inputs::load(&src, &table)?;
-    let loaded = if req.span.is_all() {
-        loaded
-    } else {
-        loaded.within(req.span)
-    };
+    let loaded: Loaded = inputs::load(&src, &table)?.restricted_to(req.span);
     Ok((table, loaded))
 }
 

@@ -14,7 +14,7 @@ use super::sweep::{self, load_once, planned, run_on, Combination, SweepRequest, 
 use super::{run_metrics, BacktestError, BacktestResult};
 use crate::model::time::{format_duration_ms, parse_duration_ms, to_rfc3339, Millis};
 use crate::risk::deflated::{deflated_sharpe, Deflated};
-use crate::risk::metrics::{daily_returns, Metrics};
+use crate::risk::metrics::{annualizing, daily_returns, excess_returns, Metrics};
 use rust_decimal::Decimal;
 
 /// At most this many folds (a step far shorter than the data would otherwise ask for thousands of sweeps).
@@ -147,16 +147,15 @@ pub struct WalkForward {
 
 /// The deflated Sharpe of run `chosen` among `runs` (daily excess returns; every run counts as a trial).
 pub fn deflate(runs: &[SweepRun], chosen: usize, risk_free_rate: f64) -> Option<Deflated> {
-    let rf = (1.0 + risk_free_rate).powf(1.0 / 365.0) - 1.0;
-    let excess: Vec<f64> = daily_returns(&runs.get(chosen)?.result.equity)
-        .into_iter()
-        .map(|r| r - rf)
-        .collect();
-    // the sweep's Sharpe ratios are annualized with sqrt(365); the paper's formulas take daily ones
+    let excess = excess_returns(
+        &daily_returns(&runs.get(chosen)?.result.equity),
+        risk_free_rate,
+    );
+    // the sweep's Sharpe ratios are annualized; the paper's formulas take daily ones
     let daily: Vec<f64> = runs
         .iter()
         .filter_map(|r| r.result.metrics.sharpe)
-        .map(|s| s / 365f64.sqrt())
+        .map(|s| s / annualizing())
         .collect();
     deflated_sharpe(&excess, &daily, runs.len())
 }

@@ -98,19 +98,7 @@ pub fn assemble<'s>(
         slide: cfg.slide_ms(),
         baseline_windows: cfg.sentiment.baseline_windows,
         history_start: ctx.history_start,
-        credit: match &cfg.signal {
-            crate::config::SignalConfig::Sentiment {
-                entry_score,
-                entry_velocity_z,
-                min_mentions,
-                ..
-            } => Some(sentiment_window::Credit {
-                min_mentions: *min_mentions,
-                min_score: *entry_score,
-                min_velocity_z: *entry_velocity_z,
-            }),
-            _ => None,
-        },
+        credit: sentiment_window::EntryThresholds::of(&cfg.signal),
     };
     let windows = sentiment_window::sentiment_windows(mentions, spec, ctx.counters.clone());
     let rule = token_signals::SignalRule::new(cfg);

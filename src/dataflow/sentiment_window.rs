@@ -3,6 +3,7 @@
 //! so the float result does not depend on which worker delivered what first.
 
 use super::records::{Counters, Mention, SentimentWindow};
+use crate::config::SignalConfig;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use timely::container::CapacityContainerBuilder;
@@ -20,22 +21,39 @@ pub struct WindowSpec {
     /// property of the run, never of one worker's share, so every worker count computes the same z-scores.
     pub history_start: i64,
     /// The windows whose accounts are listed (see `SentimentWindow::authors`); none: no window's.
-    pub credit: Option<Credit>,
+    pub credit: Option<EntryThresholds>,
 }
 
 /// The entry thresholds of a sentiment rule: a window below any of them cannot make an entry.
 #[derive(Clone, Copy, Debug)]
-pub struct Credit {
+pub struct EntryThresholds {
     pub min_mentions: u32,
     pub min_score: f64,
     pub min_velocity_z: f64,
 }
 
-impl Credit {
-    fn admits(&self, mentions: u32, score: f64, velocity_z: f64) -> bool {
-        mentions >= self.min_mentions
-            && score >= self.min_score
-            && velocity_z >= self.min_velocity_z
+impl EntryThresholds {
+    /// The thresholds of a sentiment rule; none for a rule that does not enter on sentiment.
+    pub fn of(signal: &SignalConfig) -> Option<EntryThresholds> {
+        match signal {
+            SignalConfig::Sentiment {
+                entry_score,
+                entry_velocity_z,
+                min_mentions,
+                ..
+            } => Some(EntryThresholds {
+                min_mentions: *min_mentions,
+                min_score: *entry_score,
+                min_velocity_z: *entry_velocity_z,
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn admits(&self, w: &SentimentWindow) -> bool {
+        w.mentions >= self.min_mentions
+            && w.score >= self.min_score
+            && w.velocity_z >= self.min_velocity_z
     }
 }
 
@@ -121,23 +139,20 @@ impl TokenPanes {
         } else {
             0.0
         };
-        let mut authors: Vec<Arc<str>> = Vec::new();
-        if spec
-            .credit
-            .is_some_and(|c| c.admits(mentions, score, velocity_z))
-        {
-            authors = contribs.iter().map(|c| c.4.clone()).collect();
-            authors.sort();
-            authors.dedup();
-        }
-        Some(SentimentWindow {
+        let mut w = SentimentWindow {
             token,
             end,
             mentions,
             score,
             velocity_z,
-            authors,
-        })
+            authors: Vec::new(),
+        };
+        if spec.credit.is_some_and(|c| c.admits(&w)) {
+            w.authors = contribs.iter().map(|c| c.4.clone()).collect();
+            w.authors.sort();
+            w.authors.dedup();
+        }
+        Some(w)
     }
 
     /// Forgets what no future window (or baseline) can reach.
@@ -265,7 +280,7 @@ mod tests {
             slide: 50,
             baseline_windows: 3,
             history_start: 0,
-            credit: Some(Credit {
+            credit: Some(EntryThresholds {
                 min_mentions: 1,
                 min_score: -1.0,
                 min_velocity_z: f64::MIN,
@@ -300,7 +315,7 @@ mod tests {
         assert_eq!(names, ["@a1"], "the earlier posts left the window");
         // a window below the entry thresholds cannot make an entry: nobody is listed
         let strict = WindowSpec {
-            credit: Some(Credit {
+            credit: Some(EntryThresholds {
                 min_mentions: 2,
                 ..spec.credit.unwrap()
             }),

@@ -5,6 +5,7 @@
 use super::conditions::IndicatorBank;
 use super::indicators::{log_return, Atr, Closes, EwmaVol};
 use super::records::{BarRec, Counters, SentimentWindow, TokenUpdate};
+use super::sentiment_window::EntryThresholds;
 use super::time_stash::TimeStash;
 use crate::config::{PipelineConfig, SignalConfig, VolatilityMeasure};
 use crate::model::Signal;
@@ -39,6 +40,7 @@ pub struct SignalRule {
     atr_period: usize,
     lambda: f64,
     measure: VolatilityMeasure,
+    entry: Option<EntryThresholds>,
 }
 
 impl SignalRule {
@@ -49,6 +51,7 @@ impl SignalRule {
             atr_period: cfg.sizing.atr_period,
             lambda: cfg.sizing.ewma_lambda,
             measure: cfg.sizing.volatility,
+            entry: EntryThresholds::of(&cfg.signal),
         }
     }
 
@@ -121,9 +124,6 @@ impl SignalRule {
                 }
             }
             SignalConfig::Sentiment {
-                entry_score,
-                entry_velocity_z,
-                min_mentions,
                 momentum_bars,
                 min_momentum,
                 exit_score,
@@ -138,11 +138,7 @@ impl SignalRule {
                         ),
                     })
                 }
-                Some(w)
-                    if w.mentions >= *min_mentions
-                        && w.score >= *entry_score
-                        && w.velocity_z >= *entry_velocity_z =>
-                {
+                Some(w) if self.entry.is_some_and(|e| e.admits(w)) => {
                     match st.closes.momentum(*momentum_bars) {
                         Some(m) if m >= *min_momentum => Some(Signal::Enter {
                             strength: w.score * w.velocity_z,

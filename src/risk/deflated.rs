@@ -6,6 +6,8 @@
 //!
 //! Every Sharpe here is per observation (daily, not annualized), as the paper's formulas take them.
 
+use super::metrics::{daily_sharpe, sample_variance};
+
 /// The Euler-Mascheroni constant (the paper's gamma in the expected maximum).
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 
@@ -138,19 +140,8 @@ pub fn deflated_sharpe(returns: &[f64], trial_sharpes: &[f64], trials: usize) ->
     if n < 3 {
         return None;
     }
-    let mean = returns.iter().sum::<f64>() / n as f64;
-    let sd = (returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt();
-    if sd.is_nan() || sd <= 0.0 {
-        return None;
-    }
-    let sharpe = mean / sd;
-    let variance = if trial_sharpes.len() >= 2 {
-        let k = trial_sharpes.len() as f64;
-        let m = trial_sharpes.iter().sum::<f64>() / k;
-        trial_sharpes.iter().map(|s| (s - m).powi(2)).sum::<f64>() / (k - 1.0)
-    } else {
-        0.0
-    };
+    let sharpe = daily_sharpe(returns)?;
+    let variance = sample_variance(trial_sharpes).unwrap_or(0.0);
     let expected_max = expected_max_sharpe(variance, trials.max(1))?;
     let (skew, kurtosis) = moments(returns)?;
     let probability = probabilistic_sharpe(sharpe, expected_max, n, skew, kurtosis)?;

@@ -129,26 +129,44 @@ fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
-pub fn sharpe(returns: &[f64], rf_annual: f64) -> Option<f64> {
-    if returns.len() < 2 {
+/// Daily returns less the annual risk-free rate compounded down to one day.
+pub fn excess_returns(returns: &[f64], rf_annual: f64) -> Vec<f64> {
+    let rf = (1.0 + rf_annual).powf(1.0 / 365.0) - 1.0;
+    returns.iter().map(|r| r - rf).collect()
+}
+
+/// The factor from a daily ratio to an annual one (365 days: crypto trades every day).
+pub fn annualizing() -> f64 {
+    365f64.sqrt()
+}
+
+/// Sample variance (ddof = 1); None under two values.
+pub fn sample_variance(xs: &[f64]) -> Option<f64> {
+    if xs.len() < 2 {
         return None;
     }
-    let rf = (1.0 + rf_annual).powf(1.0 / 365.0) - 1.0;
-    let ex: Vec<f64> = returns.iter().map(|r| r - rf).collect();
-    let m = mean(&ex);
-    let var = ex.iter().map(|r| (r - m) * (r - m)).sum::<f64>() / (ex.len() as f64 - 1.0);
-    let sd = var.sqrt();
-    (sd > 0.0).then(|| m / sd * 365f64.sqrt())
+    let m = mean(xs);
+    Some(xs.iter().map(|r| (r - m) * (r - m)).sum::<f64>() / (xs.len() as f64 - 1.0))
+}
+
+/// The Sharpe ratio per observation (not annualized): mean over sample standard deviation; None under two
+/// values or without spread.
+pub fn daily_sharpe(excess: &[f64]) -> Option<f64> {
+    let sd = sample_variance(excess)?.sqrt();
+    (sd > 0.0).then(|| mean(excess) / sd)
+}
+
+pub fn sharpe(returns: &[f64], rf_annual: f64) -> Option<f64> {
+    daily_sharpe(&excess_returns(returns, rf_annual)).map(|s| s * annualizing())
 }
 
 pub fn sortino(returns: &[f64], rf_annual: f64) -> Option<f64> {
     if returns.len() < 2 {
         return None;
     }
-    let rf = (1.0 + rf_annual).powf(1.0 / 365.0) - 1.0;
-    let ex: Vec<f64> = returns.iter().map(|r| r - rf).collect();
+    let ex = excess_returns(returns, rf_annual);
     let dd = (ex.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / ex.len() as f64).sqrt();
-    (dd > 0.0).then(|| mean(&ex) / dd * 365f64.sqrt())
+    (dd > 0.0).then(|| mean(&ex) / dd * annualizing())
 }
 
 /// (max drawdown, peak time, trough time, recovery time if any)
